@@ -1,0 +1,37 @@
+"""shrinkage: L1, L2, Elastic-Net and group-lasso regularization for PyTorch models.
+
+* penalties that know their value, exact prox, optimality condition and ``lambda_max``:
+  :class:`L1`, :class:`L2`, :class:`ElasticNet`, :class:`GroupLasso`;
+* :class:`Regularizer` and :func:`regularize_layer`: which parameter gets which penalty;
+* :class:`Proximal`: wraps any ``torch.optim.Optimizer`` and applies the penalties by their
+  proximal steps, giving exact zeros;
+* :func:`sparsity` and :func:`convert`.
+"""
+
+from .conventions import CONVENTIONS, NoExactConversionError, convert
+from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .proximal import Proximal
+from .regularizer import Regularizer, Target, regularize_layer
+from .selection import default_mask
+from .sparsity import LayerSparsity, SparsityReport, sparsity
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "L1",
+    "L2",
+    "ElasticNet",
+    "GroupLasso",
+    "LayerSparsity",
+    "NoExactConversionError",
+    "Penalty",
+    "Proximal",
+    "Regularizer",
+    "SparsityReport",
+    "Target",
+    "convert",
+    "default_mask",
+    "regularize_layer",
+    "sparsity",
+]

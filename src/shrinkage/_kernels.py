@@ -1,0 +1,55 @@
+"""In-place kernels behind the proximal operators, in two tiers behind one signature.
+
+Each kernel takes a list of tensors on one device and dtype and a scalar or a list of
+per-tensor tensors (broadcastable), and a ``foreach`` flag that picks the tier:
+
+* ``foreach=False``, the per-tensor reference: one tensor at a time, plain torch ops;
+* ``foreach=True``, the fast path for many tensors: ``torch._foreach_*``, one kernel launch per
+  op for the whole list.
+
+Both tiers compute the same floating-point operations, so they agree bit for bit (tested).
+Penalties call these; nothing here knows about penalties.
+
+Soft-thresholding is ``w - clamp(w, -t, t)``: entries with ``|w| <= t`` become exactly zero and
+the others move by exactly ``t`` towards zero. With a scalar ``t`` the per-tensor tier uses
+torch's fused ``softshrink`` kernel in place, one pass over memory, which computes the same.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+Step = float | Tensor
+"""A proximal step size: a scalar, or a tensor broadcastable to the parameter (element-wise)."""
+
+
+def soft_threshold_(ws: list[Tensor], threshold: float | list[Tensor], foreach: bool) -> None:
+    """``w <- sign(w) * max(|w| - t, 0)`` in place for every ``w`` in ``ws``; ``t >= 0``."""
+    if isinstance(threshold, list):
+        if foreach:
+            clipped = torch._foreach_maximum(ws, torch._foreach_neg(threshold))
+            torch._foreach_minimum_(clipped, threshold)
+            torch._foreach_sub_(ws, clipped)
+        else:
+            for w, t in zip(ws, threshold, strict=True):
+                w.sub_(torch.minimum(torch.maximum(w, -t), t))
+    elif foreach:
+        clipped = torch._foreach_clamp_min(ws, -threshold)
+        torch._foreach_clamp_max_(clipped, threshold)
+        torch._foreach_sub_(ws, clipped)
+    else:
+        for w in ws:
+            torch._C._nn.softshrink(w, threshold, out=w)  # type: ignore[call-arg]
+
+
+def shrink_(ws: list[Tensor], divisor: float | list[Tensor], foreach: bool) -> None:
+    """``w <- w / d`` in place (the ridge prox, ``d = 1 + 2 * step * lam``)."""
+    if foreach:
+        torch._foreach_div_(ws, divisor)
+    elif isinstance(divisor, list):
+        for w, d in zip(ws, divisor, strict=True):
+            w.div_(d)
+    else:
+        for w in ws:
+            w.div_(divisor)

@@ -1,0 +1,93 @@
+"""Input checks shared by the public API.
+
+Every check raises an error that names the argument, the value it got and what is allowed,
+so the user can fix the call without reading our source.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection
+from typing import Any
+
+import torch
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """Return ``value`` as a float after checking it is a finite real number in range.
+
+    ``low`` and ``high`` are inclusive bounds (``low_open=True`` makes the lower bound strict).
+    Booleans are rejected: ``L1(True)`` is almost certainly a mistake.
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.requires_grad:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
+        )
+    number = float(value)
+    allowed = _describe_range(low, high, low_open)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite ({allowed}), got {number!r}")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and number > high
+    if too_low or too_high:
+        raise ValueError(f"{name} must be {allowed}, got {number!r}")
+    return number
+
+
+def _describe_range(low: float | None, high: float | None, low_open: bool) -> str:
+    if low is not None and high is not None:
+        left = "(" if low_open else "["
+        return f"in {left}{low:g}, {high:g}]"
+    if low is not None:
+        return f"> {low:g}" if low_open else f">= {low:g}"
+    if high is not None:
+        return f"<= {high:g}"
+    return "a finite real number"
+
+
+def check_choice(name: str, value: Any, allowed: Collection[str]) -> str:
+    """Check that ``value`` is one of the strings in ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+    return value
+
+
+def check_factor(name: str, factor: Any) -> torch.Tensor | None:
+    """Check a per-element or per-group penalty factor (glmnet's ``penalty.factor``).
+
+    ``None`` means every entry is penalised with factor 1. Otherwise a tensor (or anything
+    ``torch.as_tensor`` accepts) of finite, non-negative floats.
+    """
+    if factor is None:
+        return None
+    try:
+        tensor = torch.as_tensor(factor)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(
+            f"{name} must be a tensor of non-negative numbers or None, got {factor!r}"
+        ) from exc
+    if not (tensor.is_floating_point() or tensor.dtype in (torch.int32, torch.int64, torch.int16)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
+    tensor = (
+        tensor.detach().to(torch.get_default_dtype())
+        if not tensor.is_floating_point()
+        else tensor.detach()
+    )
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite, got a tensor with NaN or inf entries")
+    if bool((tensor < 0).any()):
+        raise ValueError(f"{name} must be >= 0 everywhere, got minimum {tensor.min().item():g}")
+    return tensor

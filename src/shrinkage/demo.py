@@ -1,0 +1,171 @@
+"""The digits demo: one MLP, trained with no penalty, L1 as a loss term, L1 by prox, L2 and
+Elastic Net, compared in one table.
+
+    python -m shrinkage.demo            # or: make demo
+
+Setup: scikit-learn's digits (1797 8x8 images, shipped with scikit-learn), standardized on the
+training split, 80/20 split with seed 0; MLP 64-256-256-10 with ReLU; Adam, lr 1e-3, batch 64,
+50 epochs. Columns: test accuracy, fraction of weights (the weight matrices) exactly zero, L2
+norm of the weights, and training time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from .penalties import L1, L2, ElasticNet, Penalty
+from .proximal import Proximal
+from .regularizer import Regularizer
+from .sparsity import sparsity
+
+__all__ = ["DemoConfig", "DemoResult", "digits_split", "mlp", "run", "train_digits"]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """One row of the demo: a penalty and how it is applied ("none", "loss" or "prox")."""
+
+    label: str
+    how: str
+    penalty: Penalty | None = None
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    config: DemoConfig
+    test_accuracy: float
+    fraction_zero: float
+    weight_l2_norm: float
+    seconds: float
+
+
+DEFAULT_CONFIGS: tuple[DemoConfig, ...] = (
+    DemoConfig("no penalty", "none"),
+    DemoConfig("L1 loss term", "loss", L1(1e-5)),
+    DemoConfig("L1 loss term", "loss", L1(1e-4)),
+    DemoConfig("L1 loss term", "loss", L1(1e-3)),
+    DemoConfig("L1 prox", "prox", L1(0.3)),
+    DemoConfig("L2 loss term", "loss", L2(1e-3)),
+    DemoConfig("L2 prox", "prox", L2(0.5)),
+    DemoConfig("ElasticNet prox", "prox", ElasticNet(0.3, l1_ratio=0.5)),
+)
+
+
+def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digits, 80/20 train/test split with ``seed``, standardized on the training part.
+
+    Returns ``X_train [n_train, 64]``, ``X_test [n_test, 64]`` (float32) and ``y_train``,
+    ``y_test`` (int64 class labels).
+    """
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
+    scaler = StandardScaler().fit(X_tr)
+    as_x = lambda a: torch.tensor(scaler.transform(a), dtype=torch.float32)  # noqa: E731
+    return as_x(X_tr), as_x(X_te), torch.tensor(y_tr), torch.tensor(y_te)
+
+
+def mlp(sizes: tuple[int, ...] = (64, 256, 256, 10)) -> nn.Sequential:
+    """Linear layers of the given widths with ReLU between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def train_digits(
+    config: DemoConfig,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    *,
+    epochs: int = 50,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> DemoResult:
+    """Train the demo MLP with one configuration and measure it on the test split."""
+    X_tr, X_te, y_tr, y_te = data
+    torch.manual_seed(seed)
+    model = mlp()
+    optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    reg = Regularizer(model, config.penalty) if config.penalty is not None else None
+    if config.how == "prox":
+        assert reg is not None
+        optimizer = Proximal(optimizer, reg)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(X_tr), generator=generator)
+        for idx in order.split(batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X_tr[idx]), y_tr[idx])
+            if config.how == "loss" and reg is not None:
+                loss = loss + reg.penalty()
+            loss.backward()
+            optimizer.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        accuracy = float((model(X_te).argmax(1) == y_te).float().mean())
+    report = sparsity(model)
+    return DemoResult(config, accuracy, report.fraction_zero, report.l2_norm, seconds)
+
+
+def run(configs: tuple[DemoConfig, ...] = DEFAULT_CONFIGS, epochs: int = 50) -> list[DemoResult]:
+    """Train every configuration on the same split and initialisation."""
+    data = digits_split()
+    return [train_digits(c, data, epochs=epochs) for c in configs]
+
+
+def format_table(results: list[DemoResult]) -> str:
+    """The demo table as text."""
+    header = (
+        f"{'penalty':<17}{'applied':<8}{'lam':>8}{'test acc':>10}{'zeros':>9}"
+        f"{'||W||_2':>9}{'time':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        lam = "-" if r.config.penalty is None else f"{r.config.penalty.lam:g}"
+        lines.append(
+            f"{r.config.label:<17}{r.config.how:<8}{lam:>8}{r.test_accuracy:>10.2%}"
+            f"{r.fraction_zero:>9.2%}{r.weight_l2_norm:>9.2f}{r.seconds:>7.1f}s"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m shrinkage.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--epochs", type=int, default=50, help="training epochs (default 50)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (default: torch's choice)"
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    np.set_printoptions(precision=4)
+    print(
+        "digits, MLP 64-256-256-10, Adam lr 1e-3, batch 64, "
+        f"{args.epochs} epochs; zeros = fraction of weight-matrix entries exactly 0\n"
+    )
+    results = []
+    for config in DEFAULT_CONFIGS:
+        results.append(train_digits(config, digits_split(), epochs=args.epochs))
+        print(f"  trained {config.label} ({config.how}) in {results[-1].seconds:.1f}s", flush=True)
+    print()
+    print(format_table(results))
+
+
+if __name__ == "__main__":
+    main()
