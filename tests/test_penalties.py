@@ -4,6 +4,7 @@ closed forms written here in NumPy, and the prox against its own optimality cond
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,7 +14,15 @@ from hypothesis import strategies as st
 
 from shrinkage import L1, L2, ElasticNet, GroupLasso, Penalty
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64() -> Iterator[None]:
+    """The closed forms are checked to 1e-10: compute in double precision."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
