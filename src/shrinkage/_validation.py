@@ -77,13 +77,11 @@ def check_factor(name: str, factor: Any) -> torch.Tensor | None:
         raise TypeError(
             f"{name} must be a tensor of non-negative numbers or None, got {factor!r}"
         ) from exc
-    if not (tensor.is_floating_point() or tensor.dtype in (torch.int32, torch.int64, torch.int16)):
+    if tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
-    tensor = (
-        tensor.detach().to(torch.get_default_dtype())
-        if not tensor.is_floating_point()
-        else tensor.detach()
-    )
+    tensor = tensor.detach()
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty")
     if not bool(torch.isfinite(tensor).all()):

@@ -16,7 +16,6 @@ import itertools
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -112,6 +111,11 @@ def train_digits(
             loss = loss_fn(model(X_tr[idx]), y_tr[idx])
             if config.how == "loss" and reg is not None:
                 loss = loss + reg.penalty()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{config.label} ({config.how}): the training loss became {loss.item()}; "
+                    "lower lr or lam"
+                )
             loss.backward()
             optimizer.step()
     seconds = time.perf_counter() - start
@@ -154,7 +158,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    np.set_printoptions(precision=4)
     print(
         "digits, MLP 64-256-256-10, Adam lr 1e-3, batch 64, "
         f"{args.epochs} epochs; zeros = fraction of weight-matrix entries exactly 0\n"

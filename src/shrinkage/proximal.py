@@ -184,6 +184,7 @@ class Proximal(Optimizer):
                 f"regularized parameters {outside} are not in the optimizer's param_groups; "
                 "build the optimizer over model.parameters()"
             )
+        self._targets = self.regularizer.targets
         buckets: dict[tuple[int, int, torch.device, torch.dtype], _Bucket] = {}
         for t in self.regularizer.targets:
             p = t.parameter
@@ -194,6 +195,8 @@ class Proximal(Optimizer):
         return list(buckets.values())
 
     def _apply_penalties(self) -> None:
+        if self._targets is not self.regularizer.targets:  # penalties replaced (load_state_dict)
+            self._buckets = self._build_buckets()
         groups = self.optimizer.param_groups
         for bucket in self._buckets:
             params = [p for p in bucket.params if p.grad is not None]

@@ -250,7 +250,7 @@ class Regularizer:
         if not terms:
             first = next(self.model.parameters(), None)
             return torch.zeros((), device=None if first is None else first.device)
-        return torch.stack([t.reshape(()) for t in terms]).sum() if len(terms) > 1 else terms[0]
+        return sum(terms[1:], terms[0])
 
     def parameters(self) -> Iterator[nn.Parameter]:
         """The targeted parameters, in ``named_parameters()`` order."""
