@@ -229,6 +229,14 @@ class _Separable(Penalty):
         off_support = torch.clamp(smooth.abs() - a_f, min=0.0)
         return torch.linalg.vector_norm(torch.where(w != 0, on_support, off_support))
 
+    def hessian_diag(self, w: Tensor) -> Tensor:
+        """Diagonal of ``P``'s Hessian at ``w`` where ``P`` is twice differentiable
+        (``w_i != 0``): ``2 * lam * (1 - share) * f``. Second-order solvers polish on the
+        support with it."""
+        _, b = self._coefficients()
+        f = self._factor_for(w)
+        return torch.full_like(w, 2.0 * b) if f is None else (2.0 * b * f).expand_as(w).clone()
+
     def lambda_max(self, grad_at_zero: Tensor) -> float:
         g = grad_at_zero.detach().abs()
         f = self._factor_for(g)
