@@ -7,8 +7,44 @@ held at zero) for working-set solvers. The solver never looks inside one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+
+
+def largest_singular_value_sq(X: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> float:
+    """``sigma_max(X)^2`` by power iteration on ``X^T X``, from above: the estimate is raised
+    by its last relative change plus 1%, so a step ``1 / L`` stays safe. Costs two
+    matrix-vector products an iteration, instead of an SVD."""
+    return _power_iteration(lambda v: X.T @ (X @ v), X, n_iter, rtol)
+
+
+def largest_eigenvalue(G: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> float:
+    """``lambda_max(G)`` of a symmetric positive semi-definite ``G``, as above."""
+    return _power_iteration(lambda v: G @ v, G, n_iter, rtol)
+
+
+def _power_iteration(
+    apply: Callable[[Tensor], Tensor], A: Tensor, n_iter: int, rtol: float
+) -> float:
+    if A.numel() == 0:
+        return 0.0
+    gen = torch.Generator(device=A.device).manual_seed(0)
+    v = torch.randn(A.shape[1], dtype=A.dtype, device=A.device, generator=gen).abs()
+    v /= torch.linalg.vector_norm(v)
+    estimate = change = 0.0
+    for _ in range(n_iter):
+        u = apply(v)
+        norm = float(torch.linalg.vector_norm(u))
+        if norm == 0:
+            return 0.0
+        v = u / norm
+        change = abs(norm - estimate) / norm
+        estimate = norm
+        if change < rtol:
+            break
+    return estimate * (1.01 + change)
 
 
 class Quadratic:
@@ -23,58 +59,84 @@ class Quadratic:
         self.yy = float(y @ y)
         self.c = X.T @ y / self.n
         use_gram = gram if gram is not None else X.shape[0] >= X.shape[1]
-        self.X: Tensor | None = None if use_gram else X
+        # Without a Gram matrix keep X^T contiguous: X^T r and the column gathers of the
+        # working sets then read whole rows.
+        self.XT: Tensor | None = None if use_gram else X.T.contiguous()
         self.y = y
         self.G: Tensor | None = X.T @ X / self.n if use_gram else None
         self._lipschitz: float | None = None
+        self._last: tuple[Tensor, Tensor] | None = None
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
         self = cls.__new__(cls)
-        self.n, self.yy, self.c, self.G, self.X, self.y = n, yy, c, G, None, c.new_zeros(0)
+        self.n, self.yy, self.c, self.G, self.XT, self.y = n, yy, c, G, None, c.new_zeros(0)
         self._lipschitz = None
+        self._last = None
         return self
 
     @property
     def size(self) -> int:
         return int(self.c.shape[0])
 
+    def _predict(self, w: Tensor) -> Tensor:
+        """``X w``, touching only the columns of the nonzero coefficients when they are few."""
+        assert self.XT is not None
+        nz = torch.nonzero(w).flatten()
+        if nz.numel() < 0.25 * w.numel():
+            return w[nz] @ self.XT[nz]
+        return w @ self.XT
+
+    def _correlation(self, w: Tensor) -> Tensor:
+        """``X^T (y - X w)``: one pass over ``X``, remembered for the last ``w`` (the gap and
+        the gradient at the same point share it)."""
+        assert self.XT is not None
+        cached = self._last
+        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+            return cached[1]
+        XtR = self.XT @ (self.y - self._predict(w))
+        self._last = (w.clone(), XtR)
+        return XtR
+
     def value(self, w: Tensor) -> Tensor:
         if self.G is not None:
             return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ (self.G @ w))
-        assert self.X is not None
-        r = self.y - self.X @ w
+        r = self.y - self._predict(w)
         return 0.5 * (r @ r) / self.n
 
     def grad(self, w: Tensor) -> Tensor:
         if self.G is not None:
             return self.G @ w - self.c
-        assert self.X is not None
-        return self.X.T @ (self.X @ w - self.y) / self.n
+        return -self._correlation(w) / self.n
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
         if self.G is not None:
-            return self.G[idx][:, idx]
-        assert self.X is not None
-        Xs = self.X[:, idx]
-        return Xs.T @ Xs / self.n
+            if idx.numel() == self.size:
+                return self.G
+            return self.G.index_select(0, idx).index_select(1, idx)
+        assert self.XT is not None
+        Xs = self.XT[idx]
+        return Xs @ Xs.T / self.n
 
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
             if self.G is not None:
-                self._lipschitz = float(torch.linalg.eigvalsh(self.G)[-1]) if self.size else 0.0
+                self._lipschitz = largest_eigenvalue(self.G)
             else:
-                assert self.X is not None
-                self._lipschitz = float(torch.linalg.matrix_norm(self.X, ord=2) ** 2) / self.n
+                assert self.XT is not None
+                self._lipschitz = largest_singular_value_sq(self.XT.T) / self.n
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Quadratic:
         if self.G is not None:
-            return Quadratic.from_gram(self.G[idx][:, idx], self.c[idx], self.yy, self.n)
-        assert self.X is not None
-        Xs = self.X[:, idx]
-        return Quadratic.from_gram(Xs.T @ Xs / self.n, self.c[idx], self.yy, self.n)
+            if idx.numel() == self.size:
+                return self
+            G = self.G.index_select(0, idx).index_select(1, idx)
+            return Quadratic.from_gram(G, self.c[idx], self.yy, self.n)
+        assert self.XT is not None
+        Xs = self.XT[idx]
+        return Quadratic.from_gram(Xs @ Xs.T / self.n, self.c[idx], self.yy, self.n)
 
     def residual_terms(self, w: Tensor) -> tuple[Tensor, float, float]:
         """``(X^T R, ||R||^2, R^T y)`` with ``R = y - X w``, for the duality gap."""
@@ -86,9 +148,8 @@ class Quadratic:
                 self.yy - 2 * self.n * wc + self.n * float(w @ Gw),
                 self.yy - self.n * wc,
             )
-        assert self.X is not None
-        r = self.y - self.X @ w
-        return self.X.T @ r, float(r @ r), float(r @ self.y)
+        r = self.y - self._predict(w)
+        return self._correlation(w), float(r @ r), float(r @ self.y)
 
 
 class Logistic:
@@ -120,10 +181,12 @@ class Logistic:
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            self._lipschitz = float(torch.linalg.matrix_norm(self.X, ord=2) ** 2) / (4 * self.n)
+            self._lipschitz = largest_singular_value_sq(self.X) / (4 * self.n)
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Logistic:
+        if idx.numel() == self.size:
+            return self
         return Logistic(self.X[:, idx], self.s)
 
 
@@ -165,7 +228,7 @@ class Multinomial:
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            self._lipschitz = float(torch.linalg.matrix_norm(self.X, ord=2) ** 2) / (2 * self.n)
+            self._lipschitz = largest_singular_value_sq(self.X) / (2 * self.n)
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Multinomial:

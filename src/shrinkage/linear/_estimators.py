@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..path import PathPoint, lambda_grid, path, select_index
-from ._problem import LinearProblem, as_problem_kwargs
+from ._problem import GramStats, LinearProblem, as_problem_kwargs
 
 __all__ = [
     "ElasticNet",
@@ -71,7 +71,7 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> Any:
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]``; returns ``self``."""
-        self._validate_params()  # type: ignore[attr-defined]
+        self._validate_params()
         device = _check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         problem = LinearProblem(
@@ -82,7 +82,8 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
             warm = torch.as_tensor(self.coef_, dtype=torch.float64, device=device)
         (point,) = path(problem, [float(self.alpha)], initial_state=warm)
         _warn_not_converged(point, type(self).__name__)
-        self.coef_ = point.coef
+        assert point.coef is not None
+        self.coef_: np.ndarray = point.coef
         self.intercept_ = point.intercept
         self.n_iter_ = point.n_iter
         self.dual_gap_ = point.criterion
@@ -115,7 +116,7 @@ class ElasticNet(_LinearRegressorBase):
     (the one :class:`~shrinkage.path.PathPoint` of the fit).
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "warm_start": ["boolean"],
@@ -149,7 +150,7 @@ class Lasso(ElasticNet):
     """Lasso: ``||y - X w - b||^2 / (2 n) + alpha * ||w||_1`` (ElasticNet with
     ``l1_ratio=1``). Same attributes as :class:`ElasticNet`."""
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         k: v for k, v in ElasticNet._parameter_constraints.items() if k != "l1_ratio"
     }
 
@@ -190,7 +191,7 @@ class Ridge(RegressorMixin, BaseEstimator):
     Attributes: ``coef_ [n_features]``, ``intercept_``, ``n_iter_`` (``None``: direct solve).
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "device": [str, torch.device],
@@ -205,7 +206,7 @@ class Ridge(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> Ridge:
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]``; returns ``self``."""
-        self._validate_params()  # type: ignore[attr-defined]
+        self._validate_params()
         device = _check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         Xt = torch.as_tensor(X, dtype=torch.float64, device=device)
@@ -260,7 +261,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     of the objective divided by ``C n`` is at most ``tol``.
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None],
         "C": [Interval(Real, 0, None, closed="neither")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
@@ -311,8 +312,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> LogisticRegression:
         """Fit on ``X [n_samples, n_features]`` and class labels ``y [n_samples]``."""
-        self._validate_params()  # type: ignore[attr-defined]
-        device = _check_device(self.device)
+        self._validate_params()
+        _check_device(self.device)
         l1_ratio = self._effective_l1_ratio()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -320,7 +321,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]!r}"
+                f"contains only one class: {self.classes_[0]}"
             )
         problem = self._problem(X, y_idx, l1_ratio)
         lam = 0.0 if self.penalty is None else 1.0 / (self.C * X.shape[0])
@@ -329,8 +330,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             warm = problem.state_from(self.coef_, self.intercept_)
         (point,) = path(problem, [lam], initial_state=warm)
         _warn_not_converged(point, "LogisticRegression")
-        self.coef_ = np.atleast_2d(point.coef)
-        self.intercept_ = np.asarray(point.intercept, dtype=float).reshape(-1)
+        assert point.coef is not None
+        self.coef_: np.ndarray = np.atleast_2d(point.coef)
+        self.intercept_: np.ndarray = np.asarray(point.intercept, dtype=float).reshape(-1)
         self.n_iter_ = np.array([point.n_iter])
         self.path_ = [point]
         return self
@@ -388,7 +390,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
     ``n_iter_``, ``path_`` (the refit's record).
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
         **_CV_COMMON,
@@ -429,7 +431,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             )
         return [float(r) for r in ratios]
 
-    def _grid(self, X: np.ndarray, y: np.ndarray, l1_ratio: float) -> np.ndarray:
+    def _grid(self, problem: LinearProblem) -> np.ndarray:
         if not isinstance(self.alphas, Integral):
             grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
             if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
@@ -437,13 +439,11 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
                     f"alphas must be a positive int or an array of alphas >= 0, got {self.alphas!r}"
                 )
             return grid
-        problem = LinearProblem(X, y, loss="squared", l1_ratio=l1_ratio, **as_problem_kwargs(self))
         return lambda_grid(problem.lambda_max(), int(self.alphas), self.eps)
 
     def fit(self, X: Any, y: Any) -> ElasticNetCV:
         """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit."""
-        self._validate_params()  # type: ignore[attr-defined]
-        _check_device(self.device)
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         ratios = self._l1_ratios()
         folds = list(check_cv(self.cv).split(X, y))
@@ -451,14 +451,48 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"cv asks for {len(folds)} folds but there are only {X.shape[0]} samples"
             )
+        device = _check_device(self.device)
+        stats = None
+        if X.shape[0] - max(len(test) for _, test in folds) >= X.shape[1]:
+            Xt = torch.as_tensor(X, dtype=torch.float64, device=device)
+            yt = torch.as_tensor(y, dtype=torch.float64, device=device)
+            stats = GramStats.of(Xt, yt)
+
+        def whole(ratio: float) -> LinearProblem:
+            if stats is None:
+                return LinearProblem(
+                    X, y, loss="squared", l1_ratio=ratio, **as_problem_kwargs(self)
+                )
+            return LinearProblem.from_stats(
+                stats,
+                l1_ratio=ratio,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
+                max_iter=self.max_iter,
+            )
+
         grids, mse = [], []
         for ratio in ratios:
-            grid = self._grid(X, y, ratio)
+            grid = self._grid(whole(ratio))
             per_fold = []
             for train, test in folds:
-                problem = LinearProblem(
-                    X[train], y[train], loss="squared", l1_ratio=ratio, **as_problem_kwargs(self)
-                )
+                if stats is not None:  # the training part's Gram: the whole minus the fold
+                    t = torch.as_tensor(test, device=device)
+                    problem = LinearProblem.from_stats(
+                        stats - GramStats.of(Xt[t], yt[t]),
+                        l1_ratio=ratio,
+                        fit_intercept=self.fit_intercept,
+                        tol=self.tol,
+                        max_iter=self.max_iter,
+                    )
+                else:
+                    problem = LinearProblem(
+                        X[train],
+                        y[train],
+                        loss="squared",
+                        l1_ratio=ratio,
+                        **as_problem_kwargs(self),
+                    )
                 points = path(problem, grid, validation=(X[test], y[test]))
                 per_fold.append([p.val_loss for p in points])
             grids.append(grid)
@@ -472,10 +506,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         single = np.ndim(self.l1_ratio) == 0
         self.alphas_ = grids[0] if single else np.array(grids)
         self.mse_path_ = mse[0] if single else np.array(mse)
-        full = LinearProblem(
-            X, y, loss="squared", l1_ratio=self.l1_ratio_, **as_problem_kwargs(self)
-        )
-        refit = path(full, grids[r][: i + 1])
+        refit = path(whole(self.l1_ratio_), grids[r][: i + 1])
         point = refit[-1]
         _warn_not_converged(point, type(self).__name__)
         self.coef_, self.intercept_ = point.coef, point.intercept
@@ -493,7 +524,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
 class LassoCV(ElasticNetCV):
     """Lasso with ``alpha`` chosen by K-fold CV (:class:`ElasticNetCV` with ``l1_ratio=1``)."""
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         k: v for k, v in ElasticNetCV._parameter_constraints.items() if k != "l1_ratio"
     }
 
@@ -544,7 +575,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     ``classes_``, ``n_iter_``.
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "penalty": [StrOptions({"l1", "l2", "elasticnet"})],
         "l1_ratios": ["array-like", None],
@@ -581,7 +612,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> LogisticRegressionCV:
         """Cross-validate the ``Cs`` (and ``l1_ratios``), pick ``C_``, refit on all data."""
-        self._validate_params()  # type: ignore[attr-defined]
+        self._validate_params()
         _check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -589,7 +620,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]!r}"
+                f"contains only one class: {self.classes_[0]}"
             )
         Cs = (
             np.logspace(-4, 4, int(self.Cs))

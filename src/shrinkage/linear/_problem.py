@@ -17,6 +17,7 @@ others. Everything is computed in float64 on ``device``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,34 @@ from ..path import Evaluation, FitInfo
 from ..penalties import ElasticNet as ElasticNetPenalty
 from ._datafits import Logistic, Multinomial, Quadratic
 from ._solver import solve
+
+
+@dataclass(frozen=True)
+class GramStats:
+    """Sufficient statistics of least squares on ``(X [n, p], y [n])``: ``X^T X``, ``X^T y``,
+    ``y^T y``, the column sums of ``X``, the sum of ``y`` and ``n``. Subtracting a fold's
+    statistics from the whole data's gives the statistics of the rest."""
+
+    XtX: Tensor
+    Xty: Tensor
+    yy: float
+    x_sum: Tensor
+    y_sum: float
+    n: int
+
+    @classmethod
+    def of(cls, X: Tensor, y: Tensor) -> GramStats:
+        return cls(X.T @ X, X.T @ y, float(y @ y), X.sum(0), float(y.sum()), X.shape[0])
+
+    def __sub__(self, other: GramStats) -> GramStats:
+        return GramStats(
+            self.XtX - other.XtX,
+            self.Xty - other.Xty,
+            self.yy - other.yy,
+            self.x_sum - other.x_sum,
+            self.y_sum - other.y_sum,
+            self.n - other.n,
+        )
 
 
 def enet_penalty(lam: float, l1_ratio: float, factor: Tensor | None) -> ElasticNetPenalty:
@@ -60,6 +89,9 @@ def enet_duality_gap(datafit: Quadratic, w: Tensor, l1: float, l2: float) -> flo
 
 
 class LinearProblem:
+    factor: Tensor | None
+    """Per-coordinate penalty factor: 0 on intercepts (``None``: all 1)."""
+
     """A linear model, its data and solver settings: what :func:`shrinkage.path` fits.
 
     Args:
@@ -93,16 +125,17 @@ class LinearProblem:
         self.datafit: Quadratic | Logistic | Multinomial
         if loss == "squared":
             yt = torch.as_tensor(y, dtype=torch.float64, device=self.device)
+            if self.n >= self.p:  # least squares only needs its Gram statistics
+                self._init_squared_from_stats(GramStats.of(Xt, yt))
+                return
             self.X_mean = (
                 Xt.mean(0)
                 if fit_intercept
                 else torch.zeros(self.p, dtype=torch.float64, device=self.device)
             )
             self.y_mean = float(yt.mean()) if fit_intercept else 0.0
-            self.datafit = Quadratic(Xt - self.X_mean, yt - self.y_mean)
-            self.free = torch.zeros(self.p, dtype=torch.bool, device=self.device)
-            self.factor: Tensor | None = None
-            self.size = self.p
+            self.datafit = Quadratic(Xt - self.X_mean, yt - self.y_mean, gram=False)
+            self._init_squared_rest()
             return
         if fit_intercept:
             Xt = torch.cat(
@@ -125,6 +158,41 @@ class LinearProblem:
             free = free.reshape(-1)
         self.free = free
         self.factor = (~free).to(torch.float64)
+
+    @classmethod
+    def from_stats(
+        cls, stats: GramStats, *, l1_ratio: float, fit_intercept: bool, tol: float, max_iter: int
+    ) -> LinearProblem:
+        """A squared-loss problem from its Gram statistics (cross-validation downdates the
+        full data's statistics by each held-out fold instead of recomputing them)."""
+        self = cls.__new__(cls)
+        self.loss, self.l1_ratio, self.fit_intercept = "squared", float(l1_ratio), fit_intercept
+        self.tol, self.max_iter = tol, max_iter
+        self.device = stats.XtX.device
+        self.n, self.p = stats.n, stats.XtX.shape[0]
+        self.n_classes = 2
+        self._init_squared_from_stats(stats)
+        return self
+
+    def _init_squared_from_stats(self, stats: GramStats) -> None:
+        n = stats.n
+        if self.fit_intercept:
+            self.X_mean = stats.x_sum / n
+            self.y_mean = stats.y_sum / n
+            G = (stats.XtX - n * torch.outer(self.X_mean, self.X_mean)) / n
+            c = (stats.Xty - n * self.X_mean * self.y_mean) / n
+            yy = stats.yy - n * self.y_mean**2
+        else:
+            self.X_mean = torch.zeros_like(stats.x_sum)
+            self.y_mean = 0.0
+            G, c, yy = stats.XtX / n, stats.Xty / n, stats.yy
+        self.datafit = Quadratic.from_gram(G, c, max(yy, 0.0), n)
+        self._init_squared_rest()
+
+    def _init_squared_rest(self) -> None:
+        self.free = torch.zeros(self.p, dtype=torch.bool, device=self.device)
+        self.factor = None
+        self.size = self.p
 
     # -- the PathProblem protocol --------------------------------------------------------------
     def initial_state(self) -> Tensor:
@@ -223,7 +291,8 @@ class LinearProblem:
         """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``."""
         coef, intercept = self.coefficients(state)
         if self.loss == "squared":
-            pred = X @ coef + intercept
+            nz = np.flatnonzero(coef)
+            pred = (X[:, nz] @ coef[nz] if nz.size < coef.size // 4 else X @ coef) + intercept
             mse = float(np.mean((y - pred) ** 2))
             var = float(np.var(y))
             return mse, 1.0 - mse / var if var > 0 else 0.0

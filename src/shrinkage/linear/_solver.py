@@ -26,11 +26,12 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from ..penalties import Penalty
+from .._kernels import Step
 
 
 class Datafit(Protocol):
-    size: Any
+    @property
+    def size(self) -> int: ...
 
     def value(self, w: Tensor) -> Tensor: ...
     def grad(self, w: Tensor) -> Tensor: ...
@@ -38,6 +39,15 @@ class Datafit(Protocol):
     @property
     def lipschitz(self) -> float: ...
     def restrict(self, idx: Tensor) -> Any: ...
+
+
+class Penalty(Protocol):
+    """What the solver asks of a penalty: a separable one, smooth off zero."""
+
+    def value(self, w: Tensor) -> Tensor: ...
+    def prox_(self, w: Tensor, step: Step) -> Tensor: ...
+    def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
+    def hessian_diag(self, w: Tensor) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,8 @@ def _polish(
         g = datafit.grad(current)[idx] + pen_grad[idx]
         if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
             break
-        H = datafit.hessian(idx, current) + torch.diag(penalty.hessian_diag(current)[idx])
+        H = datafit.hessian(idx, current).clone()
+        H.diagonal().add_(penalty.hessian_diag(current)[idx])
         factor, info = torch.linalg.cholesky_ex(H)
         if int(info) == 0:
             d = torch.cholesky_solve(-g[:, None], factor).flatten()
@@ -138,14 +149,6 @@ def _fista(
     iters = 0
     crit = criterion(w)
     while iters < max_iter and crit > tol:
-        polished = _polish(datafit, penalty, w, free)
-        if polished is not None:
-            crit_polished = criterion(polished)
-            if crit_polished < crit:
-                w, crit = polished, crit_polished
-                z, t = w.clone(), 1.0
-                if crit <= tol:
-                    break
         for _ in range(polish_every):
             iters += 1
             w_next = penalty.prox_(z - step * datafit.grad(z), step)
@@ -157,6 +160,14 @@ def _fista(
             if iters >= max_iter:
                 break
         crit = criterion(w)
+        if crit <= tol:
+            break
+        polished = _polish(datafit, penalty, w, free)
+        if polished is not None:
+            crit_polished = criterion(polished)
+            if crit_polished < crit:
+                w, crit = polished, crit_polished
+                z, t = w.clone(), 1.0
     return w, iters, crit
 
 
@@ -190,17 +201,22 @@ def solve(
     if not working_set:
         w, iters, crit = _fista(datafit, penalty, w, free, tol, max_iter, full_criterion)
         return Solution(w, iters, crit, crit <= tol)
-    lipschitz = datafit.lipschitz
-    step = 1.0 / lipschitz if lipschitz > 0 else 1.0
     iters = 0
     ws_size = max(10, 2 * int(((w != 0) | free).sum()))
     crit = full_criterion(w)
     while crit > tol and iters < max_iter:
+        # Rank coordinates by their proximal-gradient step; for a zero coordinate it is a
+        # monotone function of the optimality violation whatever the step, so a unit step
+        # ranks as well as 1 / L and needs no Lipschitz constant of the full problem.
         grad = datafit.grad(w)
-        score = (w - penalty.prox_(w - step * grad, step)).abs()
+        score = (w - penalty.prox_(w - grad, 1.0)).abs()
         score[(w != 0) | free] = math.inf
         k = min(ws_size, w.numel())
-        idx = torch.topk(score, k).indices.sort().values
+        if k >= 0.5 * w.numel():  # most of the problem: solve it whole, no restricted copy
+            k = w.numel()
+            idx = torch.arange(k, device=w.device)
+        else:
+            idx = torch.topk(score, k).indices.sort().values
         sub_penalty = penalty_for(idx)
         sub = datafit.restrict(idx)
         sub_kkt = _kkt(sub, sub_penalty)
