@@ -155,7 +155,8 @@ def main() -> None:
         rows = path_rows(X, y)
         base = rows[0][1]
         print(
-            f"  {'100-alpha path':<32}{'seconds':>9}{'vs shrinkage':>14}{'worst rel. gap':>16}{'nnz at end':>12}"
+            f"  {'100-alpha path':<32}{'seconds':>9}{'vs shrinkage':>14}"
+            f"{'worst rel. gap':>16}{'nnz at end':>12}"
         )
         for name, t, gap, nnz in rows:
             print(f"  {name:<32}{t:>9.2f}{t / base:>13.2f}x{gap:>16.1e}{nnz:>12}")

@@ -256,7 +256,7 @@ CLASSIFIERS = [sh.LogisticRegression(), sh.LogisticRegressionCV(Cs=3, cv=3)]
 def test_nan_in_x(est) -> None:  # type: ignore[no-untyped-def]
     X = np.random.default_rng(0).normal(size=(30, 3))
     X[4, 1] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    with pytest.raises(ValueError, match=r"Input X contains NaN"):
         est.fit(X, np.arange(30) % 2)
 
 
@@ -264,7 +264,7 @@ def test_nan_in_x(est) -> None:  # type: ignore[no-untyped-def]
 def test_inf_in_x(est) -> None:  # type: ignore[no-untyped-def]
     X = np.random.default_rng(0).normal(size=(30, 3))
     X[0, 0] = np.inf
-    with pytest.raises(ValueError, match="Input X contains infinity"):
+    with pytest.raises(ValueError, match=r"Input X contains infinity"):
         est.fit(X, np.arange(30) % 2)
 
 
@@ -272,19 +272,19 @@ def test_inf_in_x(est) -> None:  # type: ignore[no-untyped-def]
 def test_nan_in_y(est) -> None:  # type: ignore[no-untyped-def]
     y = np.arange(30.0)
     y[3] = np.nan
-    with pytest.raises(ValueError, match="Input y contains NaN"):
+    with pytest.raises(ValueError, match=r"Input y contains NaN"):
         est.fit(np.ones((30, 2)), y)
 
 
 @pytest.mark.parametrize("est", REGRESSORS + CLASSIFIERS, ids=lambda e: type(e).__name__)
 def test_inconsistent_lengths(est) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples"):
         est.fit(np.ones((30, 2)), np.arange(29) % 2)
 
 
 @pytest.mark.parametrize("est", REGRESSORS + CLASSIFIERS, ids=lambda e: type(e).__name__)
 def test_one_dimensional_x(est) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+    with pytest.raises(ValueError, match=r"Expected 2D array, got 1D array"):
         est.fit(np.ones(30), np.arange(30) % 2)
 
 
@@ -292,14 +292,14 @@ def test_one_dimensional_x(est) -> None:  # type: ignore[no-untyped-def]
 def test_wrong_number_of_features_at_predict(est) -> None:  # type: ignore[no-untyped-def]
     X = np.random.default_rng(0).normal(size=(30, 3))
     est.fit(X, np.arange(30) % 2)
-    with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3 features"):
+    with pytest.raises(ValueError, match=r"X has 2 features, but .* is expecting 3 features"):
         est.predict(X[:, :2])
 
 
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=lambda e: type(e).__name__)
 def test_single_class(est) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(
-        ValueError, match="needs samples of at least 2 classes .* only one class: 1"
+        ValueError, match=r"needs samples of at least 2 classes .* only one class: 1"
     ):
         est.fit(np.random.default_rng(0).normal(size=(30, 2)), np.ones(30, dtype=int))
 
@@ -307,7 +307,7 @@ def test_single_class(est) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("cls", [sh.Lasso, sh.ElasticNet, sh.Ridge])
 def test_negative_alpha(cls: type) -> None:
     with pytest.raises(
-        ValueError, match="The 'alpha' parameter of .* must be a float in the range \\[0.0, inf\\)"
+        ValueError, match=r"The 'alpha' parameter of .* must be a float in the range \[0.0, inf\)"
     ):
         cls(alpha=-1.0).fit(np.ones((10, 2)), np.arange(10.0))
 
@@ -316,18 +316,18 @@ def test_negative_alpha(cls: type) -> None:
     "est", [sh.ElasticNet(l1_ratio=1.5), sh.ElasticNetCV(l1_ratio=-0.1)], ids=repr
 )
 def test_l1_ratio_out_of_range(est) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="l1_ratio"):
+    with pytest.raises(ValueError, match=r"l1_ratio"):
         est.fit(np.random.default_rng(0).normal(size=(20, 2)), np.arange(20.0))
 
 
 def test_unknown_penalty_name() -> None:
-    with pytest.raises(ValueError, match="The 'penalty' parameter of LogisticRegression must be"):
+    with pytest.raises(ValueError, match=r"The 'penalty' parameter of LogisticRegression must be"):
         sh.LogisticRegression(penalty="l3").fit(np.ones((10, 2)), np.arange(10) % 2)
 
 
 def test_elasticnet_penalty_needs_l1_ratio() -> None:
     with pytest.raises(
-        ValueError, match="l1_ratio must be a number in \\[0, 1\\] when penalty='elasticnet'"
+        ValueError, match=r"l1_ratio must be a number in \[0, 1\] when penalty='elasticnet'"
     ):
         sh.LogisticRegression(penalty="elasticnet").fit(np.ones((10, 2)), np.arange(10) % 2)
 
@@ -335,26 +335,26 @@ def test_elasticnet_penalty_needs_l1_ratio() -> None:
 def test_negative_c() -> None:
     with pytest.raises(
         ValueError,
-        match="The 'C' parameter of LogisticRegression must be a float in the range \\(0",
+        match=r"The 'C' parameter of LogisticRegression must be a float in the range \(0",
     ):
         sh.LogisticRegression(C=-1.0).fit(np.ones((10, 2)), np.arange(10) % 2)
 
 
 def test_bad_device() -> None:
-    with pytest.raises(ValueError, match="device must name a torch device"):
+    with pytest.raises(ValueError, match=r"device must name a torch device"):
         sh.Lasso(device="gpu0").fit(np.ones((10, 2)), np.arange(10.0))
 
 
 def test_fewer_samples_than_folds() -> None:
     with pytest.raises(
         ValueError,
-        match="Cannot have number of splits n_splits=5 greater than the number of samples",
+        match=r"Cannot have number of splits n_splits=5 greater than the number of samples",
     ):
         sh.LassoCV(cv=5).fit(np.random.default_rng(0).normal(size=(3, 2)), np.arange(3.0))
 
 
 def test_ridge_l1_ratio_zero_grid_is_refused() -> None:
-    with pytest.raises(ValueError, match="l1_ratio=0 has no finite lambda_max"):
+    with pytest.raises(ValueError, match=r"l1_ratio=0 has no finite lambda_max"):
         sh.ElasticNetCV(l1_ratio=0.0).fit(
             np.random.default_rng(0).normal(size=(20, 2)), np.arange(20.0)
         )

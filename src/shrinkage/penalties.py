@@ -224,7 +224,7 @@ class _Separable(Penalty):
         a, b = self._coefficients()
         f = self._factor_for(w)
         a_f: Tensor | float = a if f is None else a * f
-        smooth = grad + 2.0 * b * w if f is None else grad + 2.0 * b * f * w
+        smooth = grad + 2.0 * (b * w) if f is None else grad + 2.0 * (b * (f * w))
         on_support = smooth + a_f * torch.sign(w)
         off_support = torch.clamp(smooth.abs() - a_f, min=0.0)
         return torch.linalg.vector_norm(torch.where(w != 0, on_support, off_support))

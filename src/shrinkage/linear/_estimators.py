@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..path import PathPoint, lambda_grid, path, select_index
-from ._problem import GramStats, LinearProblem, as_problem_kwargs
+from ._problem import GramStats, LinearProblem, as_problem_kwargs, as_tensor
 
 __all__ = [
     "ElasticNet",
@@ -209,8 +209,8 @@ class Ridge(RegressorMixin, BaseEstimator):
         self._validate_params()
         device = _check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        Xt = torch.as_tensor(X, dtype=torch.float64, device=device)
-        yt = torch.as_tensor(y, dtype=torch.float64, device=device)
+        Xt = as_tensor(X, device)
+        yt = as_tensor(y, device)
         x_mean = (
             Xt.mean(0)
             if self.fit_intercept
@@ -454,8 +454,8 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         device = _check_device(self.device)
         stats = None
         if X.shape[0] - max(len(test) for _, test in folds) >= X.shape[1]:
-            Xt = torch.as_tensor(X, dtype=torch.float64, device=device)
-            yt = torch.as_tensor(y, dtype=torch.float64, device=device)
+            Xt = as_tensor(X, device)
+            yt = as_tensor(y, device)
             stats = GramStats.of(Xt, yt)
 
         def whole(ratio: float) -> LinearProblem:

@@ -58,6 +58,13 @@ class GramStats:
         )
 
 
+def as_tensor(a: np.ndarray, device: torch.device | str) -> Tensor:
+    """A float64 tensor on ``device`` from an array, copying read-only arrays (memory maps)
+    rather than aliasing memory that torch could write to."""
+    array = np.require(a, dtype=np.float64, requirements=["C", "W"])
+    return torch.as_tensor(array, device=device)
+
+
 def enet_penalty(lam: float, l1_ratio: float, factor: Tensor | None) -> ElasticNetPenalty:
     """``lam * r(w)`` as shrinkage's ``ElasticNet(lam', r')``:
     ``lam' = lam * (1 + l1_ratio) / 2`` and ``r' = 2 * l1_ratio / (1 + l1_ratio)``."""
@@ -121,10 +128,10 @@ class LinearProblem:
         self.device = torch.device(device)
         self.n, self.p = X.shape
         self.n_classes = n_classes
-        Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64, device=self.device)
+        Xt = as_tensor(X, self.device)
         self.datafit: Quadratic | Logistic | Multinomial
         if loss == "squared":
-            yt = torch.as_tensor(y, dtype=torch.float64, device=self.device)
+            yt = as_tensor(y, self.device)
             if self.n >= self.p:  # least squares only needs its Gram statistics
                 self._init_squared_from_stats(GramStats.of(Xt, yt))
                 return
