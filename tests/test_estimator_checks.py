@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from shrinkage import linear
+from shrinkage import linear, neural
 
 ESTIMATORS = [
     linear.Lasso(alpha=0.1),
@@ -15,6 +15,11 @@ ESTIMATORS = [
     linear.LassoCV(cv=3, alphas=10),
     linear.ElasticNetCV(cv=3, alphas=10),
     linear.LogisticRegressionCV(Cs=3, cv=3),
+    neural.MLPRegressor((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
+    neural.MLPClassifier((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
+    neural.MLPRegressor(
+        (8,), penalty="group_inputs", learning_rate=1e-2, max_epochs=50, random_state=0
+    ),
 ]
 
 

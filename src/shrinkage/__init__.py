@@ -5,10 +5,13 @@
 * :class:`Regularizer` and :func:`regularize_layer`: which parameter gets which penalty;
 * :class:`Proximal`: wraps any ``torch.optim.Optimizer`` and applies the penalties by their
   proximal steps, giving exact zeros;
-* :func:`sparsity` and :func:`convert`.
+* :func:`sparsity` and :func:`convert`;
+* :func:`path`: one model along a grid of strengths with warm starts, as typed records;
+* :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators.
 """
 
 from .conventions import CONVENTIONS, NoExactConversionError, convert
+from .path import PathPoint, lambda_grid, path
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer, Target, regularize_layer
@@ -25,6 +28,7 @@ __all__ = [
     "GroupLasso",
     "LayerSparsity",
     "NoExactConversionError",
+    "PathPoint",
     "Penalty",
     "Proximal",
     "Regularizer",
@@ -32,6 +36,8 @@ __all__ = [
     "Target",
     "convert",
     "default_mask",
+    "lambda_grid",
+    "path",
     "regularize_layer",
     "sparsity",
 ]
