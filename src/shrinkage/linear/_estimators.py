@@ -453,10 +453,18 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             )
         device = _check_device(self.device)
         stats = None
+        fold_stats: list[GramStats] = []
         if X.shape[0] - max(len(test) for _, test in folds) >= X.shape[1]:
+            # n >> p: everything from Gram statistics, each fold's computed once; when the
+            # folds partition the data, the whole data's statistics are their sum
             Xt = as_tensor(X, device)
             yt = as_tensor(y, device)
-            stats = GramStats.of(Xt, yt)
+            for _, test in folds:
+                t = torch.as_tensor(test, device=device)
+                fold_stats.append(GramStats.of(Xt[t], yt[t]))
+            tests = np.sort(np.concatenate([test for _, test in folds]))
+            partition = np.array_equal(tests, np.arange(X.shape[0]))
+            stats = sum(fold_stats[1:], fold_stats[0]) if partition else GramStats.of(Xt, yt)
 
         def whole(ratio: float) -> LinearProblem:
             if stats is None:
@@ -475,11 +483,12 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         for ratio in ratios:
             grid = self._grid(whole(ratio))
             per_fold = []
-            for train, test in folds:
+            for k, (train, test) in enumerate(folds):
+                validation: tuple[Any, Any] = (X[test], y[test])
                 if stats is not None:  # the training part's Gram: the whole minus the fold
-                    t = torch.as_tensor(test, device=device)
+                    validation = (fold_stats[k], None)
                     problem = LinearProblem.from_stats(
-                        stats - GramStats.of(Xt[t], yt[t]),
+                        stats - fold_stats[k],
                         l1_ratio=ratio,
                         fit_intercept=self.fit_intercept,
                         tol=self.tol,
@@ -493,7 +502,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
                         l1_ratio=ratio,
                         **as_problem_kwargs(self),
                     )
-                points = path(problem, grid, validation=(X[test], y[test]))
+                points = path(problem, grid, validation=validation)
                 per_fold.append([p.val_loss for p in points])
             grids.append(grid)
             mse.append(np.array(per_fold, dtype=float).T)  # [n_alphas, n_folds]

@@ -47,6 +47,23 @@ class GramStats:
     def of(cls, X: Tensor, y: Tensor) -> GramStats:
         return cls(X.T @ X, X.T @ y, float(y @ y), X.sum(0), float(y.sum()), X.shape[0])
 
+    def __add__(self, other: GramStats) -> GramStats:
+        return GramStats(
+            self.XtX + other.XtX,
+            self.Xty + other.Xty,
+            self.yy + other.yy,
+            self.x_sum + other.x_sum,
+            self.y_sum + other.y_sum,
+            self.n + other.n,
+        )
+
+    def squared_error(self, coef: Tensor, intercept: float) -> float:
+        """``||y - X coef - intercept||^2`` of the data these statistics summarise."""
+        b = intercept
+        yb = self.yy - 2 * b * self.y_sum + self.n * b * b
+        cross = float(coef @ self.Xty) - b * float(coef @ self.x_sum)
+        return yb - 2 * cross + float(coef @ (self.XtX @ coef))
+
     def __sub__(self, other: GramStats) -> GramStats:
         return GramStats(
             self.XtX - other.XtX,
@@ -294,8 +311,19 @@ class LinearProblem:
             coef, intercept, float(self.datafit.value(state)), tuple(int(j) for j in used)
         )
 
-    def score(self, state: Tensor, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``."""
+    def score(
+        self, state: Tensor, X: np.ndarray | GramStats, y: np.ndarray | None
+    ) -> tuple[float, float]:
+        """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``. For the
+        squared loss the held-out data may be given by its :class:`GramStats` (``y=None``)."""
+        if isinstance(X, GramStats):
+            assert self.loss == "squared"
+            w = state.to(X.XtX.device)
+            sse = X.squared_error(w, self.y_mean - float(self.X_mean @ w))
+            mse = max(sse, 0.0) / X.n
+            var = X.yy / X.n - (X.y_sum / X.n) ** 2
+            return mse, 1.0 - mse / var if var > 0 else 0.0
+        assert y is not None
         coef, intercept = self.coefficients(state)
         if self.loss == "squared":
             nz = np.flatnonzero(coef)

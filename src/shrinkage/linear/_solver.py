@@ -159,9 +159,11 @@ def _fista(
             w, t = w_next, t_next
             if iters >= max_iter:
                 break
-        crit = criterion(w)
+        previous, crit = crit, criterion(w)
         if crit <= tol:
             break
+        if crit < 0.1 * previous:
+            continue  # first-order steps are converging fast: no need for Newton
         polished = _polish(datafit, penalty, w, free)
         if polished is not None:
             crit_polished = criterion(polished)
