@@ -135,7 +135,21 @@ class Quadratic:
             G = self.G.index_select(0, idx).index_select(1, idx)
             return Quadratic.from_gram(G, self.c[idx], self.yy, self.n)
         assert self.XT is not None
+        if idx.numel() == self.size:
+            return self
         Xs = self.XT[idx]
+        if idx.numel() > self.n:  # a Gram larger than the data: stay on the columns
+            sub = Quadratic.__new__(Quadratic)
+            sub.n, sub.yy, sub.c, sub.G, sub.XT, sub.y = (
+                self.n,
+                self.yy,
+                self.c[idx],
+                None,
+                Xs,
+                self.y,
+            )
+            sub._lipschitz, sub._last = None, None
+            return sub
         return Quadratic.from_gram(Xs @ Xs.T / self.n, self.c[idx], self.yy, self.n)
 
     def residual_terms(self, w: Tensor) -> tuple[Tensor, float, float]:

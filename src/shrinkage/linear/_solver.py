@@ -61,6 +61,9 @@ class Solution:
     converged: bool
 
 
+MAX_NEWTON_SIZE = 1500
+"""Largest support polished by Newton's method (a dense Cholesky of that size)."""
+
 PenaltyFor = Callable[[Tensor | None], Penalty]
 """``penalty_for(idx)``: the penalty on coordinates ``idx`` (``None``: all of them)."""
 
@@ -79,7 +82,10 @@ def _polish(
     """Newton's method on the support of ``w`` (plus the ``free`` unpenalized coordinates)
     with the signs of ``w`` kept, an active-set method: a step that would carry a coordinate
     across zero stops at zero and drops it from the support. Every step lowers the objective.
-    Returns ``None`` when no step could be taken."""
+    Returns ``None`` when no step could be taken, or when the support is too large for a
+    dense Newton system (``MAX_NEWTON_SIZE``; first-order steps carry on alone)."""
+    if int(((w != 0) | free).sum()) > MAX_NEWTON_SIZE:
+        return None
     current = w.clone()
     best = _objective(datafit, penalty, current)
     moved_at_all = False
