@@ -208,9 +208,7 @@ class _MLPBase(BaseEstimator):
             )
 
         def to_x(a: np.ndarray) -> Tensor:
-            return torch.as_tensor(
-                np.ascontiguousarray(a), dtype=torch.float32, device=self._device
-            )
+            return torch.as_tensor(np.require(a, np.float32, ["C", "W"]), device=self._device)
 
         return (
             to_x(X),
@@ -388,7 +386,7 @@ class _MLPBase(BaseEstimator):
     def _forward(self, X: Any) -> Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float64), device=self._device)
+        Xt = torch.as_tensor(np.require(X, np.float64, ["C", "W"]), device=self._device)
         return self.model_(Xt)
 
 
