@@ -89,3 +89,13 @@ def check_factor(name: str, factor: Any) -> torch.Tensor | None:
     if bool((tensor < 0).any()):
         raise ValueError(f"{name} must be >= 0 everywhere, got minimum {tensor.min().item():g}")
     return tensor
+
+
+def check_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device``; a ``ValueError`` naming it if torch does not know it."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}"
+        ) from exc

@@ -32,6 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
+from ._validation import check_device
 from .path import Evaluation, FitInfo, PathPoint, path
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
@@ -179,7 +180,7 @@ class _MLPBase(BaseEstimator):
         """Validate, encode, split off the validation part (for early stopping, and always for
         a path); tensors on the device."""
         self._validate_params()
-        self._device = _check_device(self.device)
+        self._device = check_device(self.device)
         self._hidden()
         X, y = validate_data(
             self, X, y, dtype=np.float32, y_numeric=isinstance(self, RegressorMixin)
@@ -393,15 +394,6 @@ class _MLPBase(BaseEstimator):
 def _can_stratify(y: np.ndarray, fraction: float) -> bool:
     counts = np.bincount(y)
     return bool(counts.min() >= 2 and fraction * len(y) >= len(counts))
-
-
-def _check_device(device: Any) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}"
-        ) from exc
 
 
 class _NeuralPathProblem:

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import check_device
 from ..path import PathPoint, lambda_grid, path, select_index
 from ._problem import GramStats, LinearProblem, as_problem_kwargs, as_tensor
 
@@ -34,15 +35,6 @@ __all__ = [
     "LogisticRegressionCV",
     "Ridge",
 ]
-
-
-def _check_device(device: Any) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}"
-        ) from exc
 
 
 _COMMON: dict[str, list[Any]] = {
@@ -72,7 +64,7 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> Any:
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]``; returns ``self``."""
         self._validate_params()
-        device = _check_device(self.device)
+        device = check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         problem = LinearProblem(
             X, y, loss="squared", l1_ratio=self._l1_ratio(), **as_problem_kwargs(self)
@@ -207,7 +199,7 @@ class Ridge(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> Ridge:
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]``; returns ``self``."""
         self._validate_params()
-        device = _check_device(self.device)
+        device = check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         Xt = as_tensor(X, device)
         yt = as_tensor(y, device)
@@ -313,7 +305,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> LogisticRegression:
         """Fit on ``X [n_samples, n_features]`` and class labels ``y [n_samples]``."""
         self._validate_params()
-        _check_device(self.device)
+        check_device(self.device)
         l1_ratio = self._effective_l1_ratio()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -451,7 +443,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"cv asks for {len(folds)} folds but there are only {X.shape[0]} samples"
             )
-        device = _check_device(self.device)
+        device = check_device(self.device)
         stats = None
         fold_stats: list[GramStats] = []
         if X.shape[0] - max(len(test) for _, test in folds) >= X.shape[1]:
@@ -622,7 +614,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> LogisticRegressionCV:
         """Cross-validate the ``Cs`` (and ``l1_ratios``), pick ``C_``, refit on all data."""
         self._validate_params()
-        _check_device(self.device)
+        check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)

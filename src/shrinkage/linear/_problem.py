@@ -113,9 +113,6 @@ def enet_duality_gap(datafit: Quadratic, w: Tensor, l1: float, l2: float) -> flo
 
 
 class LinearProblem:
-    factor: Tensor | None
-    """Per-coordinate penalty factor: 0 on intercepts (``None``: all 1)."""
-
     """A linear model, its data and solver settings: what :func:`shrinkage.path` fits.
 
     Args:
@@ -126,6 +123,9 @@ class LinearProblem:
         n_classes: for ``"multinomial"``.
         device: torch device for the computation.
     """
+
+    factor: Tensor | None
+    """Per-coordinate penalty factor: 0 on intercepts (``None``: all 1)."""
 
     def __init__(
         self,
