@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -125,10 +126,20 @@ def train_digits(
     return DemoResult(config, accuracy, report.fraction_zero, report.l2_norm, seconds)
 
 
-def run(configs: tuple[DemoConfig, ...] = DEFAULT_CONFIGS, epochs: int = 50) -> list[DemoResult]:
-    """Train every configuration on the same split and initialisation."""
+def run(
+    configs: tuple[DemoConfig, ...] = DEFAULT_CONFIGS,
+    epochs: int = 50,
+    on_result: Callable[[DemoResult], None] | None = None,
+) -> list[DemoResult]:
+    """Train every configuration on the same split and initialisation; ``on_result`` is
+    called after each one (progress)."""
     data = digits_split()
-    return [train_digits(c, data, epochs=epochs) for c in configs]
+    results = []
+    for config in configs:
+        results.append(train_digits(config, data, epochs=epochs))
+        if on_result is not None:
+            on_result(results[-1])
+    return results
 
 
 def format_table(results: list[DemoResult]) -> str:
@@ -162,10 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         "digits, MLP 64-256-256-10, Adam lr 1e-3, batch 64, "
         f"{args.epochs} epochs; zeros = fraction of weight-matrix entries exactly 0\n"
     )
-    results = []
-    for config in DEFAULT_CONFIGS:
-        results.append(train_digits(config, digits_split(), epochs=args.epochs))
-        print(f"  trained {config.label} ({config.how}) in {results[-1].seconds:.1f}s", flush=True)
+
+    def report(result: DemoResult) -> None:
+        config = result.config
+        print(f"  trained {config.label} ({config.how}) in {result.seconds:.1f}s", flush=True)
+
+    results = run(epochs=args.epochs, on_result=report)
     print()
     print(format_table(results))
 
