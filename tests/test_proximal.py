@@ -296,3 +296,34 @@ def test_l1_prox_gives_exact_zeros_where_a_loss_term_does_not() -> None:
         opt.step()
     zeros = lambda m: sum(int((t.parameter == 0).sum()) for t in Regularizer(m, L1(1)).targets)  # noqa: E731
     assert zeros(by_prox) > 20 and zeros(by_loss) == 0
+
+
+def test_flattened_buckets_train_exactly_like_separate_tensors() -> None:
+    data = batches(25)
+    flat, separate = make_model(), make_model()
+    ids = [id(p) for p in flat.parameters()]
+    before = [p.detach().clone() for p in flat.parameters()]
+    prox = Proximal(
+        torch.optim.Adam(flat.parameters(), lr=1e-2), Regularizer(flat, L1(0.5)), flatten=True
+    )
+    assert [id(p) for p in flat.parameters()] == ids  # the same Parameter objects
+    assert all(torch.equal(p, q) for p, q in zip(flat.parameters(), before, strict=True))
+    w0, w2 = flat[0].weight, flat[2].weight
+    assert w0.untyped_storage().data_ptr() == w2.untyped_storage().data_ptr()  # one buffer
+    train(flat, prox, data)
+    other = Proximal(
+        torch.optim.Adam(separate.parameters(), lr=1e-2),
+        Regularizer(separate, L1(0.5)),
+        flatten=False,
+    )
+    train(separate, other, data)
+    assert same_parameters(flat, separate)
+    assert int((flat[0].weight == 0).sum()) > 0
+
+
+def test_flatten_not_a_bool() -> None:
+    model = make_model()
+    with pytest.raises(TypeError, match=r"flatten must be True, False or None"):
+        Proximal(
+            torch.optim.SGD(model.parameters(), lr=0.1), Regularizer(model, L1(0.1)), flatten="yes"
+        )  # type: ignore[arg-type]

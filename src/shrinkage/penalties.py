@@ -91,6 +91,12 @@ class Penalty(abc.ABC):
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters, as keyword arguments of the constructor."""
 
+    @property
+    def elementwise(self) -> bool:
+        """True when ``prox_`` acts on each entry alone, the same way whatever the tensor's
+        shape: several tensors may then be proximal-stepped as one flat buffer."""
+        return False
+
     def with_lam(self, lam: float) -> Penalty:
         """The same penalty with another strength ``lam``."""
         return type(self)(**{**self.get_config(), "lam": lam})
@@ -156,6 +162,10 @@ class _Separable(Penalty):
     @property
     def _share(self) -> float:
         raise NotImplementedError
+
+    @property
+    def elementwise(self) -> bool:
+        return self.factor is None
 
     def _coefficients(self) -> tuple[float, float]:
         share = self._share

@@ -79,6 +79,26 @@ class _Bucket:
     group: int
     penalty: Penalty
     params: list[Tensor]
+    flat: Tensor | None = None
+    """One buffer the params are consecutive views of, when they are stepped as one."""
+
+
+def _flatten_(params: list[Tensor]) -> Tensor:
+    """Move ``params`` (same device and dtype) into one contiguous buffer, in place: each
+    keeps its identity (the same ``Parameter``) and its values, its ``.data`` becomes a view
+    of the buffer. Returns the buffer."""
+    flat = torch.empty(
+        sum(p.numel() for p in params), dtype=params[0].dtype, device=params[0].device
+    )
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            n = p.numel()
+            view = flat[offset : offset + n].view_as(p)
+            view.copy_(p)
+            p.data = view
+            offset += n
+    return flat
 
 
 class Proximal(Optimizer):
@@ -105,6 +125,11 @@ class Proximal(Optimizer):
         optimizer: any ``torch.optim.Optimizer`` over (at least) the regularized parameters.
         regularizer: the :class:`~shrinkage.Regularizer` whose penalties to apply.
         preconditioned: use the optimizer's adaptive element-wise step (see above).
+        flatten: on the per-tensor tier, move the weights that share a penalty (elementwise
+            ones: L1, L2, ElasticNet without ``factor``) and a param group into one contiguous
+            buffer, so that one kernel call steps them all. The ``Parameter`` objects and their
+            values stay the same; their storage moves (a reference kept to an old ``.data``
+            goes stale). ``None`` (default) does it on the CPU per-tensor tier.
         foreach: ``True`` for the ``torch._foreach_*`` path (one kernel per op for all tensors of
             a device and dtype), ``False`` for the per-tensor path (single fused kernels such
             as ``softshrink``); ``None`` picks foreach when every regularized parameter is on
@@ -118,6 +143,7 @@ class Proximal(Optimizer):
         *,
         preconditioned: bool = False,
         foreach: bool | None = None,
+        flatten: bool | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -131,12 +157,15 @@ class Proximal(Optimizer):
             raise TypeError(f"preconditioned must be True or False, got {preconditioned!r}")
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be True, False or None, got {foreach!r}")
+        if flatten is not None and not isinstance(flatten, bool):
+            raise TypeError(f"flatten must be True, False or None, got {flatten!r}")
         self.optimizer = optimizer
         self.regularizer = regularizer
         self.preconditioned = preconditioned
         if foreach is None:
             foreach = all(t.parameter.is_cuda for t in regularizer.targets)
         self.foreach = foreach
+        self.flatten = (not foreach and not preconditioned) if flatten is None else flatten
         self._step_scale: _StepScale | None = None
         if preconditioned:
             self._step_scale = next(
@@ -185,13 +214,21 @@ class Proximal(Optimizer):
                 "build the optimizer over model.parameters()"
             )
         self._targets = self.regularizer.targets
-        buckets: dict[tuple[int, int, torch.device, torch.dtype], _Bucket] = {}
+        buckets: dict[tuple[int, Penalty, torch.device, torch.dtype], _Bucket] = {}
         for t in self.regularizer.targets:
             p = t.parameter
-            key = (group_of[id(p)], id(t.penalty), p.device, p.dtype)
+            key = (group_of[id(p)], t.penalty, p.device, p.dtype)  # equal penalties share one
             if key not in buckets:
                 buckets[key] = _Bucket(key[0], t.penalty, [])
             buckets[key].params.append(p)
+        for bucket in buckets.values():
+            if (
+                self.flatten
+                and bucket.penalty.elementwise
+                and len(bucket.params) > 1
+                and all(p.is_contiguous() and not p.is_sparse for p in bucket.params)
+            ):
+                bucket.flat = _flatten_(bucket.params)
         return list(buckets.values())
 
     def _apply_penalties(self) -> None:
@@ -206,6 +243,8 @@ class Proximal(Optimizer):
             lr = float(group["lr"])
             if self._step_scale is not None:
                 self._apply_preconditioned(bucket.penalty, params, group, lr)
+            elif bucket.flat is not None and len(params) == len(bucket.params):
+                bucket.penalty.prox_list_([bucket.flat], lr)  # one kernel for the whole bucket
             else:
                 bucket.penalty.prox_list_(params, lr, foreach=self.foreach)
 
