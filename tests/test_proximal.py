@@ -327,3 +327,20 @@ def test_flatten_not_a_bool() -> None:
         Proximal(
             torch.optim.SGD(model.parameters(), lr=0.1), Regularizer(model, L1(0.1)), flatten="yes"
         )  # type: ignore[arg-type]
+
+
+def test_flat_buckets_follow_parameters_that_moved() -> None:
+    """module.to() gives parameters new storage after the buffer was built: the next step
+    notices and flattens again, so the penalty still acts on the live weights."""
+    model = make_model()
+    prox = Proximal(
+        torch.optim.SGD(model.parameters(), lr=1.0), Regularizer(model, L1(0.1)), flatten=True
+    )
+    model.double()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before = model[0].weight.detach().clone()
+    prox.step()
+    expected = torch.sign(before) * torch.clamp(before.abs() - 0.1, min=0)
+    assert model[0].weight.dtype == torch.float64
+    torch.testing.assert_close(model[0].weight.detach(), expected)

@@ -81,6 +81,11 @@ class _Bucket:
     params: list[Tensor]
     flat: Tensor | None = None
     """One buffer the params are consecutive views of, when they are stepped as one."""
+    addresses: tuple[int, ...] = ()
+    """Where each param's data lay when flattened (``module.to()`` moves them)."""
+
+    def still_flat(self) -> bool:
+        return all(p.data_ptr() == a for p, a in zip(self.params, self.addresses, strict=True))
 
 
 def _flatten_(params: list[Tensor]) -> Tensor:
@@ -229,10 +234,13 @@ class Proximal(Optimizer):
                 and all(p.is_contiguous() and not p.is_sparse for p in bucket.params)
             ):
                 bucket.flat = _flatten_(bucket.params)
+                bucket.addresses = tuple(p.data_ptr() for p in bucket.params)
         return list(buckets.values())
 
     def _apply_penalties(self) -> None:
-        if self._targets is not self.regularizer.targets:  # penalties replaced (load_state_dict)
+        if self._targets is not self.regularizer.targets or not all(
+            b.still_flat() for b in self._buckets if b.flat is not None
+        ):  # penalties replaced (load_state_dict), or parameters moved (module.to())
             self._buckets = self._build_buckets()
         groups = self.optimizer.param_groups
         for bucket in self._buckets:
