@@ -74,7 +74,7 @@ _PRECONDITIONERS: tuple[tuple[type[Optimizer], _StepScale], ...] = (
 
 @dataclass
 class _Bucket:
-    """Parameters of one param group, one penalty, one device and dtype: one foreach call."""
+    """Parameters of one param group, one penalty, one device and dtype: stepped together."""
 
     group: int
     penalty: Penalty
