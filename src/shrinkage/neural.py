@@ -294,14 +294,17 @@ class _MLPBase(BaseEstimator):
         se = float(per_sample.std() / math.sqrt(len(per_sample))) if len(per_sample) > 1 else 0.0
         return float(per_sample.mean()), self._score_outputs(out, y), se
 
-    def _finish(self, model: nn.Sequential) -> None:
+    def _finish(self, model: nn.Sequential, importances: np.ndarray | None = None) -> None:
+        """Keep ``model``; selected features from its first layer; importances as given, or
+        its first-layer column norms (normalized) when no path gave them."""
         # Inference in float64: predictions then do not depend on how rows are batched.
         self.model_ = model.eval().double()
         first = first_weight(model).detach()
         norms = torch.linalg.vector_norm(first, dim=0).cpu().numpy()
         self.selected_features_ = np.flatnonzero(norms > 0)
-        if not hasattr(self, "_importances_from_path"):
-            self.feature_importances_ = norms / norms.sum() if norms.sum() > 0 else norms
+        if importances is None:
+            importances = norms / norms.sum() if norms.sum() > 0 else norms
+        self.feature_importances_ = importances
 
     # -- public API ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> Any:
@@ -312,8 +315,6 @@ class _MLPBase(BaseEstimator):
         self.n_iter_, self.validation_loss_, _ = self._train(
             model, float(self.alpha), data, self.max_epochs, patience=patience
         )
-        if hasattr(self, "_importances_from_path"):
-            del self._importances_from_path
         self._finish(model)
         self.path_: list[PathPoint] = []
         return self
@@ -367,11 +368,9 @@ class _MLPBase(BaseEstimator):
         for point in reversed(points):
             gone = np.setdiff1d(np.arange(data[0].shape[1]), point.selected)
             leaves[gone] = point.lam
-        self.feature_importances_ = leaves
-        self._importances_from_path = True
         self.n_iter_ = sum(p.n_iter for p in points)
         self.validation_loss_ = float(losses[chosen])
-        self._finish(model)
+        self._finish(model, importances=leaves)
         return self
 
     def get_support(self, indices: bool = False) -> np.ndarray:

@@ -64,19 +64,20 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> Any:
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]``; returns ``self``."""
         self._validate_params()
-        device = check_device(self.device)
+        check_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         problem = LinearProblem(
             X, y, loss="squared", l1_ratio=self._l1_ratio(), **as_problem_kwargs(self)
         )
         warm = None
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (X.shape[1],):
-            warm = torch.as_tensor(self.coef_, dtype=torch.float64, device=device)
+            warm = problem.state_from(self.coef_, self.intercept_)
         (point,) = path(problem, [float(self.alpha)], initial_state=warm)
         _warn_not_converged(point, type(self).__name__)
         assert point.coef is not None
         self.coef_: np.ndarray = point.coef
-        self.intercept_ = point.intercept
+        assert isinstance(point.intercept, float)  # the squared loss has one intercept
+        self.intercept_: float = point.intercept
         self.n_iter_ = point.n_iter
         self.dual_gap_ = point.criterion
         self.path_ = [point]
