@@ -20,8 +20,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
+# the main job: every penalty on digits, side by side; prints the table and the report's path
 demo: $(VENV)/.installed
-	$(PY) -m shrinkage.demo
+	$(VENV)/bin/shrinkage compare --data digits --penalties none,l1,l2,elasticnet,group_inputs
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -38,4 +39,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/step_overhead.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -38,7 +38,7 @@ from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "build_mlp", "train_epochs"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -65,6 +65,73 @@ def first_weight(model: nn.Sequential) -> Tensor:
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"the first layer must be nn.Linear, got {type(layer).__name__}")
     return layer.weight
+
+
+def train_epochs(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    data: tuple[Tensor, Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validation: tuple[Tensor, Tensor] | None = None,
+    evaluate: Callable[[nn.Module, Tensor, Tensor], float] | None = None,
+    patience: int | None = None,
+    history: list[tuple[float, float]] | None = None,
+    what: str = "",
+) -> int:
+    """Mini-batch training of ``model`` in place: ``epochs`` passes over ``data = (X [n, d],
+    y [n, ...])`` in an order drawn from ``seed`` (the same order on every call with that
+    seed, so a resumed computation repeats the uninterrupted one).
+
+    With ``validation = (X_val, y_val)`` and ``evaluate(model, X, y) -> mean loss``: the
+    validation loss is computed after every epoch; with ``patience`` too, training stops
+    after ``patience`` epochs without improvement and the best parameters are restored.
+    ``history`` receives ``(mean training loss of the epoch's batches, validation loss or
+    nan)`` per epoch. A non-finite loss raises ``FloatingPointError`` and restores the last
+    good (best) parameters when there are any. Returns the number of epochs run.
+    """
+    X, y = data
+    n = X.shape[0]
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
+    for _ in range(epochs):
+        epochs_run += 1
+        model.train()
+        total, batches = 0.0, 0
+        for idx in torch.randperm(n, generator=generator).to(X.device).split(batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            if not torch.isfinite(loss):
+                if best_state is not None:
+                    model.load_state_dict(best_state)
+                raise FloatingPointError(
+                    f"the training loss became {loss.item()} at {what or 'this point'}; lower "
+                    "the learning rate or the penalty, or scale the inputs (the last good "
+                    "parameters were kept)"
+                )
+            loss.backward()
+            optimizer.step()
+            if history is not None:  # a host sync per batch only when it is asked for
+                total, batches = total + float(loss.detach()), batches + 1
+        val = math.nan
+        if validation is not None and evaluate is not None:
+            val = evaluate(model, *validation)
+        if history is not None:
+            history.append((total / max(batches, 1), val))
+        if patience is None or math.isnan(val):
+            continue
+        if val < best_loss - 1e-6 * abs(best_loss):
+            best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return epochs_run
 
 
 class _MLPBase(BaseEstimator):
@@ -249,40 +316,21 @@ class _MLPBase(BaseEstimator):
             optimizer.load_state_dict(optimizer_state)
         n = X.shape[0]
         batch = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
-        generator = torch.Generator(device="cpu").manual_seed(self._seed)
-        best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
-        for _ in range(epochs):
-            epochs_run += 1
-            model.train()
-            for idx in torch.randperm(n, generator=generator).to(X.device).split(batch):
-                step_optimizer.zero_grad(set_to_none=True)
-                loss = self._loss(model(X[idx]), y[idx])
-                if not torch.isfinite(loss):
-                    if best_state is not None:
-                        model.load_state_dict(best_state)
-                    raise FloatingPointError(
-                        f"the training loss became {loss.item()} at alpha={lam:g}; lower "
-                        "learning_rate or alpha, or scale the inputs (the last good parameters "
-                        "were kept)"
-                    )
-                loss.backward()
-                step_optimizer.step()
-            if X_val is None or y_val is None or patience is None:
-                continue
-            val = self._evaluate(model, X_val, y_val)[0]
-            if val < best_loss - 1e-6 * abs(best_loss):
-                best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        final = (
-            self._evaluate(model, X_val, y_val)[0]
-            if X_val is not None and y_val is not None
-            else math.nan
+        validation = None if X_val is None or y_val is None else (X_val, y_val)
+        epochs_run = train_epochs(
+            model,
+            step_optimizer,
+            self._loss,
+            (X, y),
+            epochs=epochs,
+            batch_size=batch,
+            seed=self._seed,
+            validation=validation if patience is not None else None,
+            evaluate=lambda m, a, b: self._evaluate(m, a, b)[0],
+            patience=patience,
+            what=f"alpha={lam:g}",
         )
+        final = self._evaluate(model, *validation)[0] if validation is not None else math.nan
         return epochs_run, final, optimizer.state_dict()
 
     @torch.no_grad()

@@ -236,8 +236,9 @@ class Multinomial:
         Pa = P[:, cls]  # [n, m]
         same = (cls[:, None] == cls[None, :]).to(P.dtype)
         # d2 f / dW[a,k] dW[b,l] = mean_i x_ia x_ib p_ik (delta_kl - p_il)
-        weights = Pa[:, :, None] * (same[None] - Pa[:, None, :])  # [n, m, m]
-        return torch.einsum("ia,ib,iab->ab", Xs, Xs, weights) / self.n
+        # = ((X P)^T X) * same - (X P)^T (X P): two products, no [n, m, m] intermediate
+        XP = Xs * Pa
+        return ((XP.T @ Xs) * same - XP.T @ XP) / self.n
 
     @property
     def lipschitz(self) -> float:

@@ -1,0 +1,250 @@
+"""Datasets for the command line and the experiments: scikit-learn's bundled sets, generated
+Friedman #1 data, or a CSV file the user passes. Nothing is downloaded.
+
+    load_dataset("digits")                        # bundled with scikit-learn
+    load_dataset("friedman1", seed=0)              # make_friedman1(1000, 10 features)
+    load_dataset("houses.csv", target="price")     # any CSV with a header row
+
+and the splits every experiment uses: a held-out test part, then either one validation part
+or K folds of the rest, all drawn from one seed (stratified for classification).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets as skd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+__all__ = ["BUNDLED", "Dataset", "Fold", "load_dataset", "make_folds"]
+
+BUNDLED = ("digits", "breast_cancer", "diabetes", "wine", "iris", "friedman1")
+"""Names ``load_dataset`` knows without a file."""
+
+_LOADERS = {
+    "digits": skd.load_digits,
+    "breast_cancer": skd.load_breast_cancer,
+    "diabetes": skd.load_diabetes,
+    "wine": skd.load_wine,
+    "iris": skd.load_iris,
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features ``X [n, p]`` (float64), targets ``y [n]`` (class indices ``0..K-1`` for
+    classification, floats for regression), names of the features and the classes."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    task: str
+    """``"classification"`` or ``"regression"``."""
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_dataset(name: str, target: str | None = None, *, seed: int = 0) -> Dataset:
+    """A bundled dataset by name (see :data:`BUNDLED`) or a CSV file with a header row.
+
+    For a CSV, ``target`` names the target column; every other column must be numeric. The
+    task is classification when the target has non-numeric values, or integer values with at
+    most 20 distinct ones; regression otherwise.
+    """
+    if name in _LOADERS:
+        if target is not None:
+            raise ValueError(f"--target is only for CSV files; {name!r} has its own target")
+        bunch = _LOADERS[name]()
+        X = np.asarray(bunch.data, dtype=np.float64)
+        names = tuple(str(f) for f in getattr(bunch, "feature_names", [])) or tuple(
+            f"x{j}" for j in range(X.shape[1])
+        )
+        if name == "diabetes":
+            return Dataset(name, X, np.asarray(bunch.target, dtype=np.float64), names, "regression")
+        classes = tuple(str(c) for c in bunch.target_names)
+        return Dataset(
+            name, X, np.asarray(bunch.target, dtype=np.int64), names, "classification", classes
+        )
+    if name == "friedman1":
+        if target is not None:
+            raise ValueError("--target is only for CSV files; 'friedman1' has its own target")
+        X, y = skd.make_friedman1(n_samples=1000, n_features=10, noise=1.0, random_state=seed)
+        names = tuple(f"x{j}" for j in range(10))
+        return Dataset(name, X, y, names, "regression")
+    path = Path(name)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        raise ValueError(
+            f"--data {name!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor a CSV file"
+        )
+    return _load_csv(path, target)
+
+
+MIN_ROWS = 10
+"""Fewest rows an experiment accepts (a test part, a validation part and a training part)."""
+
+
+def _load_csv(path: Path, target: str | None) -> Dataset:
+    where = f"--data {str(path)!r}"
+    if not path.is_file():
+        raise ValueError(f"{where}: no such file")
+    if target is None:
+        raise ValueError(f"--target is required with a CSV file ({path.name}): name its column")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} is not UTF-8 text; save it as a UTF-8 CSV") from None
+    except (OSError, csv.Error) as error:
+        raise ValueError(f"{where} cannot be read as CSV: {error}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"{where} is empty; it needs a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: the header names column(s) {duplicates} more than once")
+    if target not in header:
+        raise ValueError(f"--target {target!r} is not a column of {path.name}; columns: {header}")
+    t = header.index(target)
+    body = [(i + 2, r) for i, r in enumerate(rows[1:]) if any(cell.strip() for cell in r)]
+    if len(header) < 2:
+        raise ValueError(f"{where} has no feature columns besides the target {target!r}")
+    for line, r in body:
+        if len(r) != len(header):
+            raise ValueError(
+                f"{path.name}: line {line} has {len(r)} fields, the header has {len(header)}"
+            )
+    if len(body) < MIN_ROWS:
+        raise ValueError(f"{where} has {len(body)} data rows; at least {MIN_ROWS} are needed")
+    lines = np.array([line for line, _ in body])
+    feature_names = tuple(h for j, h in enumerate(header) if j != t)
+    X = np.empty((len(body), len(header) - 1))
+    for k, j in enumerate(j for j in range(len(header)) if j != t):
+        column = [r[j].strip() for _, r in body]
+        for v in column:
+            if v and not _is_number(v):
+                raise ValueError(
+                    f"{path.name}: column {header[j]!r} has a non-numeric value {v[:40]!r}; "
+                    "features must be numbers"
+                )
+        X[:, k] = [float(v) if v else math.nan for v in column]
+        missing = ~np.isfinite(X[:, k])
+        if missing.any():
+            raise ValueError(
+                f"{path.name}: column {header[j]!r} has missing or non-finite values on "
+                f"line(s) {_lines(lines[missing])}; fill or drop them"
+            )
+        if np.all(X[:, k] == X[0, k]):
+            raise ValueError(
+                f"{path.name}: column {header[j]!r} is constant (every value is {X[0, k]:g}); "
+                "it carries no information, drop it"
+            )
+    raw = [r[t].strip() for _, r in body]
+    empty = np.array([not v or v.lower() == "nan" for v in raw])
+    if empty.any():
+        raise ValueError(
+            f"{path.name}: the target {target!r} is missing on line(s) {_lines(lines[empty])}"
+        )
+    if all(_is_number(v) for v in raw):
+        values = np.array([float(v) for v in raw])
+        if not np.all(np.isfinite(values)):
+            bad = lines[~np.isfinite(values)]
+            raise ValueError(
+                f"{path.name}: the target {target!r} is infinite on line(s) {_lines(bad)}"
+            )
+        if np.all(values == np.round(values)) and len(np.unique(values)) <= 20:
+            classes, y = np.unique(values.astype(np.int64), return_inverse=True)
+            names = tuple(str(c) for c in classes)
+            return _checked(
+                Dataset(path.stem, X, y.astype(np.int64), feature_names, "classification", names),
+                target,
+            )
+        return Dataset(path.stem, X, values, feature_names, "regression")
+    classes_s, y = np.unique(np.array(raw), return_inverse=True)
+    return _checked(
+        Dataset(
+            path.stem, X, y.astype(np.int64), feature_names, "classification", tuple(classes_s)
+        ),
+        target,
+    )
+
+
+def _lines(lines: np.ndarray, show: int = 5) -> str:
+    shown = ", ".join(str(int(v)) for v in lines[:show])
+    return shown + (f" and {len(lines) - show} more" if len(lines) > show else "")
+
+
+def _checked(dataset: Dataset, target: str) -> Dataset:
+    counts = np.bincount(dataset.y)
+    if len(counts) < 2:
+        raise ValueError(
+            f"the target {target!r} has a single class ({dataset.class_names[0]}); "
+            "classification needs at least two"
+        )
+    return dataset
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Row indices into the dataset: ``train`` to fit on, ``val`` to choose lam on."""
+
+    train: np.ndarray
+    val: np.ndarray
+
+
+def make_folds(
+    dataset: Dataset, *, seed: int, cv: int | None, test_size: float = 0.2, val_size: float = 0.25
+) -> tuple[np.ndarray, np.ndarray, list[Fold]]:
+    """``(rest, test, folds)``: a held-out ``test`` part (``test_size`` of the rows), and on
+    the ``rest`` either one train/validation split (``cv=None``; ``val_size`` of the rest) or
+    ``cv`` folds. Stratified on the class for classification; deterministic in ``seed``."""
+    n = len(dataset.y)
+    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
+        raise ValueError(f"--cv must be an integer >= 2, got {cv!r}")
+    needed = max(MIN_ROWS, 2 * (cv or 2))
+    if n < needed:
+        raise ValueError(f"the data has {n} rows; {needed} are needed for these splits")
+    if dataset.task == "classification":
+        counts = np.bincount(dataset.y)
+        per_class = 2 + (cv or 2)
+        if counts.min() < per_class:
+            name = dataset.class_names[int(counts.argmin())] if dataset.class_names else ""
+            raise ValueError(
+                f"class {name!r} has {int(counts.min())} rows; every class needs at least "
+                f"{per_class} to be split into test, training and validation parts"
+                + (f" with --cv {cv}" if cv else "")
+            )
+    index = np.arange(n)
+    stratify = dataset.y if dataset.task == "classification" else None
+    rest, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=stratify)
+    y_rest = dataset.y[rest]
+    if cv is None:
+        tr, va = train_test_split(
+            rest,
+            test_size=val_size,
+            random_state=seed,
+            stratify=y_rest if stratify is not None else None,
+        )
+        return rest, test, [Fold(np.sort(tr), np.sort(va))]
+    splitter = (
+        StratifiedKFold(cv, shuffle=True, random_state=seed)
+        if stratify is not None
+        else KFold(cv, shuffle=True, random_state=seed)
+    )
+    folds = [Fold(rest[a], rest[b]) for a, b in splitter.split(rest, y_rest)]
+    return rest, test, folds

@@ -1,0 +1,632 @@
+"""Experiments: the same model trained with no penalty, L1, L2, Elastic Net and group
+penalties, each strength chosen on validation data along a warm-started path, evaluated on
+a held-out test part. What ``shrinkage compare``, ``path`` and ``select`` run.
+
+Everything goes through :func:`shrinkage.path` and its :class:`~shrinkage.PathPoint`
+records, and every record is committed to a :class:`~shrinkage.store.Store` as soon as it is
+computed, so an interrupted run resumes where it stopped and recomputes nothing it has:
+
+    settings = Settings(data="digits", penalties=("none", "l1", "l2"))
+    with Store("runs.db") as store:
+        run_id = run_experiment(settings, store)
+        rows = store.results(run_id)        # one row per penalty
+
+Splits (seeded): 20 % of the rows are held out for the test; the rest is split into training
+and validation (75 / 25), or into ``cv`` folds. Features are standardized on each training
+part.
+
+**MLP** (``model="mlp"``): ``Linear`` layers of ``hidden`` widths with ReLU, Adam, the
+penalty applied by :class:`~shrinkage.Proximal` (preconditioned, so ``lam`` weighs the
+penalty against the mean loss as a loss term would). "none" trains the dense network for
+``epochs`` epochs; each penalty's path starts from that network and raises ``lam`` over
+``n_lambdas`` log-spaced values from ``1e-3 * lam_top`` to ``lam_top`` (``lam_top``: the
+strength at which a zero first layer is stationary for that penalty), ``path_epochs`` epochs
+per value, stopping early once every input is dropped.
+
+**Linear** (``model="linear"``): least squares, logistic or multinomial regression solved by
+:class:`~shrinkage.linear.LinearProblem` along the usual decreasing grid from ``lambda_max``.
+
+The strength is chosen on the validation loss: "min" (lowest mean) or "1se" (the strongest
+penalty whose mean is within one standard error of the lowest; the standard error over folds
+with ``cv``, over validation samples without). With ``cv``, the chosen path is then refitted
+on all the training folds up to the chosen point (fold ``-1`` in the store).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .data import Dataset, Fold, load_dataset, make_folds
+from .linear import LinearProblem
+from .neural import build_mlp, first_weight, train_epochs
+from .path import Evaluation, FitInfo, PathPoint, lambda_grid, path
+from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .proximal import Proximal
+from .regularizer import Regularizer
+from .store import Store
+
+__all__ = [
+    "MODELS",
+    "PENALTIES",
+    "Settings",
+    "chosen_point",
+    "run_experiment",
+    "weight_matrices",
+]
+
+PENALTIES = ("none", "l1", "l2", "elasticnet", "group_inputs")
+"""Penalty names the experiments know."""
+MODELS = ("mlp", "linear")
+_SPARSE = {"l1", "elasticnet", "group_inputs"}
+
+Progress = Callable[[str, int, int], None]
+"""``progress(task, done, total)``: called after each finished path point."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a run (stored with it, so ``--resume`` needs nothing else)."""
+
+    data: str
+    target: str | None = None
+    model: str = "mlp"
+    penalties: tuple[str, ...] = ("none", "l1", "l2", "elasticnet")
+    cv: int | None = None
+    rule: str = "min"
+    seed: int = 0
+    n_lambdas: int = 12
+    hidden: tuple[int, ...] = (256, 256)
+    epochs: int = 60
+    path_epochs: int = 10
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    l1_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "penalties", tuple(self.penalties))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.model not in MODELS:
+            raise ValueError(f"--model must be one of {', '.join(MODELS)}; got {self.model!r}")
+        unknown = [p for p in self.penalties if p not in PENALTIES]
+        if unknown or not self.penalties:
+            raise ValueError(
+                f"--penalties must be a comma-separated list of {', '.join(PENALTIES)}; "
+                f"got {','.join(self.penalties) or 'nothing'}"
+            )
+        if len(set(self.penalties)) != len(self.penalties):
+            raise ValueError(f"--penalties lists a penalty twice: {','.join(self.penalties)}")
+        if self.model == "linear" and "group_inputs" in self.penalties:
+            raise ValueError(
+                "--penalties group_inputs needs --model mlp (for a linear model it is L1)"
+            )
+        if self.rule not in ("min", "1se"):
+            raise ValueError(f"--rule must be 'min' or '1se'; got {self.rule!r}")
+        if self.cv is not None and (isinstance(self.cv, bool) or self.cv < 2):
+            raise ValueError(f"--cv must be an integer >= 2; got {self.cv!r}")
+        for name in ("n_lambdas", "epochs", "path_epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be an integer >= 1; got {value!r}"
+                )
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"--hidden must be positive widths; got {self.hidden!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"--learning-rate must be > 0; got {self.learning_rate!r}")
+        if not 0 <= self.l1_ratio <= 1:
+            raise ValueError(f"--l1-ratio must be in [0, 1]; got {self.l1_ratio!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["penalties"], out["hidden"] = list(self.penalties), list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# -- the two model families as path problems -------------------------------------------------
+class _Problem:
+    """A :class:`~shrinkage.path.PathProblem` on one training part, plus what the experiment
+    needs around it: the grid, the validation part, per-sample losses and the test metric."""
+
+    validation: Any = None
+
+    def lambda_max(self) -> float:
+        raise NotImplementedError
+
+    def initial_state(self) -> Any:
+        raise NotImplementedError
+
+    def fit(self, lam: float, state: Any) -> tuple[Any, FitInfo]:
+        raise NotImplementedError
+
+    def describe(self, state: Any) -> Evaluation:
+        raise NotImplementedError
+
+    def score(self, state: Any, X: Any, y: Any) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def set_validation(self, X: np.ndarray, y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def grid(self, penalty: str, warm: PathPoint | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def warm_state(self, point: PathPoint) -> Any:
+        raise NotImplementedError
+
+    def per_sample_loss(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def metric(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+
+def weight_matrices(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The weight matrices of an MLP state dict (what the penalties act on)."""
+    return {k: v for k, v in state.items() if k.endswith("weight") and v.ndim >= 2}
+
+
+class _MLP(_Problem):
+    def __init__(
+        self, settings: Settings, dataset: Dataset, X: np.ndarray, y: np.ndarray, penalty: str
+    ) -> None:
+        self.s, self.dataset, self.penalty_name = settings, dataset, penalty
+        self.classify = dataset.task == "classification"
+        self.X = torch.as_tensor(X, dtype=torch.float32)
+        self.y = self._target(y)
+        self.n_out = dataset.n_classes if self.classify else 1
+        torch.manual_seed(settings.seed)
+        self.model = build_mlp(X.shape[1], settings.hidden, self.n_out, "relu")
+        self.initial = copy.deepcopy(self.model.state_dict())
+
+    def _target(self, y: np.ndarray) -> Tensor:
+        if self.classify:
+            return torch.as_tensor(y, dtype=torch.long)
+        return torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
+
+    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
+        if self.classify:
+            return nn.functional.cross_entropy(out, target)
+        return nn.functional.mse_loss(out, target)
+
+    def _penalty(self, lam: float) -> Penalty | dict[str, Penalty | None]:
+        name = self.penalty_name
+        if name == "l1":
+            return L1(lam)
+        if name == "l2":
+            return L2(lam)
+        if name == "elasticnet":
+            return ElasticNet(lam, l1_ratio=self.s.l1_ratio)
+        return {"0.weight": GroupLasso(lam, groups="columns")}
+
+    # PathProblem -------------------------------------------------------------------------
+    def lambda_max(self) -> float:
+        return float(self.grid(self.penalty_name, None)[-1])
+
+    def initial_state(self) -> dict[str, Any]:
+        return {"model": self.initial, "optimizer": None, "history": []}
+
+    def fit(self, lam: float, state: dict[str, Any]) -> tuple[dict[str, Any], FitInfo]:
+        self.model.load_state_dict(state["model"])
+        adam = torch.optim.Adam(self.model.parameters(), lr=self.s.learning_rate)
+        optimizer: torch.optim.Optimizer = adam
+        dense = self.penalty_name == "none"
+        if not dense:
+            optimizer = Proximal(
+                adam, Regularizer(self.model, self._penalty(lam)), preconditioned=True
+            )
+        if state["optimizer"] is not None:
+            adam.load_state_dict(state["optimizer"])
+        history: list[tuple[float, float]] = []
+        epochs = train_epochs(
+            self.model,
+            optimizer,
+            self._loss,
+            (self.X, self.y),
+            epochs=self.s.epochs if dense else self.s.path_epochs,
+            batch_size=min(self.s.batch_size, len(self.X)),
+            seed=self.s.seed,
+            validation=self.validation,
+            evaluate=self._mean_loss,
+            history=history,
+            what=f"{self.penalty_name} lam={lam:g}",
+        )
+        new = {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(adam.state_dict()),
+            "history": history,
+        }
+        return new, FitInfo(epochs, True, math.nan)
+
+    def describe(self, state: dict[str, Any]) -> Evaluation:
+        self.model.load_state_dict(state["model"])
+        norms = torch.linalg.vector_norm(first_weight(self.model).detach(), dim=0).numpy()
+        selected = tuple(int(j) for j in np.flatnonzero(norms > 0))
+        return Evaluation(
+            norms.astype(np.float64),
+            None,
+            self._mean_loss(self.model, self.X, self.y),
+            selected,
+            state,
+        )
+
+    def score(self, state: Any, X: Tensor, y: Tensor) -> tuple[float, float]:
+        self.model.load_state_dict(state["model"])
+        return self._mean_loss(self.model, X, y), self._metric(self.model, X, y)
+
+    # helpers -----------------------------------------------------------------------------
+    def set_validation(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.validation = (torch.as_tensor(X, dtype=torch.float32), self._target(y))
+
+    @torch.no_grad()
+    def _per_sample(self, model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+        model.eval()
+        out = model(X)
+        if self.classify:
+            return nn.functional.cross_entropy(out, y, reduction="none")
+        return ((out - y) ** 2).reshape(-1)
+
+    def _mean_loss(self, model: nn.Module, X: Tensor, y: Tensor) -> float:
+        return float(self._per_sample(model, X, y).mean())
+
+    @torch.no_grad()
+    def _metric(self, model: nn.Module, X: Tensor, y: Tensor) -> float:
+        model.eval()
+        out = model(X)
+        if self.classify:
+            return float((out.argmax(1) == y).float().mean())
+        var = float(y.var(unbiased=False))
+        return 1.0 - float(((out - y) ** 2).mean()) / var if var > 0 else 0.0
+
+    def grid(self, penalty: str, warm: PathPoint | None) -> np.ndarray:
+        if penalty == "none":
+            return np.zeros(1)
+        # lam_top: at a zero first layer (rest of the network as trained), the gradient g
+        # of the mean loss makes that layer stationary for lam >= max|g| (L1) or
+        # max_j ||g_j|| / sqrt(h) (a group per input column)
+        probe = copy.deepcopy(self.model)
+        if warm is not None:
+            probe.load_state_dict(warm.state["model"])
+        with torch.no_grad():
+            first_weight(probe).zero_()
+        self._loss(probe(self.X), self.y).backward()
+        grad = first_weight(probe).grad
+        assert grad is not None
+        if penalty == "group_inputs":
+            top = float(torch.linalg.vector_norm(grad, dim=0).max()) / math.sqrt(grad.shape[0])
+        else:
+            top = float(grad.abs().max())
+            if penalty == "elasticnet" and self.s.l1_ratio > 0:
+                top /= self.s.l1_ratio
+        return np.asarray(lambda_grid(top, self.s.n_lambdas, 1e-3)[::-1].copy())
+
+    def warm_state(self, point: PathPoint) -> Any:
+        return point.state
+
+    def per_sample_loss(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        self.model.load_state_dict(point.state["model"])
+        Xt = torch.as_tensor(X, dtype=torch.float32)
+        return self._per_sample(self.model, Xt, self._target(y)).numpy().astype(np.float64)
+
+    def metric(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> float:
+        self.model.load_state_dict(point.state["model"])
+        return self._metric(self.model, torch.as_tensor(X, dtype=torch.float32), self._target(y))
+
+
+class _Linear(_Problem):
+    def __init__(
+        self, settings: Settings, dataset: Dataset, X: np.ndarray, y: np.ndarray, penalty: str
+    ) -> None:
+        self.s, self.penalty_name = settings, penalty
+        ratio = {"l1": 1.0, "l2": 0.0, "elasticnet": settings.l1_ratio, "none": 1.0}[penalty]
+        self.classify = dataset.task == "classification"
+        if not self.classify:
+            loss = "squared"
+        else:
+            loss = "logistic" if dataset.n_classes == 2 else "multinomial"
+        self.problem = LinearProblem(
+            X,
+            y,
+            loss=loss,
+            l1_ratio=ratio,
+            fit_intercept=True,
+            tol=1e-6,
+            max_iter=1000,
+            n_classes=max(dataset.n_classes, 2),
+        )
+
+    def set_validation(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.validation = (X, y)
+
+    def lambda_max(self) -> float:
+        return self.problem.lambda_max()
+
+    def initial_state(self) -> Tensor:
+        return self.problem.initial_state()
+
+    def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
+        return self.problem.fit(lam, state)
+
+    def describe(self, state: Tensor) -> Evaluation:
+        return self.problem.describe(state)
+
+    def score(self, state: Tensor, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        return self.problem.score(state, X, y)
+
+    def grid(self, penalty: str, warm: PathPoint | None) -> np.ndarray:
+        if penalty == "none":
+            return np.zeros(1)
+        if penalty == "l2":  # no finite lambda_max: ten times the lasso's
+            p = self.problem
+            grad = p.datafit.grad(p.initial_state())
+            top = 10.0 * float(grad[~p.free].abs().max())
+        else:
+            top = self.problem.lambda_max()
+        return lambda_grid(top, self.s.n_lambdas, 1e-3)
+
+    def warm_state(self, point: PathPoint) -> Tensor:
+        assert point.coef is not None and point.intercept is not None
+        return self.problem.state_from(point.coef, point.intercept)
+
+    def _outputs(self, point: PathPoint, X: np.ndarray) -> np.ndarray:
+        coef = np.atleast_2d(np.asarray(point.coef))
+        return np.asarray(X @ coef.T + np.asarray(point.intercept))
+
+    def per_sample_loss(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = self._outputs(point, X)
+        if not self.classify:
+            return np.asarray((out[:, 0] - y) ** 2)
+        if out.shape[1] == 1:
+            out = np.concatenate([np.zeros_like(out), out], axis=1)
+        out = out - out.max(axis=1, keepdims=True)
+        log_prob = out - np.log(np.exp(out).sum(axis=1, keepdims=True))
+        return np.asarray(-log_prob[np.arange(len(y)), np.asarray(y, dtype=int)])
+
+    def metric(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> float:
+        out = self._outputs(point, X)
+        if self.classify:
+            labels = (out[:, 0] > 0).astype(int) if out.shape[1] == 1 else out.argmax(1)
+            return float(np.mean(labels == y))
+        var = float(np.var(y))
+        return 1.0 - float(np.mean((out[:, 0] - y) ** 2)) / var if var > 0 else 0.0
+
+
+# -- the experiment ---------------------------------------------------------------------------
+@dataclass
+class _Data:
+    dataset: Dataset
+    rest: np.ndarray
+    test: np.ndarray
+    folds: list[Fold]
+
+
+def _standardize(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+    mean, std = X[train].mean(0), X[train].std(0)
+    std[std == 0] = 1.0
+    return np.asarray((X - mean) / std)
+
+
+def _targets(dataset: Dataset, train: np.ndarray) -> np.ndarray:
+    if dataset.task == "classification":
+        return dataset.y
+    mean, std = dataset.y[train].mean(), dataset.y[train].std() or 1.0
+    return np.asarray((dataset.y - mean) / std)
+
+
+class _Runner:
+    def __init__(self, settings: Settings, store: Store, run_id: str, progress: Progress | None):
+        self.s, self.store, self.run_id, self.progress = settings, store, run_id, progress
+        dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
+        rest, test, folds = make_folds(dataset, seed=settings.seed, cv=settings.cv)
+        self.data = _Data(dataset, rest, test, folds)
+        self._grids: dict[str, np.ndarray] = {}
+
+    def _rows(self, fold: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if fold == -1:
+            return self.data.rest, None
+        f = self.data.folds[fold]
+        return f.train, f.val
+
+    def problem(self, penalty: str, fold: int) -> tuple[_Problem, np.ndarray, np.ndarray]:
+        """The problem on ``fold``'s training rows, and the standardized ``X``, ``y``."""
+        train, val = self._rows(fold)
+        X = _standardize(self.data.dataset.X, train)
+        y = _targets(self.data.dataset, train)
+        cls = _MLP if self.s.model == "mlp" else _Linear
+        problem: _Problem = cls(self.s, self.data.dataset, X[train], y[train], penalty)
+        if val is not None:
+            problem.set_validation(X[val], y[val])
+        return problem, X, y
+
+    def path(self, penalty: str, fold: int, stop_after: int | None = None) -> list[PathPoint]:
+        """The stored prefix of this path, completed (and committed point by point)."""
+        done = self.store.points(self.run_id, penalty, fold)
+        problem, _, _ = self.problem(penalty, fold)
+        warm: PathPoint | None = None
+        if penalty != "none" and self.s.model == "mlp":
+            warm = self.path("none", fold)[0]
+        grid = self.grid(penalty)
+        if stop_after is not None:
+            grid = grid[: stop_after + 1]
+        # an MLP path (dense to sparse) ends once every input is dropped
+        stops = self.s.model == "mlp" and penalty in _SPARSE
+        finished = len(done) >= len(grid) or (stops and bool(done) and done[-1].n_nonzero == 0)
+        task = f"{penalty}" + ("" if fold == 0 and self.s.cv is None else f" (fold {fold})")
+        if finished:
+            return done[: len(grid)]
+        if done:
+            start = problem.warm_state(done[-1])
+        elif warm is not None:
+            start = problem.warm_state(warm)
+        else:
+            start = problem.initial_state()
+
+        def commit(i: int, n: int, point: PathPoint) -> None:
+            self.store.add_point(self.run_id, penalty, fold, len(done) + i, point)
+            if self.progress is not None:
+                self.progress(task, len(done) + i + 1, len(grid))
+
+        new = path(
+            problem,
+            grid[len(done) :],
+            validation=problem.validation,
+            initial_state=start,
+            stop=(lambda p: p.n_nonzero == 0) if stops else None,
+            progress=commit,
+        )
+        return done + new
+
+    def grid(self, penalty: str) -> np.ndarray:
+        """One grid per penalty, from the first fold (so every fold and the refit share it)."""
+        if penalty not in self._grids:
+            problem, _, _ = self.problem(penalty, 0)
+            warm = self.path("none", 0)[0] if penalty != "none" and self.s.model == "mlp" else None
+            self._grids[penalty] = problem.grid(penalty, warm)
+        return self._grids[penalty]
+
+    def choose(self, penalty: str) -> tuple[int, int, int, list[list[PathPoint]]]:
+        """``(chosen, index_min, index_1se, paths per fold)`` on the validation loss."""
+        paths = [self.path(penalty, f) for f in range(len(self.data.folds))]
+        length = min(len(p) for p in paths)
+        means = np.empty((length, len(paths)))
+        ses = np.empty((length, len(paths)))
+        for f, points in enumerate(paths):
+            problem, X, y = self.problem(penalty, f)
+            val = self.data.folds[f].val
+            for i, point in enumerate(points[:length]):
+                losses = problem.per_sample_loss(point, X[val], y[val])
+                means[i, f] = losses.mean()
+                ses[i, f] = losses.std(ddof=1) / math.sqrt(len(losses))
+        mean = means.mean(axis=1)
+        se = means.std(axis=1, ddof=1) / math.sqrt(len(paths)) if len(paths) > 1 else ses[:, 0]
+        best = int(np.nanargmin(mean))
+        # the grid increases for MLPs (dense to sparse) and decreases for linear models
+        order = np.arange(length) if self.s.model == "mlp" else np.arange(length)[::-1]
+        within = [i for i in order if mean[i] <= mean[best] + se[best]]
+        one_se = int(within[-1]) if within else best
+        return (best if self.s.rule == "min" else one_se), best, one_se, paths
+
+    def result(self, penalty: str) -> dict[str, Any]:
+        if penalty == "none":
+            chosen, best, one_se = 0, 0, 0
+            paths = [self.path("none", f) for f in range(len(self.data.folds))]
+        else:
+            chosen, best, one_se, paths = self.choose(penalty)
+        if self.s.cv is not None:
+            if penalty != "none" and self.s.model == "mlp":
+                self.path("none", -1)
+            final_path = self.path(penalty, -1, stop_after=chosen)
+            fold = -1
+        else:
+            final_path, fold = paths[0], 0
+        point = final_path[min(chosen, len(final_path) - 1)]
+        problem, X, y = self.problem(penalty, fold)
+        train, _ = self._rows(fold)
+        test = self.data.test
+        train_metric = problem.metric(point, X[train], y[train])
+        test_metric = problem.metric(point, X[test], y[test])
+        weights = _weights(point, self.s.model)
+        seconds = sum(p.seconds for ps in paths for p in ps)
+        if self.s.cv is not None:
+            seconds += sum(p.seconds for p in final_path)
+        return {
+            "penalty": penalty,
+            "lam": point.lam,
+            "index": chosen,
+            "lam_min": paths[0][best].lam,
+            "lam_1se": paths[0][one_se].lam,
+            "metric": "accuracy" if self.data.dataset.task == "classification" else "r2",
+            "test": test_metric,
+            "train": train_metric,
+            "gap": train_metric - test_metric,
+            "zeros": float(sum(int((w == 0).sum()) for w in weights))
+            / max(sum(w.size for w in weights), 1),
+            "selected": point.n_nonzero,
+            "n_features": int(self.data.dataset.X.shape[1]),
+            "weight_norm": float(
+                math.sqrt(sum(float((w.astype(np.float64) ** 2).sum()) for w in weights))
+            ),
+            "seconds": seconds,
+        }
+
+
+def _weights(point: PathPoint, model: str) -> list[np.ndarray]:
+    if model == "mlp":
+        return [v.numpy() for v in weight_matrices(point.state["model"]).values()]
+    return [np.atleast_1d(np.asarray(point.coef))]
+
+
+def chosen_point(store: Store, run_id: str, row: dict[str, Any]) -> PathPoint:
+    """The stored point a result row describes (the refit one under cross-validation)."""
+    settings = Settings.from_dict(store.run(run_id).config)
+    fold = -1 if settings.cv is not None else 0
+    points = store.points(run_id, row["penalty"], fold)
+    return points[min(int(row["index"]), len(points) - 1)]
+
+
+def run_experiment(
+    settings: Settings,
+    store: Store,
+    *,
+    command: str = "compare",
+    resume: str | None = None,
+    progress: Progress | None = None,
+    on_run: Callable[[str], None] | None = None,
+) -> str:
+    """Run (or, with ``resume=RUN_ID``, continue) an experiment; returns the run id.
+
+    Each path point and each finished penalty's result row is committed to ``store`` when
+    it is done. ``on_run(run_id)`` is called once the run exists (before any training).
+    """
+    if resume is not None:
+        settings = Settings.from_dict(store.run(resume).config)
+    runner = _Runner(settings, store, resume or "", progress)  # loads and splits: input errors
+    if resume is None:
+        dataset = runner.data.dataset
+        meta = {
+            "dataset": dataset.name,
+            "task": dataset.task,
+            "n_samples": int(dataset.X.shape[0]),
+            "feature_names": list(dataset.feature_names),
+            "class_names": list(dataset.class_names),
+        }
+        runner.run_id = store.create_run(command, settings.to_dict(), meta)
+    run_id = runner.run_id
+    if on_run is not None:
+        on_run(run_id)
+    have = {row["penalty"] for row in store.results(run_id)}
+    for position, penalty in enumerate(settings.penalties):
+        if penalty in have:
+            continue
+        store.add_result(run_id, penalty, position, runner.result(penalty))
+    store.finish_run(run_id)
+    return run_id
+
+
+def result_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The columns the command line prints, in order."""
+    return [
+        {
+            "penalty": r["penalty"],
+            "lam": r["lam"],
+            f"test {r['metric']}": r["test"],
+            "train-test gap": r["gap"],
+            "zeros": r["zeros"],
+            "features": f"{r['selected']}/{r['n_features']}",
+            "weight norm": r["weight_norm"],
+            "seconds": r["seconds"],
+        }
+        for r in rows
+    ]

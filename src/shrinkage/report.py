@@ -1,0 +1,347 @@
+"""Reports: what each penalty did, drawn from a stored run's path records only.
+
+    view = load_run(store, run_id)
+    html = render(view, "reports/")          # report.html with every plot embedded, PNGs beside
+
+The figures (each a function returning a matplotlib ``Figure``, so a notebook shows the very
+same plots):
+
+* :func:`path_figure`: the regularization path, each feature's coefficient (linear) or the
+  norm of its first-layer weights (MLP) against lam, log axis;
+* :func:`validation_figure`: training and validation loss against lam, with ``lam_min`` and
+  ``lam_1se`` marked (the bias-variance trade-off);
+* :func:`training_figure`: training and validation loss per epoch of each penalty's chosen
+  model (MLP), the dense phase followed by the path up to the chosen point;
+* :func:`histogram_figure`: the weights of each chosen model (L1's spike at zero, L2's
+  shrunken bell);
+* :func:`sparsity_figure`: the fraction of exact zeros in each layer;
+* :func:`importance_figure`: each feature's importance, the strongest lam at which it is
+  still in the model.
+
+Figures are built with matplotlib's object API (no pyplot, no display, any backend), so a
+notebook shows them inline and a server renders them to PNG alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+from matplotlib.figure import Figure
+
+from .experiment import Settings, chosen_point, result_table, weight_matrices
+from .path import PathPoint
+from .store import RunInfo, Store
+
+__all__ = [
+    "FIGURES",
+    "RunView",
+    "histogram_figure",
+    "importance_figure",
+    "load_run",
+    "path_figure",
+    "render",
+    "sparsity_figure",
+    "training_figure",
+    "validation_figure",
+]
+
+_COLORS = {
+    "none": "#555555",
+    "l1": "#d62728",
+    "l2": "#1f77b4",
+    "elasticnet": "#9467bd",
+    "group_inputs": "#2ca02c",
+}
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A stored run, read back: its settings, result rows, every fold's path per penalty,
+    and the point each row describes."""
+
+    info: RunInfo
+    settings: Settings
+    rows: list[dict[str, Any]]
+    paths: dict[str, dict[int, list[PathPoint]]]
+    chosen: dict[str, PathPoint]
+
+    @property
+    def penalized(self) -> list[str]:
+        return [r["penalty"] for r in self.rows if r["penalty"] != "none"]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.info.meta.get("feature_names", []))
+
+
+def load_run(store: Store, run_id: str) -> RunView:
+    """Everything a report needs, from the store alone."""
+    info = store.run(run_id)
+    settings = Settings.from_dict(info.config)
+    rows = store.results(run_id)
+    if not rows:
+        raise ValueError(f"run {run_id} has no finished penalty yet; resume it with --resume")
+    folds = list(range(settings.cv or 1))
+    paths = {r["penalty"]: {f: store.points(run_id, r["penalty"], f) for f in folds} for r in rows}
+    if settings.model == "mlp":
+        paths.setdefault("none", {f: store.points(run_id, "none", f) for f in folds})
+    chosen = {r["penalty"]: chosen_point(store, run_id, r) for r in rows}
+    return RunView(info, settings, rows, paths, chosen)
+
+
+def _color(name: str) -> str:
+    return _COLORS.get(name, "#333333")
+
+
+def _panels(n: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, list[Any]]:
+    fig = Figure(figsize=(width * max(n, 1), height))
+    axes = fig.subplots(1, max(n, 1), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _feature_weights(view: RunView, point: PathPoint) -> np.ndarray:
+    """``[n_features]``: |coef| (per feature, over classes) for linear models; for MLPs the
+    first-layer column norms the records carry as ``coef``."""
+    coef = np.atleast_2d(np.asarray(point.coef, dtype=float))
+    if view.settings.model == "mlp":
+        return coef[0]
+    return coef[0] if coef.shape[0] == 1 else np.linalg.norm(coef, axis=0)
+
+
+def path_figure(view: RunView) -> Figure:
+    """Coefficients (or first-layer column norms) of every feature against lam."""
+    fig, axes = _panels(len(view.penalized))
+    for ax, name in zip(axes, view.penalized, strict=False):
+        points = [p for p in view.paths[name][0] if p.lam > 0]
+        if view.settings.model == "linear":
+            values = np.array([np.atleast_2d(np.asarray(p.coef)) for p in points])
+            curves = values.reshape(len(points), -1)
+            ylabel = "coefficient"
+        else:
+            curves = np.array([_feature_weights(view, p) for p in points])
+            ylabel = "first-layer weight norm"
+        lams = [p.lam for p in points]
+        ax.plot(lams, curves, lw=0.8)
+        ax.set_xscale("log")
+        ax.axvline(view.chosen[name].lam, color="k", ls="--", lw=1, label="chosen")
+        ax.set_xlabel("lam")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{name}: regularization path")
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def validation_figure(view: RunView) -> Figure:
+    """Training and validation loss against lam (mean over folds, with one standard error)."""
+    fig, axes = _panels(len(view.penalized))
+    for ax, name in zip(axes, view.penalized, strict=False):
+        folds = view.paths[name]
+        length = min(len(ps) for ps in folds.values())
+        lams = np.array([folds[0][i].lam for i in range(length)])
+        val = np.array([[folds[f][i].val_loss for f in folds] for i in range(length)], float)
+        train = np.array([[folds[f][i].train_loss for f in folds] for i in range(length)], float)
+        mean = val.mean(axis=1)
+        se = val.std(axis=1, ddof=1) / math.sqrt(val.shape[1]) if val.shape[1] > 1 else 0 * mean
+        keep = lams > 0
+        ax.plot(lams[keep], train.mean(axis=1)[keep], color="#888888", label="training loss")
+        ax.errorbar(lams[keep], mean[keep], yerr=se[keep], color=_color(name), label="validation")
+        row = next(r for r in view.rows if r["penalty"] == name)
+        ax.axvline(row["lam_min"], color="k", ls="--", lw=1, label="lam_min")
+        ax.axvline(row["lam_1se"], color="k", ls=":", lw=1.5, label="lam_1se")
+        ax.set_xscale("log")
+        ax.set_xlabel("lam")
+        ax.set_ylabel("loss")
+        ax.set_title(f"{name}: validation curve")
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _epoch_history(view: RunView, name: str) -> np.ndarray:
+    """``[epochs, 2]`` (training, validation loss) of the chosen model's training: the dense
+    phase, then the path up to the chosen point (first fold)."""
+    dense = view.paths["none"][0][0].state["history"]
+    history = list(dense)
+    if name != "none":
+        row = next(r for r in view.rows if r["penalty"] == name)
+        for point in view.paths[name][0][: int(row["index"]) + 1]:
+            history += point.state["history"]
+    return np.array(history, dtype=float).reshape(-1, 2)
+
+
+def training_figure(view: RunView) -> Figure:
+    """Loss per epoch of each penalty's chosen model (MLP runs)."""
+    names = [r["penalty"] for r in view.rows]
+    fig, axes = _panels(len(names), width=3.6)
+    for ax, name in zip(axes, names, strict=False):
+        if view.settings.model != "mlp":
+            ax.text(0.5, 0.5, "linear models have no epochs", ha="center", va="center")
+            ax.set_axis_off()
+            continue
+        history = _epoch_history(view, name)
+        epochs = np.arange(1, len(history) + 1)
+        ax.plot(epochs, history[:, 0], color="#888888", label="training")
+        ax.plot(epochs, history[:, 1], color=_color(name), label="validation")
+        dense = len(view.paths["none"][0][0].state["history"])
+        if name != "none":
+            ax.axvline(dense + 0.5, color="k", ls=":", lw=1, label="penalty on")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title(name)
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _weights_of(view: RunView, point: PathPoint) -> dict[str, np.ndarray]:
+    if view.settings.model == "mlp":
+        return {k: v.numpy().ravel() for k, v in weight_matrices(point.state["model"]).items()}
+    return {"coef": np.atleast_1d(np.asarray(point.coef, dtype=float)).ravel()}
+
+
+def histogram_figure(view: RunView) -> Figure:
+    """Histogram of the chosen model's weights, one panel per penalty."""
+    names = [r["penalty"] for r in view.rows]
+    fig, axes = _panels(len(names), width=3.6)
+    for ax, name in zip(axes, names, strict=False):
+        w = np.concatenate(list(_weights_of(view, view.chosen[name]).values()))
+        zeros = float(np.mean(w == 0)) if w.size else 0.0
+        limit = float(np.abs(w).max()) or 1.0
+        ax.hist(w, bins=81, range=(-limit, limit), color=_color(name))
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: {100 * zeros:.1f}% exactly zero")
+        ax.set_xlabel("weight")
+    fig.tight_layout()
+    return fig
+
+
+def sparsity_figure(view: RunView) -> Figure:
+    """Fraction of exact zeros per layer, one bar per penalty."""
+    names = [r["penalty"] for r in view.rows]
+    layers = list(_weights_of(view, view.chosen[names[0]]))
+    fig = Figure(figsize=(max(5.0, 1.6 * len(layers) * len(names) / 2), 3.4))
+    ax = fig.subplots()
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        weights = _weights_of(view, view.chosen[name])
+        fractions = [float(np.mean(weights[layer] == 0)) for layer in layers]
+        x = np.arange(len(layers)) + k * width
+        ax.bar(x, fractions, width, color=_color(name), label=name)
+    ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, layers)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("fraction exactly zero")
+    ax.set_title("sparsity per layer")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def importances(view: RunView, name: str) -> np.ndarray:
+    """``[n_features]``: the strongest lam along ``name``'s path (first fold) at which each
+    feature is still in the model; 0 for a feature never in it."""
+    n = len(view.feature_names) or int(view.rows[0]["n_features"])
+    out = np.zeros(n)
+    for point in view.paths[name][0]:
+        for j in point.selected:
+            out[j] = max(out[j], point.lam)
+    return out
+
+
+def importance_figure(view: RunView, top: int = 30) -> Figure:
+    """The ``top`` features by importance, for every penalty that zeros weights."""
+    names = [n for n in view.penalized if n != "l2"] or view.penalized
+    fig, axes = _panels(len(names), width=4.6, height=max(3.0, 0.16 * top))
+    labels = view.feature_names
+    for ax, name in zip(axes, names, strict=False):
+        values = importances(view, name)
+        order = np.argsort(values)[::-1][:top][::-1]
+        ax.barh(
+            [labels[j] if j < len(labels) else f"x{j}" for j in order],
+            values[order],
+            color=_color(name),
+        )
+        ax.set_xscale("log") if np.all(values[order] > 0) else None
+        ax.set_xlabel("lam at which the feature leaves")
+        ax.set_title(f"{name}: feature importance")
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: dict[str, tuple[str, Callable[[RunView], Figure]]] = {
+    "path": ("Regularization path", path_figure),
+    "validation": ("Validation curve: choosing lam (bias-variance trade-off)", validation_figure),
+    "training": (
+        "Training and validation loss per epoch (overfitting made visible)",
+        training_figure,
+    ),
+    "histograms": ("Weight histograms of the chosen models", histogram_figure),
+    "sparsity": ("Sparsity per layer", sparsity_figure),
+    "importances": ("Feature importances", importance_figure),
+}
+"""File stem -> (title, figure function), in the report's order."""
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def render(view: RunView, out_dir: str | Path) -> Path:
+    """Write ``report.html`` (self-contained: the plots embedded as PNG data) and the PNGs
+    beside it into ``out_dir``; returns the HTML file's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for stem, (title, make) in FIGURES.items():
+        fig = make(view)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        png = buffer.getvalue()
+        (out / f"{stem}.png").write_bytes(png)
+        data = base64.b64encode(png).decode("ascii")
+        sections.append(
+            f'<section><h2>{html.escape(title)}</h2><img alt="{stem}" '
+            f'src="data:image/png;base64,{data}"></section>'
+        )
+    table = result_table(view.rows)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in table[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>" for row in table
+    )
+    s, meta = view.settings, view.info.meta
+    how = f"{s.cv}-fold cross-validation" if s.cv else "a validation split"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>shrinkage report {html.escape(view.info.id)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+img {{ max-width: 100%; }} section {{ margin-top: 2em; }}
+</style></head><body>
+<h1>shrinkage {html.escape(view.info.command)}: {html.escape(str(meta.get("dataset")))}</h1>
+<p>Run <code>{html.escape(view.info.id)}</code>: {html.escape(s.model)} model,
+{html.escape(str(meta.get("n_samples")))} samples, {len(view.feature_names)} features,
+{html.escape(str(meta.get("task")))}; each lam chosen on {how} by the "{html.escape(s.rule)}"
+rule, then evaluated on a held-out test part (seed {s.seed}).</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{"".join(sections)}
+</body></html>
+"""
+    target = out / "report.html"
+    target.write_text(page, encoding="utf-8")
+    return target

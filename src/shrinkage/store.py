@@ -1,0 +1,266 @@
+"""The experiment store: runs, their path points and result rows in one SQLite file.
+
+Every finished path point and every finished penalty is committed the moment it is done, so
+an interrupted run loses at most the point it was computing and ``--resume RUN_ID`` carries
+on from there. The database runs in WAL mode with a busy timeout, so several processes can
+write runs into one store at once.
+
+Where the store lives: ``--store PATH``, else the ``SHRINKAGE_STORE`` environment variable,
+else ``./shrinkage-runs.db``.
+
+Arrays (coefficients, network weights, optimizer state) are kept as ``.npz`` blobs written
+and read with ``allow_pickle=False``, and the structure around them as JSON: loading a run
+never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .path import PathPoint
+
+__all__ = ["DEFAULT_STORE", "RunInfo", "Store", "decode", "default_store_path", "encode"]
+
+DEFAULT_STORE = "shrinkage-runs.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    config TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS points (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    penalty TEXT NOT NULL,
+    fold INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    arrays BLOB NOT NULL,
+    PRIMARY KEY (run_id, penalty, fold, idx)
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    penalty TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (run_id, penalty)
+);
+"""
+
+
+def default_store_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``explicit``, else ``$SHRINKAGE_STORE``, else ``./shrinkage-runs.db``."""
+    return Path(explicit or os.environ.get("SHRINKAGE_STORE") or DEFAULT_STORE)
+
+
+# -- JSON + npz encoding ---------------------------------------------------------------------
+def encode(obj: Any) -> tuple[str, bytes]:
+    """``(json, npz bytes)`` for a structure of dicts, lists, scalars, NumPy arrays and torch
+    tensors. Dicts with non-string keys (optimizer states) and tuples round-trip."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(o: Any) -> Any:
+        if isinstance(o, torch.Tensor):
+            key = f"a{len(arrays)}"
+            arrays[key] = o.detach().cpu().numpy()
+            return {"__tensor__": key}
+        if isinstance(o, np.ndarray):
+            key = f"a{len(arrays)}"
+            arrays[key] = o
+            return {"__ndarray__": key}
+        if isinstance(o, dict):
+            if all(isinstance(k, str) for k in o):
+                return {"__dict__": {k: walk(v) for k, v in o.items()}}
+            return {"__items__": [[walk(k), walk(v)] for k, v in o.items()]}
+        if isinstance(o, tuple):
+            return {"__tuple__": [walk(v) for v in o]}
+        if isinstance(o, list):
+            return [walk(v) for v in o]
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, float) and not math.isfinite(o):
+            return {"__float__": repr(o)}
+        if o is None or isinstance(o, bool | int | float | str):
+            return o
+        raise TypeError(f"cannot store a value of type {type(o).__name__}")
+
+    doc = json.dumps(walk(obj))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # (the keys are a0, a1, ...)
+    return doc, buffer.getvalue()
+
+
+def decode(doc: str, blob: bytes) -> Any:
+    """The inverse of :func:`encode` (tensors come back as torch tensors on the CPU)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+
+    def walk(o: Any) -> Any:
+        if isinstance(o, list):
+            return [walk(v) for v in o]
+        if not isinstance(o, dict):
+            return o
+        if "__tensor__" in o:
+            return torch.from_numpy(arrays[o["__tensor__"]].copy())
+        if "__ndarray__" in o:
+            return arrays[o["__ndarray__"]]
+        if "__dict__" in o:
+            return {k: walk(v) for k, v in o["__dict__"].items()}
+        if "__items__" in o:
+            return {walk(k): walk(v) for k, v in o["__items__"]}
+        if "__tuple__" in o:
+            return tuple(walk(v) for v in o["__tuple__"])
+        if "__float__" in o:
+            return float(o["__float__"])
+        raise ValueError(f"unknown stored structure {sorted(o)}")
+
+    return walk(json.loads(doc))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    command: str
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    status: str
+    created: float
+    finished: float | None
+
+
+class Store:
+    """One SQLite file of runs. Safe to share between processes (WAL, busy timeout)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0):
+        self.path = default_store_path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise ValueError(f"--store {str(self.path)!r}: the folder does not exist")
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _transaction(self) -> Any:
+        store = self
+
+        class _Tx:
+            def __enter__(self) -> None:
+                store._db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type: object, *rest: object) -> None:
+                store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Tx()
+
+    # -- runs --------------------------------------------------------------------------
+    def create_run(self, command: str, config: dict[str, Any], meta: dict[str, Any]) -> str:
+        """A new run; returns its id (8 hex digits)."""
+        with self._transaction():
+            while True:
+                run_id = secrets.token_hex(4)
+                exists = self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if not exists:
+                    break
+            self._db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, 'running', ?, NULL)",
+                (run_id, command, json.dumps(config), json.dumps(meta), time.time()),
+            )
+        return run_id
+
+    def run(self, run_id: str) -> RunInfo:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no run {run_id!r} in the store {str(self.path)!r}")
+        return RunInfo(row[0], row[1], json.loads(row[2]), json.loads(row[3]), *row[4:])
+
+    def runs(self) -> list[RunInfo]:
+        rows = self._db.execute("SELECT id FROM runs ORDER BY created").fetchall()
+        return [self.run(r[0]) for r in rows]
+
+    def finish_run(self, run_id: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET status = 'done', finished = ? WHERE id = ?", (time.time(), run_id)
+            )
+
+    # -- path points -------------------------------------------------------------------
+    def add_point(self, run_id: str, penalty: str, fold: int, idx: int, point: PathPoint) -> None:
+        """Commit one finished path point (idempotent: a point already there is kept)."""
+        record = asdict(point)
+        arrays = {k: record.pop(k) for k in ("coef", "intercept", "state")}
+        record["selected"] = list(point.selected)
+        doc, blob = encode(arrays)
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, penalty, fold, idx, json.dumps({"record": record, "arrays": doc}), blob),
+            )
+
+    def points(self, run_id: str, penalty: str, fold: int) -> list[PathPoint]:
+        """The stored points of one path, in order (a prefix of the path)."""
+        rows = self._db.execute(
+            "SELECT idx, record, arrays FROM points WHERE run_id = ? AND penalty = ? AND fold = ? "
+            "ORDER BY idx",
+            (run_id, penalty, fold),
+        ).fetchall()
+        out = []
+        for expected, (idx, doc, blob) in enumerate(rows):
+            if idx != expected:
+                break  # only a contiguous prefix is a path
+            payload = json.loads(doc)
+            record = payload["record"]
+            arrays = decode(payload["arrays"], blob)
+            record["selected"] = tuple(record["selected"])
+            out.append(PathPoint(**record, **arrays))
+        return out
+
+    def count_points(self, run_id: str) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM points WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0])
+
+    # -- result rows -------------------------------------------------------------------
+    def add_result(self, run_id: str, penalty: str, position: int, row: dict[str, Any]) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+                (run_id, penalty, position, json.dumps(encode(row)[0])),
+            )
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT row FROM results WHERE run_id = ? ORDER BY position", (run_id,)
+        ).fetchall()
+        empty = encode({})[1]
+        return [decode(json.loads(r[0]), empty) for r in rows]
+
+    def integrity(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
