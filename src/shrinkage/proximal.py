@@ -19,8 +19,10 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from ._kernels import Step
 from .penalties import Penalty
 from .regularizer import Regularizer
+from .structured import UnitGroups
 
 __all__ = ["Proximal"]
 
@@ -213,6 +215,12 @@ class Proximal(Optimizer):
             id(p): i for i, group in enumerate(self.optimizer.param_groups) for p in group["params"]
         }
         outside = [t.name for t in self.regularizer.targets if id(t.parameter) not in group_of]
+        outside += [
+            m.name
+            for g in self.regularizer.groups
+            for m in g.members
+            if id(m.parameter) not in group_of
+        ]
         if outside:
             raise ValueError(
                 f"regularized parameters {outside} are not in the optimizer's param_groups; "
@@ -255,6 +263,33 @@ class Proximal(Optimizer):
                 bucket.penalty.prox_list_([bucket.flat], lr)  # one kernel for the whole bucket
             else:
                 bucket.penalty.prox_list_(params, lr, foreach=self.foreach)
+        for unit_groups in self.regularizer.groups:
+            self._apply_groups(unit_groups, groups)
+
+    def _apply_groups(self, unit_groups: UnitGroups, groups: list[dict[str, Any]]) -> None:
+        """The prox of a group penalty spanning several tensors, each with its own step."""
+        params = [m.parameter for m in unit_groups.members]
+        if any(p.grad is None for p in params):
+            return
+        index = self._group_of_param()
+        steps: list[Step] = []
+        with torch.no_grad():
+            for p in params:
+                group = groups[index[id(p)]]
+                lr = float(group["lr"])
+                if self._step_scale is None:
+                    steps.append(lr)
+                    continue
+                s = self._step_scale(p, self.optimizer.state[p], group, lr)
+                if s is None:
+                    return
+                steps.append(s)
+        unit_groups.prox_(steps)
+
+    def _group_of_param(self) -> dict[int, int]:
+        return {
+            id(p): i for i, group in enumerate(self.optimizer.param_groups) for p in group["params"]
+        }
 
     def _apply_preconditioned(
         self, penalty: Penalty, params: list[Tensor], group: dict[str, Any], lr: float

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from torch.utils.hooks import RemovableHandle
 
 from .penalties import Penalty, penalty_from_config
 from .selection import default_mask
+from .structured import UnitGroups
 
 __all__ = ["Regularizer", "Target", "regularize_layer"]
 
@@ -134,15 +135,24 @@ class Regularizer:
             wins, ``None`` excludes; patterns select explicitly, so ``"*.bias"`` selects biases);
             or ``None`` to use only penalties attached with :func:`regularize_layer`.
         embeddings: with a single penalty, also target Embedding tables.
+        groups: group penalties whose groups span several tensors, such as whole neurons and
+            channels (:func:`~shrinkage.structured.neuron_groups`).
 
     The penalty as a loss term is :meth:`penalty`:
-    ``sum_targets P_t(w_t) + sum_layers activity(y_l) / batch``.
+    ``sum_targets P_t(w_t) + sum_groups P_g + sum_layers activity(y_l) / batch``.
 
     Raises:
         ValueError: if nothing is selected, naming what was looked for.
     """
 
-    def __init__(self, model: nn.Module, spec: Spec = None, *, embeddings: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: Spec = None,
+        *,
+        embeddings: bool = False,
+        groups: Sequence[UnitGroups] = (),
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if spec is not None and not isinstance(spec, Penalty | Mapping):
@@ -154,13 +164,21 @@ class Regularizer:
         self.spec = spec
         self.embeddings = bool(embeddings)
         self.targets: tuple[Target, ...] = self._select(spec)
+        self.groups: tuple[UnitGroups, ...] = tuple(groups)
+        own = {id(p) for p in model.parameters()}
+        for g in self.groups:
+            if not isinstance(g, UnitGroups):
+                raise TypeError(f"groups must be UnitGroups (see neuron_groups), got {g!r}")
+            outside = [m.name for m in g.members if id(m.parameter) not in own]
+            if outside:
+                raise ValueError(f"groups {g!r} hold parameters {outside} that are not the model's")
         self._layers: tuple[tuple[str, _LayerPenalties], ...] = tuple(
             (name, attached)
             for name, module in model.named_modules()
             if (attached := getattr(module, _LAYER_ATTR, None)) is not None
             and attached.activity is not None
         )
-        if not self.targets and not self._layers:
+        if not self.targets and not self._layers and not self.groups:
             raise ValueError(self._nothing_selected(spec))
         for _, attached in self._layers:
             attached.owners += 1
@@ -246,6 +264,7 @@ class Regularizer:
         """The differentiable penalty to add to the loss: every target's ``P(w)`` plus the
         activity terms recorded by the last forward pass. A scalar tensor."""
         terms = [t.penalty.value(t.parameter) for t in self.targets]
+        terms.extend(g.value() for g in self.groups)
         terms.extend(term for _, attached in self._layers for term in attached.terms)
         if not terms:
             first = next(self.model.parameters(), None)
@@ -266,6 +285,15 @@ class Regularizer:
         rows += [
             (f"{name or '<model>'} (activity)", repr(attached.activity), "output", "-")
             for name, attached in self._layers
+        ]
+        rows += [
+            (
+                g.label,
+                f"group lasso per unit (lam={g.lam:g})",
+                f"{g.units} units",
+                f"{sum(m.parameter.numel() for m in g.members):,}",
+            )
+            for g in self.groups
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [
@@ -317,5 +345,5 @@ class Regularizer:
     def __repr__(self) -> str:
         return (
             f"Regularizer({type(self.model).__name__}, {len(self.targets)} parameters, "
-            f"{len(self._layers)} activity terms)"
+            f"{len(self._layers)} activity terms, {len(self.groups)} unit groups)"
         )

@@ -1,0 +1,255 @@
+"""Make structured sparsity pay: remove dead neurons and channels from a trained model.
+
+A hidden unit (a Linear layer's output neuron, a Conv layer's output channel) is **dead** when
+its incoming weights are all zero (what a group lasso over rows or filters produces) or when
+the next layer never reads it (its input column, or kernel slice, is all zero). A unit with
+zero incoming weights outputs a constant: its bias, then the BatchNorm affine map and the
+activation of a constant. :func:`compact` folds that constant's contribution into the next
+layer's bias, drops the unit, cuts the next layer's inputs to match (BatchNorm entries and
+the columns behind a ``Flatten`` included), and checks that the new model's outputs equal the
+old one's on the example input.
+
+Supported: ``nn.Sequential`` models of ``Linear``, ``Conv1d``/``Conv2d`` (``groups=1``),
+``BatchNorm1d``/``BatchNorm2d``, element-wise activations, ``Dropout``, ``Flatten``, max and
+average pooling; the last Linear or Conv layer (the head) keeps all its outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["CompactionError", "CompactionReport", "compact", "dead_units"]
+
+_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+_PASSTHROUGH = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Identity,
+    nn.Dropout,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+)
+
+
+class CompactionError(ValueError):
+    """The model cannot be compacted; the message names the layer and the reason."""
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    """Units kept per producer layer (by its index in the ``Sequential``), and parameters
+    before and after."""
+
+    kept: dict[int, tuple[int, int]]
+    parameters_before: int
+    parameters_after: int
+
+
+def _check(model: nn.Module) -> list[int]:
+    if not isinstance(model, nn.Sequential):
+        raise CompactionError(
+            f"compact needs an nn.Sequential model, got {type(model).__name__}; nothing was changed"
+        )
+    producers = []
+    for i, layer in enumerate(model):
+        if isinstance(layer, _PRODUCERS):
+            if isinstance(layer, nn.Conv1d | nn.Conv2d) and layer.groups != 1:
+                raise CompactionError(
+                    f"layer {i} ({layer}) is a grouped convolution (groups={layer.groups}), "
+                    "which compact does not handle; nothing was changed"
+                )
+            producers.append(i)
+        elif not isinstance(layer, _PASSTHROUGH):
+            raise CompactionError(
+                f"layer {i} ({type(layer).__name__}) is not supported by compact (supported: "
+                "Linear, Conv1d/2d, BatchNorm, activations, Dropout, pooling, Flatten); "
+                "nothing was changed"
+            )
+    if not producers:
+        raise CompactionError("the model has no Linear or Conv layer; nothing was changed")
+    return producers
+
+
+def _trace(model: nn.Sequential, x: Tensor) -> list[Tensor]:
+    """The input of every layer, then the final output."""
+    inputs = [x]
+    with torch.no_grad():
+        for layer in model:
+            inputs.append(layer(inputs[-1]))
+    return inputs
+
+
+def _columns(next_layer: nn.Module, units: int, flat_in: int) -> int:
+    """How many input columns of ``next_layer`` each unit feeds (``Flatten`` spreads a
+    channel over its spatial positions)."""
+    if isinstance(next_layer, nn.Linear) and flat_in != units:
+        if flat_in % units:
+            raise CompactionError(
+                f"{next_layer} reads {flat_in} inputs, not a multiple of the {units} units "
+                "before it; nothing was changed"
+            )
+        return flat_in // units
+    return 1
+
+
+def _input_slices(next_layer: nn.Module, units: int, flat_in: int) -> Tensor:
+    """``[units, in_features or in_channels]`` boolean: which inputs each unit feeds."""
+    width = _columns(next_layer, units, flat_in)
+    total = units * width
+    own = torch.zeros(units, total, dtype=torch.bool)
+    for j in range(units):
+        own[j, j * width : (j + 1) * width] = True
+    return own
+
+
+def dead_units(model: nn.Sequential, producer: int, following: int) -> tuple[Tensor, Tensor]:
+    """``(no_input, unread)`` boolean masks over ``model[producer]``'s units: all-zero
+    incoming weights, and all-zero weights in ``model[following]`` (the next producer)."""
+    layer, nxt = model[producer], model[following]
+    assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+    w = layer.weight.detach()
+    no_input = (w.reshape(w.shape[0], -1) == 0).all(dim=1)
+    units = w.shape[0]
+    wn = nxt.weight.detach()
+    own = _input_slices(nxt, units, wn.shape[1])
+    reads = (wn != 0).reshape(wn.shape[0], wn.shape[1], -1).any(dim=2).any(dim=0)  # [in]
+    unread = torch.tensor([not bool(reads[own[j]].any()) for j in range(units)])
+    return no_input, unread
+
+
+def compact(
+    model: nn.Module, example_input: Tensor, *, atol: float = 1e-5
+) -> tuple[nn.Sequential, CompactionReport]:
+    """A smaller dense copy of ``model`` without its dead units (see the module docstring).
+
+    Args:
+        model: an ``nn.Sequential`` (left unchanged; evaluated in eval mode).
+        example_input: a batch the model accepts, ``[N, ...]``; used to learn the feature-map
+            sizes and to check the result.
+        atol: the largest absolute difference allowed between the two models' outputs on
+            ``example_input`` (relative to the output scale).
+
+    Returns:
+        ``(compact_model, report)``; the compact model is in eval mode.
+
+    Raises:
+        CompactionError: for an unsupported model, naming the layer and why; nothing changed.
+    """
+    producers = _check(model)
+    assert isinstance(model, nn.Sequential)
+    new = copy.deepcopy(model).eval()
+    reference = _trace(copy.deepcopy(model).eval(), example_input)
+    before = sum(p.numel() for p in model.parameters())
+    kept: dict[int, tuple[int, int]] = {}
+    with torch.no_grad():
+        for a, b in itertools.pairwise(producers):
+            layer, nxt = new[a], new[b]
+            assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+            units = layer.weight.shape[0]
+            no_input, unread = dead_units(new, a, b)
+            # the constant each zero-input unit passes on: its bias through the layers between
+            shape = _trace(new, example_input[:1])[a + 1].shape  # the producer's output
+            probe = torch.zeros(shape, dtype=layer.weight.dtype)
+            bias = layer.bias if layer.bias is not None else torch.zeros(units)
+            probe += bias.reshape(1, -1, *([1] * (len(shape) - 2)))
+            passed = probe
+            for k in range(a + 1, b):
+                passed = new[k](passed)
+            drop = unread.clone()
+            own = _input_slices(nxt, units, nxt.weight.shape[1])
+            fold = torch.zeros(nxt.weight.shape[0], dtype=nxt.weight.dtype)
+            candidates = no_input & ~unread
+            if bool(candidates.any()):
+                # a convolution of a constant map is constant only away from zero padding:
+                # fold (and drop) only when the contribution is the same everywhere
+                flat = _contribution(nxt, passed, own[candidates].any(dim=0))
+                if torch.allclose(flat, flat[:, :1].expand_as(flat), atol=1e-7, rtol=1e-6):
+                    fold = flat[:, 0]
+                    drop |= candidates
+            if bool(drop.all()):  # keep one unit: layers cannot be empty
+                drop[0] = False
+                if bool(candidates[0]):
+                    fold = fold - _contribution(nxt, passed, own[0])[:, 0]
+            keep = ~drop
+            kept[a] = (int(keep.sum()), units)
+            _cut_outputs(new, a, b, keep)
+            _cut_inputs(nxt, own[keep].any(dim=0))
+            if nxt.bias is None:
+                nxt.bias = nn.Parameter(fold.clone())
+            else:
+                nxt.bias += fold
+    out_new = _trace(new, example_input)[-1]
+    scale = max(1.0, float(reference[-1].abs().max()))
+    error = float((out_new - reference[-1]).abs().max())
+    if error > atol * scale:
+        raise CompactionError(
+            f"the compacted model's outputs differ by {error:.3g} (more than atol={atol:g}); "
+            "nothing was changed"
+        )
+    after = sum(p.numel() for p in new.parameters())
+    return new, CompactionReport(kept, before, after)
+
+
+def _contribution(nxt: nn.Module, passed: Tensor, cols: Tensor) -> Tensor:
+    """``[outputs of nxt, positions]``: what the inputs ``cols`` of ``passed`` (one sample)
+    add to ``nxt``'s pre-activations, bias excluded."""
+    if isinstance(nxt, nn.Linear):
+        values = passed.reshape(1, -1)[0]
+        return (nxt.weight[:, cols] @ values[cols])[:, None]
+    assert isinstance(nxt, nn.Conv1d | nn.Conv2d)
+    only = torch.zeros_like(passed)
+    only[:, cols] = passed[:, cols]
+    out = nxt._conv_forward(only, nxt.weight, None)
+    return out.reshape(nxt.weight.shape[0], -1)
+
+
+def _cut_outputs(model: nn.Sequential, a: int, b: int, keep: Tensor) -> None:
+    layer = model[a]
+    assert isinstance(layer, _PRODUCERS)
+    layer.weight = nn.Parameter(layer.weight[keep].clone())
+    if layer.bias is not None:
+        layer.bias = nn.Parameter(layer.bias[keep].clone())
+    if isinstance(layer, nn.Linear):
+        layer.out_features = int(keep.sum())
+    else:
+        layer.out_channels = int(keep.sum())
+    for k in range(a + 1, b):
+        norm = model[k]
+        if isinstance(norm, nn.BatchNorm1d | nn.BatchNorm2d):
+            if norm.weight is not None:
+                norm.weight = nn.Parameter(norm.weight[keep].clone())
+                norm.bias = nn.Parameter(norm.bias[keep].clone())
+            mean, var = norm.running_mean, norm.running_var
+            if isinstance(mean, Tensor) and isinstance(var, Tensor):
+                norm.running_mean = mean[keep].clone()
+                norm.running_var = var[keep].clone()
+            norm.num_features = int(keep.sum())
+
+
+def _cut_inputs(layer: nn.Module, columns: Tensor) -> None:
+    assert isinstance(layer, _PRODUCERS)
+    layer.weight = nn.Parameter(layer.weight[:, columns].clone())
+    if isinstance(layer, nn.Linear):
+        layer.in_features = int(columns.sum())
+    else:
+        layer.in_channels = int(columns.sum())

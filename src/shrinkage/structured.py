@@ -1,0 +1,161 @@
+"""Group lasso over whole neurons and channels: groups that span several tensors.
+
+For a hidden ``Linear`` layer, the group of output neuron ``j`` is its row of weights, its
+bias, and the column ``j`` of the next layer's weights (the columns ``j`` feeds through a
+``Flatten``); for a ``Conv`` layer, output channel ``j``'s filter, its bias, its BatchNorm
+scale and shift, and the next layer's input slice ``j``. The penalty is
+
+    P = lam * sum_j sqrt(size_j) * ||g_j||_2,   g_j = every entry of unit j's group,
+
+and its proximal step scales each group by ``max(1 - step * lam * sqrt(size_j) / ||g_j||, 0)``
+(element-wise steps: the same diagonal-metric prox as :class:`~shrinkage.GroupLasso`), so a
+unit goes to zero as a whole: it neither reads its inputs nor feeds the next layer, and
+:func:`shrinkage.compact` removes it.
+
+    groups = neuron_groups(model, lam=1e-3)
+    reg = Regularizer(model, None, groups=groups)
+    opt = Proximal(torch.optim.Adam(model.parameters()), reg, preconditioned=True)
+
+A layer's weights belong to two families of groups (its rows to its own units, its columns to
+the units before it); the proximal steps of the families are applied one after the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ._kernels import Step
+from .penalties import GroupLasso
+
+__all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
+
+_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One tensor's part in every group: ``parameter``'s slices along ``dim`` (``width``
+    consecutive slices per unit, for the columns behind a ``Flatten``)."""
+
+    name: str
+    parameter: Tensor
+    dim: int
+    width: int = 1
+
+
+class UnitGroups:
+    """``units`` groups, group ``j`` made of slice ``j`` of every member (see the module
+    docstring for the penalty and its prox)."""
+
+    def __init__(self, lam: float, members: Sequence[Member], units: int, label: str) -> None:
+        self.penalty = GroupLasso(lam, groups="rows")
+        self.members = tuple(members)
+        self.units = int(units)
+        self.label = label
+        for m in self.members:
+            if m.parameter.shape[m.dim] != self.units * m.width:
+                raise ValueError(
+                    f"{m.name} has {m.parameter.shape[m.dim]} slices along dim {m.dim}, "
+                    f"not {self.units} units x {m.width}"
+                )
+
+    @property
+    def lam(self) -> float:
+        return float(self.penalty.lam)
+
+    def _block(self, m: Member, t: Tensor) -> Tensor:
+        """``t`` (shaped like ``m.parameter``) as ``[units, entries per unit]``."""
+        shape = list(t.shape)
+        split = [*shape[: m.dim], self.units, m.width, *shape[m.dim + 1 :]]
+        return t.reshape(split).movedim(m.dim, 0).reshape(self.units, -1)
+
+    def _unblock(self, m: Member, block: Tensor) -> Tensor:
+        shape = list(m.parameter.shape)
+        moved = [self.units, *shape[: m.dim], m.width, *shape[m.dim + 1 :]]
+        return block.reshape(moved).movedim(0, m.dim).reshape(shape)
+
+    def matrix(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
+        """``[units, group size]``: every group as a row."""
+        ts = tensors if tensors is not None else [m.parameter for m in self.members]
+        return torch.cat([self._block(m, t) for m, t in zip(self.members, ts, strict=True)], 1)
+
+    def value(self) -> Tensor:
+        """``lam * sum_j sqrt(size) * ||g_j||`` (differentiable)."""
+        return self.penalty.value(self.matrix())
+
+    def norms(self) -> Tensor:
+        """``[units]``: ``||g_j||``; zero for a removed unit."""
+        return torch.linalg.vector_norm(self.matrix().detach(), dim=1)
+
+    @torch.no_grad()
+    def prox_(self, steps: Sequence[Step]) -> None:
+        """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
+        tensor shaped like its parameter for element-wise steps)."""
+        M = self.matrix([m.parameter.detach() for m in self.members])
+        if all(isinstance(s, int | float) for s in steps) and len(set(steps)) == 1:
+            step: Step = float(steps[0])
+        else:
+            step = self.matrix(
+                [
+                    s if isinstance(s, Tensor) else torch.full_like(m.parameter, float(s))
+                    for m, s in zip(self.members, steps, strict=True)
+                ]
+            )
+        self.penalty.prox_(M, step)
+        offset = 0
+        for m in self.members:
+            size = m.parameter.numel() // self.units
+            m.parameter.copy_(self._unblock(m, M[:, offset : offset + size]))
+            offset += size
+
+    def __repr__(self) -> str:
+        return f"UnitGroups({self.label}, {self.units} units, lam={self.lam:g})"
+
+
+def neuron_groups(model: nn.Module, lam: float) -> list[UnitGroups]:
+    """The groups of every hidden unit of an ``nn.Sequential`` of Linear / Conv layers (with
+    BatchNorm, activations, pooling, dropout and ``Flatten`` between them); the last Linear
+    or Conv layer is the output and is not grouped."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"neuron_groups needs an nn.Sequential, got {type(model).__name__}")
+    producers = [i for i, layer in enumerate(model) if isinstance(layer, _PRODUCERS)]
+    if len(producers) < 2:
+        raise ValueError("neuron_groups needs at least two Linear or Conv layers (a hidden one)")
+    groups = []
+    for a, b in itertools.pairwise(producers):
+        layer, nxt = model[a], model[b]
+        assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+        units = int(layer.weight.shape[0])
+        members = [Member(f"{a}.weight", layer.weight, 0)]
+        if layer.bias is not None:
+            members.append(Member(f"{a}.bias", layer.bias, 0))
+        for k in range(a + 1, b):
+            norm = model[k]
+            if isinstance(norm, _NORMS) and norm.weight is not None and norm.bias is not None:
+                members += [
+                    Member(f"{k}.weight", norm.weight, 0),
+                    Member(f"{k}.bias", norm.bias, 0),
+                ]
+        inputs = int(nxt.weight.shape[1])
+        if inputs % units:
+            raise ValueError(
+                f"layer {b} reads {inputs} inputs, not a multiple of layer {a}'s {units} units"
+            )
+        members.append(Member(f"{b}.weight", nxt.weight, 1, inputs // units))
+        groups.append(UnitGroups(lam, members, units, f"layer {a} units"))
+    return groups
+
+
+def unit_sparsity(groups: Sequence[UnitGroups]) -> dict[str, tuple[int, int]]:
+    """``label -> (units removed, units)``."""
+    out = {}
+    for g in groups:
+        norms = g.norms()
+        out[g.label] = (int((norms == 0).sum()), g.units)
+    return out

@@ -1,0 +1,74 @@
+"""Sparse checkpoints: exact round trip, smaller than dense, and no code execution on load."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from shrinkage.checkpoint import load_sparse, save_sparse
+
+
+def sparse_mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 10))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            layer.weight.mul_(torch.rand_like(layer.weight) < 0.1)  # 90 % zeros
+    return model
+
+
+def test_round_trip_is_exact_and_smaller(tmp_path: Path) -> None:
+    model = sparse_mlp()
+    report = save_sparse(model, tmp_path / "m.pt", input_shape=(64,))
+    assert report.bytes < 0.3 * report.dense_bytes
+    assert report.nonzeros < 0.15 * report.entries
+    back = load_sparse(tmp_path / "m.pt")
+    assert isinstance(back, nn.Sequential)
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    x = torch.randn(5, 64)
+    assert torch.equal(model(x), back(x))
+
+
+def test_cnn_with_batchnorm_and_other_models(tmp_path: Path) -> None:
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+        nn.Linear(4 * 64, 3),
+    ).eval()  # fmt: skip
+    model[1].running_mean.fill_(0.3)
+    save_sparse(model, tmp_path / "c.pt")
+    back = load_sparse(tmp_path / "c.pt")
+    x = torch.randn(2, 1, 8, 8)
+    assert isinstance(back, nn.Module) and torch.equal(model(x), back(x))
+
+    class Custom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(100))
+
+    state = load_sparse(save_sparse(Custom(), tmp_path / "s.pt").path)
+    assert isinstance(state, dict) and torch.equal(state["w"], torch.zeros(100))
+
+
+class _Exploit:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_malicious_checkpoint_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format": "shrinkage-sparse/1", "tensors": _Exploit()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="refused to load"):
+        load_sparse(tmp_path / "evil.pt")
+    (tmp_path / "raw.pkl").write_bytes(pickle.dumps(_Exploit()))
+    with pytest.raises(ValueError, match="refused to load"):
+        load_sparse(tmp_path / "raw.pkl")
+    assert not (tmp_path / "PWNED").exists()
+    torch.save({"some": torch.ones(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a shrinkage-sparse/1 checkpoint"):
+        load_sparse(tmp_path / "other.pt")

@@ -1,0 +1,106 @@
+"""compact(): dead neurons and channels removed, outputs unchanged (1e-5), on real inputs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from shrinkage.compaction import CompactionError, compact
+
+
+@pytest.fixture(scope="module")
+def digits() -> torch.Tensor:
+    X, _ = load_digits(return_X_y=True)
+    return torch.tensor((X - X.mean(0)) / (X.std(0) + 1e-8), dtype=torch.float32)
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 10)
+    )
+
+
+def cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(12 * 4 * 4, 10),
+    )  # fmt: skip
+    for m in model:  # non-trivial running statistics and affine parameters
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.5, 0.5)
+    return model.eval()
+
+
+def same_outputs(a: nn.Module, b: nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        torch.testing.assert_close(b.eval()(x), a.eval()(x), atol=1e-5, rtol=1e-5)
+
+
+def test_mlp_dead_rows_and_unread_columns(digits: torch.Tensor) -> None:
+    model = mlp()
+    with torch.no_grad():
+        model[0].weight[[1, 5, 6, 20]] = 0.0  # zero incoming weights: constant relu(bias)
+        model[0].bias[5] = 0.7  # a positive constant, which must be folded forward
+        model[2].weight[:, [3, 9]] = 0.0  # columns the next layer never reads
+        model[2].weight[[0, 15]] = 0.0  # second hidden layer: tanh(bias) constants
+    original = copy.deepcopy(model)
+    small, report = compact(model, digits)
+    assert report.kept == {0: (26, 32), 2: (14, 16)}
+    assert small[0].weight.shape == (26, 64) and small[2].weight.shape == (14, 26)
+    assert small[4].weight.shape == (10, 14)
+    assert report.parameters_after < report.parameters_before
+    same_outputs(original, small, digits)
+    for p, q in zip(model.parameters(), original.parameters(), strict=True):
+        assert torch.equal(p, q)  # the input model is left alone
+
+
+def test_mlp_layer_with_every_neuron_zeroed_and_one_with_none(digits: torch.Tensor) -> None:
+    model = mlp()
+    with torch.no_grad():
+        model[0].weight.zero_()  # every neuron of the first layer is dead
+    small, report = compact(model, digits)
+    assert report.kept[0] == (1, 32)  # one constant unit stays: layers cannot be empty
+    assert report.kept[2] == (16, 16)  # a layer with no dead neuron keeps them all
+    same_outputs(model, small, digits)
+
+
+def test_cnn_with_batchnorm(digits: torch.Tensor) -> None:
+    images = digits.reshape(-1, 1, 8, 8)
+    model = cnn()
+    with torch.no_grad():
+        model[0].weight[[2, 7]] = 0.0  # dead filters before a padded conv
+        model[3].weight[:, 4] = 0.0  # an input channel the next conv never reads
+        model[3].weight[[1, 3, 10]] = 0.0  # dead channels before the flatten + linear head
+    small, report = compact(model, images)
+    assert report.kept[3] == (9, 12)
+    assert small[4].num_features == 9 and small[4].running_mean.shape == (9,)
+    assert small[8].weight.shape == (10, 9 * 16)
+    assert report.kept[0][0] <= 7  # channel 4 (unread) goes at least
+    same_outputs(model, small, images)
+
+
+def test_unsupported_models_are_refused_unchanged(digits: torch.Tensor) -> None:
+    class Residual(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    with pytest.raises(CompactionError, match=r"nn\.Sequential"):
+        compact(Residual(), digits)
+    model = nn.Sequential(nn.Linear(64, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    state = copy.deepcopy(model.state_dict())
+    with pytest.raises(CompactionError, match=r"layer 1 \(LayerNorm\) is not supported"):
+        compact(model, digits)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    grouped = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten())
+    with pytest.raises(CompactionError, match="grouped convolution"):
+        compact(grouped, torch.zeros(1, 2, 5, 5))
