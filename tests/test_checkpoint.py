@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -72,3 +73,31 @@ def test_a_malicious_checkpoint_is_refused(tmp_path: Path, monkeypatch) -> None:
     torch.save({"some": torch.ones(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="is not a shrinkage-sparse/1 checkpoint"):
         load_sparse(tmp_path / "other.pt")
+
+
+def test_compact_command(tmp_path: Path, capsys, monkeypatch) -> None:
+    from shrinkage.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[0].weight[:10] = 0.0
+        model[0].bias[:10] = 0.0
+    save_sparse(model, tmp_path / "m.pt", input_shape=(8,))
+    assert main(["compact", str(tmp_path / "m.pt"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["parameters_after"] < result["parameters_before"]
+    assert result["units_kept"] == {"0": [6, 16]}
+    small = load_sparse(result["out"])
+    x = torch.randn(20, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), model(x), atol=1e-5, rtol=1e-5)
+    assert not (tmp_path / "shrinkage-runs.db").exists()
+    save_sparse(model, tmp_path / "noshape.pt")
+    assert main(["compact", str(tmp_path / "noshape.pt")]) == 2
+    assert "pass --input-shape" in capsys.readouterr().err
+    assert main(["compact", str(tmp_path / "noshape.pt"), "--input-shape", "8"]) == 0
+    torch.save({"x": 1}, tmp_path / "plain.pt")
+    assert main(["compact", str(tmp_path / "plain.pt")]) == 2
+    assert "not a shrinkage-sparse/1 checkpoint" in capsys.readouterr().err

@@ -81,7 +81,7 @@ def test_cnn_with_batchnorm(digits: torch.Tensor) -> None:
         model[0].weight[[2, 7]] = 0.0  # dead filters before a padded conv
         model[3].weight[:, 4] = 0.0  # an input channel the next conv never reads
         model[3].weight[[1, 3, 10]] = 0.0  # dead channels before the flatten + linear head
-    small, report = compact(model, images)
+    small, report = compact(model, images, fuse_batchnorm=False)
     assert report.kept[3] == (9, 12)
     assert small[4].num_features == 9 and small[4].running_mean.shape == (9,)
     assert small[8].weight.shape == (10, 9 * 16)
@@ -104,3 +104,14 @@ def test_unsupported_models_are_refused_unchanged(digits: torch.Tensor) -> None:
     grouped = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten())
     with pytest.raises(CompactionError, match="grouped convolution"):
         compact(grouped, torch.zeros(1, 2, 5, 5))
+
+
+def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:
+    images = digits.reshape(-1, 1, 8, 8)
+    model = cnn()
+    with torch.no_grad():
+        model[3].weight[[1, 3, 10]] = 0.0
+    small, report = compact(model, images)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in small)
+    assert len(small) == len(model) - 2 and report.kept[3] == (9, 12)
+    same_outputs(model, small, images)

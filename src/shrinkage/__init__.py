@@ -6,10 +6,14 @@
 * :class:`Proximal`: wraps any ``torch.optim.Optimizer`` and applies the penalties by their
   proximal steps, giving exact zeros;
 * :func:`sparsity` and :func:`convert`;
+* :func:`neuron_groups`, :func:`compact`, :func:`save_sparse` / :func:`load_sparse`: structured
+  sparsity that makes models smaller and faster;
 * :func:`path`: one model along a grid of strengths with warm starts, as typed records;
 * :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators.
 """
 
+from .checkpoint import load_sparse, save_sparse
+from .compaction import CompactionError, compact
 from .conventions import CONVENTIONS, NoExactConversionError, convert
 from .path import PathPoint, lambda_grid, path
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
@@ -17,6 +21,7 @@ from .proximal import Proximal
 from .regularizer import Regularizer, Target, regularize_layer
 from .selection import default_mask
 from .sparsity import LayerSparsity, SparsityReport, sparsity
+from .structured import neuron_groups
 
 __version__ = "0.1.0"
 
@@ -24,6 +29,7 @@ __all__ = [
     "CONVENTIONS",
     "L1",
     "L2",
+    "CompactionError",
     "ElasticNet",
     "GroupLasso",
     "LayerSparsity",
@@ -34,10 +40,14 @@ __all__ = [
     "Regularizer",
     "SparsityReport",
     "Target",
+    "compact",
     "convert",
     "default_mask",
     "lambda_grid",
+    "load_sparse",
+    "neuron_groups",
     "path",
     "regularize_layer",
+    "save_sparse",
     "sparsity",
 ]

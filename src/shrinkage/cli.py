@@ -4,6 +4,7 @@
     shrinkage compare --data houses.csv --target price --model linear --cv 5 --rule 1se
     shrinkage path --data diabetes --penalty l1 --model linear
     shrinkage select --data table.csv --target label      # rank and keep features
+    shrinkage compact model.pt                            # drop dead neurons and channels
     shrinkage runs                                        # what the store holds
     shrinkage report RUN_ID                               # render a stored run again
 
@@ -81,11 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(select, many=False)
     select.set_defaults(penalty=None, rule="1se")
     select.add_argument("--out", help="CSV to write the selected columns to")
+    compact = sub.add_parser(
+        "compact", help="remove dead neurons and channels from a save_sparse model file"
+    )
+    compact.add_argument("model_file", help="a model saved with shrinkage.save_sparse")
+    compact.add_argument("--out", help="where to write the compact model (default: *-compact.pt)")
+    compact.add_argument(
+        "--input-shape", help="one sample's shape, e.g. 64 or 1,8,8 (default: from the file)"
+    )
     runs = sub.add_parser("runs", help="list the stored runs")
     report = sub.add_parser("report", help="render a stored run's report again")
     report.add_argument("run_id")
     report.add_argument("--report-dir")
-    for p in (compare, path, select, runs, report):
+    for p in (compare, path, select, compact, runs, report):
         _common(p)
     return parser
 
@@ -307,7 +316,56 @@ def _render(args: argparse.Namespace, store: Store) -> None:
     print(json.dumps({"run": args.run_id, "report": str(html)}) if args.json else f"report: {html}")
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Store], None]] = {
+def _compact(args: argparse.Namespace, store: Store | None) -> None:
+    import torch
+    from torch import nn
+
+    from .checkpoint import load_payload, load_sparse, save_sparse
+    from .compaction import compact
+
+    source = Path(args.model_file)
+    model = load_sparse(source)
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(
+            f"{source} holds a state dict without an architecture; compact needs an "
+            "nn.Sequential saved with save_sparse"
+        )
+    if args.input_shape:
+        try:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--input-shape must be comma-separated integers; got {args.input_shape!r}"
+            ) from None
+    else:
+        stored = load_payload(source).get("input_shape")
+        if not stored:
+            raise ValueError(f"{source} does not record its input shape; pass --input-shape")
+        shape = tuple(int(v) for v in stored)
+    example = torch.randn((64, *shape), generator=torch.Generator().manual_seed(0))
+    small, report = compact(model, example)
+    out = Path(args.out or source.with_name(f"{source.stem}-compact.pt"))
+    saved = save_sparse(small, out, input_shape=shape)
+    result = {
+        "out": str(out),
+        "parameters_before": report.parameters_before,
+        "parameters_after": report.parameters_after,
+        "bytes_before": source.stat().st_size,
+        "bytes_after": saved.bytes,
+        "units_kept": {str(k): list(v) for k, v in report.kept.items()},
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"parameters {report.parameters_before:,} -> {report.parameters_after:,}; file "
+        f"{result['bytes_before']:,} -> {saved.bytes:,} bytes; units kept per layer "
+        + ", ".join(f"layer {k}: {a}/{b}" for k, (a, b) in report.kept.items())
+    )
+    print(f"written to {out}")
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Store], None]] = {  # need the store
     "compare": _compare,
     "path": _path,
     "select": _select,
@@ -320,8 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        with Store(args.store) as store:
-            _COMMANDS[args.command](args, store)
+        if args.command == "compact":
+            _compact(args, None)
+        else:
+            with Store(args.store) as store:
+                _COMMANDS[args.command](args, store)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"shrinkage: error: {message}", file=sys.stderr)

@@ -57,8 +57,8 @@ class CompactionError(ValueError):
 
 @dataclass(frozen=True)
 class CompactionReport:
-    """Units kept per producer layer (by its index in the ``Sequential``), and parameters
-    before and after."""
+    """Units kept per producer layer (by its index in the original ``Sequential``), and
+    parameters before and after."""
 
     kept: dict[int, tuple[int, int]]
     parameters_before: int
@@ -138,7 +138,7 @@ def dead_units(model: nn.Sequential, producer: int, following: int) -> tuple[Ten
 
 
 def compact(
-    model: nn.Module, example_input: Tensor, *, atol: float = 1e-5
+    model: nn.Module, example_input: Tensor, *, atol: float = 1e-5, fuse_batchnorm: bool = True
 ) -> tuple[nn.Sequential, CompactionReport]:
     """A smaller dense copy of ``model`` without its dead units (see the module docstring).
 
@@ -148,6 +148,10 @@ def compact(
             sizes and to check the result.
         atol: the largest absolute difference allowed between the two models' outputs on
             ``example_input`` (relative to the output scale).
+        fuse_batchnorm: fold each BatchNorm that directly follows a Linear or Conv layer into
+            it (eval-mode statistics: ``W <- W * g / sqrt(var + eps)``, ``b <- (b - mean) * g /
+            sqrt(var + eps) + beta``) and drop it, as inference engines do. The result then has
+            fewer layers; its outputs are the same. ``False`` keeps the BatchNorm layers.
 
     Returns:
         ``(compact_model, report)``; the compact model is in eval mode.
@@ -198,6 +202,8 @@ def compact(
                 nxt.bias = nn.Parameter(fold.clone())
             else:
                 nxt.bias += fold
+    if fuse_batchnorm:
+        new = _fuse_batchnorm(new)
     out_new = _trace(new, example_input)[-1]
     scale = max(1.0, float(reference[-1].abs().max()))
     error = float((out_new - reference[-1]).abs().max())
@@ -208,6 +214,30 @@ def compact(
         )
     after = sum(p.numel() for p in new.parameters())
     return new, CompactionReport(kept, before, after)
+
+
+@torch.no_grad()
+def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for layer in model:
+        previous = layers[-1] if layers else None
+        if (
+            isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d)
+            and isinstance(previous, _PRODUCERS)
+            and isinstance(layer.running_mean, Tensor)
+            and isinstance(layer.running_var, Tensor)
+        ):
+            scale = (layer.running_var + layer.eps).rsqrt()
+            shift = -layer.running_mean * scale
+            if layer.weight is not None and layer.bias is not None:
+                scale, shift = scale * layer.weight, shift * layer.weight + layer.bias
+            bias = previous.bias if previous.bias is not None else torch.zeros_like(scale)
+            shape = [-1] + [1] * (previous.weight.dim() - 1)
+            previous.weight = nn.Parameter(previous.weight * scale.reshape(shape))
+            previous.bias = nn.Parameter(bias * scale + shift)
+            continue
+        layers.append(layer)
+    return nn.Sequential(*layers).eval()
 
 
 def _contribution(nxt: nn.Module, passed: Tensor, cols: Tensor) -> Tensor:

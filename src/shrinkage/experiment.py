@@ -52,6 +52,7 @@ from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer
 from .store import Store
+from .structured import neuron_groups
 
 __all__ = [
     "MODELS",
@@ -62,7 +63,7 @@ __all__ = [
     "weight_matrices",
 ]
 
-PENALTIES = ("none", "l1", "l2", "elasticnet", "group_inputs")
+PENALTIES = ("none", "l1", "l2", "elasticnet", "group_inputs", "group_neurons")
 """Penalty names the experiments know."""
 MODELS = ("mlp", "linear")
 _SPARSE = {"l1", "elasticnet", "group_inputs"}
@@ -103,10 +104,9 @@ class Settings:
             )
         if len(set(self.penalties)) != len(self.penalties):
             raise ValueError(f"--penalties lists a penalty twice: {','.join(self.penalties)}")
-        if self.model == "linear" and "group_inputs" in self.penalties:
-            raise ValueError(
-                "--penalties group_inputs needs --model mlp (for a linear model it is L1)"
-            )
+        for group in ("group_inputs", "group_neurons"):
+            if self.model == "linear" and group in self.penalties:
+                raise ValueError(f"--penalties {group} needs --model mlp")
         if self.rule not in ("min", "1se"):
             raise ValueError(f"--rule must be 'min' or '1se'; got {self.rule!r}")
         if self.cv is not None and (isinstance(self.cv, bool) or self.cv < 2):
@@ -223,7 +223,10 @@ class _MLP(_Problem):
         adam = torch.optim.Adam(self.model.parameters(), lr=self.s.learning_rate)
         optimizer: torch.optim.Optimizer = adam
         dense = self.penalty_name == "none"
-        if not dense:
+        if self.penalty_name == "group_neurons":
+            reg = Regularizer(self.model, None, groups=neuron_groups(self.model, lam))
+            optimizer = Proximal(adam, reg, preconditioned=True)
+        elif not dense:
             optimizer = Proximal(
                 adam, Regularizer(self.model, self._penalty(lam)), preconditioned=True
             )
@@ -306,6 +309,8 @@ class _MLP(_Problem):
         assert grad is not None
         if penalty == "group_inputs":
             top = float(torch.linalg.vector_norm(grad, dim=0).max()) / math.sqrt(grad.shape[0])
+        elif penalty == "group_neurons":  # a group per first-layer neuron (its row)
+            top = float(torch.linalg.vector_norm(grad, dim=1).max()) / math.sqrt(grad.shape[1])
         else:
             top = float(grad.abs().max())
             if penalty == "elasticnet" and self.s.l1_ratio > 0:

@@ -62,6 +62,7 @@ _COLORS = {
     "l2": "#1f77b4",
     "elasticnet": "#9467bd",
     "group_inputs": "#2ca02c",
+    "group_neurons": "#ff7f0e",
 }
 
 
