@@ -99,15 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _integers(option: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers; got {text!r}") from None
+
+
 def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
     if args.data is None:
         raise ValueError("--data is required (a bundled dataset name or a CSV file)")
-    try:
-        hidden = tuple(int(h) for h in args.hidden.split(","))
-    except ValueError:
-        raise ValueError(
-            f"--hidden must be comma-separated integers; got {args.hidden!r}"
-        ) from None
+    hidden = _integers("--hidden", args.hidden)
     return Settings(
         data=args.data,
         target=args.target,
@@ -204,7 +206,7 @@ def _path(args: argparse.Namespace, store: Store) -> None:
             f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {args.penalty!r}"
         )
     run_id = _run(args, store, [args.penalty], "path")
-    from .report import load_run
+    from .report import load_run, zero_fraction
 
     view = load_run(store, run_id)
     name = view.rows[0]["penalty"]
@@ -215,7 +217,7 @@ def _path(args: argparse.Namespace, store: Store) -> None:
             "val loss": p.val_loss,
             "val score": p.val_score,
             "features": p.n_nonzero,
-            "zeros": _zeros(view, p),
+            "zeros": zero_fraction(view, p),
             "chosen": "<-" if p.lam == view.chosen[name].lam else "",
         }
         for p in view.paths[name][0]
@@ -226,15 +228,6 @@ def _path(args: argparse.Namespace, store: Store) -> None:
         return
     _print_table(rows, f"{name} path, run {run_id}")
     print(f"report: {html}")
-
-
-def _zeros(view: Any, point: Any) -> float:
-    import numpy as np
-
-    from .report import _weights_of
-
-    w = np.concatenate(list(_weights_of(view, point).values()))
-    return float(np.mean(w == 0)) if w.size else 0.0
 
 
 def _select(args: argparse.Namespace, store: Store) -> None:
@@ -331,12 +324,7 @@ def _compact(args: argparse.Namespace, store: Store | None) -> None:
             "nn.Sequential saved with save_sparse"
         )
     if args.input_shape:
-        try:
-            shape = tuple(int(v) for v in args.input_shape.split(","))
-        except ValueError:
-            raise ValueError(
-                f"--input-shape must be comma-separated integers; got {args.input_shape!r}"
-            ) from None
+        shape = _integers("--input-shape", args.input_shape)
     else:
         stored = load_payload(source).get("input_shape")
         if not stored:

@@ -54,6 +54,7 @@ __all__ = [
     "sparsity_figure",
     "training_figure",
     "validation_figure",
+    "zero_fraction",
 ]
 
 _COLORS = {
@@ -213,13 +214,19 @@ def _weights_of(view: RunView, point: PathPoint) -> dict[str, np.ndarray]:
     return {"coef": np.atleast_1d(np.asarray(point.coef, dtype=float)).ravel()}
 
 
+def zero_fraction(view: RunView, point: PathPoint) -> float:
+    """The fraction of ``point``'s weights (weight matrices, or coefficients) exactly zero."""
+    w = np.concatenate(list(_weights_of(view, point).values()))
+    return float(np.mean(w == 0)) if w.size else 0.0
+
+
 def histogram_figure(view: RunView) -> Figure:
     """Histogram of the chosen model's weights, one panel per penalty."""
     names = [r["penalty"] for r in view.rows]
     fig, axes = _panels(len(names), width=3.6)
     for ax, name in zip(axes, names, strict=False):
         w = np.concatenate(list(_weights_of(view, view.chosen[name]).values()))
-        zeros = float(np.mean(w == 0)) if w.size else 0.0
+        zeros = zero_fraction(view, view.chosen[name])
         limit = float(np.abs(w).max()) or 1.0
         ax.hist(w, bins=81, range=(-limit, limit), color=_color(name))
         ax.set_yscale("log")
