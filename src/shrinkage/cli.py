@@ -166,13 +166,19 @@ def _print_table(rows: list[dict[str, Any]], title: str) -> None:
 
 def _run(args: argparse.Namespace, store: Store, penalties: Sequence[str], command: str) -> str:
     settings = None if args.resume else _settings(args, penalties)
+    if args.resume and args.data is not None:
+        print(
+            "shrinkage: --resume continues the stored run with its own settings; "
+            "--data and the other run options are ignored",
+            file=sys.stderr,
+        )
     with _progress(args.quiet) as progress:
 
         def announce(run_id: str) -> None:
             print(f"run {run_id} (resume with --resume {run_id})", file=sys.stderr, flush=True)
 
         return run_experiment(
-            settings or Settings(data="digits"),
+            settings,
             store,
             command=command,
             resume=args.resume,

@@ -582,7 +582,7 @@ def chosen_point(store: Store, run_id: str, row: dict[str, Any]) -> PathPoint:
 
 
 def run_experiment(
-    settings: Settings,
+    settings: Settings | None,
     store: Store,
     *,
     command: str = "compare",
@@ -590,13 +590,16 @@ def run_experiment(
     progress: Progress | None = None,
     on_run: Callable[[str], None] | None = None,
 ) -> str:
-    """Run (or, with ``resume=RUN_ID``, continue) an experiment; returns the run id.
+    """Run ``settings`` (or, with ``resume=RUN_ID``, continue that stored run with its own
+    settings; ``settings`` is then ignored and may be ``None``); returns the run id.
 
     Each path point and each finished penalty's result row is committed to ``store`` when
     it is done. ``on_run(run_id)`` is called once the run exists (before any training).
     """
     if resume is not None:
         settings = Settings.from_dict(store.run(resume).config)
+    if settings is None:
+        raise ValueError("run_experiment needs settings, or resume=RUN_ID")
     runner = _Runner(settings, store, resume or "", progress)  # loads and splits: input errors
     if resume is None:
         dataset = runner.data.dataset

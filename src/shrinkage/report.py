@@ -281,7 +281,8 @@ def importance_figure(view: RunView, top: int = 30) -> Figure:
             values[order],
             color=_color(name),
         )
-        ax.set_xscale("log") if np.all(values[order] > 0) else None
+        if np.all(values[order] > 0):
+            ax.set_xscale("log")
         ax.set_xlabel("lam at which the feature leaves")
         ax.set_title(f"{name}: feature importance")
         ax.tick_params(axis="y", labelsize=7)
