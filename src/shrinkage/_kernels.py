@@ -44,12 +44,19 @@ def soft_threshold_(ws: list[Tensor], threshold: float | list[Tensor], foreach: 
 
 
 def shrink_(ws: list[Tensor], divisor: float | list[Tensor], foreach: bool) -> None:
-    """``w <- w / d`` in place (the ridge prox, ``d = 1 + 2 * step * lam``)."""
+    """``w <- w / d`` in place (the ridge prox, ``d = 1 + 2 * step * lam``). A scalar ``d``
+    is applied as a product with ``1 / d`` (one rounding more, a cheaper kernel than a
+    division) on both tiers alike."""
+    if isinstance(divisor, list):
+        if foreach:
+            torch._foreach_div_(ws, divisor)
+        else:
+            for w, d in zip(ws, divisor, strict=True):
+                w.div_(d)
+        return
+    factor = 1.0 / divisor
     if foreach:
-        torch._foreach_div_(ws, divisor)
-    elif isinstance(divisor, list):
-        for w, d in zip(ws, divisor, strict=True):
-            w.div_(d)
+        torch._foreach_mul_(ws, factor)
     else:
         for w in ws:
-            w.div_(divisor)
+            w.mul_(factor)
