@@ -193,17 +193,31 @@ def _report(store: Store, run_id: str, out: str | None) -> Path:
     return render(load_run(store, run_id), out or Path("reports") / run_id)
 
 
+def _emit(
+    args: argparse.Namespace,
+    payload: dict[str, Any],
+    key: str,
+    rows: list[dict[str, Any]],
+    title: str,
+    footer: str,
+) -> None:
+    """``--json``: ``payload`` with ``rows`` under ``key``; otherwise a table and a line."""
+    if args.json:
+        print(json.dumps({**payload, key: rows}, indent=2))
+        return
+    _print_table(rows, title)
+    print(footer)
+
+
 def _compare(args: argparse.Namespace, store: Store) -> None:
     run_id = _run(
         args, store, [p.strip() for p in args.penalties.split(",") if p.strip()], "compare"
     )
     rows = result_table(store.results(run_id))
     html = _report(store, run_id, args.report_dir)
-    if args.json:
-        print(json.dumps({"run": run_id, "report": str(html), "rows": rows}, indent=2))
-        return
-    _print_table(rows, f"run {run_id}")
-    print(f"report: {html}")
+    _emit(
+        args, {"run": run_id, "report": str(html)}, "rows", rows, f"run {run_id}", f"report: {html}"
+    )
 
 
 def _path(args: argparse.Namespace, store: Store) -> None:
@@ -229,11 +243,8 @@ def _path(args: argparse.Namespace, store: Store) -> None:
         for p in view.paths[name][0]
     ]
     html = _report(store, run_id, args.report_dir)
-    if args.json:
-        print(json.dumps({"run": run_id, "report": str(html), "points": rows}, indent=2))
-        return
-    _print_table(rows, f"{name} path, run {run_id}")
-    print(f"report: {html}")
+    title = f"{name} path, run {run_id}"
+    _emit(args, {"run": run_id, "report": str(html)}, "points", rows, title, f"report: {html}")
 
 
 def _select(args: argparse.Namespace, store: Store) -> None:
@@ -257,11 +268,14 @@ def _select(args: argparse.Namespace, store: Store) -> None:
     _write_selected(
         Path(settings.data), settings.target, [names[j] for j in selected], out, dataset
     )
-    if args.json:
-        print(json.dumps({"run": run_id, "out": str(out), "features": ranking}, indent=2))
-        return
-    _print_table(ranking, f"features by importance ({name}), run {run_id}")
-    print(f"{len(selected)} of {len(names)} features selected; written to {out}")
+    _emit(
+        args,
+        {"run": run_id, "out": str(out)},
+        "features",
+        ranking,
+        f"features by importance ({name}), run {run_id}",
+        f"{len(selected)} of {len(names)} features selected; written to {out}",
+    )
 
 
 def _write_selected(
