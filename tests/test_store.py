@@ -88,3 +88,34 @@ def test_store_path_from_the_environment(tmp_path, monkeypatch) -> None:
         assert store.path == tmp_path / "env.db"
     with pytest.raises(ValueError, match="folder does not exist"):
         Store(tmp_path / "missing" / "x.db")
+
+
+_OPENER = """
+import sys, time
+from shrinkage.store import Store
+folder, start = sys.argv[1], float(sys.argv[2])
+for k in range(10):
+    while time.time() < start + 0.3 * k:
+        pass
+    with Store(f"{folder}/s{k}.db") as store:
+        store.create_run("compare", {}, {})
+"""
+
+
+def test_processes_opening_a_new_store_at_the_same_moment(tmp_path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    start = str(time.time() + 4.0)  # after both interpreters have imported torch
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(tmp_path), start], stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    for k in range(10):
+        with Store(tmp_path / f"s{k}.db") as store:
+            assert len(store.runs()) == 2 and store.integrity() == "ok"

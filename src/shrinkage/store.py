@@ -153,11 +153,24 @@ class Store:
             raise ValueError(f"--store {str(self.path)!r}: the folder does not exist")
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
+        # Switching a new file to WAL, and creating the tables, can meet another process doing
+        # the same at that moment; SQLite then says "locked" at once, without waiting.
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                with self._transaction():
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self._db.execute(statement)
+                break
+            except sqlite3.OperationalError as error:
+                busy = "locked" in str(error) or "busy" in str(error)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 0.5)
 
     def close(self) -> None:
         self._db.close()
