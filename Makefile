@@ -25,8 +25,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/shrinkage compare --data digits --penalties none,l1,l2,elasticnet,group_inputs
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
 test: lint

@@ -245,7 +245,10 @@ class Proximal(Optimizer):
                 bucket.addresses = tuple(p.data_ptr() for p in bucket.params)
         return list(buckets.values())
 
-    def _apply_penalties(self) -> None:
+    def apply_penalties(self) -> None:
+        """The proximal step of every penalty, with the current learning rates (what
+        :meth:`step` does after the inner optimizer's step). For frameworks that step the
+        inner optimizer themselves: call it right after each of their steps."""
         if self._targets is not self.regularizer.targets or not all(
             b.still_flat() for b in self._buckets if b.flat is not None
         ):  # penalties replaced (load_state_dict), or parameters moved (module.to())
@@ -312,7 +315,7 @@ class Proximal(Optimizer):
         for hook in self._optimizer_step_pre_hooks.values():
             hook(self, (), {})
         loss = self.optimizer.step() if closure is None else self.optimizer.step(closure)
-        self._apply_penalties()
+        self.apply_penalties()
         for hook in self._optimizer_step_post_hooks.values():
             hook(self, (), {})
         return loss
