@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from .data import Dataset, Fold, load_dataset, make_folds
 from .linear import LinearProblem
-from .neural import build_mlp, first_weight, train_epochs
+from .neural import CROSS_ENTROPY, SQUARED_ERROR, build_mlp, first_weight, train_epochs
 from .path import Evaluation, FitInfo, PathPoint, lambda_grid, path
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
@@ -184,6 +184,7 @@ class _MLP(_Problem):
     ) -> None:
         self.s, self.dataset, self.penalty_name = settings, dataset, penalty
         self.classify = dataset.task == "classification"
+        self.objective = CROSS_ENTROPY if self.classify else SQUARED_ERROR
         self.X = torch.as_tensor(X, dtype=torch.float32)
         self.y = self._target(y)
         self.n_out = dataset.n_classes if self.classify else 1
@@ -197,9 +198,7 @@ class _MLP(_Problem):
         return torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
 
     def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        if self.classify:
-            return nn.functional.cross_entropy(out, target)
-        return nn.functional.mse_loss(out, target)
+        return self.objective.loss(out, target)
 
     def _penalty(self, lam: float) -> Penalty | dict[str, Penalty | None]:
         name = self.penalty_name
@@ -276,10 +275,7 @@ class _MLP(_Problem):
     @torch.no_grad()
     def _per_sample(self, model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
         model.eval()
-        out = model(X)
-        if self.classify:
-            return nn.functional.cross_entropy(out, y, reduction="none")
-        return ((out - y) ** 2).reshape(-1)
+        return self.objective.per_sample(model(X), y)
 
     def _mean_loss(self, model: nn.Module, X: Tensor, y: Tensor) -> float:
         return float(self._per_sample(model, X, y).mean())
@@ -287,11 +283,7 @@ class _MLP(_Problem):
     @torch.no_grad()
     def _metric(self, model: nn.Module, X: Tensor, y: Tensor) -> float:
         model.eval()
-        out = model(X)
-        if self.classify:
-            return float((out.argmax(1) == y).float().mean())
-        var = float(y.var(unbiased=False))
-        return 1.0 - float(((out - y) ** 2).mean()) / var if var > 0 else 0.0
+        return self.objective.score(model(X), y)
 
     def grid(self, penalty: str, warm: PathPoint | None) -> np.ndarray:
         if penalty == "none":
@@ -336,8 +328,7 @@ class _Linear(_Problem):
     ) -> None:
         self.s, self.penalty_name = settings, penalty
         ratio = {"l1": 1.0, "l2": 0.0, "elasticnet": settings.l1_ratio, "none": 1.0}[penalty]
-        self.classify = dataset.task == "classification"
-        if not self.classify:
+        if dataset.task != "classification":
             loss = "squared"
         else:
             loss = "logistic" if dataset.n_classes == 2 else "multinomial"
@@ -385,27 +376,11 @@ class _Linear(_Problem):
         assert point.coef is not None and point.intercept is not None
         return self.problem.state_from(point.coef, point.intercept)
 
-    def _outputs(self, point: PathPoint, X: np.ndarray) -> np.ndarray:
-        coef = np.atleast_2d(np.asarray(point.coef))
-        return np.asarray(X @ coef.T + np.asarray(point.intercept))
-
     def per_sample_loss(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        out = self._outputs(point, X)
-        if not self.classify:
-            return np.asarray((out[:, 0] - y) ** 2)
-        if out.shape[1] == 1:
-            out = np.concatenate([np.zeros_like(out), out], axis=1)
-        out = out - out.max(axis=1, keepdims=True)
-        log_prob = out - np.log(np.exp(out).sum(axis=1, keepdims=True))
-        return np.asarray(-log_prob[np.arange(len(y)), np.asarray(y, dtype=int)])
+        return self.problem.per_sample_loss(self.warm_state(point), X, y)
 
     def metric(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> float:
-        out = self._outputs(point, X)
-        if self.classify:
-            labels = (out[:, 0] > 0).astype(int) if out.shape[1] == 1 else out.argmax(1)
-            return float(np.mean(labels == y))
-        var = float(np.var(y))
-        return 1.0 - float(np.mean((out[:, 0] - y) ** 2)) / var if var > 0 else 0.0
+        return self.problem.score(self.warm_state(point), X, y)[1]
 
 
 # -- the experiment ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -38,7 +39,15 @@ from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer
 
-__all__ = ["MLPClassifier", "MLPRegressor", "build_mlp", "train_epochs"]
+__all__ = [
+    "CROSS_ENTROPY",
+    "SQUARED_ERROR",
+    "MLPClassifier",
+    "MLPRegressor",
+    "Objective",
+    "build_mlp",
+    "train_epochs",
+]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -65,6 +74,44 @@ def first_weight(model: nn.Sequential) -> Tensor:
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"the first layer must be nn.Linear, got {type(layer).__name__}")
     return layer.weight
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a network is trained and scored on: the mean ``loss(out, target)``, its
+    ``per_sample`` terms ``[n]``, and the ``score`` reported (accuracy or R^2)."""
+
+    name: str
+    loss: Callable[[Tensor, Tensor], Tensor]
+    per_sample: Callable[[Tensor, Tensor], Tensor]
+    score: Callable[[Tensor, Tensor], float]
+
+
+def _accuracy(out: Tensor, target: Tensor) -> float:
+    return float((out.argmax(1) == target).float().mean())
+
+
+def _r2(out: Tensor, target: Tensor) -> float:
+    var = float(target.var(unbiased=False))
+    mse = float(((out - target) ** 2).mean())
+    return 1.0 - mse / var if var > 0 else 0.0
+
+
+CROSS_ENTROPY = Objective(
+    "cross-entropy",
+    nn.functional.cross_entropy,
+    lambda out, target: nn.functional.cross_entropy(out, target, reduction="none"),
+    _accuracy,
+)
+"""Classification: logits ``[n, classes]``, class indices ``[n]``; scored by accuracy."""
+
+SQUARED_ERROR = Objective(
+    "squared error",
+    nn.functional.mse_loss,
+    lambda out, target: ((out - target) ** 2).reshape(-1),
+    _r2,
+)
+"""Regression: outputs and targets ``[n, 1]``; scored by R^2."""
 
 
 def train_epochs(
@@ -203,20 +250,22 @@ class _MLPBase(BaseEstimator):
         self.device = device
 
     # -- to be provided by the subclasses ------------------------------------------------------
+    _objective: ClassVar[Objective]
+
     def _encode_targets(self, y: Any) -> tuple[np.ndarray, int]:
-        raise NotImplementedError
-
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def _per_sample_loss(self, out: Tensor, target: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def _score_outputs(self, out: Tensor, target: Tensor) -> float:
         raise NotImplementedError
 
     def _target_tensor(self, y: np.ndarray) -> Tensor:
         raise NotImplementedError
+
+    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
+        return self._objective.loss(out, target)
+
+    def _per_sample_loss(self, out: Tensor, target: Tensor) -> Tensor:
+        return self._objective.per_sample(out, target)
+
+    def _score_outputs(self, out: Tensor, target: Tensor) -> float:
+        return self._objective.score(out, target)
 
     # -- helpers ---------------------------------------------------------------------------
     def _hidden(self) -> tuple[int, ...]:
@@ -603,6 +652,8 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     ``alpha_`` (after :meth:`fit_path`).
     """
 
+    _objective = SQUARED_ERROR
+
     def _encode_targets(self, y: Any) -> tuple[np.ndarray, int]:
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         self._y_mean = float(y.mean())
@@ -611,17 +662,6 @@ class MLPRegressor(RegressorMixin, _MLPBase):
 
     def _target_tensor(self, y: np.ndarray) -> Tensor:
         return torch.as_tensor(y, dtype=torch.float32, device=self._device).reshape(-1, 1)
-
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return nn.functional.mse_loss(out, target)
-
-    def _per_sample_loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return ((out - target) ** 2).reshape(-1)
-
-    def _score_outputs(self, out: Tensor, target: Tensor) -> float:
-        var = float(target.var(unbiased=False))
-        mse = float(((out - target) ** 2).mean())
-        return 1.0 - mse / var if var > 0 else 0.0
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, shape ``[n_samples]``."""
@@ -635,6 +675,8 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     Same parameters and attributes as :class:`MLPRegressor`, plus ``classes_``.
     """
 
+    _objective = CROSS_ENTROPY
+
     def _encode_targets(self, y: Any) -> tuple[np.ndarray, int]:
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -647,15 +689,6 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
 
     def _target_tensor(self, y: np.ndarray) -> Tensor:
         return torch.as_tensor(y, dtype=torch.long, device=self._device)
-
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(out, target)
-
-    def _per_sample_loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(out, target, reduction="none")
-
-    def _score_outputs(self, out: Tensor, target: Tensor) -> float:
-        return float((out.argmax(1) == target).float().mean())
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, ``[n_samples, n_classes]``."""

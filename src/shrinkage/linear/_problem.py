@@ -324,21 +324,33 @@ class LinearProblem:
             var = X.yy / X.n - (X.y_sum / X.n) ** 2
             return mse, 1.0 - mse / var if var > 0 else 0.0
         assert y is not None
-        coef, intercept = self.coefficients(state)
         if self.loss == "squared":
-            nz = np.flatnonzero(coef)
-            pred = (X[:, nz] @ coef[nz] if nz.size < coef.size // 4 else X @ coef) + intercept
-            mse = float(np.mean((y - pred) ** 2))
+            mse = float(np.mean(self.per_sample_loss(state, X, y)))
             var = float(np.var(y))
             return mse, 1.0 - mse / var if var > 0 else 0.0
+        log_prob = self._log_prob(state, X)
+        y_idx = np.asarray(y, dtype=int)
+        loss = float(-log_prob[np.arange(len(y_idx)), y_idx].mean())
+        return loss, float(np.mean(log_prob.argmax(axis=1) == y_idx))
+
+    def per_sample_loss(self, state: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``[n]``: squared error ``(y - X w - b)^2`` or the log-loss of each sample."""
+        if self.loss == "squared":
+            coef, intercept = self.coefficients(state)
+            nz = np.flatnonzero(coef)
+            pred = (X[:, nz] @ coef[nz] if nz.size < coef.size // 4 else X @ coef) + intercept
+            return np.asarray((y - pred) ** 2)
+        y_idx = np.asarray(y, dtype=int)
+        return np.asarray(-self._log_prob(state, X)[np.arange(len(y_idx)), y_idx])
+
+    def _log_prob(self, state: Tensor, X: np.ndarray) -> np.ndarray:
+        """``[n, classes]`` log-probabilities of a classifier."""
+        coef, intercept = self.coefficients(state)
         logits = X @ np.atleast_2d(coef).T + intercept
         if self.loss == "logistic":
             logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
         logits = logits - logits.max(axis=1, keepdims=True)
-        log_prob = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        y_idx = np.asarray(y, dtype=int)
-        loss = float(-log_prob[np.arange(len(y_idx)), y_idx].mean())
-        return loss, float(np.mean(log_prob.argmax(axis=1) == y_idx))
+        return np.asarray(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)))
 
     def _fit_intercept_only(self, w: Tensor) -> Tensor:
         """The optimal intercept(s) with all coefficients zero (closed form)."""
