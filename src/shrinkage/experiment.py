@@ -230,7 +230,8 @@ class _MLP(_Problem):
                 adam, Regularizer(self.model, self._penalty(lam)), preconditioned=True
             )
         if state["optimizer"] is not None:
-            adam.load_state_dict(state["optimizer"])
+            # a copy: the optimizer would otherwise update the given state's tensors in place
+            adam.load_state_dict(copy.deepcopy(state["optimizer"]))
         history: list[tuple[float, float]] = []
         epochs = train_epochs(
             self.model,
@@ -412,6 +413,7 @@ class _Runner:
         rest, test, folds = make_folds(dataset, seed=settings.seed, cv=settings.cv)
         self.data = _Data(dataset, rest, test, folds)
         self._grids: dict[str, np.ndarray] = {}
+        self._paths: dict[tuple[str, int, int | None], list[PathPoint]] = {}
 
     def _rows(self, fold: int) -> tuple[np.ndarray, np.ndarray | None]:
         if fold == -1:
@@ -432,26 +434,29 @@ class _Runner:
 
     def path(self, penalty: str, fold: int, stop_after: int | None = None) -> list[PathPoint]:
         """The stored prefix of this path, completed (and committed point by point)."""
+        key = (penalty, fold, stop_after)
+        if key in self._paths:
+            return self._paths[key]
         done = self.store.points(self.run_id, penalty, fold)
-        problem, _, _ = self.problem(penalty, fold)
-        warm: PathPoint | None = None
-        if penalty != "none" and self.s.model == "mlp":
-            warm = self.path("none", fold)[0]
         grid = self.grid(penalty)
         if stop_after is not None:
             grid = grid[: stop_after + 1]
         # an MLP path (dense to sparse) ends once every input is dropped
         stops = self.s.model == "mlp" and penalty in _SPARSE
-        finished = len(done) >= len(grid) or (stops and bool(done) and done[-1].n_nonzero == 0)
-        task = f"{penalty}" + ("" if fold == 0 and self.s.cv is None else f" (fold {fold})")
-        if finished:
-            return done[: len(grid)]
+        if len(done) >= len(grid) or (stops and bool(done) and done[-1].n_nonzero == 0):
+            self._paths[key] = done[: len(grid)]
+            return self._paths[key]
+        problem, _, _ = self.problem(penalty, fold)
+        warm: PathPoint | None = None
+        if penalty != "none" and self.s.model == "mlp":
+            warm = self.path("none", fold)[0]
         if done:
             start = problem.warm_state(done[-1])
         elif warm is not None:
             start = problem.warm_state(warm)
         else:
             start = problem.initial_state()
+        task = f"{penalty}" + ("" if fold == 0 and self.s.cv is None else f" (fold {fold})")
 
         def commit(i: int, n: int, point: PathPoint) -> None:
             self.store.add_point(self.run_id, penalty, fold, len(done) + i, point)
@@ -466,7 +471,8 @@ class _Runner:
             stop=(lambda p: p.n_nonzero == 0) if stops else None,
             progress=commit,
         )
-        return done + new
+        self._paths[key] = done + new
+        return self._paths[key]
 
     def grid(self, penalty: str) -> np.ndarray:
         """One grid per penalty, from the first fold (so every fold and the refit share it)."""
