@@ -250,7 +250,6 @@ def _path(args: argparse.Namespace, store: Store) -> None:
 def _select(args: argparse.Namespace, store: Store) -> None:
     penalty = args.penalty or ("group_inputs" if args.model == "mlp" else "l1")
     run_id = _run(args, store, [penalty], "select")
-    from .data import load_dataset
     from .report import importances, load_run
 
     view = load_run(store, run_id)
@@ -262,12 +261,8 @@ def _select(args: argparse.Namespace, store: Store) -> None:
         {"feature": names[j], "importance": float(scores[j]), "selected": j in selected}
         for j in sorted(range(len(names)), key=lambda j: -scores[j])
     ]
-    settings = view.settings
-    out = Path(args.out or f"{Path(settings.data).stem}-selected.csv")
-    dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
-    _write_selected(
-        Path(settings.data), settings.target, [names[j] for j in selected], out, dataset
-    )
+    out = Path(args.out or f"{Path(view.settings.data).stem}-selected.csv")
+    _write_selected(view.settings, [names[j] for j in selected], out)
     _emit(
         args,
         {"run": run_id, "out": str(out)},
@@ -278,10 +273,10 @@ def _select(args: argparse.Namespace, store: Store) -> None:
     )
 
 
-def _write_selected(
-    source: Path, target: str | None, keep: list[str], out: Path, dataset: Any
-) -> None:
-    """The selected columns (and the target) of the input, as CSV."""
+def _write_selected(settings: Settings, keep: list[str], out: Path) -> None:
+    """The selected columns (and the target) of the input, as CSV: copied from the user's
+    file, or written from the bundled dataset."""
+    source, target = Path(settings.data), settings.target
     if source.suffix.lower() == ".csv" and source.is_file():
         with source.open(newline="") as handle:
             reader = csv.DictReader(handle)
@@ -292,6 +287,9 @@ def _write_selected(
                 for row in reader:
                     writer.writerow([row[c] for c in columns])
         return
+    from .data import load_dataset
+
+    dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
     index = [dataset.feature_names.index(k) for k in keep]
     with out.open("w", newline="") as sink:
         writer = csv.writer(sink)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .structured import PRODUCERS
+
 __all__ = ["CompactionError", "CompactionReport", "compact", "dead_units"]
 
-_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _PASSTHROUGH = (
     nn.ReLU,
     nn.ReLU6,
@@ -72,7 +73,7 @@ def _check(model: nn.Module) -> list[int]:
         )
     producers = []
     for i, layer in enumerate(model):
-        if isinstance(layer, _PRODUCERS):
+        if isinstance(layer, PRODUCERS):
             if isinstance(layer, nn.Conv1d | nn.Conv2d) and layer.groups != 1:
                 raise CompactionError(
                     f"layer {i} ({layer}) is a grouped convolution (groups={layer.groups}), "
@@ -126,7 +127,7 @@ def dead_units(model: nn.Sequential, producer: int, following: int) -> tuple[Ten
     """``(no_input, unread)`` boolean masks over ``model[producer]``'s units: all-zero
     incoming weights, and all-zero weights in ``model[following]`` (the next producer)."""
     layer, nxt = model[producer], model[following]
-    assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+    assert isinstance(layer, PRODUCERS) and isinstance(nxt, PRODUCERS)
     w = layer.weight.detach()
     no_input = (w.reshape(w.shape[0], -1) == 0).all(dim=1)
     units = w.shape[0]
@@ -168,7 +169,7 @@ def compact(
     with torch.no_grad():
         for a, b in itertools.pairwise(producers):
             layer, nxt = new[a], new[b]
-            assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+            assert isinstance(layer, PRODUCERS) and isinstance(nxt, PRODUCERS)
             units = layer.weight.shape[0]
             no_input, unread = dead_units(new, a, b)
             # the constant each zero-input unit passes on: its bias through the layers between
@@ -223,7 +224,7 @@ def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
         previous = layers[-1] if layers else None
         if (
             isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d)
-            and isinstance(previous, _PRODUCERS)
+            and isinstance(previous, PRODUCERS)
             and isinstance(layer.running_mean, Tensor)
             and isinstance(layer.running_var, Tensor)
         ):
@@ -255,7 +256,7 @@ def _contribution(nxt: nn.Module, passed: Tensor, cols: Tensor) -> Tensor:
 
 def _cut_outputs(model: nn.Sequential, a: int, b: int, keep: Tensor) -> None:
     layer = model[a]
-    assert isinstance(layer, _PRODUCERS)
+    assert isinstance(layer, PRODUCERS)
     layer.weight = nn.Parameter(layer.weight[keep].clone())
     if layer.bias is not None:
         layer.bias = nn.Parameter(layer.bias[keep].clone())
@@ -277,7 +278,7 @@ def _cut_outputs(model: nn.Sequential, a: int, b: int, keep: Tensor) -> None:
 
 
 def _cut_inputs(layer: nn.Module, columns: Tensor) -> None:
-    assert isinstance(layer, _PRODUCERS)
+    assert isinstance(layer, PRODUCERS)
     layer.weight = nn.Parameter(layer.weight[:, columns].clone())
     if isinstance(layer, nn.Linear):
         layer.in_features = int(columns.sum())

@@ -227,6 +227,7 @@ class Proximal(Optimizer):
                 "build the optimizer over model.parameters()"
             )
         self._targets = self.regularizer.targets
+        self._group_of = group_of
         buckets: dict[tuple[int, Penalty, torch.device, torch.dtype], _Bucket] = {}
         for t in self.regularizer.targets:
             p = t.parameter
@@ -274,11 +275,10 @@ class Proximal(Optimizer):
         params = [m.parameter for m in unit_groups.members]
         if any(p.grad is None for p in params):
             return
-        index = self._group_of_param()
         steps: list[Step] = []
         with torch.no_grad():
             for p in params:
-                group = groups[index[id(p)]]
+                group = groups[self._group_of[id(p)]]
                 lr = float(group["lr"])
                 if self._step_scale is None:
                     steps.append(lr)
@@ -288,11 +288,6 @@ class Proximal(Optimizer):
                     return
                 steps.append(s)
         unit_groups.prox_(steps)
-
-    def _group_of_param(self) -> dict[int, int]:
-        return {
-            id(p): i for i, group in enumerate(self.optimizer.param_groups) for p in group["params"]
-        }
 
     def _apply_preconditioned(
         self, penalty: Penalty, params: list[Tensor], group: dict[str, Any], lr: float

@@ -34,7 +34,8 @@ from .penalties import GroupLasso
 
 __all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
 
-_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+"""The layers whose outputs are units (neurons, channels)."""
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
@@ -124,13 +125,13 @@ def neuron_groups(model: nn.Module, lam: float) -> list[UnitGroups]:
     or Conv layer is the output and is not grouped."""
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"neuron_groups needs an nn.Sequential, got {type(model).__name__}")
-    producers = [i for i, layer in enumerate(model) if isinstance(layer, _PRODUCERS)]
+    producers = [i for i, layer in enumerate(model) if isinstance(layer, PRODUCERS)]
     if len(producers) < 2:
         raise ValueError("neuron_groups needs at least two Linear or Conv layers (a hidden one)")
     groups = []
     for a, b in itertools.pairwise(producers):
         layer, nxt = model[a], model[b]
-        assert isinstance(layer, _PRODUCERS) and isinstance(nxt, _PRODUCERS)
+        assert isinstance(layer, PRODUCERS) and isinstance(nxt, PRODUCERS)
         units = int(layer.weight.shape[0])
         members = [Member(f"{a}.weight", layer.weight, 0)]
         if layer.bias is not None:
