@@ -4,13 +4,15 @@
     shrinkage compare --data houses.csv --target price --model linear --cv 5 --rule 1se
     shrinkage path --data diabetes --penalty l1 --model linear
     shrinkage select --data table.csv --target label      # rank and keep features
+    shrinkage tune --data digits --penalty l1 --trials 30 --workers 2   # Optuna search
     shrinkage compact model.pt                            # drop dead neurons and channels
     shrinkage runs                                        # what the store holds
     shrinkage report RUN_ID                               # render a stored run again
 
 Runs live in the store (``--store``, ``$SHRINKAGE_STORE`` or ``./shrinkage-runs.db``);
 ``--resume RUN_ID`` continues an interrupted run. Exit status: 0 on success, 2 on bad input
-(one line on stderr, no traceback), 130 when interrupted.
+(one line on stderr, no traceback), 1 when a ``tune`` worker was lost (the rest is
+reported), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def _experiment_options(p: argparse.ArgumentParser, *, many: bool) -> None:
     p.add_argument("--path-epochs", type=int, default=Settings.path_epochs, help="epochs per lam")
     p.add_argument("--learning-rate", type=float, default=Settings.learning_rate)
     p.add_argument("--l1-ratio", type=float, default=Settings.l1_ratio)
+    p.add_argument("--path-learning-rate", type=float, help="learning rate of the penalized epochs")
+    p.add_argument("--lams", help="the lam grid, comma-separated (default: from lam_max)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
     p.add_argument("--report-dir", help="where to write the report (default: reports/RUN_ID)")
 
@@ -82,6 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(select, many=False)
     select.set_defaults(penalty=None, rule="1se")
     select.add_argument("--out", help="CSV to write the selected columns to")
+    tune = sub.add_parser("tune", help="search lam (and l1_ratio, learning rate) with Optuna")
+    _experiment_options(tune, many=False)
+    tune.add_argument("--trials", type=int, default=30, help="trials this command runs")
+    tune.add_argument("--workers", type=int, default=1, help="local worker processes")
+    tune.add_argument("--study", help="the study's name (default: DATA-MODEL-PENALTY)")
+    tune.add_argument(
+        "--storage",
+        help="a database URL, e.g. postgresql://user@host/db (default: the run store's file)",
+    )
+    tune.add_argument(
+        "--search", help="what to search: lam and any of l1_ratio,learning_rate (default: all)"
+    )
+    tune.add_argument("--pruner", choices=("median", "none"), default="median")
+    tune.add_argument(
+        "--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats"
+    )
+    tune.add_argument("--sampler-seed", type=int, help="the TPE sampler's seed")
     compact = sub.add_parser(
         "compact", help="remove dead neurons and channels from a save_sparse model file"
     )
@@ -94,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render a stored run's report again")
     report.add_argument("run_id")
     report.add_argument("--report-dir")
-    for p in (compare, path, select, compact, runs, report):
+    for p in (compare, path, select, tune, compact, runs, report):
         _common(p)
     return parser
 
@@ -110,6 +131,12 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
     if args.data is None:
         raise ValueError("--data is required (a bundled dataset name or a CSV file)")
     hidden = _integers("--hidden", args.hidden)
+    lams = None
+    if args.lams:
+        try:
+            lams = tuple(float(v) for v in args.lams.split(","))
+        except ValueError:
+            raise ValueError(f"--lams must be comma-separated numbers; got {args.lams!r}") from None
     return Settings(
         data=args.data,
         target=args.target,
@@ -124,6 +151,8 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
         path_epochs=args.path_epochs,
         learning_rate=args.learning_rate,
         l1_ratio=args.l1_ratio,
+        lams=lams,
+        path_learning_rate=args.path_learning_rate,
     )
 
 
@@ -371,10 +400,79 @@ def _compact(args: argparse.Namespace, store: Store | None) -> None:
     print(f"written to {out}")
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Store], None]] = {  # need the store
+def _tune(args: argparse.Namespace, store: Store) -> int:
+    from .tune import TuneConfig, best_settings, sqlite_url, trial_rows, tune
+
+    for option in ("cv", "resume", "lams", "path_learning_rate"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"{flag} does not apply to tune (trials search the lam grid)")
+    penalty = args.penalty
+    if penalty not in PENALTIES[1:]:
+        raise ValueError(f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {penalty!r}")
+    config = TuneConfig(
+        _settings(args, [penalty]),
+        penalty,
+        args.storage or sqlite_url(store.path),
+        study=args.study,
+        trials=args.trials,
+        workers=args.workers,
+        search=None if args.search is None else tuple(args.search.split(",")),
+        pruner=args.pruner,
+        heartbeat=args.heartbeat,
+        sampler_seed=args.sampler_seed,
+    )
+    with _progress(args.quiet) as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar(f"study {config.study}", done, total)
+
+        outcome = tune(config, progress)
+    for line in outcome.lost_workers:
+        print(f"shrinkage: warning: {line}; the study stays usable", file=sys.stderr)
+    best = outcome.best
+    run_id = run_experiment(
+        best_settings(config, outcome),
+        store,
+        command="tune",
+        meta={"study": outcome.study, "storage": outcome.storage, "trial": best["number"]},
+    )
+    html = _report(store, run_id, args.report_dir)
+    rows = result_table(store.results(run_id))
+    payload = {
+        "study": outcome.study,
+        "storage": outcome.storage,
+        "counts": outcome.counts,
+        "ran": outcome.ran,
+        "lost_workers": outcome.lost_workers,
+        "seconds": outcome.seconds,
+        "best": best,
+        "run": run_id,
+        "report": str(html),
+        "rows": rows,
+    }
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
+    params = ", ".join(f"{k} = {v:.4g}" for k, v in best["params"].items())
+    footer = (
+        f"study {outcome.study} ({counts}); best: trial {best['number']}, validation "
+        f"{outcome.metric} {best['value']:.4f} at {params}\n"
+        f"the best trial retrained as run {run_id}; report: {html}"
+    )
+    if args.json:
+        print(json.dumps({**payload, "trials": trial_rows(config)}, indent=2))
+    else:
+        _print_table(trial_rows(config), f"best trials of study {outcome.study}")
+        _print_table(rows, f"run {run_id}")
+        print(footer)
+    return 1 if outcome.lost_workers else 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Store], int | None]] = {  # need the store
     "compare": _compare,
     "path": _path,
     "select": _select,
+    "tune": _tune,
     "runs": _runs,
     "report": _render,
 }
@@ -388,14 +486,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _compact(args, None)
         else:
             with Store(args.store) as store:
-                _COMMANDS[args.command](args, store)
+                status = _COMMANDS[args.command](args, store)
+                if status:
+                    return status
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"shrinkage: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
-            "shrinkage: interrupted (the finished points are stored; use --resume)", file=sys.stderr
+            "shrinkage: interrupted (finished points and trials are stored: use --resume, or run "
+            "tune again with the same --study)",
+            file=sys.stderr,
         )
         return 130
     return 0

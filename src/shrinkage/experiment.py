@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,8 @@ from .structured import neuron_groups
 __all__ = [
     "MODELS",
     "PENALTIES",
+    "PointResult",
+    "PointTrainer",
     "Settings",
     "chosen_point",
     "run_experiment",
@@ -90,9 +93,13 @@ class Settings:
     learning_rate: float = 1e-3
     batch_size: int = 64
     l1_ratio: float = 0.5
+    lams: tuple[float, ...] | None = None
+    path_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "penalties", tuple(self.penalties))
+        if self.lams is not None:
+            object.__setattr__(self, "lams", tuple(float(v) for v in self.lams))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.model not in MODELS:
             raise ValueError(f"--model must be one of {', '.join(MODELS)}; got {self.model!r}")
@@ -121,12 +128,22 @@ class Settings:
             raise ValueError(f"--hidden must be positive widths; got {self.hidden!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"--learning-rate must be > 0; got {self.learning_rate!r}")
+        rate = self.path_learning_rate
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ValueError(f"--path-learning-rate must be > 0; got {rate!r}")
+        if self.lams is not None and (
+            not self.lams or not all(v > 0 and math.isfinite(v) for v in self.lams)
+        ):
+            raise ValueError(
+                f"--lams must be positive, finite strengths; got {list(self.lams) or 'none'}"
+            )
         if not 0 <= self.l1_ratio <= 1:
             raise ValueError(f"--l1-ratio must be in [0, 1]; got {self.l1_ratio!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["penalties"], out["hidden"] = list(self.penalties), list(self.hidden)
+        out["lams"] = None if self.lams is None else list(self.lams)
         return out
 
     @classmethod
@@ -191,6 +208,7 @@ class _MLP(_Problem):
         torch.manual_seed(settings.seed)
         self.model = build_mlp(X.shape[1], settings.hidden, self.n_out, "relu")
         self.initial = copy.deepcopy(self.model.state_dict())
+        self.on_epoch: Callable[[int, nn.Module], None] | None = None
 
     def _target(self, y: np.ndarray) -> Tensor:
         if self.classify:
@@ -219,9 +237,12 @@ class _MLP(_Problem):
 
     def fit(self, lam: float, state: dict[str, Any]) -> tuple[dict[str, Any], FitInfo]:
         self.model.load_state_dict(state["model"])
-        adam = torch.optim.Adam(self.model.parameters(), lr=self.s.learning_rate)
-        optimizer: torch.optim.Optimizer = adam
         dense = self.penalty_name == "none"
+        rate = self.s.learning_rate
+        if not dense and self.s.path_learning_rate is not None:
+            rate = self.s.path_learning_rate
+        adam = torch.optim.Adam(self.model.parameters(), lr=rate)
+        optimizer: torch.optim.Optimizer = adam
         if self.penalty_name == "group_neurons":
             reg = Regularizer(self.model, None, groups=neuron_groups(self.model, lam))
             optimizer = Proximal(adam, reg, preconditioned=True)
@@ -232,6 +253,8 @@ class _MLP(_Problem):
         if state["optimizer"] is not None:
             # a copy: the optimizer would otherwise update the given state's tensors in place
             adam.load_state_dict(copy.deepcopy(state["optimizer"]))
+            for group in adam.param_groups:  # the loaded state carries the rate it ran with
+                group["lr"] = rate
         history: list[tuple[float, float]] = []
         epochs = train_epochs(
             self.model,
@@ -245,6 +268,7 @@ class _MLP(_Problem):
             evaluate=self._mean_loss,
             history=history,
             what=f"{self.penalty_name} lam={lam:g}",
+            on_epoch=self.on_epoch,
         )
         new = {
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
@@ -407,7 +431,12 @@ def _targets(dataset: Dataset, train: np.ndarray) -> np.ndarray:
 
 
 class _Runner:
-    def __init__(self, settings: Settings, store: Store, run_id: str, progress: Progress | None):
+    """Splits, problems, grids and paths of one run; with ``store=None`` nothing is stored
+    (the paths live in memory only)."""
+
+    def __init__(
+        self, settings: Settings, store: Store | None, run_id: str, progress: Progress | None
+    ):
         self.s, self.store, self.run_id, self.progress = settings, store, run_id, progress
         dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
         rest, test, folds = make_folds(dataset, seed=settings.seed, cv=settings.cv)
@@ -421,13 +450,16 @@ class _Runner:
         f = self.data.folds[fold]
         return f.train, f.val
 
-    def problem(self, penalty: str, fold: int) -> tuple[_Problem, np.ndarray, np.ndarray]:
-        """The problem on ``fold``'s training rows, and the standardized ``X``, ``y``."""
+    def problem(
+        self, penalty: str, fold: int, settings: Settings | None = None
+    ) -> tuple[_Problem, np.ndarray, np.ndarray]:
+        """The problem on ``fold``'s training rows (under ``settings``, by default the run's),
+        and the standardized ``X``, ``y``."""
         train, val = self._rows(fold)
         X = _standardize(self.data.dataset.X, train)
         y = _targets(self.data.dataset, train)
         cls = _MLP if self.s.model == "mlp" else _Linear
-        problem: _Problem = cls(self.s, self.data.dataset, X[train], y[train], penalty)
+        problem: _Problem = cls(settings or self.s, self.data.dataset, X[train], y[train], penalty)
         if val is not None:
             problem.set_validation(X[val], y[val])
         return problem, X, y
@@ -437,7 +469,7 @@ class _Runner:
         key = (penalty, fold, stop_after)
         if key in self._paths:
             return self._paths[key]
-        done = self.store.points(self.run_id, penalty, fold)
+        done = [] if self.store is None else self.store.points(self.run_id, penalty, fold)
         grid = self.grid(penalty)
         if stop_after is not None:
             grid = grid[: stop_after + 1]
@@ -459,7 +491,8 @@ class _Runner:
         task = f"{penalty}" + ("" if fold == 0 and self.s.cv is None else f" (fold {fold})")
 
         def commit(i: int, n: int, point: PathPoint) -> None:
-            self.store.add_point(self.run_id, penalty, fold, len(done) + i, point)
+            if self.store is not None:
+                self.store.add_point(self.run_id, penalty, fold, len(done) + i, point)
             if self.progress is not None:
                 self.progress(task, len(done) + i + 1, len(grid))
 
@@ -475,7 +508,10 @@ class _Runner:
         return self._paths[key]
 
     def grid(self, penalty: str) -> np.ndarray:
-        """One grid per penalty, from the first fold (so every fold and the refit share it)."""
+        """One grid per penalty, from the first fold (so every fold and the refit share it);
+        the run's ``lams`` where it gives them."""
+        if penalty != "none" and self.s.lams is not None:
+            return np.asarray(self.s.lams, dtype=np.float64)
         if penalty not in self._grids:
             problem, _, _ = self.problem(penalty, 0)
             warm = self.path("none", 0)[0] if penalty != "none" and self.s.model == "mlp" else None
@@ -548,6 +584,102 @@ class _Runner:
         }
 
 
+@dataclass(frozen=True)
+class PointResult:
+    """One point trained on its own (see :class:`PointTrainer`)."""
+
+    lam: float
+    val_loss: float
+    val_score: float
+    n_nonzero: int
+    zeros: float
+    epochs: int
+    seconds: float
+
+
+class PointTrainer:
+    """Single points of one penalty, each trained from the run's starting point: what one
+    tuning trial computes.
+
+    The data are split and standardized as in :func:`run_experiment` (seeded; the validation
+    part of the single split scores each point). An MLP point starts from the dense network
+    (``settings.epochs`` epochs with no penalty, trained once per trainer) and trains
+    ``settings.path_epochs`` epochs with the penalty at ``lam``, exactly as the first point
+    of a path with the grid ``(lam,)`` does; a linear point is solved from zero. So a point
+    found here is reproduced by ``run_experiment(replace(settings, lams=(lam,), ...))``.
+
+    ``lam_range``: ``(lo, hi)``, the interval of the penalty's default grid (``hi`` the
+    strength at which the first layer, or the linear model, is zero).
+    """
+
+    def __init__(self, settings: Settings, penalty: str) -> None:
+        if penalty not in PENALTIES[1:]:
+            raise ValueError(
+                f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {penalty!r}"
+            )
+        if settings.cv is not None:
+            raise ValueError("points are scored on one validation split; leave --cv out")
+        self.penalty = penalty
+        self.settings = replace(
+            settings, penalties=("none", penalty), lams=None, path_learning_rate=None
+        )
+        self._runner = _Runner(self.settings, None, "", None)
+        mlp = self.settings.model == "mlp"
+        self._warm = self._runner.path("none", 0)[0] if mlp else None
+        grid = self._runner.grid(penalty)
+        self.lam_range = (float(grid.min()), float(grid.max()))
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` (score: accuracy) or ``"regression"`` (score: R^2)."""
+        return self._runner.data.dataset.task
+
+    def fit(
+        self,
+        lam: float,
+        *,
+        l1_ratio: float | None = None,
+        learning_rate: float | None = None,
+        report: Callable[[int, float], None] | None = None,
+    ) -> PointResult:
+        """Train the point at ``lam`` (with ``l1_ratio`` for Elastic Net and, for an MLP,
+        ``learning_rate`` for the penalized epochs; the settings' values by default).
+        ``report(epoch, validation score)`` is called after each MLP epoch; an exception it
+        raises stops the training and propagates."""
+        changes: dict[str, Any] = {}
+        if l1_ratio is not None:
+            changes["l1_ratio"] = l1_ratio
+        if learning_rate is not None:
+            changes["path_learning_rate"] = learning_rate
+        settings = replace(self.settings, **changes)  # validates
+        problem, _, _ = self._runner.problem(self.penalty, 0, settings)
+        start = (
+            problem.warm_state(self._warm) if self._warm is not None else problem.initial_state()
+        )
+        if report is not None and isinstance(problem, _MLP):
+            validation = problem.validation
+
+            def on_epoch(epoch: int, model: nn.Module) -> None:
+                report(epoch, problem._metric(model, *validation))
+
+            problem.on_epoch = on_epoch
+        t0 = time.perf_counter()
+        state, info = problem.fit(lam, start)
+        seconds = time.perf_counter() - t0
+        val_loss, val_score = problem.score(state, *problem.validation)
+        evaluation = problem.describe(state)
+        point = PathPoint(
+            lam, evaluation.coef, evaluation.intercept, evaluation.train_loss, val_loss,
+            val_score, len(evaluation.selected), evaluation.selected, info.n_iter,
+            info.converged, info.criterion, seconds, evaluation.state,
+        )  # fmt: skip
+        weights = _weights(point, settings.model)
+        zeros = sum(int((w == 0).sum()) for w in weights) / max(sum(w.size for w in weights), 1)
+        return PointResult(
+            lam, float(val_loss), float(val_score), point.n_nonzero, zeros, info.n_iter, seconds
+        )
+
+
 def _weights(point: PathPoint, model: str) -> list[np.ndarray]:
     if model == "mlp":
         return [v.numpy() for v in weight_matrices(point.state["model"]).values()]
@@ -570,12 +702,14 @@ def run_experiment(
     resume: str | None = None,
     progress: Progress | None = None,
     on_run: Callable[[str], None] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> str:
     """Run ``settings`` (or, with ``resume=RUN_ID``, continue that stored run with its own
     settings; ``settings`` is then ignored and may be ``None``); returns the run id.
 
     Each path point and each finished penalty's result row is committed to ``store`` when
     it is done. ``on_run(run_id)`` is called once the run exists (before any training).
+    ``meta``: more to record with a new run (what it came from, for instance).
     """
     if resume is not None:
         settings = Settings.from_dict(store.run(resume).config)
@@ -590,6 +724,7 @@ def run_experiment(
             "n_samples": int(dataset.X.shape[0]),
             "feature_names": list(dataset.feature_names),
             "class_names": list(dataset.class_names),
+            **(meta or {}),
         }
         runner.run_id = store.create_run(command, settings.to_dict(), meta)
     run_id = runner.run_id

@@ -128,6 +128,7 @@ def train_epochs(
     patience: int | None = None,
     history: list[tuple[float, float]] | None = None,
     what: str = "",
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> int:
     """Mini-batch training of ``model`` in place: ``epochs`` passes over ``data = (X [n, d],
     y [n, ...])`` in an order drawn from ``seed`` (the same order on every call with that
@@ -137,8 +138,10 @@ def train_epochs(
     validation loss is computed after every epoch; with ``patience`` too, training stops
     after ``patience`` epochs without improvement and the best parameters are restored.
     ``history`` receives ``(mean training loss of the epoch's batches, validation loss or
-    nan)`` per epoch. A non-finite loss raises ``FloatingPointError`` and restores the last
-    good (best) parameters when there are any. Returns the number of epochs run.
+    nan)`` per epoch. ``on_epoch(epoch, model)`` is called after each epoch (0-based); an
+    exception it raises ends the training (a tuner's pruning signal, for instance). A
+    non-finite loss raises ``FloatingPointError`` and restores the last good (best)
+    parameters when there are any. Returns the number of epochs run.
     """
     X, y = data
     n = X.shape[0]
@@ -168,6 +171,8 @@ def train_epochs(
             val = evaluate(model, *validation)
         if history is not None:
             history.append((total / max(batches, 1), val))
+        if on_epoch is not None:
+            on_epoch(epochs_run - 1, model)
         if patience is None or math.isnan(val):
             continue
         if val < best_loss - 1e-6 * abs(best_loss):
