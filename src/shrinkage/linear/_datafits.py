@@ -65,7 +65,7 @@ class Quadratic:
         self.y = y
         self.G: Tensor | None = X.T @ X / self.n if use_gram else None
         self._lipschitz: float | None = None
-        self._last: tuple[Tensor, Tensor] | None = None
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
@@ -87,27 +87,28 @@ class Quadratic:
             return w[nz] @ self.XT[nz]
         return w @ self.XT
 
-    def _correlation(self, w: Tensor) -> Tensor:
-        """``X^T (y - X w)``: one pass over ``X``, remembered for the last ``w`` (the gap and
-        the gradient at the same point share it)."""
+    def _residual(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """``(R, X^T R)`` with ``R = y - X w``: two passes over ``X``, remembered for the last
+        ``w`` (the gradient, the value and the gap at the same point share them)."""
         assert self.XT is not None
         cached = self._last
         if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
-            return cached[1]
-        XtR = self.XT @ (self.y - self._predict(w))
-        self._last = (w.clone(), XtR)
-        return XtR
+            return cached[1], cached[2]
+        r = self.y - self._predict(w)
+        XtR = self.XT @ r
+        self._last = (w.clone(), r, XtR)
+        return r, XtR
 
     def value(self, w: Tensor) -> Tensor:
         if self.G is not None:
             return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ (self.G @ w))
-        r = self.y - self._predict(w)
+        r = self.y - self._predict(w)  # no X^T R: a line search asks for values only
         return 0.5 * (r @ r) / self.n
 
     def grad(self, w: Tensor) -> Tensor:
         if self.G is not None:
             return self.G @ w - self.c
-        return -self._correlation(w) / self.n
+        return -self._residual(w)[1] / self.n
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
         if self.G is not None:
@@ -162,8 +163,8 @@ class Quadratic:
                 self.yy - 2 * self.n * wc + self.n * float(w @ Gw),
                 self.yy - self.n * wc,
             )
-        r = self.y - self._predict(w)
-        return self._correlation(w), float(r @ r), float(r @ self.y)
+        r, XtR = self._residual(w)
+        return XtR, float(r @ r), float(r @ self.y)
 
 
 class Logistic:
