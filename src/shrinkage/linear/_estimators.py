@@ -514,8 +514,8 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         final = whole(self.l1_ratio_)
         at_alpha = [points[i] for points in fold_points[r]]
         warm = final.state_from(
-            np.mean([p.coef for p in at_alpha], axis=0),
-            np.mean([p.intercept for p in at_alpha], axis=0),
+            np.mean([np.asarray(p.coef) for p in at_alpha], axis=0),
+            np.mean([np.asarray(p.intercept, dtype=float) for p in at_alpha], axis=0),
         )
         refit = path(final, [self.alpha_], initial_state=warm)
         point = refit[-1]
