@@ -15,6 +15,7 @@ skglm and celer are benchmark-only: ``pip install skglm celer``; they are skippe
 
     python benchmarks/linear_path.py            # both problems
     python benchmarks/linear_path.py --quick    # smaller problems, for a smoke test
+    python benchmarks/linear_path.py --problem wide --cv-only   # 2000 x 20000, CV rows only
 """
 
 from __future__ import annotations
@@ -139,12 +140,18 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smaller problems (smoke test)")
+    parser.add_argument(
+        "--problem", choices=("tall", "wide", "both"), default="both", help="n >> p, p >> n"
+    )
+    parser.add_argument("--cv-only", action="store_true", help="skip the 100-alpha paths")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", ConvergenceWarning)
     problems = [(20000, 500, 20), (2000, 20000, 50)]
     if args.quick:
         problems = [(2000, 100, 10), (200, 2000, 20)]
+    if args.problem != "both":
+        problems = problems[:1] if args.problem == "tall" else problems[1:]
     print(f"torch {torch.__version__}, {args.threads} threads, tol={TOL}")
     for n, p, k in problems:
         X, y = make_regression(
@@ -152,14 +159,15 @@ def main() -> None:
         )
         X, y = X - X.mean(axis=0), y - y.mean()
         print(f"\nmake_regression({n} x {p}, {k} informative)")
-        rows = path_rows(X, y)
-        base = rows[0][1]
-        print(
-            f"  {'100-alpha path':<32}{'seconds':>9}{'vs shrinkage':>14}"
-            f"{'worst rel. gap':>16}{'nnz at end':>12}"
-        )
-        for name, t, gap, nnz in rows:
-            print(f"  {name:<32}{t:>9.2f}{t / base:>13.2f}x{gap:>16.1e}{nnz:>12}")
+        if not args.cv_only:
+            rows = path_rows(X, y)
+            base = rows[0][1]
+            print(
+                f"  {'100-alpha path':<32}{'seconds':>9}{'vs shrinkage':>14}"
+                f"{'worst rel. gap':>16}{'nnz at end':>12}"
+            )
+            for name, t, gap, nnz in rows:
+                print(f"  {name:<32}{t:>9.2f}{t / base:>13.2f}x{gap:>16.1e}{nnz:>12}")
         rows_cv = cv_rows(X, y)
         print(f"  {'5-fold CV':<32}{'seconds':>9}{'vs shrinkage':>14}{'alpha_':>16}")
         for name, t, alpha in rows_cv:
