@@ -609,10 +609,12 @@ class PointTrainer:
     found here is reproduced by ``run_experiment(replace(settings, lams=(lam,), ...))``.
 
     ``lam_range``: ``(lo, hi)``, the interval of the penalty's default grid (``hi`` the
-    strength at which the first layer, or the linear model, is zero).
+    strength at which the first layer, or the linear model, is zero). ``start``: the dense
+    network's point when it is already trained (another trainer's :attr:`start`, handed to a
+    worker process), instead of training it again.
     """
 
-    def __init__(self, settings: Settings, penalty: str) -> None:
+    def __init__(self, settings: Settings, penalty: str, start: PathPoint | None = None) -> None:
         if penalty not in PENALTIES[1:]:
             raise ValueError(
                 f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {penalty!r}"
@@ -625,7 +627,9 @@ class PointTrainer:
         )
         self._runner = _Runner(self.settings, None, "", None)
         mlp = self.settings.model == "mlp"
-        self._warm = self._runner.path("none", 0)[0] if mlp else None
+        if mlp and start is not None:
+            self._runner._paths[("none", 0, None)] = [start]
+        self.start: PathPoint | None = self._runner.path("none", 0)[0] if mlp else None
         grid = self._runner.grid(penalty)
         self.lam_range = (float(grid.min()), float(grid.max()))
 
@@ -654,7 +658,7 @@ class PointTrainer:
         settings = replace(self.settings, **changes)  # validates
         problem, _, _ = self._runner.problem(self.penalty, 0, settings)
         start = (
-            problem.warm_state(self._warm) if self._warm is not None else problem.initial_state()
+            problem.warm_state(self.start) if self.start is not None else problem.initial_state()
         )
         if report is not None and isinstance(problem, _MLP):
             validation = problem.validation

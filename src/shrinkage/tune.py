@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .experiment import PointTrainer, Settings
+from .path import PathPoint
 
 __all__ = [
     "SEARCHABLE",
@@ -340,7 +341,9 @@ def _work(
     return done
 
 
-def _child(config: TuneConfig, index: int, n_trials: int, threads: int) -> None:
+def _child(
+    config: TuneConfig, index: int, n_trials: int, threads: int, start: PathPoint | None
+) -> None:
     import sys
 
     import torch
@@ -349,7 +352,8 @@ def _child(config: TuneConfig, index: int, n_trials: int, threads: int) -> None:
     # other's spinning threads (tens of times slower on 2 cores)
     torch.set_num_threads(threads)
     try:
-        _work(config, index, n_trials)
+        trainer = PointTrainer(config.settings, config.penalty, start)
+        _work(config, index, n_trials, trainer=trainer)
     except ValueError as error:
         print(f"shrinkage: error: worker {index}: {error}", file=sys.stderr)
         sys.exit(2)
@@ -381,7 +385,8 @@ def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
     processes, and return the study's best trial.
 
     With one worker the trials run in this process. With more, ``workers`` processes are
-    started (spawned), each running its share; this process follows the study's trial
+    started (spawned), each running its share from this process's dense network (handed over,
+    not trained again); this process follows the study's trial
     count for ``progress``. A worker that dies (killed, out of memory) does not stop the
     others: its running trial is marked failed and the death is listed in
     ``Outcome.lost_workers``.
@@ -394,7 +399,7 @@ def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
     if config.workers == 1:
         ran = _work(config, 0, config.trials, progress, trainer)
     else:
-        ran = _run_workers(config, study, progress, lost)
+        ran = _run_workers(config, study, trainer.start, progress, lost)
     optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
@@ -423,7 +428,13 @@ def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
     )
 
 
-def _run_workers(config: TuneConfig, study: Any, progress: Progress | None, lost: list[str]) -> int:
+def _run_workers(
+    config: TuneConfig,
+    study: Any,
+    start: PathPoint | None,
+    progress: Progress | None,
+    lost: list[str],
+) -> int:
     optuna = _optuna()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     before = {t.number for t in study.get_trials(deepcopy=False, states=finished)}
@@ -431,7 +442,9 @@ def _run_workers(config: TuneConfig, study: Any, progress: Progress | None, lost
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = max(1, (cores or 1) // config.workers)
     processes = [
-        context.Process(target=_child, args=(config, i, n, threads), name=f"shrinkage-tune-{i}")
+        context.Process(
+            target=_child, args=(config, i, n, threads, start), name=f"shrinkage-tune-{i}"
+        )
         for i, n in enumerate(_shares(config.trials, config.workers))
     ]
     for process in processes:
