@@ -476,7 +476,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         grids, mse, fold_points = [], [], []
         for ratio in ratios:
             grid = self._grid(whole(ratio))
-            per_fold, points_per_fold = [], []
+            points_per_fold = []
             for k, (train, test) in enumerate(folds):
                 validation: tuple[Any, Any] = (X[test], y[test])
                 if stats is not None:  # the training part's Gram: the whole minus the fold
@@ -496,12 +496,11 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
                         l1_ratio=ratio,
                         **as_problem_kwargs(self),
                     )
-                points = path(problem, grid, validation=validation)
-                per_fold.append([p.val_loss for p in points])
-                points_per_fold.append(points)
+                points_per_fold.append(path(problem, grid, validation=validation))
             fold_points.append(points_per_fold)
             grids.append(grid)
-            mse.append(np.array(per_fold, dtype=float).T)  # [n_alphas, n_folds]
+            losses = [[p.val_loss for p in points] for points in points_per_fold]
+            mse.append(np.array(losses, dtype=float).T)  # [n_alphas, n_folds]
         # choose: best l1_ratio by its best mean error, then alpha by the rule
         best_means = [m.mean(axis=1).min() for m in mse]
         r = int(np.argmin(best_means))
