@@ -385,11 +385,10 @@ def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
     processes, and return the study's best trial.
 
     With one worker the trials run in this process. With more, ``workers`` processes are
-    started (spawned), each running its share from this process's dense network (handed over,
-    not trained again); this process follows the study's trial
-    count for ``progress``. A worker that dies (killed, out of memory) does not stop the
-    others: its running trial is marked failed and the death is listed in
-    ``Outcome.lost_workers``.
+    started (spawned), each running its share from this process's dense network (handed
+    over, not trained again), while this process follows their finished trials for
+    ``progress``. A worker that dies (killed, out of memory) does not stop the others: its
+    running trial is marked failed and the death is listed in ``Outcome.lost_workers``.
     """
     optuna = _optuna()
     start = time.perf_counter()
@@ -437,7 +436,6 @@ def _run_workers(
 ) -> int:
     optuna = _optuna()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    before = {t.number for t in study.get_trials(deepcopy=False, states=finished)}
     context = multiprocessing.get_context("spawn")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = max(1, (cores or 1) // config.workers)
@@ -450,12 +448,16 @@ def _run_workers(
     for process in processes:
         process.start()
     host = socket.gethostname()
+    workers = {f"{host}:{process.pid}" for process in processes}
+
+    def ran() -> int:  # the trials these workers finished (others may share the study)
+        trials = study.get_trials(deepcopy=False, states=finished)
+        return sum(t.user_attrs.get("worker") in workers for t in trials)
+
     try:
         while any(p.is_alive() for p in processes):
             if progress is not None:
-                now = study.get_trials(deepcopy=False, states=finished)
-                progress(min(len([t for t in now if t.number not in before]), config.trials),
-                         config.trials)  # fmt: skip
+                progress(ran(), config.trials)
             for process in processes:
                 process.join(timeout=0.5 / len(processes))
     except BaseException:
@@ -470,11 +472,10 @@ def _run_workers(
         failed = _fail_trials_of(study, f"{host}:{process.pid}", f"worker {why}")
         what = f"; its trial {', '.join(map(str, failed))} is marked failed" if failed else ""
         lost.append(f"worker {i} (pid {process.pid}) {why}{what}")
-    now = study.get_trials(deepcopy=False, states=finished)
-    ran = len([t for t in now if t.number not in before])
+    done = ran()
     if progress is not None:
-        progress(ran, config.trials)
-    return ran
+        progress(done, config.trials)
+    return done
 
 
 def _exit_reason(code: int | None) -> str:
