@@ -249,12 +249,17 @@ def _compare(args: argparse.Namespace, store: Store) -> None:
     )
 
 
-def _path(args: argparse.Namespace, store: Store) -> None:
+def _one_penalty(args: argparse.Namespace) -> str:
+    """``--penalty``, checked before the settings (which speak of ``--penalties``)."""
     if args.penalty not in PENALTIES[1:]:
         raise ValueError(
             f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {args.penalty!r}"
         )
-    run_id = _run(args, store, [args.penalty], "path")
+    return str(args.penalty)
+
+
+def _path(args: argparse.Namespace, store: Store) -> None:
+    run_id = _run(args, store, [_one_penalty(args)], "path")
     from .report import load_run, zero_fraction
 
     view = load_run(store, run_id)
@@ -407,9 +412,7 @@ def _tune(args: argparse.Namespace, store: Store) -> int:
         if getattr(args, option) is not None:
             flag = "--" + option.replace("_", "-")
             raise ValueError(f"{flag} does not apply to tune (trials search the lam grid)")
-    penalty = args.penalty
-    if penalty not in PENALTIES[1:]:
-        raise ValueError(f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {penalty!r}")
+    penalty = _one_penalty(args)
     config = TuneConfig(
         _settings(args, [penalty]),
         penalty,

@@ -312,16 +312,10 @@ def _objective(trainer: PointTrainer, space: dict[str, Any]) -> Callable[[Any], 
 
 
 def _work(
-    config: TuneConfig,
-    index: int,
-    n_trials: int,
-    progress: Progress | None = None,
-    trainer: PointTrainer | None = None,
+    study: Any, trainer: PointTrainer, n_trials: int, progress: Progress | None = None
 ) -> int:
-    """Run ``n_trials`` trials of the study in this process; returns how many finished."""
-    optuna = _optuna()
-    trainer = trainer or PointTrainer(config.settings, config.penalty)
-    study = open_study(config, index, _space(trainer, config))
+    """Run ``n_trials`` trials of the open ``study`` in this process; returns how many
+    finished."""
     space = study.user_attrs[_ATTR]["space"]
     done = 0
 
@@ -337,7 +331,6 @@ def _work(
         catch=(FloatingPointError,),
         callbacks=[count],
     )
-    optuna.storages.fail_stale_trials(study)
     return done
 
 
@@ -353,7 +346,7 @@ def _child(
     torch.set_num_threads(threads)
     try:
         trainer = PointTrainer(config.settings, config.penalty, start)
-        _work(config, index, n_trials, trainer=trainer)
+        _work(open_study(config, index, _space(trainer, config)), trainer, n_trials)
     except ValueError as error:
         print(f"shrinkage: error: worker {index}: {error}", file=sys.stderr)
         sys.exit(2)
@@ -396,7 +389,7 @@ def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
     study = open_study(config, 0, _space(trainer, config))
     lost: list[str] = []
     if config.workers == 1:
-        ran = _work(config, 0, config.trials, progress, trainer)
+        ran = _work(study, trainer, config.trials, progress)
     else:
         ran = _run_workers(config, study, trainer.start, progress, lost)
     optuna.storages.fail_stale_trials(study)
