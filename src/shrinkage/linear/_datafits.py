@@ -47,67 +47,116 @@ def _power_iteration(
     return estimate * (1.01 + change)
 
 
+def residual_products(
+    X: Tensor, y: Tensor, w: Tensor, block_bytes: int = 1 << 21
+) -> tuple[Tensor, Tensor]:
+    """``(r, X^T r)`` with ``r = y - X w`` (``X [n, p]`` row-major, ``y [n]``, ``w [p]``).
+
+    On the CPU, in one pass over ``X``: it is read by blocks of rows small enough to stay in
+    cache (``block_bytes``), each used twice while there, for ``r_B = y_B - X_B w`` and then
+    ``X^T r += X_B^T r_B``. When ``X`` is much larger than the cache this costs about two
+    thirds of the two plain products, which read it twice. Elsewhere (a GPU), the two plain
+    products.
+    """
+    n, p = X.shape
+    rows = max(4, block_bytes // max(1, p * X.element_size()))
+    if X.device.type != "cpu" or rows >= n:
+        r = y - X @ w
+        return r, X.T @ r
+    r = torch.empty_like(y)
+    XtR = torch.zeros(p, dtype=X.dtype, device=X.device)
+    for start in range(0, n, rows):
+        X_b, r_b = X[start : start + rows], r[start : start + rows]
+        torch.addmv(y[start : start + rows], X_b, w, alpha=-1.0, out=r_b)
+        XtR.addmv_(X_b.T, r_b)
+    return r, XtR
+
+
 class Quadratic:
     """``f(w) = ||y - X w||^2 / (2n)`` on centered data (``X [n, p]``, ``y [n]``).
 
     With ``gram=True`` it keeps ``G = X^T X / n [p, p]`` and ``c = X^T y / n [p]`` and never
-    touches ``X`` again (fast when ``n >> p``).
+    touches ``X`` again (fast when ``n >> p``). Without, it keeps ``X`` row-major and computes
+    the residual and its correlations with the features in one pass
+    (:func:`residual_products`).
+
+    The gradient is affine in ``w`` (``affine_grad``); the products with ``X`` or ``G`` behind
+    it are remembered for the last ``w``, so the value, the gradient and the duality gap at
+    one point share them.
     """
+
+    affine_grad = True
 
     def __init__(self, X: Tensor, y: Tensor, *, gram: bool | None = None) -> None:
         self.n = X.shape[0]
         self.yy = float(y @ y)
         self.c = X.T @ y / self.n
         use_gram = gram if gram is not None else X.shape[0] >= X.shape[1]
-        # Without a Gram matrix keep X^T contiguous: X^T r and the column gathers of the
-        # working sets then read whole rows.
-        self.XT: Tensor | None = None if use_gram else X.T.contiguous()
+        self.X: Tensor | None = None if use_gram else X.contiguous()
         self.y = y
         self.G: Tensor | None = X.T @ X / self.n if use_gram else None
         self._lipschitz: float | None = None
         self._last: tuple[Tensor, Tensor, Tensor] | None = None
+        self._last_gram: tuple[Tensor, Tensor] | None = None
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
         self = cls.__new__(cls)
-        self.n, self.yy, self.c, self.G, self.XT, self.y = n, yy, c, G, None, c.new_zeros(0)
+        self.n, self.yy, self.c, self.G, self.X, self.y = n, yy, c, G, None, c.new_zeros(0)
         self._lipschitz = None
         self._last = None
+        self._last_gram = None
+        return self
+
+    @classmethod
+    def _from_columns(cls, X: Tensor, y: Tensor, c: Tensor, yy: float) -> Quadratic:
+        """The datafit on the columns ``X`` of a larger one (``c``, ``yy`` already known)."""
+        self = cls.__new__(cls)
+        self.n, self.yy, self.c, self.G, self.X, self.y = X.shape[0], yy, c, None, X, y
+        self._lipschitz = None
+        self._last = None
+        self._last_gram = None
         return self
 
     @property
     def size(self) -> int:
         return int(self.c.shape[0])
 
-    def _predict(self, w: Tensor) -> Tensor:
-        """``X w``, touching only the columns of the nonzero coefficients when they are few."""
-        assert self.XT is not None
-        nz = torch.nonzero(w).flatten()
-        if nz.numel() < 0.25 * w.numel():
-            return w[nz] @ self.XT[nz]
-        return w @ self.XT
-
     def _residual(self, w: Tensor) -> tuple[Tensor, Tensor]:
-        """``(R, X^T R)`` with ``R = y - X w``: two passes over ``X``, remembered for the last
-        ``w`` (the gradient, the value and the gap at the same point share them)."""
-        assert self.XT is not None
+        """``(R, X^T R)`` with ``R = y - X w``, remembered for the last ``w`` (the gradient,
+        the value and the gap at the same point share them)."""
+        assert self.X is not None
         cached = self._last
         if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
             return cached[1], cached[2]
-        r = self.y - self._predict(w)
-        XtR = self.XT @ r
+        r, XtR = residual_products(self.X, self.y, w)
         self._last = (w.clone(), r, XtR)
         return r, XtR
 
+    def _gram_product(self, w: Tensor) -> Tensor:
+        """``G w``, remembered for the last ``w``."""
+        assert self.G is not None
+        cached = self._last_gram
+        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+            return cached[1]
+        Gw = self.G @ w
+        self._last_gram = (w.clone(), Gw)
+        return Gw
+
     def value(self, w: Tensor) -> Tensor:
         if self.G is not None:
-            return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ (self.G @ w))
-        r = self.y - self._predict(w)  # no X^T R: a line search asks for values only
+            return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ self._gram_product(w))
+        assert self.X is not None
+        cached = self._last
+        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+            r = cached[1]
+        else:  # no X^T R: a line search asks for values only
+            r = self.y - self.X @ w
         return 0.5 * (r @ r) / self.n
 
     def grad(self, w: Tensor) -> Tensor:
         if self.G is not None:
-            return self.G @ w - self.c
+            return self._gram_product(w) - self.c
         return -self._residual(w)[1] / self.n
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
@@ -115,9 +164,9 @@ class Quadratic:
             if idx.numel() == self.size:
                 return self.G
             return self.G.index_select(0, idx).index_select(1, idx)
-        assert self.XT is not None
-        Xs = self.XT[idx]
-        return Xs @ Xs.T / self.n
+        assert self.X is not None
+        Xs = self.X.index_select(1, idx)
+        return Xs.T @ Xs / self.n
 
     @property
     def lipschitz(self) -> float:
@@ -125,8 +174,8 @@ class Quadratic:
             if self.G is not None:
                 self._lipschitz = largest_eigenvalue(self.G)
             else:
-                assert self.XT is not None
-                self._lipschitz = largest_singular_value_sq(self.XT.T) / self.n
+                assert self.X is not None
+                self._lipschitz = largest_singular_value_sq(self.X) / self.n
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Quadratic:
@@ -135,28 +184,18 @@ class Quadratic:
                 return self
             G = self.G.index_select(0, idx).index_select(1, idx)
             return Quadratic.from_gram(G, self.c[idx], self.yy, self.n)
-        assert self.XT is not None
+        assert self.X is not None
         if idx.numel() == self.size:
             return self
-        Xs = self.XT[idx]
+        Xs = self.X.index_select(1, idx)
         if idx.numel() > self.n:  # a Gram larger than the data: stay on the columns
-            sub = Quadratic.__new__(Quadratic)
-            sub.n, sub.yy, sub.c, sub.G, sub.XT, sub.y = (
-                self.n,
-                self.yy,
-                self.c[idx],
-                None,
-                Xs,
-                self.y,
-            )
-            sub._lipschitz, sub._last = None, None
-            return sub
-        return Quadratic.from_gram(Xs @ Xs.T / self.n, self.c[idx], self.yy, self.n)
+            return Quadratic._from_columns(Xs, self.y, self.c[idx], self.yy)
+        return Quadratic.from_gram(Xs.T @ Xs / self.n, self.c[idx], self.yy, self.n)
 
     def residual_terms(self, w: Tensor) -> tuple[Tensor, float, float]:
         """``(X^T R, ||R||^2, R^T y)`` with ``R = y - X w``, for the duality gap."""
         if self.G is not None:
-            Gw = self.G @ w
+            Gw = self._gram_product(w)
             wc = float(w @ self.c)
             return (
                 self.n * (self.c - Gw),

@@ -251,8 +251,8 @@ class LinearProblem:
             scale = datafit.yy / datafit.n
             tol = self.tol * scale if scale > 0 else self.tol
 
-            def criterion(w: Tensor) -> float:
-                return enet_duality_gap(datafit, w, l1, l2)
+            def criterion(restricted: Quadratic, w: Tensor) -> float:
+                return enet_duality_gap(restricted, w, l1, l2)
 
             solution = solve(
                 datafit,

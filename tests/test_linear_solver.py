@@ -1,0 +1,107 @@
+"""The least-squares datafit's one-pass products and the solver's use of its affine gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from sklearn import linear_model as sk
+from sklearn.datasets import make_regression
+from torch import Tensor
+
+from shrinkage import linear as sh
+from shrinkage.linear._datafits import Quadratic, residual_products
+from shrinkage.linear._problem import enet_duality_gap, enet_penalty
+from shrinkage.linear._solver import _fista
+
+
+def _data(n: int, p: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, p, dtype=torch.float64, generator=gen)
+    y = torch.randn(n, dtype=torch.float64, generator=gen)
+    w = torch.randn(p, dtype=torch.float64, generator=gen)
+    w[torch.rand(p, generator=gen) < 0.5] = 0.0
+    return X, y, w
+
+
+@pytest.mark.parametrize("block_bytes", [1, 8 * 37 * 5, 8 * 37 * 13, 1 << 30])
+def test_residual_products_in_blocks_match_the_plain_products(block_bytes: int) -> None:
+    X, y, w = _data(101, 37)  # 101 rows: the last block is ragged
+    r, XtR = residual_products(X, y, w, block_bytes=block_bytes)
+    expected_r = y - X @ w
+    torch.testing.assert_close(r, expected_r, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(XtR, X.T @ expected_r, rtol=1e-12, atol=1e-11)
+
+
+class _Opaque:
+    """The same least-squares datafit, hiding that its gradient is affine."""
+
+    def __init__(self, inner: Quadratic) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "affine_grad":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def test_fista_with_an_affine_gradient_takes_the_same_steps() -> None:
+    """``grad(z)`` combined from the gradients at the last two iterates is the gradient at
+    ``z``: with the criterion never met, both variants make the same iterates."""
+    X, y, _ = _data(60, 150, seed=1)
+    lam = 0.2 * float((X.T @ y).abs().max()) / 60
+    penalty = enet_penalty(lam, 0.5, None)
+    free = torch.zeros(150, dtype=torch.bool)
+    w0 = torch.zeros(150, dtype=torch.float64)
+    never = lambda w: 1.0  # noqa: E731
+    for n_iter in (1, 2, 7, 40):
+        fast, it_fast, _ = _fista(Quadratic(X, y), penalty, w0, free, 0.0, n_iter, never)
+        plain, it_plain, _ = _fista(
+            _Opaque(Quadratic(X, y)),  # type: ignore[arg-type]
+            penalty,
+            w0,
+            free,
+            0.0,
+            n_iter,
+            never,
+        )
+        assert it_fast == it_plain == n_iter
+        torch.testing.assert_close(fast, plain, rtol=1e-9, atol=1e-12)
+        assert int((fast != 0).sum()) > 0
+
+
+def test_fista_stops_at_the_first_iteration_that_meets_tol() -> None:
+    X, y, _ = _data(60, 150, seed=2)
+    datafit = Quadratic(X, y)
+    lam = 0.1 * float((X.T @ y).abs().max()) / 60
+    penalty = enet_penalty(lam, 0.7, None)
+    free = torch.zeros(150, dtype=torch.bool)
+    gaps: list[float] = []
+
+    def gap(w: Tensor) -> float:
+        gaps.append(enet_duality_gap(datafit, w, 0.7 * lam, 0.3 * lam))
+        return gaps[-1]
+
+    tol = 1e-6 * float(y @ y) / 60
+    _, iters, crit = _fista(
+        datafit, penalty, torch.zeros(150, dtype=torch.float64), free, tol, 10_000, gap
+    )
+    assert crit <= tol
+    assert len(gaps) >= iters + 1  # checked at the start and after every iteration
+    assert all(g > tol for g in gaps[:-1])  # (and at Newton candidates, none accepted)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_wide_problem_read_in_blocks_matches_sklearn(l1_ratio: float) -> None:
+    """200 x 2000 in float64 is 3.2 MB, so the residual products run in blocks of rows."""
+    X, y = make_regression(
+        n_samples=200, n_features=2000, n_informative=15, noise=2.0, random_state=3
+    )
+    alpha = 0.05 * float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max()) / len(y)
+    ours = sh.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-10, max_iter=100_000).fit(X, y)
+    theirs = sk.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-10, max_iter=100_000).fit(X, y)
+    scale = float(np.abs(theirs.coef_).max())
+    assert float(np.abs(ours.coef_ - theirs.coef_).max()) <= 1e-4 * scale
+    assert abs(ours.intercept_ - theirs.intercept_) <= 1e-4 * max(1.0, abs(theirs.intercept_))
