@@ -2,8 +2,10 @@
 
 Every variant trains its own copy of the same MLP on the same random batch with Adam; the
 variants take turns in each round (in a shuffled order), so the machine's noise falls on all of
-them alike. Reported: the median time per step of each variant and its ratio to the
-unregularized step, measured side by side in this one run.
+them alike. Reported: the median time per step of each variant, and its ratio to the
+unregularized step as the median over rounds of the ratio within each round (a paired
+estimate: a slow spell of the machine that spans a round slows both sides of its ratio),
+measured side by side in this one run.
 
     python benchmarks/step_overhead.py                 # both models, 2 threads
     python benchmarks/step_overhead.py --rounds 60 --json
@@ -109,8 +111,10 @@ def make_variants(sizes: tuple[int, ...], batch: int, lr: float = 1e-3) -> list[
     ]
 
 
-def measure(variants: list[Variant], rounds: int, steps: int, seed: int = 0) -> dict[str, float]:
-    """Median seconds per step of each variant over ``rounds`` interleaved blocks of ``steps``."""
+def measure(
+    variants: list[Variant], rounds: int, steps: int, seed: int = 0
+) -> dict[str, list[float]]:
+    """Seconds per step of each variant in each of ``rounds`` interleaved blocks of ``steps``."""
     rng = random.Random(seed)
     for v in variants:  # warm-up: allocator, Adam state, thread pool
         for _ in range(max(3, steps // 2)):
@@ -124,7 +128,7 @@ def measure(variants: list[Variant], rounds: int, steps: int, seed: int = 0) -> 
             for _ in range(steps):
                 v.step()
             samples[v.name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def main() -> None:
@@ -141,10 +145,15 @@ def main() -> None:
     results = {}
     for label, (sizes, batch) in MODELS.items():
         steps = args.steps or (5 if sizes[1] >= 1024 else 25)
-        medians = measure(make_variants(sizes, batch), args.rounds, steps)
-        base = medians["none (Adam)"]
+        samples = measure(make_variants(sizes, batch), args.rounds, steps)
+        base = samples["none (Adam)"]
         results[label] = {
-            name: {"ms_per_step": t * 1e3, "ratio": t / base} for name, t in medians.items()
+            name: {
+                "ms_per_step": statistics.median(times) * 1e3,
+                "ratio": statistics.median(t / b for t, b in zip(times, base, strict=True)),
+                "ratio_of_medians": statistics.median(times) / statistics.median(base),
+            }
+            for name, times in samples.items()
         }
 
     if args.json:
@@ -153,9 +162,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds, Adam lr 1e-3")
     for label, rows in results.items():
         print(f"\n{label}")
-        print(f"  {'variant':<24}{'ms/step':>10}{'ratio':>9}")
+        print(f"  {'variant':<24}{'ms/step':>10}{'ratio':>9}{'ratio of medians':>18}")
         for name, r in rows.items():
-            print(f"  {name:<24}{r['ms_per_step']:>10.3f}{r['ratio']:>9.3f}")
+            print(
+                f"  {name:<24}{r['ms_per_step']:>10.3f}{r['ratio']:>9.3f}"
+                f"{r['ratio_of_medians']:>18.3f}"
+            )
 
 
 if __name__ == "__main__":
