@@ -8,6 +8,7 @@ held at zero) for working-set solvers. The solver never looks inside one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -72,6 +73,16 @@ def residual_products(
     return r, XtR
 
 
+_Cached = TypeVar("_Cached", bound=tuple[Tensor, ...])
+
+
+def _hit(cached: _Cached | None, w: Tensor) -> _Cached | None:
+    """``cached`` (products remembered with the point ``cached[0]``) if that point is ``w``."""
+    if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+        return cached
+    return None
+
+
 class Quadratic:
     """``f(w) = ||y - X w||^2 / (2n)`` on centered data (``X [n, p]``, ``y [n]``).
 
@@ -101,18 +112,15 @@ class Quadratic:
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
-        self = cls.__new__(cls)
-        self.n, self.yy, self.c, self.G, self.X, self.y = n, yy, c, G, None, c.new_zeros(0)
-        self._lipschitz = None
-        self._last = None
-        self._last_gram = None
-        return self
+        return cls._of(n, yy, c, G=G, X=None, y=c.new_zeros(0))
 
     @classmethod
-    def _from_columns(cls, X: Tensor, y: Tensor, c: Tensor, yy: float) -> Quadratic:
-        """The datafit on the columns ``X`` of a larger one (``c``, ``yy`` already known)."""
+    def _of(
+        cls, n: int, yy: float, c: Tensor, *, G: Tensor | None, X: Tensor | None, y: Tensor
+    ) -> Quadratic:
+        """A datafit from its parts, with empty caches (a restriction of a larger one)."""
         self = cls.__new__(cls)
-        self.n, self.yy, self.c, self.G, self.X, self.y = X.shape[0], yy, c, None, X, y
+        self.n, self.yy, self.c, self.G, self.X, self.y = n, yy, c, G, X, y
         self._lipschitz = None
         self._last = None
         self._last_gram = None
@@ -126,8 +134,8 @@ class Quadratic:
         """``(R, X^T R)`` with ``R = y - X w``, remembered for the last ``w`` (the gradient,
         the value and the gap at the same point share them)."""
         assert self.X is not None
-        cached = self._last
-        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+        cached = _hit(self._last, w)
+        if cached is not None:
             return cached[1], cached[2]
         r, XtR = residual_products(self.X, self.y, w)
         self._last = (w.clone(), r, XtR)
@@ -136,8 +144,8 @@ class Quadratic:
     def _gram_product(self, w: Tensor) -> Tensor:
         """``G w``, remembered for the last ``w``."""
         assert self.G is not None
-        cached = self._last_gram
-        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
+        cached = _hit(self._last_gram, w)
+        if cached is not None:
             return cached[1]
         Gw = self.G @ w
         self._last_gram = (w.clone(), Gw)
@@ -147,11 +155,9 @@ class Quadratic:
         if self.G is not None:
             return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ self._gram_product(w))
         assert self.X is not None
-        cached = self._last
-        if cached is not None and cached[0].shape == w.shape and torch.equal(cached[0], w):
-            r = cached[1]
-        else:  # no X^T R: a line search asks for values only
-            r = self.y - self.X @ w
+        cached = _hit(self._last, w)
+        # without a remembered residual, no X^T R: a line search asks for values only
+        r = cached[1] if cached is not None else self.y - self.X @ w
         return 0.5 * (r @ r) / self.n
 
     def grad(self, w: Tensor) -> Tensor:
@@ -189,7 +195,7 @@ class Quadratic:
             return self
         Xs = self.X.index_select(1, idx)
         if idx.numel() > self.n:  # a Gram larger than the data: stay on the columns
-            return Quadratic._from_columns(Xs, self.y, self.c[idx], self.yy)
+            return Quadratic._of(self.n, self.yy, self.c[idx], G=None, X=Xs, y=self.y)
         return Quadratic.from_gram(Xs.T @ Xs / self.n, self.c[idx], self.yy, self.n)
 
     def residual_terms(self, w: Tensor) -> tuple[Tensor, float, float]:
