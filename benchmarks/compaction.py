@@ -16,12 +16,15 @@ included). ``--refit-epochs 0`` skips the refit.
 
 Reported, measured side by side in this run: parameters, checkpoint size (``torch.save`` of the
 state dict, and ``save_sparse``), inference latency at batch 1 and batch 256 (median of
-interleaved repetitions, eval mode, inference mode), in eager PyTorch and as TorchScript (traced
-and frozen, how a model is usually served without Python), and test accuracy, for the
+interleaved repetitions, eval mode, inference mode; timed on one intra-op thread and on
+``--threads``, every model served at its faster count, shown after the latency), in eager
+PyTorch and as TorchScript (traced and frozen, how a model is usually served without Python),
+and test accuracy, for the
 reference, the regularized model, its exact compaction and the refitted compact model.
-Speedups are against the reference with its BatchNorm folded too ("reference folded", the
-same outputs): the unregularized model served the way the compact ones are, so they measure
-what the removed units save, not what folding saves.
+Speedups are against the reference passed through ``compact`` too ("reference folded", the
+same outputs: its BatchNorm folded, in the same ``LeanSequential`` container): the
+unregularized model served the way the compact ones are, so they measure what the removed
+units save, not what folding or the container saves.
 
     python benchmarks/compaction.py                    # seeds 0, 1 and 2
     python benchmarks/compaction.py --seeds 0 --epochs 40 --refit-epochs 10 --json
@@ -134,24 +137,34 @@ def scripted(model: nn.Module, x: torch.Tensor) -> nn.Module:
 
 
 def latencies(
-    models: dict[str, nn.Module], x: torch.Tensor, rounds: int, inner: int
-) -> dict[str, float]:
-    """Median seconds per forward pass, the models taking turns in every round; each model
-    eager and as TorchScript (``NAME/ts``)."""
+    models: dict[str, nn.Module], x: torch.Tensor, rounds: int, inner: int, threads: list[int]
+) -> dict[str, dict[int, float]]:
+    """Median seconds per forward pass at each intra-op thread count, the models taking turns
+    in every round; each model eager and as TorchScript (``NAME/ts``). ``{name: {threads:
+    seconds}}``."""
     every = {**models, **{f"{k}/ts": scripted(m, x) for k, m in models.items()}}
-    samples: dict[str, list[float]] = {k: [] for k in every}
     calls: dict[str, Callable[[], Any]] = {k: (lambda m=m: m(x)) for k, m in every.items()}
-    with torch.inference_mode():
-        for call in calls.values():
-            for _ in range(inner):
-                call()
-        for _ in range(rounds):
-            for name, call in calls.items():
-                start = time.perf_counter()
-                for _ in range(inner):
-                    call()
-                samples[name].append((time.perf_counter() - start) / inner)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    out: dict[str, dict[int, float]] = {k: {} for k in every}
+    before = torch.get_num_threads()
+    try:
+        for count in threads:
+            torch.set_num_threads(count)
+            samples: dict[str, list[float]] = {k: [] for k in every}
+            with torch.inference_mode():
+                for call in calls.values():
+                    for _ in range(inner):
+                        call()
+                for _ in range(rounds):
+                    for name, call in calls.items():
+                        start = time.perf_counter()
+                        for _ in range(inner):
+                            call()
+                        samples[name].append((time.perf_counter() - start) / inner)
+            for name, values in samples.items():
+                out[name][count] = statistics.median(values)
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 def run(
@@ -195,8 +208,9 @@ def run(
         "min": min(grid, key=lambda k: float(losses[k].mean())),
         "1se": max(within) if within else grid[0],
     }
-    # the reference as it would be served: BatchNorm folded into the convolutions, as in the
-    # compact models (TorchScript's freeze folds it too); latencies are compared with this one
+    # the reference as it would be served: BatchNorm folded into the convolutions and the
+    # same container as the compact models (TorchScript's freeze folds BatchNorm too);
+    # latencies are compared with this one
     served, _ = compact(reference, X_val)
     models: dict[str, nn.Module] = {"reference": reference, "reference folded": served}
     for rule, lam in chosen.items():
@@ -212,20 +226,29 @@ def run(
             rule: {str(k): v for k, v in fits[lam][3].kept.items()} for rule, lam in chosen.items()
         },
     }
-    lat1 = latencies(models, X_te[:1], args.rounds, 200)
-    lat256 = latencies(models, X_te[:256], args.rounds, 20)
+    # every model is timed at each thread count and served at its faster one: at batch 1 the
+    # work is too small to share, and waking a second thread costs more than it saves
+    counts = sorted({1, args.threads})
+    timings = {
+        "b1": latencies(models, X_te[:1], args.rounds, 200, counts),
+        "b256": latencies(models, X_te[:256], args.rounds, 20, counts),
+    }
     for key, model in models.items():
         dense, sparse = sizes(model)
         out[key] = {
             "parameters": sum(p.numel() for p in model.parameters()),
             "file_bytes": dense,
             "sparse_file_bytes": sparse,
-            "latency_b1_us": lat1[key] * 1e6,
-            "latency_b256_us": lat256[key] * 1e6,
-            "latency_b1_us_ts": lat1[f"{key}/ts"] * 1e6,
-            "latency_b256_us_ts": lat256[f"{key}/ts"] * 1e6,
             "test_accuracy": accuracy(model, X_te, y_te),
         }
+        for b, per_model in timings.items():
+            for ts, name in (("", key), ("_ts", f"{key}/ts")):
+                best = min(per_model[name], key=per_model[name].__getitem__)
+                out[key][f"latency_{b}_us{ts}"] = per_model[name][best] * 1e6
+                out[key][f"threads_{b}{ts}"] = best
+                out[key][f"latency_{b}_us{ts}_per_threads"] = {
+                    str(t): v * 1e6 for t, v in per_model[name].items()
+                }
     ref, fast_ref = out["reference"], out["reference folded"]
     out["ratios"] = {
         which: {
@@ -254,7 +277,12 @@ def main() -> None:
         "--refit-epochs", type=int, default=10, help="epochs of the compact model's refit"
     )
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="threads for training; latency is timed on 1 and on these",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -267,8 +295,8 @@ def main() -> None:
     if not args.json:
         print(
             f"torch {torch.__version__}, {args.threads} threads, {args.epochs} epochs + "
-            f"{args.refit_epochs} of refit, digits, seeds {args.seeds}; latency in us, "
-            "eager / TorchScript"
+            f"{args.refit_epochs} of refit, digits, seeds {args.seeds}; latency in us "
+            "(threads), eager / TorchScript"
         )
     for label, (name, make, grid) in families.items():
         results[label] = {}
@@ -292,7 +320,7 @@ def show(title: str, r: dict[str, Any]) -> None:
         print(f"  {rule}: lam={lam:g}; units kept per layer: {r['kept_units'][rule]}")
     print(
         f"  {'model':<18}{'params':>10}{'file KB':>9}{'sparse KB':>11}"
-        f"{'b=1':>15}{'b=256':>17}{'test acc':>10}"
+        f"{'b=1 (threads)':>22}{'b=256 (threads)':>22}{'test acc':>10}"
     )
     order = ["reference", "reference folded"]
     order += [f"{k} {rule}" for rule in r["lam"] for k in STAGES]
@@ -301,12 +329,16 @@ def show(title: str, r: dict[str, Any]) -> None:
         print(
             f"  {key:<18}{m['parameters']:>10,}{m['file_bytes'] / 1024:>9.1f}"
             f"{m['sparse_file_bytes'] / 1024:>11.1f}"
-            f"{m['latency_b1_us']:>8.1f} /{m['latency_b1_us_ts']:>5.1f}"
-            f"{m['latency_b256_us']:>9.1f} /{m['latency_b256_us_ts']:>6.1f}"
+            f"{lat(m, 'b1', ''):>11} /{lat(m, 'b1', '_ts'):>9}"
+            f"{lat(m, 'b256', ''):>11} /{lat(m, 'b256', '_ts'):>10}"
             f"{100 * m['test_accuracy']:>9.2f}%"
         )
     for which, q in r["ratios"].items():
         print(f"  {which} vs reference: {ratio_line(q)}")
+
+
+def lat(m: dict[str, Any], batch: str, ts: str) -> str:
+    return f"{m[f'latency_{batch}_us{ts}']:.1f}({m[f'threads_{batch}{ts}']})"
 
 
 def ratio_line(q: dict[str, float]) -> str:

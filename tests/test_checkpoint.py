@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from shrinkage.checkpoint import load_sparse, save_sparse
+from shrinkage.compaction import LeanSequential
 
 
 def sparse_mlp() -> nn.Sequential:
@@ -101,3 +103,13 @@ def test_compact_command(tmp_path: Path, capsys, monkeypatch) -> None:
     torch.save({"x": 1}, tmp_path / "plain.pt")
     assert main(["compact", str(tmp_path / "plain.pt")]) == 2
     assert "not a shrinkage-sparse/1 checkpoint" in capsys.readouterr().err
+
+
+def test_layer_names_survive_the_round_trip(tmp_path: Path) -> None:
+    model = sparse_mlp()
+    named = nn.Sequential(OrderedDict(zip(["hidden", "act", "out"], model, strict=True)))
+    back = load_sparse(save_sparse(named, tmp_path / "n.pt").path)
+    assert isinstance(back, LeanSequential)
+    assert [name for name, _ in back.named_children()] == ["hidden", "act", "out"]
+    x = torch.randn(5, 64)
+    assert torch.equal(named(x), back(x))

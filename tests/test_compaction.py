@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 
 import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from shrinkage.compaction import CompactionError, compact
+from shrinkage.compaction import CompactionError, LeanSequential, compact
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,67 @@ def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:
     assert not any(isinstance(m, nn.BatchNorm2d) for m in small)
     assert len(small) == len(model) - 2 and report.kept[3] == (9, 12)
     same_outputs(model, small, images)
+
+
+def test_lean_sequential_computes_what_sequential_computes(digits: torch.Tensor) -> None:
+    """Direct ``forward`` calls: the same outputs and gradients bit for bit, in train mode
+    (Dropout drawing the same mask) and eval mode; hooks still fire; scripting, tracing and
+    torch.fx see the layers as modules."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(
+        nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 10)
+    )  # fmt: skip
+    lean = LeanSequential(*copy.deepcopy(list(plain)))
+    x = digits[:50]
+    for train in (True, False):
+        plain.train(train)
+        lean.train(train)
+        torch.manual_seed(1)
+        a = plain(x)
+        torch.manual_seed(1)
+        b = lean(x)
+        assert torch.equal(a, b)
+        a.square().sum().backward()
+        b.square().sum().backward()
+        for p, q in zip(plain.parameters(), lean.parameters(), strict=True):
+            assert p.grad is not None and q.grad is not None and torch.equal(p.grad, q.grad)
+    seen: list[str] = []
+    handle = lean[0].register_forward_hook(lambda m, i, o: seen.append("layer"))
+    lean(x)
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: seen.append(type(m).__name__)
+    )
+    lean(x)
+    handle.remove()
+    lean(x)
+    assert seen == ["layer", "Linear", "ReLU", "Dropout", "Linear", "LeanSequential"]
+
+    class Counted(nn.Identity):
+        def __call__(self, *args: object, **kwargs: object) -> torch.Tensor:
+            seen.append("own __call__")
+            return super().__call__(*args, **kwargs)
+
+    lean.append(Counted())
+    assert torch.equal(lean(x), plain(x)) and seen[-1] == "own __call__"
+    del lean[-1]
+    lean.eval()
+    assert torch.equal(torch.jit.script(lean)(x), lean(x))
+    with torch.jit.optimized_execution(False):
+        assert torch.equal(torch.jit.trace(lean, x)(x), lean(x))
+    graph = torch.fx.symbolic_trace(lean).graph
+    assert [n.op for n in graph.nodes].count("call_module") == 4
+
+
+def test_compact_returns_a_lean_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
+    model = mlp()
+    named = nn.Sequential(
+        OrderedDict(zip(["fc1", "act1", "fc2", "act2", "head"], model, strict=True))
+    )
+    with torch.no_grad():
+        named.fc1.weight[:5] = 0.0
+    small, report = compact(named, digits, fuse_batchnorm=False)
+    assert isinstance(small, LeanSequential)
+    assert [name for name, _ in small.named_children()] == ["fc1", "act1", "fc2", "act2", "head"]
+    assert small.fc1.out_features == 27 and report.kept[0] == (27, 32)
+    same_outputs(named, small, digits)

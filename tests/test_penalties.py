@@ -274,3 +274,15 @@ def test_with_lam_and_equality() -> None:
     assert ElasticNet(0.1, 0.3).with_lam(2.0) == ElasticNet(2.0, 0.3)
     assert L1(0.1) != L2(0.1)
     assert repr(L1(0.1)) == "L1(lam=0.1)"
+
+
+@pytest.mark.parametrize("penalty", [L1(0.2), L2(0.2), ElasticNet(0.2, 0.3)], ids=repr)
+def test_prox_of_a_parameter_with_grad_enabled(penalty: Penalty) -> None:
+    """A leaf that requires grad is stepped in place (under no_grad, left requiring grad), the
+    same as the plain tensor of its values; nothing is recorded."""
+    w = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    p = torch.nn.Parameter(w.clone())
+    with torch.enable_grad():
+        penalty.prox_list_([p], 0.3)
+        penalty.prox_list_([w], 0.3)
+    assert torch.equal(p.detach(), w) and p.requires_grad and p.grad_fn is None

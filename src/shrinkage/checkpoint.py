@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .compaction import LeanSequential
 
 __all__ = ["FORMAT", "SaveReport", "load_sparse", "save_sparse"]
 
@@ -80,7 +83,7 @@ def _architecture(model: nn.Module) -> list[dict[str, Any]] | None:
     if not isinstance(model, nn.Sequential):
         return None
     layers = []
-    for layer in model:
+    for key, layer in model.named_children():
         if type(layer) not in _ARCHITECTURE:
             return None
         args: dict[str, Any] = {}
@@ -89,7 +92,7 @@ def _architecture(model: nn.Module) -> list[dict[str, Any]] | None:
             args[name] = list(value) if isinstance(value, tuple) else value
         if isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d):
             args["bias"] = layer.bias is not None
-        layers.append({"type": type(layer).__name__, "args": args})
+        layers.append({"type": type(layer).__name__, "name": key, "args": args})
     return layers
 
 
@@ -163,20 +166,21 @@ def load_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_sparse(path: str | os.PathLike[str]) -> nn.Module | dict[str, Tensor]:
-    """Read a :func:`save_sparse` file: the ``nn.Sequential`` (in eval mode) when its
-    architecture was stored, else the state dict. Never unpickles objects."""
+    """Read a :func:`save_sparse` file: the model, a :class:`~shrinkage.compaction.LeanSequential`
+    (an ``nn.Sequential``, in eval mode, its layers named as when saved) when its architecture
+    was stored, else the state dict. Never unpickles objects."""
     payload = load_payload(path)
     state = {k: _decode(v) for k, v in payload["tensors"].items()}
     architecture = payload.get("architecture")
     if architecture is None:
         return state
-    layers = []
-    for spec in architecture:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for index, spec in enumerate(architecture):
         cls = _BY_NAME.get(spec["type"])
         if cls is None:
             raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
         args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
-        layers.append(cls(**args))
-    model = nn.Sequential(*layers)
+        layers[str(spec.get("name", index))] = cls(**args)
+    model = LeanSequential(layers)
     model.load_state_dict(state)
     return model.eval()

@@ -9,6 +9,10 @@ layer's bias, drops the unit, cuts the next layer's inputs to match (BatchNorm e
 the columns behind a ``Flatten`` included), and checks that the new model's outputs equal the
 old one's on the example input.
 
+The result is a :class:`LeanSequential`: an ``nn.Sequential`` that calls its layers without
+the per-call hook checks when nothing is hooked, which at batch 1 cost as much as a small
+layer's arithmetic.
+
 Supported: ``nn.Sequential`` models of ``Linear``, ``Conv1d``/``Conv2d`` (``groups=1``),
 ``BatchNorm1d``/``BatchNorm2d``, element-wise activations, ``Dropout``, ``Flatten``, max and
 average pooling; the last Linear or Conv layer (the head) keeps all its outputs.
@@ -18,14 +22,17 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
+import torch.fx
 from torch import Tensor, nn
+from torch.nn.modules import module as _module
 
 from .structured import PRODUCERS
 
-__all__ = ["CompactionError", "CompactionReport", "compact", "dead_units"]
+__all__ = ["CompactionError", "CompactionReport", "LeanSequential", "compact", "dead_units"]
 
 _PASSTHROUGH = (
     nn.ReLU,
@@ -50,6 +57,64 @@ _PASSTHROUGH = (
     nn.AdaptiveMaxPool2d,
     nn.Flatten,
 )
+
+
+class LeanSequential(nn.Sequential):
+    """``nn.Sequential`` that calls each layer's ``forward`` itself, skipping the per-call hook
+    checks of ``layer(x)`` when nothing is hooked.
+
+    Calling a module checks eight hook registries before it runs ``forward``: about 1.5 us a
+    layer on a CPU, as much as the arithmetic of a small layer at batch 1 (a compact 7-layer
+    CNN on 8x8 images spends a fifth of its batch-1 time there). This container computes
+    exactly what ``nn.Sequential`` computes, ``x -> layer_n(... layer_1(x))``, with the same
+    tensors and operations. It calls a layer the usual way when the layer or the global
+    registry holds a hook or the layer's class defines its own ``__call__``, and calls every
+    layer the usual way while TorchScript or ``torch.fx`` traces or scripts the model and
+    under ``torch.compile`` / ``torch.export``, so these behave as with ``nn.Sequential``.
+
+    :func:`compact` and :func:`~shrinkage.load_sparse` return one.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not torch.jit.is_scripting():  # noqa: SIM102 (TorchScript skips this block whole)
+            if _direct_calls_allowed():
+                return self._direct(input)
+        for layer in self:
+            input = layer(input)
+        return input
+
+    @torch.jit.unused
+    def _direct(self, input: Tensor) -> Tensor:
+        for layer in self._modules.values():
+            assert layer is not None
+            if (
+                layer._forward_hooks
+                or layer._forward_pre_hooks
+                or layer._backward_hooks
+                or layer._backward_pre_hooks
+                or type(layer).__call__ is not _MODULE_CALL
+            ):
+                input = layer(input)
+            else:
+                input = layer.forward(input)
+        return input
+
+
+_MODULE_CALL = nn.Module.__call__
+
+
+def _direct_calls_allowed() -> bool:
+    """No global hook, and no TorchScript trace, ``torch.fx`` trace or ``torch.compile`` /
+    ``torch.export`` in progress."""
+    return not (
+        _module._global_forward_hooks
+        or _module._global_forward_pre_hooks
+        or _module._global_backward_hooks
+        or _module._global_backward_pre_hooks
+        or torch._C._get_tracing_state()
+        or torch.fx._symbolic_trace.is_fx_symbolic_tracing()
+        or torch.compiler.is_compiling()
+    )
 
 
 class CompactionError(ValueError):
@@ -140,7 +205,7 @@ def dead_units(model: nn.Sequential, producer: int, following: int) -> tuple[Ten
 
 def compact(
     model: nn.Module, example_input: Tensor, *, atol: float = 1e-5, fuse_batchnorm: bool = True
-) -> tuple[nn.Sequential, CompactionReport]:
+) -> tuple[LeanSequential, CompactionReport]:
     """A smaller dense copy of ``model`` without its dead units (see the module docstring).
 
     Args:
@@ -155,7 +220,8 @@ def compact(
             fewer layers; its outputs are the same. ``False`` keeps the BatchNorm layers.
 
     Returns:
-        ``(compact_model, report)``; the compact model is in eval mode.
+        ``(compact_model, report)``; the compact model is a :class:`LeanSequential` (its
+        layers keep the names they had in ``model``), in eval mode.
 
     Raises:
         CompactionError: for an unsupported model, naming the layer and why; nothing changed.
@@ -205,6 +271,7 @@ def compact(
                 nxt.bias += fold
     if fuse_batchnorm:
         new = _fuse_batchnorm(new)
+    new = LeanSequential(OrderedDict(new.named_children())).eval()
     out_new = _trace(new, example_input)[-1]
     scale = max(1.0, float(reference[-1].abs().max()))
     error = float((out_new - reference[-1]).abs().max())
@@ -219,9 +286,9 @@ def compact(
 
 @torch.no_grad()
 def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for layer in model:
-        previous = layers[-1] if layers else None
+    layers: list[tuple[str, nn.Module]] = []
+    for name, layer in model.named_children():
+        previous = layers[-1][1] if layers else None
         if (
             isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d)
             and isinstance(previous, PRODUCERS)
@@ -237,8 +304,8 @@ def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
             previous.weight = nn.Parameter(previous.weight * scale.reshape(shape))
             previous.bias = nn.Parameter(bias * scale + shift)
             continue
-        layers.append(layer)
-    return nn.Sequential(*layers).eval()
+        layers.append((name, layer))
+    return nn.Sequential(OrderedDict(layers)).eval()
 
 
 def _contribution(nxt: nn.Module, passed: Tensor, cols: Tensor) -> Tensor:

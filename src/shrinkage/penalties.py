@@ -147,6 +147,22 @@ def _lam_check(lam: Any) -> float:
     return check_real("lam", lam, low=0.0)
 
 
+def _separable_prox_(
+    ws: list[Tensor],
+    a: float,
+    b: float,
+    threshold: float | list[Tensor],
+    divisor: float | list[Tensor],
+    foreach: bool,
+) -> None:
+    """Soft-threshold by ``threshold`` where the L1 weight ``a > 0``, then divide by
+    ``divisor`` where the ridge weight ``b > 0``."""
+    if a > 0:
+        _kernels.soft_threshold_(ws, threshold, foreach)
+    if b > 0:
+        _kernels.shrink_(ws, divisor, foreach)
+
+
 class _Separable(Penalty):
     """``sum_i f_i * (a * |w_i| + b * w_i^2)`` with ``a = lam * share``, ``b = lam * (1 - share)``.
 
@@ -224,11 +240,11 @@ class _Separable(Penalty):
             ]
             threshold = [sc * a for sc in scales]
             divisor = [1.0 + 2.0 * b * sc for sc in scales]
-        with torch.no_grad():
-            if a > 0:
-                _kernels.soft_threshold_(tensors, threshold, foreach)
-            if b > 0:
-                _kernels.shrink_(tensors, divisor, foreach)
+        if torch.is_grad_enabled() and any(w.requires_grad for w in tensors):
+            with torch.no_grad():
+                _separable_prox_(tensors, a, b, threshold, divisor, foreach)
+        else:  # nothing to record (a flat buffer of weights): skip entering no_grad
+            _separable_prox_(tensors, a, b, threshold, divisor, foreach)
 
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
         a, b = self._coefficients()

@@ -87,7 +87,7 @@ class _Bucket:
     """Where each param's data lay when flattened (``module.to()`` moves them)."""
 
     def still_flat(self) -> bool:
-        return all(p.data_ptr() == a for p, a in zip(self.params, self.addresses, strict=True))
+        return tuple(map(Tensor.data_ptr, self.params)) == self.addresses
 
 
 def _flatten_(params: list[Tensor]) -> Tensor:
