@@ -19,8 +19,8 @@ state dict, and ``save_sparse``), inference latency at batch 1 and batch 256 (me
 interleaved repetitions, eval mode, inference mode; timed on one intra-op thread and on
 ``--threads``, every model served at its faster count, shown after the latency), in eager
 PyTorch and as TorchScript (traced and frozen, how a model is usually served without Python),
-and test accuracy, for the
-reference, the regularized model, its exact compaction and the refitted compact model.
+and test accuracy, for the reference, the regularized model, its exact compaction and the
+refitted compact model.
 Speedups are against the reference passed through ``compact`` too ("reference folded", the
 same outputs: its BatchNorm folded, in the same ``LeanSequential`` container): the
 unregularized model served the way the compact ones are, so they measure what the removed
@@ -227,7 +227,7 @@ def run(
         },
     }
     # every model is timed at each thread count and served at its faster one: at batch 1 the
-    # work is too small to share, and waking a second thread costs more than it saves
+    # work is small, and waking a second thread often costs more than it saves
     counts = sorted({1, args.threads})
     timings = {
         "b1": latencies(models, X_te[:1], args.rounds, 200, counts),

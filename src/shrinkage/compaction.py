@@ -269,9 +269,8 @@ def compact(
                 nxt.bias = nn.Parameter(fold.clone())
             else:
                 nxt.bias += fold
-    if fuse_batchnorm:
-        new = _fuse_batchnorm(new)
-    new = LeanSequential(OrderedDict(new.named_children())).eval()
+    children = _fused_children(new) if fuse_batchnorm else list(new.named_children())
+    new = LeanSequential(OrderedDict(children)).eval()
     out_new = _trace(new, example_input)[-1]
     scale = max(1.0, float(reference[-1].abs().max()))
     error = float((out_new - reference[-1]).abs().max())
@@ -285,7 +284,9 @@ def compact(
 
 
 @torch.no_grad()
-def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
+def _fused_children(model: nn.Sequential) -> list[tuple[str, nn.Module]]:
+    """``model``'s named layers with each BatchNorm that follows a Linear or Conv layer folded
+    into it (the layers are changed in place) and left out."""
     layers: list[tuple[str, nn.Module]] = []
     for name, layer in model.named_children():
         previous = layers[-1][1] if layers else None
@@ -305,7 +306,7 @@ def _fuse_batchnorm(model: nn.Sequential) -> nn.Sequential:
             previous.bias = nn.Parameter(bias * scale + shift)
             continue
         layers.append((name, layer))
-    return nn.Sequential(OrderedDict(layers)).eval()
+    return layers
 
 
 def _contribution(nxt: nn.Module, passed: Tensor, cols: Tensor) -> Tensor:

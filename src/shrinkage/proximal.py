@@ -86,8 +86,11 @@ class _Bucket:
     addresses: tuple[int, ...] = ()
     """Where each param's data lay when flattened (``module.to()`` moves them)."""
 
+    def current_addresses(self) -> tuple[int, ...]:
+        return tuple(map(Tensor.data_ptr, self.params))
+
     def still_flat(self) -> bool:
-        return tuple(map(Tensor.data_ptr, self.params)) == self.addresses
+        return self.current_addresses() == self.addresses
 
 
 def _flatten_(params: list[Tensor]) -> Tensor:
@@ -243,7 +246,7 @@ class Proximal(Optimizer):
                 and all(p.is_contiguous() and not p.is_sparse for p in bucket.params)
             ):
                 bucket.flat = _flatten_(bucket.params)
-                bucket.addresses = tuple(p.data_ptr() for p in bucket.params)
+                bucket.addresses = bucket.current_addresses()
         return list(buckets.values())
 
     def apply_penalties(self) -> None:
