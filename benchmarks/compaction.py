@@ -28,6 +28,7 @@ units save, not what folding or the container saves.
 
     python benchmarks/compaction.py                    # seeds 0, 1 and 2
     python benchmarks/compaction.py --seeds 0 --epochs 40 --refit-epochs 10 --json
+    python benchmarks/compaction.py --models cnn       # one model family
 
 Each seed draws its own split, initialisation and batch order; the ratios are also given
 averaged over the seeds (a test part of 360 images moves by 0.28 points per image, so one seed
@@ -284,6 +285,9 @@ def main() -> None:
         help="threads for training; latency is timed on 1 and on these",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--models", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"], help="which models"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -299,6 +303,8 @@ def main() -> None:
             "(threads), eager / TorchScript"
         )
     for label, (name, make, grid) in families.items():
+        if name not in args.models:
+            continue
         results[label] = {}
         for seed in args.seeds:
             r = results[label][seed] = run(name, make, grid, args, seed)

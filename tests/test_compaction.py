@@ -168,6 +168,96 @@ def test_lean_sequential_computes_what_sequential_computes(digits: torch.Tensor)
     assert [n.op for n in graph.nodes].count("call_module") == 4
 
 
+@pytest.mark.parametrize(
+    ("layers", "shape"),
+    [
+        ([nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 3, bias=False)], (5, 12)),
+        ([nn.ReLU(inplace=True), nn.Flatten(0, 1)], (4, 3, 2)),
+        (
+            [nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=1), nn.MaxPool1d(2, ceil_mode=True)],
+            (2, 3, 13),
+        ),
+        ([nn.Conv1d(3, 4, 3, padding="same", padding_mode="reflect"), nn.ReLU()], (2, 3, 9)),
+        (
+            [nn.Conv1d(4, 4, 3, groups=2, bias=False), nn.MaxPool1d(3, stride=1, padding=1)],
+            (2, 4, 9),
+        ),
+        (
+            [
+                nn.Conv2d(2, 5, 3, stride=(2, 1), padding=(1, 2), dilation=2),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ],
+            (3, 2, 9, 8),
+        ),
+        ([nn.Conv2d(2, 4, 3, padding="same", padding_mode="circular"), nn.Flatten()], (3, 2, 6, 6)),
+        (
+            [nn.Conv2d(2, 4, 2, padding="valid", groups=2), nn.MaxPool2d((2, 1), dilation=(1, 2))],
+            (1, 2, 7, 9),
+        ),
+        ([nn.MaxPool2d(2, return_indices=True)], (1, 2, 4, 4)),
+    ],
+)
+def test_lean_sequential_runs_each_layer_as_its_forward_does(
+    layers: list[nn.Module], shape: tuple[int, ...]
+) -> None:
+    """The layers run without their ``forward`` give what ``forward`` gives, bit for bit, in
+    every configuration of their arguments, with the same gradients."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(*layers)
+    lean = LeanSequential(*copy.deepcopy(layers))
+    x = torch.randn(shape)
+    if any(getattr(m, "return_indices", False) for m in layers):
+        a, b = plain(x), lean(x)
+        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+        return
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    # an in-place ReLU may not modify a leaf; start from a computed tensor as a model would
+    a, b = plain(xa * 1.0), lean(xb * 1.0)
+    assert torch.equal(a, b)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    assert xa.grad is not None and xb.grad is not None and torch.equal(xa.grad, xb.grad)
+    for p, q in zip(plain.parameters(), lean.parameters(), strict=True):
+        assert p.grad is not None and q.grad is not None and torch.equal(p.grad, q.grad)
+    with torch.inference_mode():
+        assert torch.equal(plain(x.clone()), lean(x.clone()))
+
+
+def test_lean_sequential_overwrites_only_tensors_it_allocated() -> None:
+    """With autograd off a ReLU after a Linear or Conv reuses that layer's output; the input,
+    a view, or a tensor a hook has seen is never overwritten."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(
+        nn.ReLU(), nn.Linear(6, 8), nn.ReLU(), nn.Flatten(), nn.ReLU(), nn.Linear(8, 4), nn.ReLU()
+    )
+    lean = LeanSequential(*copy.deepcopy(list(plain)))
+    x = torch.randn(5, 6)
+    kept = x.clone()
+    seen: list[torch.Tensor] = []
+    with torch.no_grad():
+        assert torch.equal(lean(x), plain(x)) and torch.equal(x, kept)
+        lean[5].register_forward_hook(lambda m, i, o: seen.append(o))
+        out = lean(x)
+    assert torch.equal(out, plain(x)) and torch.equal(seen[0], plain[:6](x))
+    assert (seen[0] < 0).any()  # the hooked layer's output kept its negative entries
+
+
+def test_lean_sequential_calls_an_overridden_forward() -> None:
+    """A subclass of a layer it runs directly keeps its own ``forward``."""
+
+    class Doubled(nn.Linear):
+        def forward(self, input: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(input)
+
+    torch.manual_seed(0)
+    layer = Doubled(4, 3)
+    x = torch.randn(2, 4)
+    assert torch.equal(
+        LeanSequential(layer)(x), 2 * nn.functional.linear(x, layer.weight, layer.bias)
+    )
+
+
 def test_compact_returns_a_lean_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
     model = mlp()
     named = nn.Sequential(
