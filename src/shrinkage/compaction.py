@@ -98,6 +98,7 @@ class LeanSequential(nn.Sequential):
         # allocation fewer (the user's input and a hooked layer's output are never overwritten)
         overwrite = not torch.is_grad_enabled()
         fresh = False
+        kernels = _KERNELS
         for layer in self._modules.values():
             assert layer is not None
             kind = type(layer)
@@ -109,44 +110,38 @@ class LeanSequential(nn.Sequential):
                 or kind.__call__ is not _MODULE_CALL
             ):
                 input, fresh = layer(input), False
-            elif kind is nn.ReLU and fresh and overwrite:
+            elif fresh and overwrite and kind is nn.ReLU:
                 input = torch.relu_(input)
+            elif kind in kernels:
+                kernel, fresh = kernels[kind]
+                input = kernel(layer, input)
             else:
-                kernel = _KERNELS.get(kind)
-                input = layer.forward(input) if kernel is None else kernel(layer, input)
-                fresh = kernel is not None and kind in _ALLOCATING
+                input, fresh = layer.forward(input), False
         return input
 
 
 _MODULE_CALL = nn.Module.__call__
 
 
-def _weight_and_bias(layer: nn.Module) -> tuple[Tensor, Tensor | None] | None:
-    """The layer's registered ``weight`` and ``bias``, read from its parameter table (``layer.
-    weight`` would pass through ``Module.__getattr__``, about 0.5 us); ``None`` when either is
-    not a registered parameter (its forward is called then)."""
-    table = layer._parameters
-    if "weight" not in table or "bias" not in table:
-        return None
-    weight = table["weight"]
-    return None if weight is None else (weight, table["bias"])
-
-
 def _linear(layer: nn.Linear, x: Tensor) -> Tensor:
-    tensors = _weight_and_bias(layer)
-    if tensors is None:
+    # weight and bias from the parameter table (``layer.weight`` would pass through
+    # ``Module.__getattr__``, about 0.5 us); ``forward`` when either is not registered there
+    table = layer._parameters
+    weight = table.get("weight")
+    if weight is None or "bias" not in table:
         return layer.forward(x)
-    return nn.functional.linear(x, *tensors)
+    return nn.functional.linear(x, weight, table["bias"])
 
 
 def _convolution(op: Callable[..., Tensor]) -> Callable[[Any, Tensor], Tensor]:
     """The kernel of a ``Conv1d`` / ``Conv2d`` whose ``forward`` runs ``op``."""
 
     def kernel(layer: nn.Conv1d | nn.Conv2d, x: Tensor) -> Tensor:
-        tensors = _weight_and_bias(layer)
-        if tensors is None or layer.padding_mode != "zeros":
+        table = layer._parameters  # as in _linear
+        weight = table.get("weight")
+        if weight is None or "bias" not in table or layer.padding_mode != "zeros":
             return layer.forward(x)
-        weight, bias = tensors
+        bias = table["bias"]
         return op(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
 
     return kernel
@@ -173,19 +168,17 @@ def _flatten(layer: nn.Flatten, x: Tensor) -> Tensor:
     return x.flatten(layer.start_dim, layer.end_dim)
 
 
-# the kernels whose output is a tensor they have just allocated
-_ALLOCATING = (nn.Linear, nn.Conv1d, nn.Conv2d)
-
-# the one operation each of these classes' ``forward`` runs, called without its Python frames;
-# looked up by exact class, so a subclass (which may override ``forward``) is not matched
-_KERNELS: dict[type[nn.Module], Callable[[Any, Tensor], Tensor]] = {
-    nn.Linear: _linear,
-    nn.Conv1d: _convolution(nn.functional.conv1d),
-    nn.Conv2d: _convolution(nn.functional.conv2d),
-    nn.ReLU: _relu,
-    nn.MaxPool1d: _max_pooling(torch.max_pool1d),
-    nn.MaxPool2d: _max_pooling(torch.max_pool2d),
-    nn.Flatten: _flatten,
+# the one operation each of these classes' ``forward`` runs, called without its Python frames,
+# and whether its output is a tensor it has just allocated; looked up by exact class, so a
+# subclass (which may override ``forward``) is not matched
+_KERNELS: dict[type[nn.Module], tuple[Callable[[Any, Tensor], Tensor], bool]] = {
+    nn.Linear: (_linear, True),
+    nn.Conv1d: (_convolution(nn.functional.conv1d), True),
+    nn.Conv2d: (_convolution(nn.functional.conv2d), True),
+    nn.ReLU: (_relu, False),
+    nn.MaxPool1d: (_max_pooling(torch.max_pool1d), False),
+    nn.MaxPool2d: (_max_pooling(torch.max_pool2d), False),
+    nn.Flatten: (_flatten, False),
 }
 
 
