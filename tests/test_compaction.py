@@ -225,8 +225,8 @@ def test_lean_sequential_runs_each_layer_as_its_forward_does(
 
 
 def test_lean_sequential_overwrites_only_tensors_it_allocated() -> None:
-    """With autograd off a ReLU after a Linear or Conv reuses that layer's output; the input,
-    a view, or a tensor a hook has seen is never overwritten."""
+    """With autograd off a ReLU after a Linear or Conv reuses that layer's output; the input and
+    a tensor a hook has seen are never overwritten."""
     torch.manual_seed(0)
     plain = nn.Sequential(
         nn.ReLU(), nn.Linear(6, 8), nn.ReLU(), nn.Flatten(), nn.ReLU(), nn.Linear(8, 4), nn.ReLU()
