@@ -258,6 +258,57 @@ def test_lean_sequential_calls_an_overridden_forward() -> None:
     )
 
 
+def test_lean_sequential_call_honours_its_own_hooks_and_compile() -> None:
+    """Calling the container skips ``Module.__call__`` only when that would do nothing more:
+    its own hooks fire (a pre-hook's new input is used), ``input=`` works, ``compile()`` in
+    place (of the container or of one layer) runs the compiled code, and ``torch.compile`` and
+    ``torch.fx`` see through a container nested in another model."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    lean = LeanSequential(*copy.deepcopy(list(plain)))
+    x = torch.randn(6, 4)
+    seen: list[str] = []
+    post = lean.register_forward_hook(lambda m, i, o: seen.append("after"))
+    assert torch.equal(lean(x), plain(x)) and seen == ["after"]
+    post.remove()
+    pre = lean.register_forward_pre_hook(lambda m, args: (2 * args[0],))
+    assert torch.equal(lean(x), plain(2 * x))
+    pre.remove()
+    assert torch.equal(lean(input=x), plain(x)) and torch.equal(lean(x), plain(x))
+
+    def counting(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
+        seen.append(f"compiled {sum(n.op == 'call_function' for n in graph.graph.nodes)}")
+        return graph.forward
+
+    seen.clear()
+    lean.compile(backend=counting)
+    assert torch.allclose(lean(x), plain(x)) and seen == ["compiled 3"]
+    lean._compiled_call_impl = None  # back to eager
+
+    class Halved(nn.Module):  # defined here, so that torch.compile traces its forward
+        def forward(self, input: torch.Tensor) -> torch.Tensor:
+            return input / 2
+
+    lean.append(Halved())
+    lean[3].compile(backend=counting)
+    assert torch.allclose(lean(x), plain(x) / 2) and seen == ["compiled 3", "compiled 1"]
+    del lean[3]
+
+    def located(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
+        for node in graph.graph.nodes:  # the innermost module each operation was traced in
+            if node.op == "call_function":
+                path = list(node.meta["nn_module_stack"].values())[-1][0]
+                seen.append(".".join(path.split(".")[-2:]))
+        return graph.forward
+
+    outer = nn.Sequential(nn.Identity(), lean)
+    seen.clear()
+    assert torch.allclose(torch.compile(outer, backend=located)(x), plain(x))
+    assert seen == ["1.0", "1.1", "1.2"]  # each layer called as a module
+    graph = torch.fx.symbolic_trace(outer).graph
+    assert [n.target for n in graph.nodes if n.op == "call_module"] == ["0", "1.0", "1.1", "1.2"]
+
+
 def test_compact_returns_a_lean_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
     model = mlp()
     named = nn.Sequential(

@@ -75,13 +75,34 @@ class LeanSequential(nn.Sequential):
     the one ``torch`` operation its ``forward`` runs; any other layer, a subclass included,
     through its ``forward``. With autograd off, a ``ReLU`` right after a ``Linear`` or ``Conv``
     overwrites the tensor that layer has just allocated instead of allocating another. It calls a
-    layer the usual way when the layer or the global registry holds a hook or the layer's class
-    defines its own ``__call__``, and calls every layer the usual way while TorchScript or
-    ``torch.fx`` traces or scripts the model and under ``torch.compile`` / ``torch.export``, so
-    these behave as with ``nn.Sequential``.
+    layer the usual way when the layer or the global registry holds a hook, the layer's class
+    defines its own ``__call__`` or the layer was compiled in place (``layer.compile()``), and
+    calls every layer the usual way while TorchScript or ``torch.fx`` traces or scripts the
+    model and under ``torch.compile`` / ``torch.export``, so these behave as with
+    ``nn.Sequential``. Calling the container itself skips ``Module.__call__``'s frames on the
+    same conditions: its own hooks and ``compile()`` are honoured.
 
     :func:`compact` and :func:`~shrinkage.load_sparse` return one.
     """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # what ``Module.__call__`` does when the container has no hook and was not compiled in
+        # place, without its two frames; anything else, or one positional input missing, goes
+        # the usual way (looked up now: ``torch.fx`` replaces it while it traces)
+        if (
+            len(args) == 1
+            and not kwargs
+            and self._compiled_call_impl is None
+            and not (
+                self._forward_hooks
+                or self._forward_pre_hooks
+                or self._backward_hooks
+                or self._backward_pre_hooks
+            )
+            and _direct_calls_allowed()
+        ):
+            return self._direct(args[0])
+        return nn.Module.__call__(self, *args, **kwargs)
 
     def forward(self, input: Tensor) -> Tensor:
         if not torch.jit.is_scripting():  # noqa: SIM102 (TorchScript skips this block whole)
@@ -108,6 +129,7 @@ class LeanSequential(nn.Sequential):
                 or layer._backward_hooks
                 or layer._backward_pre_hooks
                 or kind.__call__ is not _MODULE_CALL
+                or layer._compiled_call_impl is not None
             ):
                 input, fresh = layer(input), False
             elif fresh and overwrite and kind is nn.ReLU:
@@ -185,15 +207,22 @@ _KERNELS: dict[type[nn.Module], tuple[Callable[[Any, Tensor], Tensor], bool]] = 
 def _direct_calls_allowed() -> bool:
     """No global hook, and no TorchScript trace, ``torch.fx`` trace or ``torch.compile`` /
     ``torch.export`` in progress."""
+    # the fx flag read directly: ``is_fx_symbolic_tracing()`` is that flag unless compiling,
+    # which is checked first
     return not (
         _module._global_forward_hooks
         or _module._global_forward_pre_hooks
         or _module._global_backward_hooks
         or _module._global_backward_pre_hooks
-        or torch._C._get_tracing_state()
-        or torch.fx._symbolic_trace.is_fx_symbolic_tracing()
-        or torch.compiler.is_compiling()
+        or _tracing_state()
+        or _is_compiling()
+        or _fx_tracing._is_fx_tracing_flag
     )
+
+
+_tracing_state = torch._C._get_tracing_state
+_is_compiling = torch.compiler.is_compiling
+_fx_tracing = torch.fx._symbolic_trace
 
 
 class CompactionError(ValueError):
