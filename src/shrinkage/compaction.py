@@ -123,6 +123,8 @@ class LeanSequential(nn.Sequential):
         for layer in self._modules.values():
             assert layer is not None
             kind = type(layer)
+            # the container's own test in ``__call__``, written out rather than shared through
+            # a helper: a function call per layer costs ~0.5 us of a ~35 us batch-1 CNN
             if (
                 layer._forward_hooks
                 or layer._forward_pre_hooks
