@@ -16,18 +16,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-cli: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[cli]"
+	touch $@
+
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
 # the main job: every penalty on digits, side by side; prints the table and the report's path
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-cli
 	$(VENV)/bin/shrinkage compare --data digits --penalties none,l1,l2,elasticnet,group_inputs
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -35,7 +40,7 @@ test: lint
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/step_overhead.py
 
 clean:

@@ -12,20 +12,22 @@ weights it keeps as well; the refit removes that bias, as a relaxed lasso does, 
 bring a removed unit back); BatchNorm is folded into the convolutions after the refit. The
 strength is chosen on the refitted models' validation loss (a 20 % split of the training part;
 the test part is not looked at) by two rules, both reported: "min", the lowest mean, and "1se",
-the strongest whose mean is within one standard error of the lowest (the reference's
-included). ``--refit-epochs 0`` skips the refit.
+the strongest whose mean is within one standard error of the lowest (``shrinkage.path.choose``
+over the grid). ``--refit-epochs 0`` skips the refit.
 
 Reported, measured side by side in this run: parameters, checkpoint size (``torch.save`` of the
 state dict, and ``save_sparse``), inference latency at batch 1 and batch 256 (median of
 interleaved repetitions, eval mode, inference mode; timed on one intra-op thread and on
 ``--threads``, every model served at its faster count, shown after the latency), in eager
-PyTorch and as TorchScript (traced and frozen, how a model is usually served without Python),
-and test accuracy, for the reference, the regularized model, its exact compaction and the
-refitted compact model.
+PyTorch and compiled with ``torch.compile`` (inductor, static shapes; at batch 1 a small
+model's eager time is mostly Python's call overhead, which compiling removes), and test
+accuracy, for the reference, the regularized model, its exact compaction and the refitted
+compact model. ``--no-compile`` skips the compiled timings (compiling each model and batch
+size takes seconds to a minute on a CPU).
 Speedups are against the reference passed through ``compact`` too ("reference folded", the
-same outputs: its BatchNorm folded, in the same ``LeanSequential`` container): the
+same outputs: its BatchNorm folded, an ``nn.Sequential`` like the compact models): the
 unregularized model served the way the compact ones are, so they measure what the removed
-units save, not what folding or the container saves.
+units save, not what folding saves.
 
     python benchmarks/compaction.py                    # seeds 0, 1 and 2
     python benchmarks/compaction.py --seeds 0 --epochs 40 --refit-epochs 10 --json
@@ -39,12 +41,12 @@ alone cannot tell a 1-point difference from chance).
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,9 +57,8 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import shrinkage
-from shrinkage.checkpoint import save_sparse
-from shrinkage.compaction import compact
-from shrinkage.structured import neuron_groups
+from shrinkage.path import RULES, choose
+from shrinkage.structured import compact, neuron_groups, save_sparse
 
 
 def data(seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -131,20 +132,28 @@ def sizes(model: nn.Module) -> tuple[int, int]:
     return len(buffer.getvalue()), sparse
 
 
-def scripted(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """The model as TorchScript, traced on ``x`` and frozen (weights folded in)."""
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-        return torch.jit.freeze(torch.jit.trace(model.eval(), x))
+def compiled(model: nn.Module, x: torch.Tensor) -> Callable[..., Any]:
+    """``torch.compile`` of a copy of the model (inductor, static shapes), compiled on ``x``."""
+    program = torch.compile(copy.deepcopy(model).eval(), dynamic=False)
+    with torch.inference_mode():
+        program(x)
+    return program
 
 
 def latencies(
-    models: dict[str, nn.Module], x: torch.Tensor, rounds: int, inner: int, threads: list[int]
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    rounds: int,
+    inner: int,
+    threads: list[int],
+    compile_them: bool,
 ) -> dict[str, dict[int, float]]:
     """Median seconds per forward pass at each intra-op thread count, the models taking turns
-    in every round; each model eager and as TorchScript (``NAME/ts``). ``{name: {threads:
-    seconds}}``."""
-    every = {**models, **{f"{k}/ts": scripted(m, x) for k, m in models.items()}}
+    in every round; each model eager and, with ``compile_them``, compiled (``NAME/compiled``).
+    ``{name: {threads: seconds}}``."""
+    every: dict[str, Callable[..., Any]] = dict(models)
+    if compile_them:
+        every |= {f"{k}/compiled": compiled(m, x) for k, m in models.items()}
     calls: dict[str, Callable[[], Any]] = {k: (lambda m=m: m(x)) for k, m in every.items()}
     out: dict[str, dict[int, float]] = {k: {} for k in every}
     before = torch.get_num_threads()
@@ -202,16 +211,16 @@ def run(
         losses[candidate] = validation_losses(refitted, X_val, y_val)
         fits[candidate] = (model, exact, refitted, report)
     # "min": the lam of lowest mean validation loss; "1se": the strongest lam whose mean is
-    # within one standard error of the lowest (the reference's included)
-    best = min(losses, key=lambda k: float(losses[k].mean()))
-    bound = float(losses[best].mean() + losses[best].std() / len(losses[best]) ** 0.5)
-    within = [k for k in grid if float(losses[k].mean()) <= bound]
-    chosen = {
-        "min": min(grid, key=lambda k: float(losses[k].mean())),
-        "1se": max(within) if within else grid[0],
-    }
+    # within one standard error (over the validation samples) of the lowest; shrinkage's rule
+    on_grid = [losses[k] for k in grid]
+    choice = choose(
+        [float(v.mean()) for v in on_grid],
+        grid,
+        sample_se=[float(v.std() / len(v) ** 0.5) for v in on_grid],
+    )
+    chosen = {rule: grid[choice.index(rule)] for rule in RULES}
     # the reference as it would be served: BatchNorm folded into the convolutions and the
-    # same container as the compact models (TorchScript's freeze folds BatchNorm too);
+    # same container as the compact models (torch.compile would fold BatchNorm too);
     # latencies are compared with this one
     served, _ = compact(reference, X_val)
     models: dict[str, nn.Module] = {"reference": reference, "reference folded": served}
@@ -231,10 +240,12 @@ def run(
     # every model is timed at each thread count and served at its faster one: at batch 1 the
     # work is small, and waking a second thread often costs more than it saves
     counts = sorted({1, args.threads})
+    compile_them = not args.no_compile
     timings = {
-        "b1": latencies(models, X_te[:1], args.rounds, 200, counts),
-        "b256": latencies(models, X_te[:256], args.rounds, 20, counts),
+        "b1": latencies(models, X_te[:1], args.rounds, 200, counts, compile_them),
+        "b256": latencies(models, X_te[:256], args.rounds, 20, counts, compile_them),
     }
+    variants = (("", ""), ("_compiled", "/compiled")) if compile_them else (("", ""),)
     for key, model in models.items():
         dense, sparse = sizes(model)
         out[key] = {
@@ -244,11 +255,12 @@ def run(
             "test_accuracy": accuracy(model, X_te, y_te),
         }
         for b, per_model in timings.items():
-            for ts, name in (("", key), ("_ts", f"{key}/ts")):
+            for tag, suffix in variants:
+                name = key + suffix
                 best = min(per_model[name], key=per_model[name].__getitem__)
-                out[key][f"latency_{b}_us{ts}"] = per_model[name][best] * 1e6
-                out[key][f"threads_{b}{ts}"] = best
-                out[key][f"latency_{b}_us{ts}_per_threads"] = {
+                out[key][f"latency_{b}_us{tag}"] = per_model[name][best] * 1e6
+                out[key][f"threads_{b}{tag}"] = best
+                out[key][f"latency_{b}_us{tag}_per_threads"] = {
                     str(t): v * 1e6 for t, v in per_model[name].items()
                 }
     ref, fast_ref = out["reference"], out["reference folded"]
@@ -256,10 +268,10 @@ def run(
         which: {
             "parameters_removed": 1 - out[which]["parameters"] / ref["parameters"],
             **{
-                f"speedup_{b}{ts}": fast_ref[f"latency_{b}_us{ts}"]
-                / out[which][f"latency_{b}_us{ts}"]
+                f"speedup_{b}{tag}": fast_ref[f"latency_{b}_us{tag}"]
+                / out[which][f"latency_{b}_us{tag}"]
                 for b in ("b1", "b256")
-                for ts in ("", "_ts")
+                for tag, _ in variants
             },
             "accuracy_points_lost": 100 * (ref["test_accuracy"] - out[which]["test_accuracy"]),
             "file_ratio": out[which]["file_bytes"] / ref["file_bytes"],
@@ -289,6 +301,7 @@ def main() -> None:
     parser.add_argument(
         "--models", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"], help="which models"
     )
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile timings")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -301,7 +314,7 @@ def main() -> None:
         print(
             f"torch {torch.__version__}, {args.threads} threads, {args.epochs} epochs + "
             f"{args.refit_epochs} of refit, digits, seeds {args.seeds}; latency in us "
-            "(threads), eager / TorchScript"
+            "(threads), eager / torch.compile"
         )
     for label, (name, make, grid) in families.items():
         if name not in args.models:
@@ -336,24 +349,29 @@ def show(title: str, r: dict[str, Any]) -> None:
         print(
             f"  {key:<18}{m['parameters']:>10,}{m['file_bytes'] / 1024:>9.1f}"
             f"{m['sparse_file_bytes'] / 1024:>11.1f}"
-            f"{lat(m, 'b1', ''):>11} /{lat(m, 'b1', '_ts'):>9}"
-            f"{lat(m, 'b256', ''):>11} /{lat(m, 'b256', '_ts'):>10}"
+            f"{lat(m, 'b1', ''):>11} /{lat(m, 'b1', '_compiled'):>9}"
+            f"{lat(m, 'b256', ''):>11} /{lat(m, 'b256', '_compiled'):>10}"
             f"{100 * m['test_accuracy']:>9.2f}%"
         )
     for which, q in r["ratios"].items():
         print(f"  {which} vs reference: {ratio_line(q)}")
 
 
-def lat(m: dict[str, Any], batch: str, ts: str) -> str:
-    return f"{m[f'latency_{batch}_us{ts}']:.1f}({m[f'threads_{batch}{ts}']})"
+def lat(m: dict[str, Any], batch: str, tag: str) -> str:
+    key = f"latency_{batch}_us{tag}"
+    return f"{m[key]:.1f}({m[f'threads_{batch}{tag}']})" if key in m else "-"
 
 
 def ratio_line(q: dict[str, float]) -> str:
+    compiled_b1 = (
+        f" (compiled {q['speedup_b1_compiled']:.2f}x)" if "speedup_b1_compiled" in q else ""
+    )
+    compiled_b256 = f" ({q['speedup_b256_compiled']:.2f}x)" if "speedup_b256_compiled" in q else ""
     return (
         f"{100 * q['parameters_removed']:.1f}% fewer parameters; faster at batch 1 "
-        f"{q['speedup_b1']:.2f}x (TorchScript {q['speedup_b1_ts']:.2f}x), at batch 256 "
-        f"{q['speedup_b256']:.2f}x ({q['speedup_b256_ts']:.2f}x); "
-        f"{q['accuracy_points_lost']:+.2f} points of accuracy lost; file {q['file_ratio']:.2f}x"
+        f"{q['speedup_b1']:.2f}x{compiled_b1}, at batch 256 {q['speedup_b256']:.2f}x"
+        f"{compiled_b256}; {q['accuracy_points_lost']:+.2f} points of accuracy lost; "
+        f"file {q['file_ratio']:.2f}x"
     )
 
 

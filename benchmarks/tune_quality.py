@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from shrinkage.experiment import Settings, run_experiment
-from shrinkage.store import Store
-from shrinkage.tune import TuneConfig, sqlite_url, tune
+from shrinkage.experiments import Settings, Store, run_experiment
+from shrinkage.experiments.tune import TuneConfig, sqlite_url, tune
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shrinkage.store import Store
+from shrinkage.experiments.store import Store
 
 QUICK = [
     "--data", "digits", "--hidden", "64", "--epochs", "12", "--path-epochs", "4",
@@ -122,7 +122,7 @@ def test_two_concurrent_runs_into_one_store(tmp_path: Path) -> None:
         assert {r.id for r in store.runs()} == ids
         for run_id in ids:
             assert store.run(run_id).status == "done"
-            assert [r["penalty"] for r in store.results(run_id)] == [
+            assert [r.penalty for r in store.results(run_id)] == [
                 "none", "l1", "l2", "elasticnet",
             ]  # fmt: skip
             for name in ("none", "l1", "l2", "elasticnet"):

@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from shrinkage.compaction import CompactionError, LeanSequential, compact
+from shrinkage.structured import CompactionError, compact
 
 
 @pytest.fixture(scope="module")
@@ -118,198 +118,7 @@ def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:
     same_outputs(model, small, images)
 
 
-def test_lean_sequential_computes_what_sequential_computes(digits: torch.Tensor) -> None:
-    """Direct ``forward`` calls: the same outputs and gradients bit for bit, in train mode
-    (Dropout drawing the same mask) and eval mode; hooks still fire; scripting, tracing and
-    torch.fx see the layers as modules."""
-    torch.manual_seed(0)
-    plain = nn.Sequential(
-        nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 10)
-    )  # fmt: skip
-    lean = LeanSequential(*copy.deepcopy(list(plain)))
-    x = digits[:50]
-    for train in (True, False):
-        plain.train(train)
-        lean.train(train)
-        torch.manual_seed(1)
-        a = plain(x)
-        torch.manual_seed(1)
-        b = lean(x)
-        assert torch.equal(a, b)
-        a.square().sum().backward()
-        b.square().sum().backward()
-        for p, q in zip(plain.parameters(), lean.parameters(), strict=True):
-            assert p.grad is not None and q.grad is not None and torch.equal(p.grad, q.grad)
-    seen: list[str] = []
-    handle = lean[0].register_forward_hook(lambda m, i, o: seen.append("layer"))
-    lean(x)
-    handle.remove()
-    handle = torch.nn.modules.module.register_module_forward_hook(
-        lambda m, i, o: seen.append(type(m).__name__)
-    )
-    lean(x)
-    handle.remove()
-    lean(x)
-    assert seen == ["layer", "Linear", "ReLU", "Dropout", "Linear", "LeanSequential"]
-
-    class Counted(nn.Identity):
-        def __call__(self, *args: object, **kwargs: object) -> torch.Tensor:
-            seen.append("own __call__")
-            return super().__call__(*args, **kwargs)
-
-    lean.append(Counted())
-    assert torch.equal(lean(x), plain(x)) and seen[-1] == "own __call__"
-    del lean[-1]
-    lean.eval()
-    assert torch.equal(torch.jit.script(lean)(x), lean(x))
-    with torch.jit.optimized_execution(False):
-        assert torch.equal(torch.jit.trace(lean, x)(x), lean(x))
-    graph = torch.fx.symbolic_trace(lean).graph
-    assert [n.op for n in graph.nodes].count("call_module") == 4
-
-
-@pytest.mark.parametrize(
-    ("layers", "shape"),
-    [
-        ([nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 3, bias=False)], (5, 12)),
-        ([nn.ReLU(inplace=True), nn.Flatten(0, 1)], (4, 3, 2)),
-        (
-            [nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=1), nn.MaxPool1d(2, ceil_mode=True)],
-            (2, 3, 13),
-        ),
-        ([nn.Conv1d(3, 4, 3, padding="same", padding_mode="reflect"), nn.ReLU()], (2, 3, 9)),
-        (
-            [nn.Conv1d(4, 4, 3, groups=2, bias=False), nn.MaxPool1d(3, stride=1, padding=1)],
-            (2, 4, 9),
-        ),
-        (
-            [
-                nn.Conv2d(2, 5, 3, stride=(2, 1), padding=(1, 2), dilation=2),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            ],
-            (3, 2, 9, 8),
-        ),
-        ([nn.Conv2d(2, 4, 3, padding="same", padding_mode="circular"), nn.Flatten()], (3, 2, 6, 6)),
-        (
-            [nn.Conv2d(2, 4, 2, padding="valid", groups=2), nn.MaxPool2d((2, 1), dilation=(1, 2))],
-            (1, 2, 7, 9),
-        ),
-        ([nn.MaxPool2d(2, return_indices=True)], (1, 2, 4, 4)),
-    ],
-)
-def test_lean_sequential_runs_each_layer_as_its_forward_does(
-    layers: list[nn.Module], shape: tuple[int, ...]
-) -> None:
-    """The layers run without their ``forward`` give what ``forward`` gives, bit for bit, in
-    every configuration of their arguments, with the same gradients."""
-    torch.manual_seed(0)
-    plain = nn.Sequential(*layers)
-    lean = LeanSequential(*copy.deepcopy(layers))
-    x = torch.randn(shape)
-    if any(getattr(m, "return_indices", False) for m in layers):
-        a, b = plain(x), lean(x)
-        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
-        return
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    # an in-place ReLU may not modify a leaf; start from a computed tensor as a model would
-    a, b = plain(xa * 1.0), lean(xb * 1.0)
-    assert torch.equal(a, b)
-    a.square().sum().backward()
-    b.square().sum().backward()
-    assert xa.grad is not None and xb.grad is not None and torch.equal(xa.grad, xb.grad)
-    for p, q in zip(plain.parameters(), lean.parameters(), strict=True):
-        assert p.grad is not None and q.grad is not None and torch.equal(p.grad, q.grad)
-    with torch.inference_mode():
-        assert torch.equal(plain(x.clone()), lean(x.clone()))
-
-
-def test_lean_sequential_overwrites_only_tensors_it_allocated() -> None:
-    """With autograd off a ReLU after a Linear or Conv reuses that layer's output; the input and
-    a tensor a hook has seen are never overwritten."""
-    torch.manual_seed(0)
-    plain = nn.Sequential(
-        nn.ReLU(), nn.Linear(6, 8), nn.ReLU(), nn.Flatten(), nn.ReLU(), nn.Linear(8, 4), nn.ReLU()
-    )
-    lean = LeanSequential(*copy.deepcopy(list(plain)))
-    x = torch.randn(5, 6)
-    kept = x.clone()
-    seen: list[torch.Tensor] = []
-    with torch.no_grad():
-        assert torch.equal(lean(x), plain(x)) and torch.equal(x, kept)
-        lean[5].register_forward_hook(lambda m, i, o: seen.append(o))
-        out = lean(x)
-    assert torch.equal(out, plain(x)) and torch.equal(seen[0], plain[:6](x))
-    assert (seen[0] < 0).any()  # the hooked layer's output kept its negative entries
-
-
-def test_lean_sequential_calls_an_overridden_forward() -> None:
-    """A subclass of a layer it runs directly keeps its own ``forward``."""
-
-    class Doubled(nn.Linear):
-        def forward(self, input: torch.Tensor) -> torch.Tensor:
-            return 2 * super().forward(input)
-
-    torch.manual_seed(0)
-    layer = Doubled(4, 3)
-    x = torch.randn(2, 4)
-    assert torch.equal(
-        LeanSequential(layer)(x), 2 * nn.functional.linear(x, layer.weight, layer.bias)
-    )
-
-
-def test_lean_sequential_call_honours_its_own_hooks_and_compile() -> None:
-    """Calling the container skips ``Module.__call__`` only when that would do nothing more:
-    its own hooks fire (a pre-hook's new input is used), ``input=`` works, ``compile()`` in
-    place (of the container or of one layer) runs the compiled code, and ``torch.compile`` and
-    ``torch.fx`` see through a container nested in another model."""
-    torch.manual_seed(0)
-    plain = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
-    lean = LeanSequential(*copy.deepcopy(list(plain)))
-    x = torch.randn(6, 4)
-    seen: list[str] = []
-    post = lean.register_forward_hook(lambda m, i, o: seen.append("after"))
-    assert torch.equal(lean(x), plain(x)) and seen == ["after"]
-    post.remove()
-    pre = lean.register_forward_pre_hook(lambda m, args: (2 * args[0],))
-    assert torch.equal(lean(x), plain(2 * x))
-    pre.remove()
-    assert torch.equal(lean(input=x), plain(x)) and torch.equal(lean(x), plain(x))
-
-    def counting(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
-        seen.append(f"compiled {sum(n.op == 'call_function' for n in graph.graph.nodes)}")
-        return graph.forward
-
-    seen.clear()
-    lean.compile(backend=counting)
-    assert torch.allclose(lean(x), plain(x)) and seen == ["compiled 3"]
-    lean._compiled_call_impl = None  # back to eager
-
-    class Halved(nn.Module):  # defined here, so that torch.compile traces its forward
-        def forward(self, input: torch.Tensor) -> torch.Tensor:
-            return input / 2
-
-    lean.append(Halved())
-    lean[3].compile(backend=counting)
-    assert torch.allclose(lean(x), plain(x) / 2) and seen == ["compiled 3", "compiled 1"]
-    del lean[3]
-
-    def located(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
-        for node in graph.graph.nodes:  # the innermost module each operation was traced in
-            if node.op == "call_function":
-                path = list(node.meta["nn_module_stack"].values())[-1][0]
-                seen.append(".".join(path.split(".")[-2:]))
-        return graph.forward
-
-    outer = nn.Sequential(nn.Identity(), lean)
-    seen.clear()
-    assert torch.allclose(torch.compile(outer, backend=located)(x), plain(x))
-    assert seen == ["1.0", "1.1", "1.2"]  # each layer called as a module
-    graph = torch.fx.symbolic_trace(outer).graph
-    assert [n.target for n in graph.nodes if n.op == "call_module"] == ["0", "1.0", "1.1", "1.2"]
-
-
-def test_compact_returns_a_lean_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
+def test_compact_returns_a_plain_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
     model = mlp()
     named = nn.Sequential(
         OrderedDict(zip(["fc1", "act1", "fc2", "act2", "head"], model, strict=True))
@@ -317,7 +126,7 @@ def test_compact_returns_a_lean_sequential_with_the_layer_names(digits: torch.Te
     with torch.no_grad():
         named.fc1.weight[:5] = 0.0
     small, report = compact(named, digits, fuse_batchnorm=False)
-    assert isinstance(small, LeanSequential)
+    assert type(small) is nn.Sequential  # an ordinary module, not a subclass of it
     assert [name for name, _ in small.named_children()] == ["fc1", "act1", "fc2", "act2", "head"]
     assert small.fc1.out_features == 27 and report.kept[0] == (27, 32)
     same_outputs(named, small, digits)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from shrinkage.experiment import Settings, run_experiment
-from shrinkage.store import Store
+from shrinkage.experiments import Settings, run_experiment
+from shrinkage.experiments.store import Store
 
 SMALL = {"data": "wine", "hidden": (32,), "epochs": 8, "path_epochs": 3, "n_lambdas": 4}
 
@@ -14,12 +15,9 @@ def test_a_penalty_row_does_not_depend_on_the_penalties_before_it(tmp_path: Path
     with Store(tmp_path / "s.db") as store:
         both = run_experiment(Settings(penalties=("none", "l1", "l2"), **SMALL), store)
         alone = run_experiment(Settings(penalties=("none", "l2"), **SMALL), store)
-        rows = {r["penalty"]: r for r in store.results(both)}
-        l2 = next(r for r in store.results(alone) if r["penalty"] == "l2")
-    drop = {"seconds"}
-    assert {k: v for k, v in rows["l2"].items() if k not in drop} == {
-        k: v for k, v in l2.items() if k not in drop
-    }
+        rows = {r.penalty: r for r in store.results(both)}
+        l2 = next(r for r in store.results(alone) if r.penalty == "l2")
+    assert replace(rows["l2"], seconds=0.0) == replace(l2, seconds=0.0)
 
 
 def test_linear_cross_validated_run(tmp_path: Path) -> None:
@@ -33,5 +31,5 @@ def test_linear_cross_validated_run(tmp_path: Path) -> None:
         # a refit on all training folds is stored up to the chosen point (fold -1)
         refit = store.points(run, "l1", -1)
     l1 = rows[1]
-    assert len(refit) == l1["index"] + 1 and refit[-1].lam == l1["lam"]
-    assert l1["selected"] <= 10 and 0.2 < l1["test"] < 0.7  # diabetes: R^2 about 0.33-0.5
+    assert len(refit) == l1.index + 1 and refit[-1].lam == l1.lam
+    assert l1.selected <= 10 and 0.2 < l1.test < 0.7  # diabetes: R^2 about 0.33-0.5

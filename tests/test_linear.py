@@ -17,7 +17,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from shrinkage import linear as sh
-from shrinkage.path import lambda_grid, path, select_index
+from shrinkage.path import choose, lambda_grid, path
 
 
 def diabetes() -> tuple[np.ndarray, np.ndarray]:
@@ -207,11 +207,15 @@ def test_one_standard_error_rule_picks_a_stronger_penalty() -> None:
     assert np.count_nonzero(simple.coef_) <= np.count_nonzero(best.coef_)
 
 
-def test_select_index_rules() -> None:
-    scores = np.array([[5.0, 5.2, 4.8], [3.0, 3.1, 2.9], [2.5, 3.3, 2.7], [4.0, 4.0, 4.0]])
-    assert select_index(scores, "min", larger_is_better=False) == 2
-    assert select_index(scores, "1se", larger_is_better=False) == 1
-    assert select_index(-scores, "min", larger_is_better=True) == 2
+def test_choose_rules() -> None:
+    """Folds' losses on a decreasing grid: "min" takes the lowest mean, "1se" the strongest
+    penalty within one standard error (over folds) of it; scores flip the sign."""
+    losses = np.array([[5.0, 5.2, 4.8], [3.0, 3.1, 2.9], [2.5, 3.3, 2.7], [4.0, 4.0, 4.0]])
+    lams = np.array([4.0, 3.0, 2.0, 1.0])
+    assert choose(losses, lams).index("min") == 2
+    assert choose(losses, lams).index("1se") == 1
+    assert choose(-losses, lams, larger_is_better=True).index("min") == 2
+    assert choose(losses[::-1], lams[::-1]).index("1se") == 2  # the grid's order is irrelevant
 
 
 def test_path_records_follow_the_grid_with_warm_starts() -> None:

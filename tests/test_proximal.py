@@ -298,44 +298,50 @@ def test_l1_prox_gives_exact_zeros_where_a_loss_term_does_not() -> None:
     assert zeros(by_prox) > 20 and zeros(by_loss) == 0
 
 
-def test_flattened_buckets_train_exactly_like_separate_tensors() -> None:
-    data = batches(25)
-    flat, separate = make_model(), make_model()
-    ids = [id(p) for p in flat.parameters()]
-    before = [p.detach().clone() for p in flat.parameters()]
-    prox = Proximal(
-        torch.optim.Adam(flat.parameters(), lr=1e-2), Regularizer(flat, L1(0.5)), flatten=True
-    )
-    assert [id(p) for p in flat.parameters()] == ids  # the same Parameter objects
-    assert all(torch.equal(p, q) for p, q in zip(flat.parameters(), before, strict=True))
-    w0, w2 = flat[0].weight, flat[2].weight
-    assert w0.untyped_storage().data_ptr() == w2.untyped_storage().data_ptr()  # one buffer
-    train(flat, prox, data)
-    other = Proximal(
-        torch.optim.Adam(separate.parameters(), lr=1e-2),
-        Regularizer(separate, L1(0.5)),
-        flatten=False,
-    )
-    train(separate, other, data)
-    assert same_parameters(flat, separate)
-    assert int((flat[0].weight == 0).sum()) > 0
-
-
-def test_flatten_not_a_bool() -> None:
+@pytest.mark.parametrize("preconditioned", [False, True])
+@pytest.mark.parametrize("penalty", [L1(0.5), ElasticNet(0.5, 0.5), GroupLasso(2.0)], ids=repr)
+def test_parameters_keep_their_storage_over_training(
+    penalty: Penalty, preconditioned: bool
+) -> None:
+    """Every step updates the parameters in place: the same Parameter objects, the same
+    memory, so references a user keeps to them (or to their data) stay live."""
     model = make_model()
-    with pytest.raises(TypeError, match=r"flatten must be True, False or None"):
-        Proximal(
-            torch.optim.SGD(model.parameters(), lr=0.1), Regularizer(model, L1(0.1)), flatten="yes"
-        )  # type: ignore[arg-type]
-
-
-def test_flat_buckets_follow_parameters_that_moved() -> None:
-    """module.to() gives parameters new storage after the buffer was built: the next step
-    notices and flattens again, so the penalty still acts on the live weights."""
-    model = make_model()
+    params = list(model.parameters())
+    addresses = [p.data_ptr() for p in params]
+    views = [p.detach() for p in params]  # aliases of the parameters' memory
     prox = Proximal(
-        torch.optim.SGD(model.parameters(), lr=1.0), Regularizer(model, L1(0.1)), flatten=True
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        Regularizer(model, penalty),
+        preconditioned=preconditioned,
     )
+    assert [p.data_ptr() for p in model.parameters()] == addresses
+    train(model, prox, batches(25))
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    assert [p.data_ptr() for p in model.parameters()] == addresses
+    assert all(torch.equal(v, p) for v, p in zip(views, model.parameters(), strict=True))
+    assert int((model[0].weight == 0).sum()) > 0
+
+
+def test_hooks_registered_on_the_wrapper_run_around_the_whole_step() -> None:
+    """Proximal is a torch Optimizer set up by Optimizer.__init__: its step pre- and
+    post-hooks run once per step, the post-hook after the prox."""
+    model = make_model()
+    prox = Proximal(torch.optim.SGD(model.parameters(), lr=0.1), Regularizer(model, L1(10.0)))
+    seen: list[str] = []
+    prox.register_step_pre_hook(lambda opt, args, kwargs: seen.append("pre"))
+    prox.register_step_post_hook(
+        lambda opt, args, kwargs: seen.append(f"post {int((model[0].weight == 0).sum())}")
+    )
+    train(model, prox, batches(2))
+    assert seen == ["pre", f"post {model[0].weight.numel()}"] * 2  # zeros already at the hook
+    assert prox.param_groups is prox.optimizer.param_groups
+
+
+def test_parameters_that_moved_are_still_stepped() -> None:
+    """module.to() gives the parameters new storage after the Proximal was built: the
+    penalty still acts on the live weights."""
+    model = make_model()
+    prox = Proximal(torch.optim.SGD(model.parameters(), lr=1.0), Regularizer(model, L1(0.1)))
     model.double()
     for p in model.parameters():
         p.grad = torch.zeros_like(p)

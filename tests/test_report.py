@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shrinkage.experiment import Settings, run_experiment
-from shrinkage.report import FIGURES, importances, load_run, render
-from shrinkage.store import Store
+from shrinkage.experiments import Settings, run_experiment
+from shrinkage.experiments.report import FIGURES, importances, load_run, render
+from shrinkage.experiments.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from shrinkage.path import PathPoint
-from shrinkage.store import Store, decode, encode
+from shrinkage.experiments.store import Store, decode, encode
+from shrinkage.path import NetworkState, PathPoint
 
 
 def test_encode_round_trips_an_optimizer_state() -> None:
@@ -58,7 +58,7 @@ def _point(lam: float) -> PathPoint:
         True,
         0.0,
         0.1,
-        {"w": torch.ones(2)},
+        NetworkState({"w": torch.ones(2)}, history=((1.0, 2.0),)),
     )
 
 
@@ -70,7 +70,9 @@ def test_points_are_committed_and_read_back_as_a_prefix(tmp_path) -> None:
         store.add_point(run, "l1", 0, 0, _point(9.0))  # a repeat is ignored
         points = store.points(run, "l1", 0)
         assert [p.lam for p in points] == [1.0]
-        assert points[0].selected == (0,) and torch.equal(points[0].state["w"], torch.ones(2))
+        assert points[0].selected == (0,) and points[0].state is not None
+        assert torch.equal(points[0].state.weights["w"], torch.ones(2))
+        assert points[0].state.history == ((1.0, 2.0),)
         assert store.integrity() == "ok"
     # another connection sees everything committed
     with Store(tmp_path / "s.db") as other:
@@ -86,13 +88,13 @@ def test_store_path_from_the_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SHRINKAGE_STORE", str(tmp_path / "env.db"))
     with Store() as store:
         assert store.path == tmp_path / "env.db"
-    with pytest.raises(ValueError, match="folder does not exist"):
+    with pytest.raises(ValueError, match=r"path .* in a folder that does not exist"):
         Store(tmp_path / "missing" / "x.db")
 
 
 _OPENER = """
 import sys, time
-from shrinkage.store import Store
+from shrinkage.experiments.store import Store
 folder, start = sys.argv[1], float(sys.argv[2])
 for k in range(10):
     while time.time() < start + 0.3 * k:

@@ -11,8 +11,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import shrinkage
-from shrinkage.compaction import compact
-from shrinkage.structured import neuron_groups, unit_sparsity
+from shrinkage.structured import compact, neuron_groups, unit_sparsity
 
 
 def test_prox_matches_the_closed_form() -> None:

@@ -12,16 +12,14 @@
 * :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators.
 """
 
-from .checkpoint import load_sparse, save_sparse
-from .compaction import CompactionError, compact
 from .conventions import CONVENTIONS, NoExactConversionError, convert
 from .path import PathPoint, lambda_grid, path
-from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .penalties import L1, L2, ElasticNet, GroupLasso, MultiTensorPenalty, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer, Target, regularize_layer
 from .selection import default_mask
 from .sparsity import LayerSparsity, SparsityReport, sparsity
-from .structured import neuron_groups
+from .structured import CompactionError, compact, load_sparse, neuron_groups, save_sparse
 
 __version__ = "0.1.0"
 
@@ -33,6 +31,7 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "LayerSparsity",
+    "MultiTensorPenalty",
     "NoExactConversionError",
     "PathPoint",
     "Penalty",

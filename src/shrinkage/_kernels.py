@@ -4,15 +4,18 @@ Each kernel takes a list of tensors on one device and dtype and a scalar or a li
 per-tensor tensors (broadcastable), and a ``foreach`` flag that picks the tier:
 
 * ``foreach=False``, the per-tensor reference: one tensor at a time, plain torch ops;
-* ``foreach=True``, the fast path for many tensors: ``torch._foreach_*``, one kernel launch per
-  op for the whole list.
+* ``foreach=True``, the fast path for many tensors: torch's multi-tensor operations
+  (``torch._foreach_*``, listed in torch's reference under "Foreach Operations" and used by
+  ``torch.optim`` itself), one kernel launch per op for the whole list. This module is the one
+  place in shrinkage that calls them.
 
 Both tiers compute the same floating-point operations, so they agree bit for bit (tested).
 Penalties call these; nothing here knows about penalties.
 
 Soft-thresholding is ``w - clamp(w, -t, t)``: entries with ``|w| <= t`` become exactly zero and
-the others move by exactly ``t`` towards zero. With a scalar ``t`` the per-tensor tier uses
-torch's fused ``softshrink`` kernel in place, one pass over memory, which computes the same.
+the others move by exactly ``t`` towards zero. With a scalar ``t`` the per-tensor tier runs
+ATen's ``softshrink`` operator (``torch.ops.aten.softshrink.out``) with the tensor as its own
+output: one pass over memory, the same values.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from torch import Tensor
 
 Step = float | Tensor
 """A proximal step size: a scalar, or a tensor broadcastable to the parameter (element-wise)."""
+
+_softshrink_out = torch.ops.aten.softshrink.out
+"""``softshrink(w, t, out=...)``: the operator behind ``torch.nn.functional.softshrink``, which
+has no in-place form of its own."""
 
 
 def soft_threshold_(ws: list[Tensor], threshold: float | list[Tensor], foreach: bool) -> None:
@@ -40,7 +47,7 @@ def soft_threshold_(ws: list[Tensor], threshold: float | list[Tensor], foreach: 
         torch._foreach_sub_(ws, clipped)
     else:
         for w in ws:
-            torch._C._nn.softshrink(w, threshold, out=w)  # type: ignore[call-arg]
+            _softshrink_out(w, threshold, out=w)
 
 
 def shrink_(ws: list[Tensor], divisor: float | list[Tensor], foreach: bool) -> None:

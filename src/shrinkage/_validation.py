@@ -8,10 +8,46 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import torch
+
+
+class ArgumentError(ValueError):
+    """A bad value for one argument, said in the vocabulary of whoever called.
+
+    The message is ``"<argument> <problem>"``, for instance ``"hidden must be positive layer
+    widths; got ()"``. The library renders ``argument`` (and every ``{name}`` of ``related``
+    in ``problem``) as the Python argument's name; a front end such as the command line
+    renders them as its own option names with :meth:`render`, so each user reads the names
+    they typed.
+
+    Args:
+        argument: the Python argument at fault.
+        problem: the rest of the sentence: what is wrong, what is allowed, the value given.
+        related: other arguments that ``problem`` names, each written ``{name}`` in it.
+    """
+
+    def __init__(self, argument: str, problem: str, *, related: Iterable[str] = ()) -> None:
+        self.argument = argument
+        self.problem = problem
+        self.related = tuple(related)
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message with every argument written as ``name(argument)``."""
+        text = self.problem
+        for other in self.related:
+            text = text.replace("{" + other + "}", name(other))
+        return f"{name(self.argument)} {text}"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (worker processes)
+        return (_rebuild_argument_error, (self.argument, self.problem, self.related))
+
+
+def _rebuild_argument_error(argument: str, problem: str, related: tuple[str, ...]) -> ArgumentError:
+    return ArgumentError(argument, problem, related=related)
 
 
 def check_real(

@@ -12,13 +12,17 @@
 Runs live in the store (``--store``, ``$SHRINKAGE_STORE`` or ``./shrinkage-runs.db``);
 ``--resume RUN_ID`` continues an interrupted run. Exit status: 0 on success, 2 on bad input
 (one line on stderr, no traceback), 1 when a ``tune`` worker was lost (the rest is
-reported), 130 when interrupted.
+reported), 130 when interrupted. The command needs its extra: ``pip install 'shrinkage[cli]'``
+(matplotlib for the reports, rich for the tables and progress bars).
+
+The library names its arguments as Python does (``hidden``); this module renders its errors
+with the options of the command that was typed (``--hidden``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,19 +30,41 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .data import BUNDLED
-from .experiment import MODELS, PENALTIES, Settings, result_table, run_experiment
-from .store import Store
+from ._validation import ArgumentError
 
 __all__ = ["main"]
 
+EXTRA = "pip install 'shrinkage[cli]'"
+_NEEDS = ("matplotlib", "rich")
+_LIBRARY_NAMES = {"path": "store", "penalties": "penalty"}
+"""Library argument -> this command's option, where the two differ (``Store(path)`` is
+``--store``; a one-penalty command's ``--penalty`` is a run's ``penalties``)."""
+
 
 class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with one-line errors, that remembers how it spells each argument
+    (``spelled[dest]``: its last option string, or a positional's metavar) and its
+    sub-commands' parsers (``commands``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.spelled: dict[str, str] = {}
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.spelled[action.dest] = (
+            action.option_strings[-1] if action.option_strings else str(action.metavar)
+        )
+        return action
+
     def error(self, message: str) -> Any:  # one line, exit 2 (argparse's own convention)
         self.exit(2, f"shrinkage: error: {message}\n")
 
 
 def _experiment_options(p: argparse.ArgumentParser, *, many: bool) -> None:
+    from .experiments import BUNDLED, MODELS, PENALTIES, Settings
+
     p.add_argument("--data", help=f"{', '.join(BUNDLED)}, or a CSV file")
     p.add_argument("--target", help="the target column of a CSV file")
     p.add_argument("--model", choices=MODELS, default="mlp")
@@ -75,7 +101,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog="shrinkage", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     compare = sub.add_parser("compare", help="every penalty side by side, lam chosen on validation")
@@ -113,30 +139,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs = sub.add_parser("runs", help="list the stored runs")
     report = sub.add_parser("report", help="render a stored run's report again")
-    report.add_argument("run_id")
+    report.add_argument("run_id", metavar="RUN_ID")
     report.add_argument("--report-dir")
-    for p in (compare, path, select, tune, compact, runs, report):
+    for name, p in (("compare", compare), ("path", path), ("select", select), ("tune", tune),
+                    ("compact", compact), ("runs", runs), ("report", report)):  # fmt: skip
         _common(p)
+        parser.commands[name] = p
     return parser
+
+
+def _option_names(parser: _Parser, command: str) -> Callable[[str], str]:
+    """How ``command`` spells a library argument: its option (``--hidden``), or the
+    metavar of a positional (``RUN_ID``)."""
+    options = parser.commands[command].spelled
+
+    def name(argument: str) -> str:
+        dest = argument if argument in options else _LIBRARY_NAMES.get(argument, argument)
+        return options.get(dest, "--" + argument.replace("_", "-"))
+
+    return name
 
 
 def _integers(option: str, text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"{option} must be comma-separated integers; got {text!r}") from None
+        raise ArgumentError(option, f"must be comma-separated integers; got {text!r}") from None
 
 
-def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
+def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Any:
+    from .experiments import Settings
+
     if args.data is None:
-        raise ValueError("--data is required (a bundled dataset name or a CSV file)")
-    hidden = _integers("--hidden", args.hidden)
+        raise ArgumentError("data", "is required (a bundled dataset name or a CSV file)")
     lams = None
     if args.lams:
         try:
             lams = tuple(float(v) for v in args.lams.split(","))
         except ValueError:
-            raise ValueError(f"--lams must be comma-separated numbers; got {args.lams!r}") from None
+            raise ArgumentError(
+                "lams", f"must be comma-separated numbers; got {args.lams!r}"
+            ) from None
     return Settings(
         data=args.data,
         target=args.target,
@@ -146,7 +189,7 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
         rule=args.rule,
         seed=args.seed,
         n_lambdas=args.n_lambdas,
-        hidden=hidden,
+        hidden=_integers("hidden", args.hidden),
         epochs=args.epochs,
         path_epochs=args.path_epochs,
         learning_rate=args.learning_rate,
@@ -154,6 +197,17 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Settings:
         lams=lams,
         path_learning_rate=args.path_learning_rate,
     )
+
+
+def _one_penalty(args: argparse.Namespace) -> str:
+    """``--penalty``, checked before the settings (which speak of a list of penalties)."""
+    from .experiments import PENALTIES
+
+    if args.penalty not in PENALTIES[1:]:
+        raise ArgumentError(
+            "penalty", f"must be one of {', '.join(PENALTIES[1:])}; got {args.penalty!r}"
+        )
+    return str(args.penalty)
 
 
 @contextmanager
@@ -193,7 +247,23 @@ def _print_table(rows: list[dict[str, Any]], title: str) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def _run(args: argparse.Namespace, store: Store, penalties: Sequence[str], command: str) -> str:
+def _emit(
+    args: argparse.Namespace, payload: dict[str, Any], rows: list[dict[str, Any]], title: str
+) -> None:
+    """``--json``: ``payload`` as it is; otherwise the table ``rows`` and ``payload``'s
+    ``"footer"``."""
+    footer = payload.pop("footer")
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return
+    if rows:
+        _print_table(rows, title)
+    print(footer)
+
+
+def _run(args: argparse.Namespace, store: Any, penalties: Sequence[str], command: str) -> str:
+    from .experiments import run_experiment
+
     settings = None if args.resume else _settings(args, penalties)
     if args.resume and args.data is not None:
         print(
@@ -207,147 +277,85 @@ def _run(args: argparse.Namespace, store: Store, penalties: Sequence[str], comma
             print(f"run {run_id} (resume with --resume {run_id})", file=sys.stderr, flush=True)
 
         return run_experiment(
-            settings,
-            store,
-            command=command,
-            resume=args.resume,
-            progress=progress,
+            settings, store, command=command, resume=args.resume, progress=progress,
             on_run=announce,
-        )
+        )  # fmt: skip
 
 
-def _report(store: Store, run_id: str, out: str | None) -> Path:
-    from .report import load_run, render
+def _report(store: Any, run_id: str, out: str | None) -> Path:
+    from .experiments.report import load_run, render
 
     return render(load_run(store, run_id), out or Path("reports") / run_id)
 
 
-def _emit(
-    args: argparse.Namespace,
-    payload: dict[str, Any],
-    key: str,
-    rows: list[dict[str, Any]],
-    title: str,
-    footer: str,
-) -> None:
-    """``--json``: ``payload`` with ``rows`` under ``key``; otherwise a table and a line."""
-    if args.json:
-        print(json.dumps({**payload, key: rows}, indent=2))
-        return
-    _print_table(rows, title)
-    print(footer)
-
-
-def _compare(args: argparse.Namespace, store: Store) -> None:
+def _compare(args: argparse.Namespace, store: Any) -> None:
     run_id = _run(
         args, store, [p.strip() for p in args.penalties.split(",") if p.strip()], "compare"
     )
-    rows = result_table(store.results(run_id))
+    rows = [row.columns() for row in store.results(run_id)]
     html = _report(store, run_id, args.report_dir)
-    _emit(
-        args, {"run": run_id, "report": str(html)}, "rows", rows, f"run {run_id}", f"report: {html}"
-    )
+    payload = {"run": run_id, "report": str(html), "rows": rows, "footer": f"report: {html}"}
+    _emit(args, payload, rows, f"run {run_id}")
 
 
-def _one_penalty(args: argparse.Namespace) -> str:
-    """``--penalty``, checked before the settings (which speak of ``--penalties``)."""
-    if args.penalty not in PENALTIES[1:]:
-        raise ValueError(
-            f"--penalty must be one of {', '.join(PENALTIES[1:])}; got {args.penalty!r}"
-        )
-    return str(args.penalty)
+def _path(args: argparse.Namespace, store: Any) -> None:
+    from .experiments.report import load_run
+    from .experiments.results import zero_fraction
 
-
-def _path(args: argparse.Namespace, store: Store) -> None:
     run_id = _run(args, store, [_one_penalty(args)], "path")
-    from .report import load_run, zero_fraction
-
     view = load_run(store, run_id)
-    name = view.rows[0]["penalty"]
+    name = view.rows[0].penalty
     rows = [
         {
-            "lam": p.lam,
-            "train loss": p.train_loss,
-            "val loss": p.val_loss,
-            "val score": p.val_score,
-            "features": p.n_nonzero,
-            "zeros": zero_fraction(view, p),
+            "lam": p.lam, "train loss": p.train_loss, "val loss": p.val_loss,
+            "val score": p.val_score, "features": p.n_nonzero, "zeros": zero_fraction(p),
             "chosen": "<-" if p.lam == view.chosen[name].lam else "",
         }
         for p in view.paths[name][0]
-    ]
+    ]  # fmt: skip
     html = _report(store, run_id, args.report_dir)
-    title = f"{name} path, run {run_id}"
-    _emit(args, {"run": run_id, "report": str(html)}, "points", rows, title, f"report: {html}")
+    payload = {"run": run_id, "report": str(html), "points": rows, "footer": f"report: {html}"}
+    _emit(args, payload, rows, f"{name} path, run {run_id}")
 
 
-def _select(args: argparse.Namespace, store: Store) -> None:
+def _select(args: argparse.Namespace, store: Any) -> None:
+    from .experiments.data import write_selected
+    from .experiments.report import importances, load_run
+
     penalty = args.penalty or ("group_inputs" if args.model == "mlp" else "l1")
-    run_id = _run(args, store, [penalty], "select")
-    from .report import importances, load_run
-
+    args.penalty = penalty
+    run_id = _run(args, store, [_one_penalty(args)], "select")
     view = load_run(store, run_id)
-    name = view.rows[0]["penalty"]
-    scores = importances(view, name)
-    names = view.feature_names
+    name = view.rows[0].penalty
+    scores, names = importances(view, name), view.feature_names
     selected = list(view.chosen[name].selected)
     ranking = [
         {"feature": names[j], "importance": float(scores[j]), "selected": j in selected}
         for j in sorted(range(len(names)), key=lambda j: -scores[j])
     ]
-    out = Path(args.out or f"{Path(view.settings.data).stem}-selected.csv")
-    _write_selected(view.settings, [names[j] for j in selected], out)
-    _emit(
-        args,
-        {"run": run_id, "out": str(out)},
-        "features",
-        ranking,
-        f"features by importance ({name}), run {run_id}",
-        f"{len(selected)} of {len(names)} features selected; written to {out}",
+    settings = view.settings
+    out = Path(args.out or f"{Path(settings.data).stem}-selected.csv")
+    write_selected(
+        settings.data, settings.target, [names[j] for j in selected], out, seed=settings.seed
     )
+    footer = f"{len(selected)} of {len(names)} features selected; written to {out}"
+    payload = {"run": run_id, "out": str(out), "features": ranking, "footer": footer}
+    _emit(args, payload, ranking, f"features by importance ({name}), run {run_id}")
 
 
-def _write_selected(settings: Settings, keep: list[str], out: Path) -> None:
-    """The selected columns (and the target) of the input, as CSV: copied from the user's
-    file, or written from the bundled dataset."""
-    source, target = Path(settings.data), settings.target
-    if source.suffix.lower() == ".csv" and source.is_file():
-        with source.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = [*keep, target] if target else keep
-            with out.open("w", newline="") as sink:
-                writer = csv.writer(sink)
-                writer.writerow(columns)
-                for row in reader:
-                    writer.writerow([row[c] for c in columns])
-        return
-    from .data import load_dataset
-
-    dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
-    index = [dataset.feature_names.index(k) for k in keep]
-    with out.open("w", newline="") as sink:
-        writer = csv.writer(sink)
-        writer.writerow([*keep, "target"])
-        for x, y in zip(dataset.X[:, index], dataset.y, strict=True):
-            writer.writerow([*(repr(float(v)) for v in x), y])
-
-
-def _runs(args: argparse.Namespace, store: Store) -> None:
+def _runs(args: argparse.Namespace, store: Any) -> None:
     import time
 
     rows = [
         {
-            "run": r.id,
-            "command": r.command,
-            "data": r.config.get("data"),
-            "model": r.config.get("model"),
-            "penalties": ",".join(r.config.get("penalties", [])),
+            "run": r.id, "command": r.command, "data": r.config.get("data"),
+            "model": r.config.get("model"), "penalties": ",".join(r.config.get("penalties", [])),
             "status": r.status,
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
             "points": store.count_points(r.id),
         }
         for r in store.runs()
-    ]
+    ]  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2))
     elif rows:
@@ -356,75 +364,52 @@ def _runs(args: argparse.Namespace, store: Store) -> None:
         print(f"no runs in {store.path}")
 
 
-def _render(args: argparse.Namespace, store: Store) -> None:
+def _render(args: argparse.Namespace, store: Any) -> None:
     html = _report(store, args.run_id, args.report_dir)
     print(json.dumps({"run": args.run_id, "report": str(html)}) if args.json else f"report: {html}")
 
 
-def _compact(args: argparse.Namespace, store: Store | None) -> None:
-    import torch
-    from torch import nn
+def _compact(args: argparse.Namespace) -> None:
+    from .structured import compact_file
 
-    from .checkpoint import load_payload, load_sparse, save_sparse
-    from .compaction import compact
-
-    source = Path(args.model_file)
-    model = load_sparse(source)
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(
-            f"{source} holds a state dict without an architecture; compact needs an "
-            "nn.Sequential saved with save_sparse"
-        )
-    if args.input_shape:
-        shape = _integers("--input-shape", args.input_shape)
-    else:
-        stored = load_payload(source).get("input_shape")
-        if not stored:
-            raise ValueError(f"{source} does not record its input shape; pass --input-shape")
-        shape = tuple(int(v) for v in stored)
-    example = torch.randn((64, *shape), generator=torch.Generator().manual_seed(0))
-    small, report = compact(model, example)
-    out = Path(args.out or source.with_name(f"{source.stem}-compact.pt"))
-    saved = save_sparse(small, out, input_shape=shape)
-    result = {
-        "out": str(out),
+    shape = _integers("input_shape", args.input_shape) if args.input_shape else None
+    done = compact_file(Path(args.model_file), out=args.out and Path(args.out), input_shape=shape)
+    report = done.report
+    kept = ", ".join(f"layer {k}: {a}/{b}" for k, (a, b) in report.kept.items())
+    footer = (
+        f"parameters {report.parameters_before:,} -> {report.parameters_after:,}; file "
+        f"{done.bytes_before:,} -> {done.bytes_after:,} bytes; units kept per layer {kept}\n"
+        f"written to {done.out}"
+    )
+    payload = {
+        "out": str(done.out),
         "parameters_before": report.parameters_before,
         "parameters_after": report.parameters_after,
-        "bytes_before": source.stat().st_size,
-        "bytes_after": saved.bytes,
+        "bytes_before": done.bytes_before,
+        "bytes_after": done.bytes_after,
         "units_kept": {str(k): list(v) for k, v in report.kept.items()},
+        "footer": footer,
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    print(
-        f"parameters {report.parameters_before:,} -> {report.parameters_after:,}; file "
-        f"{result['bytes_before']:,} -> {saved.bytes:,} bytes; units kept per layer "
-        + ", ".join(f"layer {k}: {a}/{b}" for k, (a, b) in report.kept.items())
-    )
-    print(f"written to {out}")
+    _emit(args, payload, [], "")
 
 
-def _tune(args: argparse.Namespace, store: Store) -> int:
-    from .tune import TuneConfig, best_settings, sqlite_url, trial_rows, tune
+def _tune(args: argparse.Namespace, store: Any) -> int:
+    from .experiments import run_experiment
+    from .experiments.tune import TuneConfig, best_settings, sqlite_url, trial_rows, tune
 
     for option in ("cv", "resume", "lams", "path_learning_rate"):
         if getattr(args, option) is not None:
-            flag = "--" + option.replace("_", "-")
-            raise ValueError(f"{flag} does not apply to tune (trials search the lam grid)")
+            raise ArgumentError(option, "does not apply to tune (trials search the lam grid)")
     penalty = _one_penalty(args)
     config = TuneConfig(
-        _settings(args, [penalty]),
-        penalty,
-        args.storage or sqlite_url(store.path),
-        study=args.study,
-        trials=args.trials,
-        workers=args.workers,
+        _settings(args, [penalty]), penalty, args.storage or sqlite_url(store.path),
+        study=args.study, trials=args.trials, workers=args.workers,
         search=None if args.search is None else tuple(args.search.split(",")),
-        pruner=args.pruner,
-        heartbeat=args.heartbeat,
-        sampler_seed=args.sampler_seed,
-    )
+        pruner=args.pruner, heartbeat=args.heartbeat, sampler_seed=args.sampler_seed,
+    )  # fmt: skip
+    import optuna  # the command's own output: Optuna's per-trial lines would break the bars
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _progress(args.quiet) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -435,43 +420,32 @@ def _tune(args: argparse.Namespace, store: Store) -> int:
     for line in outcome.lost_workers:
         print(f"shrinkage: warning: {line}; the study stays usable", file=sys.stderr)
     best = outcome.best
-    run_id = run_experiment(
-        best_settings(config, outcome),
-        store,
-        command="tune",
-        meta={"study": outcome.study, "storage": outcome.storage, "trial": best["number"]},
-    )
+    meta = {"study": outcome.study, "storage": outcome.storage, "trial": best["number"]}
+    run_id = run_experiment(best_settings(config, outcome), store, command="tune", meta=meta)
     html = _report(store, run_id, args.report_dir)
-    rows = result_table(store.results(run_id))
-    payload = {
-        "study": outcome.study,
-        "storage": outcome.storage,
-        "counts": outcome.counts,
-        "ran": outcome.ran,
-        "lost_workers": outcome.lost_workers,
-        "seconds": outcome.seconds,
-        "best": best,
-        "run": run_id,
-        "report": str(html),
-        "rows": rows,
-    }
+    rows = [row.columns() for row in store.results(run_id)]
+    trials = [row.columns() for row in trial_rows(config)]
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
     params = ", ".join(f"{k} = {v:.4g}" for k, v in best["params"].items())
-    footer = (
-        f"study {outcome.study} ({counts}); best: trial {best['number']}, validation "
-        f"{outcome.metric} {best['value']:.4f} at {params}\n"
-        f"the best trial retrained as run {run_id}; report: {html}"
-    )
     if args.json:
-        print(json.dumps({**payload, "trials": trial_rows(config)}, indent=2))
+        print(json.dumps({
+            "study": outcome.study, "storage": outcome.storage, "counts": outcome.counts,
+            "ran": outcome.ran, "lost_workers": outcome.lost_workers,
+            "seconds": outcome.seconds, "best": best, "run": run_id, "report": str(html),
+            "rows": rows, "trials": trials,
+        }, indent=2))  # fmt: skip
     else:
-        _print_table(trial_rows(config), f"best trials of study {outcome.study}")
+        _print_table(trials, f"best trials of study {outcome.study}")
         _print_table(rows, f"run {run_id}")
-        print(footer)
+        print(
+            f"study {outcome.study} ({counts}); best: trial {best['number']}, validation "
+            f"{outcome.metric} {best['value']:.4f} at {params}\n"
+            f"the best trial retrained as run {run_id}; report: {html}"
+        )
     return 1 if outcome.lost_workers else 0
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Store], int | None]] = {  # need the store
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int | None]] = {  # need the store
     "compare": _compare,
     "path": _path,
     "select": _select,
@@ -483,15 +457,24 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Store], int | None]] = {  # n
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"shrinkage: the command line needs {', '.join(missing)}: {EXTRA}", file=sys.stderr)
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "compact":
-            _compact(args, None)
-        else:
-            with Store(args.store) as store:
-                status = _COMMANDS[args.command](args, store)
-                if status:
-                    return status
+            _compact(args)
+            return 0
+        from .experiments import Store
+
+        with Store(args.store) as store:
+            return _COMMANDS[args.command](args, store) or 0
+    except ArgumentError as error:
+        message = error.render(_option_names(parser, args.command))
+        print(f"shrinkage: error: {message.splitlines()[0]}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"shrinkage: error: {message}", file=sys.stderr)
@@ -503,7 +486,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    return 0
 
 
 if __name__ == "__main__":

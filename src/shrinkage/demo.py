@@ -12,7 +12,6 @@ norm of the weights, and training time.
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +20,15 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from torch import nn
+from torch import Tensor, nn
 
+from .neural import build_mlp, train_epochs
 from .penalties import L1, L2, ElasticNet, Penalty
 from .proximal import Proximal
 from .regularizer import Regularizer
 from .sparsity import sparsity
 
-__all__ = ["DemoConfig", "DemoResult", "digits_split", "mlp", "run", "train_digits"]
+__all__ = ["DemoConfig", "DemoResult", "digits_split", "run", "train_digits"]
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,6 @@ def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return as_x(X_tr), as_x(X_te), torch.tensor(y_tr), torch.tensor(y_te)
 
 
-def mlp(sizes: tuple[int, ...] = (64, 256, 256, 10)) -> nn.Sequential:
-    """Linear layers of the given widths with ReLU between them."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 def train_digits(
     config: DemoConfig,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -95,30 +85,24 @@ def train_digits(
 ) -> DemoResult:
     """Train the demo MLP with one configuration and measure it on the test split."""
     X_tr, X_te, y_tr, y_te = data
-    torch.manual_seed(seed)
-    model = mlp()
+    model = build_mlp(64, (256, 256), 10, generator=torch.Generator().manual_seed(seed))
     optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     reg = Regularizer(model, config.penalty) if config.penalty is not None else None
     if config.how == "prox":
         assert reg is not None
         optimizer = Proximal(optimizer, reg)
-    loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed)
+    cross_entropy = nn.CrossEntropyLoss()
+
+    def loss_fn(out: Tensor, target: Tensor) -> Tensor:
+        loss = cross_entropy(out, target)
+        return loss + reg.penalty() if config.how == "loss" and reg is not None else loss
+
     start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(len(X_tr), generator=generator)
-        for idx in order.split(batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X_tr[idx]), y_tr[idx])
-            if config.how == "loss" and reg is not None:
-                loss = loss + reg.penalty()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{config.label} ({config.how}): the training loss became {loss.item()}; "
-                    "lower lr or lam"
-                )
-            loss.backward()
-            optimizer.step()
+    what = f"{config.label} ({config.how})"
+    train_epochs(
+        model, optimizer, loss_fn, (X_tr, y_tr), epochs=epochs, batch_size=batch_size,
+        seed=seed, what=what,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     with torch.no_grad():
         accuracy = float((model(X_te).argmax(1) == y_te).float().mean())

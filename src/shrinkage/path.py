@@ -12,21 +12,44 @@ path function owns the grid, the warm starts, the timing and the records::
     state   = problem.initial_state()
     for lam in grid:
         state, info = problem.fit(lam, state)                      # warm start
-        record PathPoint(lam, ..., problem.evaluate(state, validation))
+        record PathPoint(lam, ..., problem.score(state, *validation))
+
+:func:`choose` is the one place a strength is picked from validation records, by the rule
+``"min"`` (the lowest mean validation loss) or ``"1se"`` (the strongest penalty whose mean is
+within one standard error of that minimum): estimators, cross-validation, the experiment
+runner and the reports all call it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from torch import Tensor
 
-from ._validation import check_real
+from ._validation import check_choice, check_real
 
-__all__ = ["FitInfo", "PathPoint", "PathProblem", "lambda_grid", "path"]
+__all__ = [
+    "RULES",
+    "Choice",
+    "Evaluation",
+    "FitInfo",
+    "NetworkState",
+    "PathPoint",
+    "PathProblem",
+    "Score",
+    "choose",
+    "choose_from_paths",
+    "lambda_grid",
+    "path",
+]
+
+RULES = ("min", "1se")
+"""How a strength is chosen on validation data (see :func:`choose`)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,39 @@ class FitInfo:
 
 
 @dataclass(frozen=True)
+class Score:
+    """A fitted state scored on held-out data: the mean loss, the score (R^2 or accuracy),
+    and the standard error of the mean loss over the samples when the problem knows it."""
+
+    loss: float
+    score: float
+    loss_se: float | None = None
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """A network at one point of a path: what warm-starts the next point and what it reports.
+
+    Attributes:
+        weights: the network's ``state_dict()`` (tensors on the CPU, detached copies).
+        optimizer: the optimizer's ``state_dict()``, to continue training from this point.
+        history: ``(training loss, validation loss)`` of each epoch trained at this point.
+        relaxed: the weights refitted without penalty on this point's support (a relaxed
+            lasso), when the problem computes them; they are what the point predicts with.
+    """
+
+    weights: dict[str, Tensor]
+    optimizer: dict[str, Any] | None = None
+    history: tuple[tuple[float, float], ...] = ()
+    relaxed: dict[str, Tensor] | None = None
+
+    @property
+    def predicting(self) -> dict[str, Tensor]:
+        """The weights this point predicts with: the relaxed ones when there are any."""
+        return self.relaxed if self.relaxed is not None else self.weights
+
+
+@dataclass(frozen=True)
 class PathPoint:
     """One point of a regularization path.
 
@@ -49,9 +105,11 @@ class PathPoint:
         coef: the coefficients (linear models: ``[n_features]`` or ``[n_classes, n_features]``),
             or ``None`` for models that keep a ``state``.
         intercept: the intercept(s), or ``None``.
-        state: the fitted model's state (neural models), or ``None``.
+        state: the fitted network's :class:`NetworkState` (neural models), or ``None``.
         train_loss: the data term on the training data.
         val_loss, val_score: loss and score (R^2 or accuracy) on the validation data, if given.
+        val_loss_se: the standard error of ``val_loss`` over the validation samples, where
+            the problem computes it.
         n_nonzero: the number of selected features.
         selected: indices of the selected features (those with a nonzero coefficient).
         n_iter, converged, criterion: what the solver reported.
@@ -70,18 +128,19 @@ class PathPoint:
     converged: bool
     criterion: float
     seconds: float
-    state: Any = field(default=None, repr=False)
+    state: NetworkState | None = field(default=None, repr=False)
+    val_loss_se: float | None = None
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A problem's view of one fitted state."""
+    """A problem's view of one fitted state: what its :class:`PathPoint` records."""
 
     coef: np.ndarray | None
     intercept: np.ndarray | float | None
     train_loss: float
     selected: tuple[int, ...]
-    state: Any = None
+    state: NetworkState | None = None
 
 
 class PathProblem(Protocol):
@@ -103,8 +162,8 @@ class PathProblem(Protocol):
         """Coefficients, training loss and selected features of ``state``."""
         ...
 
-    def score(self, state: Any, X: Any, y: Any) -> tuple[float, float]:
-        """``(loss, score)`` of ``state`` on ``(X, y)``."""
+    def score(self, state: Any, X: Any, y: Any) -> Score:
+        """Loss and score of ``state`` on ``(X, y)``."""
         ...
 
 
@@ -163,16 +222,15 @@ def path(
         state, info = problem.fit(float(lam), state)
         seconds = time.perf_counter() - start
         described = problem.describe(state)
-        val_loss = val_score = None
-        if validation is not None:
-            val_loss, val_score = problem.score(state, *validation)
+        scored = None if validation is None else problem.score(state, *validation)
         point = PathPoint(
             lam=float(lam),
             coef=described.coef,
             intercept=described.intercept,
             train_loss=described.train_loss,
-            val_loss=val_loss,
-            val_score=val_score,
+            val_loss=None if scored is None else scored.loss,
+            val_score=None if scored is None else scored.score,
+            val_loss_se=None if scored is None else scored.loss_se,
             n_nonzero=len(described.selected),
             selected=described.selected,
             n_iter=info.n_iter,
@@ -189,20 +247,95 @@ def path(
     return points
 
 
-def select_index(scores: np.ndarray, rule: str, *, larger_is_better: bool) -> int:
-    """Pick a grid point from cross-validated scores ``[n_lambdas, n_folds]``.
+@dataclass(frozen=True)
+class Choice:
+    """A validation curve and the two points the rules pick on it.
 
-    ``"min"``: the best mean score. ``"1se"``: among the points whose mean is within one
-    standard error (``std / sqrt(n_folds)``) of the best, the first in grid order, which is
-    the most regularized one for a decreasing grid.
+    Attributes:
+        lams: ``[n_points]``, the strengths.
+        mean: ``[n_points]``, the mean validation loss (over folds), or the negated mean score
+            when a larger score is better: lower is better either way.
+        se: ``[n_points]``, its standard error: over folds with several, else over the
+            validation samples (0 when unknown).
+        best: the index of the lowest ``mean`` (rule ``"min"``).
+        one_se: the index of the largest strength whose ``mean`` is within ``se[best]`` of
+            the lowest (rule ``"1se"``).
     """
-    mean = scores.mean(axis=1)
-    if not larger_is_better:
-        mean = -mean
-    best = int(np.argmax(mean))
-    if rule == "min":
-        return best
-    n_folds = scores.shape[1]
-    se = scores[best].std(ddof=1) / np.sqrt(n_folds) if n_folds > 1 else 0.0
-    within = np.flatnonzero(mean >= mean[best] - se)
-    return int(within[0])
+
+    lams: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    best: int
+    one_se: int
+
+    def index(self, rule: str) -> int:
+        """The index ``rule`` (``"min"`` or ``"1se"``) picks."""
+        return self.best if check_choice("rule", rule, RULES) == "min" else self.one_se
+
+
+def choose(
+    values: Any,
+    lams: Any,
+    *,
+    larger_is_better: bool = False,
+    sample_se: Any = None,
+) -> Choice:
+    """Both rules on a validation curve.
+
+    Args:
+        values: ``[n_points, n_folds]``, each point's validation loss (or score) per fold.
+        lams: ``[n_points]``, each point's strength (larger: more regularized).
+        larger_is_better: ``values`` are scores (accuracy, R^2) rather than losses.
+        sample_se: ``[n_points]``, the standard error of each point's value over its
+            validation samples; used when there is one fold.
+
+    With ``m_i`` the mean over folds and ``s_i`` its standard error (``std / sqrt(n_folds)``
+    over folds, else ``sample_se``), ``best = argmin_i m_i`` (NaN ignored) and ``one_se`` the
+    ``i`` of largest ``lams[i]`` with ``m_i <= m_best + s_best``.
+    """
+    table = np.asarray(values, dtype=float)
+    if table.ndim == 1:
+        table = table[:, None]
+    strengths = np.asarray(lams, dtype=float).reshape(-1)
+    if table.ndim != 2 or table.shape[0] != strengths.size or table.shape[0] == 0:
+        raise ValueError(
+            f"values must be [n_points, n_folds] with one row per strength; got shape "
+            f"{table.shape} for {strengths.size} strengths"
+        )
+    if larger_is_better:
+        table = -table
+    n_folds = table.shape[1]
+    mean = table.mean(axis=1)
+    if n_folds > 1:
+        se = table.std(axis=1, ddof=1) / math.sqrt(n_folds)
+    elif sample_se is not None:
+        se = np.nan_to_num(np.asarray(sample_se, dtype=float).reshape(-1), nan=0.0)
+    else:
+        se = np.zeros_like(mean)
+    if np.all(np.isnan(mean)):
+        raise ValueError("every validation value is NaN: no strength can be chosen")
+    best = int(np.nanargmin(mean))
+    within = np.flatnonzero(mean <= mean[best] + se[best])
+    one_se = int(within[np.argmax(strengths[within])])
+    return Choice(strengths, mean, se, best, one_se)
+
+
+def choose_from_paths(paths: Sequence[Sequence[PathPoint]], *, metric: str = "loss") -> Choice:
+    """:func:`choose` on the records of one path per fold (the same grid), by their
+    validation ``"loss"`` (lower is better) or ``"score"`` (higher is better); the paths are
+    cut to the shortest. With one fold the loss's standard error over the validation samples
+    (``val_loss_se``) is the one the ``"1se"`` rule uses."""
+    check_choice("metric", metric, ("loss", "score"))
+    length = min(len(points) for points in paths) if paths else 0
+    if length == 0:
+        raise ValueError("choose_from_paths needs at least one fold with at least one point")
+    attribute = "val_loss" if metric == "loss" else "val_score"
+    values = [[getattr(points[i], attribute) for points in paths] for i in range(length)]
+    if any(v is None for row in values for v in row):
+        raise ValueError("choose_from_paths needs points scored on validation data")
+    lams = [paths[0][i].lam for i in range(length)]
+    sample_se = None
+    if metric == "loss":
+        sample_se = [paths[0][i].val_loss_se for i in range(length)]
+        sample_se = [np.nan if v is None else v for v in sample_se]
+    return choose(values, lams, larger_is_better=metric == "score", sample_se=sample_se)

@@ -24,6 +24,10 @@ The formulas, with ``f`` the optional penalty factor (glmnet's ``penalty.factor`
 ``ElasticNet``     ``lam * (l1_ratio * sum(f * |w|) + (1 - l1_ratio) * sum(f * w^2))``
 ``GroupLasso``     ``lam * sum_g f_g * sqrt(size_g) * ||w_g||_2``
 =================  ===================================================================
+
+A penalty whose groups span several tensors at once (a hidden neuron's row in one layer and
+its column in the next) implements :class:`MultiTensorPenalty` instead; the structured
+groups of :mod:`shrinkage.structured` are one.
 """
 
 from __future__ import annotations
@@ -37,10 +41,19 @@ import torch
 from torch import Tensor
 
 from . import _kernels
+from ._group_layout import GroupLayout, group_prox_diagonal
 from ._kernels import Step
 from ._validation import check_factor, check_real
 
-__all__ = ["L1", "L2", "ElasticNet", "GroupLasso", "Penalty", "penalty_from_config"]
+__all__ = [
+    "L1",
+    "L2",
+    "ElasticNet",
+    "GroupLasso",
+    "MultiTensorPenalty",
+    "Penalty",
+    "penalty_from_config",
+]
 
 
 class Penalty(abc.ABC):
@@ -119,6 +132,34 @@ class Penalty(abc.ABC):
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.lam))
+
+
+class MultiTensorPenalty(abc.ABC):
+    """A penalty on slices of several tensors together, such as whole neurons or channels.
+
+    :class:`~shrinkage.Regularizer` adds its :meth:`value` to the loss term and
+    :class:`~shrinkage.Proximal` calls its :meth:`prox_` with one step per tensor; neither
+    looks further inside.
+    """
+
+    @property
+    @abc.abstractmethod
+    def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:
+        """The tensors the penalty spans, ``(name in the model, tensor)``, in a fixed order."""
+
+    @abc.abstractmethod
+    def value(self) -> Tensor:
+        """The penalty at the tensors' current values, a differentiable scalar."""
+
+    @abc.abstractmethod
+    def prox_(self, steps: Sequence[Step]) -> None:
+        """The proximal step in place; ``steps[k]`` is the step of the ``k``-th tensor of
+        :attr:`named_parameters` (a float, or a tensor of its shape for element-wise steps)."""
+
+    @abc.abstractmethod
+    def summary(self) -> tuple[str, str, str]:
+        """``(label, penalty, extent)`` for a table row, e.g. ``("layer 0 units", "group
+        lasso per unit (lam=0.001)", "256 units")``."""
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -326,6 +367,12 @@ class ElasticNet(_Separable):
     ``l1_ratio = 1`` is :class:`L1`, ``l1_ratio = 0`` is :class:`L2`. The prox soft-thresholds by
     ``step * lam * l1_ratio * f`` and then divides by ``1 + 2 * step * lam * (1 - l1_ratio) * f``.
 
+    The L2 part is ``sum w^2`` as in Keras's ``l1_l2``, not the ``sum w^2 / 2`` of
+    scikit-learn's (and :class:`shrinkage.linear.ElasticNet`'s) objective
+    ``alpha * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|_2^2)``. That objective is this
+    penalty with ``lam = alpha * (1 + l1_ratio) / 2`` and ``l1_ratio' = 2 * l1_ratio /
+    (1 + l1_ratio)``; :func:`shrinkage.convert` does it per term.
+
     Args:
         lam: strength, ``>= 0``.
         l1_ratio: the share of the L1 term, in ``[0, 1]``.
@@ -342,62 +389,6 @@ class ElasticNet(_Separable):
 
     def get_config(self) -> dict[str, Any]:
         return {"lam": self.lam, "l1_ratio": self.l1_ratio, "factor": self.factor}
-
-
-class _Groups:
-    """How one parameter's entries fall into groups: sums per group, and back to entries."""
-
-    def __init__(self, shape: torch.Size, groups: str | Tensor, device: torch.device) -> None:
-        self.shape = shape
-        self.index: Tensor | None = None
-        if len(shape) == 0:
-            raise ValueError(
-                "GroupLasso needs a parameter with at least one dimension, got a scalar"
-            )
-        if isinstance(groups, Tensor):
-            if tuple(groups.shape) != tuple(shape):
-                raise ValueError(
-                    f"groups index of shape {tuple(groups.shape)} does not match the parameter's "
-                    f"shape {tuple(shape)}; give one group id per entry"
-                )
-            self.index = groups.to(device).reshape(-1)
-            self.n_groups = int(groups.max()) + 1 if groups.numel() else 0
-            self.sizes = torch.bincount(self.index, minlength=self.n_groups)
-            return
-        if groups == "columns" and len(shape) < 2:
-            raise ValueError(
-                "groups='columns' needs a parameter with at least 2 dimensions, "
-                f"got shape {tuple(shape)}"
-            )
-        self.dim = 0 if groups == "rows" else 1
-        self.n_groups = shape[self.dim]
-        numel = math.prod(shape)
-        per_group = numel // self.n_groups if self.n_groups else 0
-        self.sizes = torch.full((self.n_groups,), per_group, device=device)
-        self._other_dims = [d for d in range(len(shape)) if d != self.dim]
-        self._view = [1] * len(shape)
-        self._view[self.dim] = self.n_groups
-
-    def sum(self, x: Tensor) -> Tensor:
-        """Per-group sums of the entries of ``x`` (shape of the parameter) -> shape ``[G]``."""
-        if self.index is not None:
-            out = x.new_zeros(self.n_groups)
-            return out.index_add(0, self.index, x.reshape(-1))
-        if not self._other_dims:
-            return x
-        return x.sum(dim=self._other_dims)
-
-    def norms(self, w: Tensor) -> Tensor:
-        """``||w_g||_2`` per group, differentiable with gradient 0 (a subgradient) at zero."""
-        squares = self.sum(w * w)
-        nonzero = squares > 0
-        return torch.where(nonzero, torch.where(nonzero, squares, 1.0).sqrt(), 0.0)
-
-    def expand(self, v: Tensor) -> Tensor:
-        """Per-group values ``[G]`` -> broadcastable to the parameter's shape."""
-        if self.index is not None:
-            return v[self.index].reshape(self.shape)
-        return v.view(self._view)
 
 
 class GroupLasso(Penalty):
@@ -435,9 +426,9 @@ class GroupLasso(Penalty):
     def get_config(self) -> dict[str, Any]:
         return {"lam": self.lam, "groups": self.groups, "factor": self.factor}
 
-    def _layout(self, w: Tensor) -> tuple[_Groups, Tensor]:
+    def _layout(self, w: Tensor) -> tuple[GroupLayout, Tensor]:
         """The group layout of ``w`` and the per-group weights ``f_g * sqrt(size_g)``."""
-        layout = _Groups(w.shape, self.groups, w.device)
+        layout = GroupLayout(w.shape, self.groups, w.device)
         weights = layout.sizes.to(w.dtype).sqrt()
         if self.factor is not None:
             if self.factor.numel() not in (1, layout.n_groups):
@@ -460,7 +451,7 @@ class GroupLasso(Penalty):
             layout, weights = self._layout(w)
             tau = self.lam * weights
             if isinstance(step, Tensor) and step.numel() > 1:
-                w.copy_(_group_prox_diagonal(w, step.expand_as(w), tau, layout))
+                w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
             norms = layout.norms(w)
             t = step * tau
@@ -489,41 +480,3 @@ class GroupLasso(Penalty):
         if not bool(penalized.any()):
             return 0.0
         return float((gnorms[penalized] / weights[penalized]).max())
-
-
-def _group_prox_diagonal(v: Tensor, step: Tensor, tau: Tensor, layout: _Groups) -> Tensor:
-    """Group-lasso prox under the diagonal metric ``D = diag(1 / step)``.
-
-    Minimises ``sum_i d_i / 2 * (x_i - v_i)^2 + sum_g tau_g * ||x_g||``. A group is zero iff
-    ``||d * v||_g <= tau_g``; otherwise ``x_i = d_i v_i r / (d_i r + tau_g)`` where ``r = ||x_g||``
-    solves ``phi(r) = sum_i (d_i v_i / (d_i r + tau_g))^2 = 1``. We solve
-    ``h(r) = phi(r)^(-1/2) - 1 = 0`` (linear in ``r`` when ``d`` is constant on the group) by
-    Newton's method safeguarded by bisection on ``[0, ||v_g||]``, in float64.
-    """
-    dtype = v.dtype
-    v64, d = v.double(), 1.0 / step.double()
-    tau64 = tau.double()
-    tau_e = layout.expand(tau64)
-    dv = d * v64
-    active = layout.sum(dv * dv).sqrt() > tau64
-    lo = torch.zeros_like(tau64)
-    hi = layout.sum(v64 * v64).sqrt()
-    r = 0.5 * hi
-    for _ in range(100):
-        denom = d * layout.expand(r) + tau_e
-        phi = layout.sum((dv / denom) ** 2)
-        h = phi.rsqrt() - 1.0
-        dphi = layout.sum(-2.0 * d * dv * dv / denom**3)
-        dh = -0.5 * phi.pow(-1.5) * dphi
-        lo = torch.where(h < 0, r, lo)
-        hi = torch.where(h > 0, r, hi)
-        newton = r - h / dh
-        inside = (newton > lo) & (newton < hi) & torch.isfinite(newton)
-        r_next = torch.where(inside, newton, 0.5 * (lo + hi))
-        converged = (h.abs() < 1e-14) | ~active
-        r = torch.where(converged, r, r_next)
-        if bool(converged.all()):
-            break
-    r_e = layout.expand(r)
-    x = dv * r_e / (d * r_e + tau_e)
-    return torch.where(layout.expand(active), x, 0.0).to(dtype)

@@ -10,7 +10,6 @@ optimizer's own adaptive step (preconditioned mode). Because ``s`` is read from
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from ._kernels import Step
-from .penalties import Penalty
+from .penalties import MultiTensorPenalty, Penalty
 from .regularizer import Regularizer
-from .structured import UnitGroups
 
 __all__ = ["Proximal"]
 
@@ -81,34 +79,6 @@ class _Bucket:
     group: int
     penalty: Penalty
     params: list[Tensor]
-    flat: Tensor | None = None
-    """One buffer the params are consecutive views of, when they are stepped as one."""
-    addresses: tuple[int, ...] = ()
-    """Where each param's data lay when flattened (``module.to()`` moves them)."""
-
-    def current_addresses(self) -> tuple[int, ...]:
-        return tuple(map(Tensor.data_ptr, self.params))
-
-    def still_flat(self) -> bool:
-        return self.current_addresses() == self.addresses
-
-
-def _flatten_(params: list[Tensor]) -> Tensor:
-    """Move ``params`` (same device and dtype) into one contiguous buffer, in place: each
-    keeps its identity (the same ``Parameter``) and its values, its ``.data`` becomes a view
-    of the buffer. Returns the buffer."""
-    flat = torch.empty(
-        sum(p.numel() for p in params), dtype=params[0].dtype, device=params[0].device
-    )
-    offset = 0
-    with torch.no_grad():
-        for p in params:
-            n = p.numel()
-            view = flat[offset : offset + n].view_as(p)
-            view.copy_(p)
-            p.data = view
-            offset += n
-    return flat
 
 
 class Proximal(Optimizer):
@@ -129,21 +99,19 @@ class Proximal(Optimizer):
       ``loss + reg.penalty()``.
 
     With every ``lam = 0`` it reproduces the inner optimizer bit for bit. ``param_groups`` and
-    ``state`` are the inner optimizer's, so LR schedulers can wrap either object.
+    ``state`` are the inner optimizer's own objects, so LR schedulers can wrap either object,
+    and hooks registered on this wrapper (``register_step_pre_hook`` / ``_post_hook``) run
+    around the whole step, prox included. The parameters are only ever updated in place: their
+    storage never moves.
 
     Args:
         optimizer: any ``torch.optim.Optimizer`` over (at least) the regularized parameters.
         regularizer: the :class:`~shrinkage.Regularizer` whose penalties to apply.
         preconditioned: use the optimizer's adaptive element-wise step (see above).
-        flatten: on the per-tensor tier, move the weights that share a penalty (elementwise
-            ones: L1, L2, ElasticNet without ``factor``) and a param group into one contiguous
-            buffer, so that one kernel call steps them all. The ``Parameter`` objects and their
-            values stay the same; their storage moves (a reference kept to an old ``.data``
-            goes stale). ``None`` (default) does it on the CPU per-tensor tier.
-        foreach: ``True`` for the ``torch._foreach_*`` path (one kernel per op for all tensors of
-            a device and dtype), ``False`` for the per-tensor path (single fused kernels such
-            as ``softshrink``); ``None`` picks foreach when every regularized parameter is on
-            CUDA, as ``torch.optim`` does, and per-tensor on the CPU, where it is faster.
+        foreach: ``True`` for torch's multi-tensor kernels (one kernel per op for all tensors
+            of a device and dtype), ``False`` for the per-tensor path (single fused kernels
+            such as ``softshrink``); ``None`` picks foreach when every regularized parameter is
+            on CUDA, as ``torch.optim`` does, and per-tensor on the CPU, where it is faster.
     """
 
     def __init__(
@@ -153,7 +121,6 @@ class Proximal(Optimizer):
         *,
         preconditioned: bool = False,
         foreach: bool | None = None,
-        flatten: bool | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -167,51 +134,36 @@ class Proximal(Optimizer):
             raise TypeError(f"preconditioned must be True or False, got {preconditioned!r}")
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be True, False or None, got {foreach!r}")
-        if flatten is not None and not isinstance(flatten, bool):
-            raise TypeError(f"flatten must be True, False or None, got {flatten!r}")
+        step_scale: _StepScale | None = None
+        if preconditioned:
+            step_scale = next(
+                (fn for cls, fn in _PRECONDITIONERS if isinstance(optimizer, cls)), None
+            )
+            if step_scale is None:
+                supported = ", ".join(cls.__name__ for cls, _ in _PRECONDITIONERS)
+                raise ValueError(
+                    f"preconditioned=True needs an adaptive optimizer ({supported}); "
+                    f"got {type(optimizer).__name__}. Use preconditioned=False with it."
+                )
+        # the base class sets up the hooks and records copies of the groups; the wrapper then
+        # shares the inner optimizer's own group list and state (see _share_inner_state)
+        super().__init__([dict(group) for group in optimizer.param_groups], optimizer.defaults)
         self.optimizer = optimizer
         self.regularizer = regularizer
         self.preconditioned = preconditioned
         if foreach is None:
             foreach = all(t.parameter.is_cuda for t in regularizer.targets)
         self.foreach = foreach
-        self.flatten = (not foreach and not preconditioned) if flatten is None else flatten
-        self._step_scale: _StepScale | None = None
-        if preconditioned:
-            self._step_scale = next(
-                (fn for cls, fn in _PRECONDITIONERS if isinstance(optimizer, cls)), None
-            )
-            if self._step_scale is None:
-                supported = ", ".join(cls.__name__ for cls, _ in _PRECONDITIONERS)
-                raise ValueError(
-                    f"preconditioned=True needs an adaptive optimizer ({supported}); "
-                    f"got {type(optimizer).__name__}. Use preconditioned=False with it."
-                )
-        self.defaults = optimizer.defaults
-        self._optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
-        self._optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
-        self._optimizer_state_dict_pre_hooks = OrderedDict()
-        self._optimizer_state_dict_post_hooks = OrderedDict()
-        self._optimizer_load_state_dict_pre_hooks = OrderedDict()
-        self._optimizer_load_state_dict_post_hooks = OrderedDict()
+        self._step_scale = step_scale
+        self._share_inner_state()
         self._buckets = self._build_buckets()
 
-    # The inner optimizer owns these; properties keep them right after load_state_dict.
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
-
-    @param_groups.setter
-    def param_groups(self, value: list[dict[str, Any]]) -> None:
-        self.optimizer.param_groups = value
-
-    @property
-    def state(self) -> Any:
-        return self.optimizer.state
-
-    @state.setter
-    def state(self, value: Any) -> None:
-        self.optimizer.state = value
+    def _share_inner_state(self) -> None:
+        """Point ``param_groups`` and ``state`` at the inner optimizer's (again, after it
+        loaded a state dict, which replaces both): an LR scheduler or a hook that changes this
+        wrapper's groups changes the inner optimizer's."""
+        self.param_groups = self.optimizer.param_groups
+        self.state = self.optimizer.state
 
     def _build_buckets(self) -> list[_Bucket]:
         group_of = {
@@ -219,10 +171,10 @@ class Proximal(Optimizer):
         }
         outside = [t.name for t in self.regularizer.targets if id(t.parameter) not in group_of]
         outside += [
-            m.name
+            name
             for g in self.regularizer.groups
-            for m in g.members
-            if id(m.parameter) not in group_of
+            for name, p in g.named_parameters
+            if id(p) not in group_of
         ]
         if outside:
             raise ValueError(
@@ -238,24 +190,13 @@ class Proximal(Optimizer):
             if key not in buckets:
                 buckets[key] = _Bucket(key[0], t.penalty, [])
             buckets[key].params.append(p)
-        for bucket in buckets.values():
-            if (
-                self.flatten
-                and bucket.penalty.elementwise
-                and len(bucket.params) > 1
-                and all(p.is_contiguous() and not p.is_sparse for p in bucket.params)
-            ):
-                bucket.flat = _flatten_(bucket.params)
-                bucket.addresses = bucket.current_addresses()
         return list(buckets.values())
 
     def apply_penalties(self) -> None:
         """The proximal step of every penalty, with the current learning rates (what
         :meth:`step` does after the inner optimizer's step). For frameworks that step the
         inner optimizer themselves: call it right after each of their steps."""
-        if self._targets is not self.regularizer.targets or not all(
-            b.still_flat() for b in self._buckets if b.flat is not None
-        ):  # penalties replaced (load_state_dict), or parameters moved (module.to())
+        if self._targets is not self.regularizer.targets:  # penalties replaced (load_state_dict)
             self._buckets = self._build_buckets()
         groups = self.optimizer.param_groups
         for bucket in self._buckets:
@@ -266,16 +207,14 @@ class Proximal(Optimizer):
             lr = float(group["lr"])
             if self._step_scale is not None:
                 self._apply_preconditioned(bucket.penalty, params, group, lr)
-            elif bucket.flat is not None and len(params) == len(bucket.params):
-                bucket.penalty.prox_list_([bucket.flat], lr)  # one kernel for the whole bucket
             else:
                 bucket.penalty.prox_list_(params, lr, foreach=self.foreach)
         for unit_groups in self.regularizer.groups:
             self._apply_groups(unit_groups, groups)
 
-    def _apply_groups(self, unit_groups: UnitGroups, groups: list[dict[str, Any]]) -> None:
+    def _apply_groups(self, unit_groups: MultiTensorPenalty, groups: list[dict[str, Any]]) -> None:
         """The prox of a group penalty spanning several tensors, each with its own step."""
-        params = [m.parameter for m in unit_groups.members]
+        params = [p for _, p in unit_groups.named_parameters]
         if any(p.grad is None for p in params):
             return
         steps: list[Step] = []
@@ -310,12 +249,10 @@ class Proximal(Optimizer):
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:
         """The inner optimizer's step, then the proximal step of every penalty."""
-        for hook in self._optimizer_step_pre_hooks.values():
-            hook(self, (), {})
+        if self.param_groups is not self.optimizer.param_groups:  # the inner one was reloaded
+            self._share_inner_state()
         loss = self.optimizer.step() if closure is None else self.optimizer.step(closure)
         self.apply_penalties()
-        for hook in self._optimizer_step_post_hooks.values():
-            hook(self, (), {})
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -324,9 +261,12 @@ class Proximal(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group to the inner optimizer (the penalties follow its ``lr``)."""
+        if "optimizer" not in self.__dict__:  # Optimizer.__init__ recording the inner groups
+            super().add_param_group(param_group)
+            return
         self.optimizer.add_param_group(param_group)
-        if hasattr(self, "_buckets"):
-            self._buckets = self._build_buckets()
+        self._share_inner_state()
+        self._buckets = self._build_buckets()
 
     def state_dict(self) -> dict[str, Any]:
         """Inner optimizer state, regularizer penalties and mode, for :meth:`load_state_dict`."""
@@ -354,6 +294,7 @@ class Proximal(Optimizer):
             )
         self.optimizer.load_state_dict(state_dict["optimizer"])
         self.regularizer.load_state_dict(state_dict["regularizer"])
+        self._share_inner_state()
         self._buckets = self._build_buckets()
 
     def __repr__(self) -> str:

@@ -25,9 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from .penalties import Penalty, penalty_from_config
+from .penalties import MultiTensorPenalty, Penalty, penalty_from_config
 from .selection import default_mask
-from .structured import UnitGroups
 
 __all__ = ["Regularizer", "Target", "regularize_layer"]
 
@@ -135,8 +134,9 @@ class Regularizer:
             wins, ``None`` excludes; patterns select explicitly, so ``"*.bias"`` selects biases);
             or ``None`` to use only penalties attached with :func:`regularize_layer`.
         embeddings: with a single penalty, also target Embedding tables.
-        groups: group penalties whose groups span several tensors, such as whole neurons and
-            channels (:func:`~shrinkage.structured.neuron_groups`).
+        groups: penalties whose groups span several tensors, such as whole neurons and
+            channels (:func:`~shrinkage.neuron_groups`): any
+            :class:`~shrinkage.penalties.MultiTensorPenalty`.
 
     The penalty as a loss term is :meth:`penalty`:
     ``sum_targets P_t(w_t) + sum_groups P_g + sum_layers activity(y_l) / batch``.
@@ -151,7 +151,7 @@ class Regularizer:
         spec: Spec = None,
         *,
         embeddings: bool = False,
-        groups: Sequence[UnitGroups] = (),
+        groups: Sequence[MultiTensorPenalty] = (),
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -164,12 +164,14 @@ class Regularizer:
         self.spec = spec
         self.embeddings = bool(embeddings)
         self.targets: tuple[Target, ...] = self._select(spec)
-        self.groups: tuple[UnitGroups, ...] = tuple(groups)
+        self.groups: tuple[MultiTensorPenalty, ...] = tuple(groups)
         own = {id(p) for p in model.parameters()}
         for g in self.groups:
-            if not isinstance(g, UnitGroups):
-                raise TypeError(f"groups must be UnitGroups (see neuron_groups), got {g!r}")
-            outside = [m.name for m in g.members if id(m.parameter) not in own]
+            if not isinstance(g, MultiTensorPenalty):
+                raise TypeError(
+                    f"groups must hold MultiTensorPenalty objects (see neuron_groups), got {g!r}"
+                )
+            outside = [name for name, p in g.named_parameters if id(p) not in own]
             if outside:
                 raise ValueError(f"groups {g!r} hold parameters {outside} that are not the model's")
         self._layers: tuple[tuple[str, _LayerPenalties], ...] = tuple(
@@ -287,12 +289,7 @@ class Regularizer:
             for name, attached in self._layers
         ]
         rows += [
-            (
-                g.label,
-                f"group lasso per unit (lam={g.lam:g})",
-                f"{g.units} units",
-                f"{sum(m.parameter.numel() for m in g.members):,}",
-            )
+            (*g.summary(), f"{sum(p.numel() for _, p in g.named_parameters):,}")
             for g in self.groups
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -1,15 +1,9 @@
 """Penalized linear models with scikit-learn's objectives and attributes, solved in torch."""
 
-from ._estimators import (
-    ElasticNet,
-    ElasticNetCV,
-    Lasso,
-    LassoCV,
-    LogisticRegression,
-    LogisticRegressionCV,
-    Ridge,
-)
+from ._cv import ElasticNetCV, LassoCV
+from ._logistic import LogisticRegression, LogisticRegressionCV
 from ._problem import LinearProblem
+from ._regression import ElasticNet, Lasso, Ridge
 
 __all__ = [
     "ElasticNet",

@@ -294,3 +294,25 @@ class Multinomial:
 
     def restrict(self, idx: Tensor) -> Multinomial:
         raise NotImplementedError("the multinomial datafit is solved on all coordinates")
+
+
+def enet_duality_gap(datafit: Quadratic, w: Tensor, l1: float, l2: float) -> float:
+    """Duality gap of ``||R||^2 / (2n) + l1 * ||w||_1 + l2 / 2 * ||w||^2``, ``R = y - Xw``.
+
+    The dual point is the residual scaled into the dual-feasible set
+    ``||X^T theta - n * l2 * w||_inf <= n * l1`` (Lagrangian dual of the Elastic Net with the
+    ridge part folded into the design).
+    """
+    n = datafit.n
+    XtR, r_norm2, r_y = datafit.residual_terms(w)
+    XtA = XtR - n * l2 * w
+    dual_norm = float(XtA.abs().max()) if XtA.numel() else 0.0
+    if dual_norm > n * l1:
+        const = n * l1 / dual_norm
+        gap = 0.5 * (r_norm2 + r_norm2 * const**2)
+    else:
+        const = 1.0
+        gap = r_norm2
+    w_norm2 = float(w @ w)
+    gap += n * l1 * float(w.abs().sum()) - const * r_y + 0.5 * n * l2 * (1.0 + const**2) * w_norm2
+    return gap / n

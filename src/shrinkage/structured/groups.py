@@ -29,14 +29,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._kernels import Step
-from .penalties import GroupLasso
+from .._kernels import Step
+from ..penalties import GroupLasso, MultiTensorPenalty
+from .layers import kind_of, supported_names, tensor_of, weight_of
 
 __all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
-
-PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
-"""The layers whose outputs are units (neurons, channels)."""
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class Member:
     width: int = 1
 
 
-class UnitGroups:
+class UnitGroups(MultiTensorPenalty):
     """``units`` groups, group ``j`` made of slice ``j`` of every member (see the module
     docstring for the penalty and its prox)."""
 
@@ -69,6 +66,13 @@ class UnitGroups:
     @property
     def lam(self) -> float:
         return float(self.penalty.lam)
+
+    @property
+    def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:
+        return tuple((m.name, m.parameter) for m in self.members)
+
+    def summary(self) -> tuple[str, str, str]:
+        return (self.label, f"group lasso per unit (lam={self.lam:g})", f"{self.units} units")
 
     def _block(self, m: Member, t: Tensor) -> Tensor:
         """``t`` (shaped like ``m.parameter``) as ``[units, entries per unit]``."""
@@ -119,36 +123,54 @@ class UnitGroups:
         return f"UnitGroups({self.label}, {self.units} units, lam={self.lam:g})"
 
 
+def producer_indices(model: nn.Sequential) -> list[int]:
+    """Positions of the layers whose outputs are units (``Linear``, ``Conv``) in ``model``."""
+    return [i for i, layer in enumerate(model) if _role(layer) == "producer"]
+
+
+def _role(layer: nn.Module) -> str | None:
+    kind = kind_of(layer)
+    return None if kind is None else kind.role
+
+
 def neuron_groups(model: nn.Module, lam: float) -> list[UnitGroups]:
     """The groups of every hidden unit of an ``nn.Sequential`` of Linear / Conv layers (with
     BatchNorm, activations, pooling, dropout and ``Flatten`` between them); the last Linear
-    or Conv layer is the output and is not grouped."""
+    or Conv layer is the output and is not grouped.
+
+    Returns one :class:`UnitGroups` per hidden layer, group ``j`` of layer ``a`` holding
+    ``W_a[j]``, ``b_a[j]``, the BatchNorm entries ``j`` after it and ``W_next[:, j]``, with
+    the penalty ``lam * sum_j sqrt(size_j) * ||g_j||_2``.
+    """
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"neuron_groups needs an nn.Sequential, got {type(model).__name__}")
-    producers = [i for i, layer in enumerate(model) if isinstance(layer, PRODUCERS)]
+    producers = producer_indices(model)
     if len(producers) < 2:
-        raise ValueError("neuron_groups needs at least two Linear or Conv layers (a hidden one)")
+        raise ValueError(
+            "neuron_groups needs at least two producer layers (a hidden one) among "
+            f"{supported_names('producer')}"
+        )
     groups = []
     for a, b in itertools.pairwise(producers):
-        layer, nxt = model[a], model[b]
-        assert isinstance(layer, PRODUCERS) and isinstance(nxt, PRODUCERS)
-        units = int(layer.weight.shape[0])
-        members = [Member(f"{a}.weight", layer.weight, 0)]
-        if layer.bias is not None:
-            members.append(Member(f"{a}.bias", layer.bias, 0))
+        weight, bias, next_weight = (
+            weight_of(model[a]),
+            tensor_of(model[a], "bias"),
+            weight_of(model[b]),
+        )
+        units = int(weight.shape[0])
+        members = [Member(f"{a}.weight", weight, 0)]
+        if bias is not None:
+            members.append(Member(f"{a}.bias", bias, 0))
         for k in range(a + 1, b):
-            norm = model[k]
-            if isinstance(norm, _NORMS) and norm.weight is not None and norm.bias is not None:
-                members += [
-                    Member(f"{k}.weight", norm.weight, 0),
-                    Member(f"{k}.bias", norm.bias, 0),
-                ]
-        inputs = int(nxt.weight.shape[1])
+            gamma, beta = tensor_of(model[k], "weight"), tensor_of(model[k], "bias")
+            if _role(model[k]) == "norm" and gamma is not None and beta is not None:
+                members += [Member(f"{k}.weight", gamma, 0), Member(f"{k}.bias", beta, 0)]
+        inputs = int(next_weight.shape[1])
         if inputs % units:
             raise ValueError(
                 f"layer {b} reads {inputs} inputs, not a multiple of layer {a}'s {units} units"
             )
-        members.append(Member(f"{b}.weight", nxt.weight, 1, inputs // units))
+        members.append(Member(f"{b}.weight", next_weight, 1, inputs // units))
         groups.append(UnitGroups(lam, members, units, f"layer {a} units"))
     return groups
 

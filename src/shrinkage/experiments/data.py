@@ -20,7 +20,9 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-__all__ = ["BUNDLED", "Dataset", "Fold", "load_dataset", "make_folds"]
+from .._validation import ArgumentError
+
+__all__ = ["BUNDLED", "Dataset", "Fold", "load_dataset", "make_folds", "write_selected"]
 
 BUNDLED = ("digits", "breast_cancer", "diabetes", "wine", "iris", "friedman1")
 """Names ``load_dataset`` knows without a file."""
@@ -61,7 +63,7 @@ def load_dataset(name: str, target: str | None = None, *, seed: int = 0) -> Data
     """
     if name in _LOADERS:
         if target is not None:
-            raise ValueError(f"--target is only for CSV files; {name!r} has its own target")
+            raise ArgumentError("target", f"is only for CSV files; {name!r} has its own target")
         bunch = _LOADERS[name]()
         X = np.asarray(bunch.data, dtype=np.float64)
         names = tuple(str(f) for f in getattr(bunch, "feature_names", [])) or tuple(
@@ -75,14 +77,14 @@ def load_dataset(name: str, target: str | None = None, *, seed: int = 0) -> Data
         )
     if name == "friedman1":
         if target is not None:
-            raise ValueError("--target is only for CSV files; 'friedman1' has its own target")
+            raise ArgumentError("target", "is only for CSV files; 'friedman1' has its own target")
         X, y = skd.make_friedman1(n_samples=1000, n_features=10, noise=1.0, random_state=seed)
         names = tuple(f"x{j}" for j in range(10))
         return Dataset(name, X, y, names, "regression")
     path = Path(name)
     if path.suffix.lower() != ".csv" and not path.exists():
-        raise ValueError(
-            f"--data {name!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor a CSV file"
+        raise ArgumentError(
+            "data", f"{name!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor a CSV file"
         )
     return _load_csv(path, target)
 
@@ -92,37 +94,43 @@ MIN_ROWS = 10
 
 
 def _load_csv(path: Path, target: str | None) -> Dataset:
-    where = f"--data {str(path)!r}"
+    where = repr(str(path))
+
+    def bad_file(problem: str) -> ArgumentError:
+        return ArgumentError("data", f"{where} {problem}")
+
     if not path.is_file():
-        raise ValueError(f"{where}: no such file")
+        raise bad_file("is no such file")
     if target is None:
-        raise ValueError(f"--target is required with a CSV file ({path.name}): name its column")
+        raise ArgumentError("target", f"is required with a CSV file ({path.name}): name its column")
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
     except UnicodeDecodeError:
-        raise ValueError(f"{where} is not UTF-8 text; save it as a UTF-8 CSV") from None
+        raise bad_file("is not UTF-8 text; save it as a UTF-8 CSV") from None
     except (OSError, csv.Error) as error:
-        raise ValueError(f"{where} cannot be read as CSV: {error}") from None
+        raise bad_file(f"cannot be read as CSV: {error}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"{where} is empty; it needs a header row and data rows")
+        raise bad_file("is empty; it needs a header row and data rows")
     header = [h.strip() for h in rows[0]]
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
-        raise ValueError(f"{where}: the header names column(s) {duplicates} more than once")
+        raise bad_file(f"names column(s) {duplicates} more than once in its header")
     if target not in header:
-        raise ValueError(f"--target {target!r} is not a column of {path.name}; columns: {header}")
+        raise ArgumentError(
+            "target", f"{target!r} is not a column of {path.name}; columns: {header}"
+        )
     t = header.index(target)
     body = [(i + 2, r) for i, r in enumerate(rows[1:]) if any(cell.strip() for cell in r)]
     if len(header) < 2:
-        raise ValueError(f"{where} has no feature columns besides the target {target!r}")
+        raise bad_file(f"has no feature columns besides the target {target!r}")
     for line, r in body:
         if len(r) != len(header):
             raise ValueError(
                 f"{path.name}: line {line} has {len(r)} fields, the header has {len(header)}"
             )
     if len(body) < MIN_ROWS:
-        raise ValueError(f"{where} has {len(body)} data rows; at least {MIN_ROWS} are needed")
+        raise bad_file(f"has {len(body)} data rows; at least {MIN_ROWS} are needed")
     lines = np.array([line for line, _ in body])
     feature_names = tuple(h for j, h in enumerate(header) if j != t)
     X = np.empty((len(body), len(header) - 1))
@@ -215,19 +223,21 @@ def make_folds(
     ``cv`` folds. Stratified on the class for classification; deterministic in ``seed``."""
     n = len(dataset.y)
     if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
-        raise ValueError(f"--cv must be an integer >= 2, got {cv!r}")
+        raise ArgumentError("cv", f"must be an integer >= 2; got {cv!r}")
     needed = max(MIN_ROWS, 2 * (cv or 2))
     if n < needed:
-        raise ValueError(f"the data has {n} rows; {needed} are needed for these splits")
+        raise ArgumentError("data", f"has {n} rows; {needed} are needed for these splits")
     if dataset.task == "classification":
         counts = np.bincount(dataset.y)
         per_class = 2 + (cv or 2)
         if counts.min() < per_class:
             name = dataset.class_names[int(counts.argmin())] if dataset.class_names else ""
-            raise ValueError(
-                f"class {name!r} has {int(counts.min())} rows; every class needs at least "
+            raise ArgumentError(
+                "data",
+                f"has {int(counts.min())} rows of class {name!r}; every class needs at least "
                 f"{per_class} to be split into test, training and validation parts"
-                + (f" with --cv {cv}" if cv else "")
+                + (f" with {{cv}} {cv}" if cv else ""),
+                related=("cv",),
             )
     index = np.arange(n)
     stratify = dataset.y if dataset.task == "classification" else None
@@ -248,3 +258,28 @@ def make_folds(
     )
     folds = [Fold(rest[a], rest[b]) for a, b in splitter.split(rest, y_rest)]
     return rest, test, folds
+
+
+def write_selected(
+    data: str, target: str | None, keep: list[str], out: Path, *, seed: int = 0
+) -> None:
+    """Write the columns ``keep`` (and the target) of ``data`` to the CSV file ``out``:
+    copied from the user's CSV file as written there, or from a bundled dataset."""
+    source = Path(data)
+    if source.suffix.lower() == ".csv" and source.is_file():
+        with source.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = [*keep, target] if target else keep
+            with out.open("w", newline="") as sink:
+                writer = csv.writer(sink)
+                writer.writerow(columns)
+                for row in reader:
+                    writer.writerow([row[c] for c in columns])
+        return
+    dataset = load_dataset(data, target, seed=seed)
+    index = [dataset.feature_names.index(k) for k in keep]
+    with out.open("w", newline="") as sink:
+        writer = csv.writer(sink)
+        writer.writerow([*keep, "target"])
+        for x, y in zip(dataset.X[:, index], dataset.y, strict=True):
+            writer.writerow([*(repr(float(v)) for v in x), y])

@@ -27,20 +27,19 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
-from .experiment import Settings, chosen_point, result_table, weight_matrices
-from .path import PathPoint
+from .._validation import ArgumentError
+from ..path import Choice, PathPoint, choose_from_paths
+from .results import ResultRow, weight_arrays, zero_fraction
+from .runner import chosen_point
+from .settings import Settings
 from .store import RunInfo, Store
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "sparsity_figure",
     "training_figure",
     "validation_figure",
-    "zero_fraction",
 ]
 
 _COLORS = {
@@ -74,13 +72,22 @@ class RunView:
 
     info: RunInfo
     settings: Settings
-    rows: list[dict[str, Any]]
+    rows: list[ResultRow]
     paths: dict[str, dict[int, list[PathPoint]]]
     chosen: dict[str, PathPoint]
 
     @property
     def penalized(self) -> list[str]:
-        return [r["penalty"] for r in self.rows if r["penalty"] != "none"]
+        return [r.penalty for r in self.rows if r.penalty != "none"]
+
+    def row(self, penalty: str) -> ResultRow:
+        """The result row of ``penalty``."""
+        return next(r for r in self.rows if r.penalty == penalty)
+
+    def choice(self, penalty: str) -> Choice:
+        """Both rules on the validation losses of ``penalty``'s paths (every fold): the same
+        choice the run made (:func:`shrinkage.path.choose_from_paths`)."""
+        return choose_from_paths(list(self.paths[penalty].values()))
 
     @property
     def feature_names(self) -> list[str]:
@@ -93,12 +100,12 @@ def load_run(store: Store, run_id: str) -> RunView:
     settings = Settings.from_dict(info.config)
     rows = store.results(run_id)
     if not rows:
-        raise ValueError(f"run {run_id} has no finished penalty yet; resume it with --resume")
+        raise ArgumentError("run_id", f"{run_id!r} has no finished penalty yet; resume it first")
     folds = list(range(settings.cv or 1))
-    paths = {r["penalty"]: {f: store.points(run_id, r["penalty"], f) for f in folds} for r in rows}
+    paths = {r.penalty: {f: store.points(run_id, r.penalty, f) for f in folds} for r in rows}
     if settings.model == "mlp":
         paths.setdefault("none", {f: store.points(run_id, "none", f) for f in folds})
-    chosen = {r["penalty"]: chosen_point(store, run_id, r) for r in rows}
+    chosen = {r.penalty: chosen_point(store, run_id, r) for r in rows}
     return RunView(info, settings, rows, paths, chosen)
 
 
@@ -150,18 +157,17 @@ def validation_figure(view: RunView) -> Figure:
     fig, axes = _panels(len(view.penalized))
     for ax, name in zip(axes, view.penalized, strict=False):
         folds = view.paths[name]
-        length = min(len(ps) for ps in folds.values())
-        lams = np.array([folds[0][i].lam for i in range(length)])
-        val = np.array([[folds[f][i].val_loss for f in folds] for i in range(length)], float)
+        choice = view.choice(name)
+        lams, length = choice.lams, len(choice.lams)
         train = np.array([[folds[f][i].train_loss for f in folds] for i in range(length)], float)
-        mean = val.mean(axis=1)
-        se = val.std(axis=1, ddof=1) / math.sqrt(val.shape[1]) if val.shape[1] > 1 else 0 * mean
         keep = lams > 0
         ax.plot(lams[keep], train.mean(axis=1)[keep], color="#888888", label="training loss")
-        ax.errorbar(lams[keep], mean[keep], yerr=se[keep], color=_color(name), label="validation")
-        row = next(r for r in view.rows if r["penalty"] == name)
-        ax.axvline(row["lam_min"], color="k", ls="--", lw=1, label="lam_min")
-        ax.axvline(row["lam_1se"], color="k", ls=":", lw=1.5, label="lam_1se")
+        ax.errorbar(
+            lams[keep], choice.mean[keep], yerr=choice.se[keep], color=_color(name),
+            label="validation",
+        )  # fmt: skip
+        ax.axvline(lams[choice.best], color="k", ls="--", lw=1, label="lam_min")
+        ax.axvline(lams[choice.one_se], color="k", ls=":", lw=1.5, label="lam_1se")
         ax.set_xscale("log")
         ax.set_xlabel("lam")
         ax.set_ylabel("loss")
@@ -174,18 +180,16 @@ def validation_figure(view: RunView) -> Figure:
 def _epoch_history(view: RunView, name: str) -> np.ndarray:
     """``[epochs, 2]`` (training, validation loss) of the chosen model's training: the dense
     phase, then the path up to the chosen point (first fold)."""
-    dense = view.paths["none"][0][0].state["history"]
-    history = list(dense)
+    history = list(_history(view.paths["none"][0][0]))
     if name != "none":
-        row = next(r for r in view.rows if r["penalty"] == name)
-        for point in view.paths[name][0][: int(row["index"]) + 1]:
-            history += point.state["history"]
+        for point in view.paths[name][0][: view.row(name).index + 1]:
+            history += _history(point)
     return np.array(history, dtype=float).reshape(-1, 2)
 
 
 def training_figure(view: RunView) -> Figure:
     """Loss per epoch of each penalty's chosen model (MLP runs)."""
-    names = [r["penalty"] for r in view.rows]
+    names = [r.penalty for r in view.rows]
     fig, axes = _panels(len(names), width=3.6)
     for ax, name in zip(axes, names, strict=False):
         if view.settings.model != "mlp":
@@ -196,7 +200,7 @@ def training_figure(view: RunView) -> Figure:
         epochs = np.arange(1, len(history) + 1)
         ax.plot(epochs, history[:, 0], color="#888888", label="training")
         ax.plot(epochs, history[:, 1], color=_color(name), label="validation")
-        dense = len(view.paths["none"][0][0].state["history"])
+        dense = len(_history(view.paths["none"][0][0]))
         if name != "none":
             ax.axvline(dense + 0.5, color="k", ls=":", lw=1, label="penalty on")
         ax.set_yscale("log")
@@ -208,25 +212,17 @@ def training_figure(view: RunView) -> Figure:
     return fig
 
 
-def _weights_of(view: RunView, point: PathPoint) -> dict[str, np.ndarray]:
-    if view.settings.model == "mlp":
-        return {k: v.numpy().ravel() for k, v in weight_matrices(point.state["model"]).items()}
-    return {"coef": np.atleast_1d(np.asarray(point.coef, dtype=float)).ravel()}
-
-
-def zero_fraction(view: RunView, point: PathPoint) -> float:
-    """The fraction of ``point``'s weights (weight matrices, or coefficients) exactly zero."""
-    w = np.concatenate(list(_weights_of(view, point).values()))
-    return float(np.mean(w == 0)) if w.size else 0.0
+def _history(point: PathPoint) -> tuple[tuple[float, float], ...]:
+    return () if point.state is None else point.state.history
 
 
 def histogram_figure(view: RunView) -> Figure:
     """Histogram of the chosen model's weights, one panel per penalty."""
-    names = [r["penalty"] for r in view.rows]
+    names = [r.penalty for r in view.rows]
     fig, axes = _panels(len(names), width=3.6)
     for ax, name in zip(axes, names, strict=False):
-        w = np.concatenate(list(_weights_of(view, view.chosen[name]).values()))
-        zeros = zero_fraction(view, view.chosen[name])
+        w = np.concatenate(list(weight_arrays(view.chosen[name]).values()))
+        zeros = zero_fraction(view.chosen[name])
         limit = float(np.abs(w).max()) or 1.0
         ax.hist(w, bins=81, range=(-limit, limit), color=_color(name))
         ax.set_yscale("log")
@@ -238,13 +234,13 @@ def histogram_figure(view: RunView) -> Figure:
 
 def sparsity_figure(view: RunView) -> Figure:
     """Fraction of exact zeros per layer, one bar per penalty."""
-    names = [r["penalty"] for r in view.rows]
-    layers = list(_weights_of(view, view.chosen[names[0]]))
+    names = [r.penalty for r in view.rows]
+    layers = list(weight_arrays(view.chosen[names[0]]))
     fig = Figure(figsize=(max(5.0, 1.6 * len(layers) * len(names) / 2), 3.4))
     ax = fig.subplots()
     width = 0.8 / len(names)
     for k, name in enumerate(names):
-        weights = _weights_of(view, view.chosen[name])
+        weights = weight_arrays(view.chosen[name])
         fractions = [float(np.mean(weights[layer] == 0)) for layer in layers]
         x = np.arange(len(layers)) + k * width
         ax.bar(x, fractions, width, color=_color(name), label=name)
@@ -260,7 +256,7 @@ def sparsity_figure(view: RunView) -> Figure:
 def importances(view: RunView, name: str) -> np.ndarray:
     """``[n_features]``: the strongest lam along ``name``'s path (first fold) at which each
     feature is still in the model; 0 for a feature never in it."""
-    n = len(view.feature_names) or int(view.rows[0]["n_features"])
+    n = len(view.feature_names) or view.rows[0].n_features
     out = np.zeros(n)
     for point in view.paths[name][0]:
         for j in point.selected:
@@ -327,7 +323,7 @@ def render(view: RunView, out_dir: str | Path) -> Path:
             f'<section><h2>{html.escape(title)}</h2><img alt="{stem}" '
             f'src="data:image/png;base64,{data}"></section>'
         )
-    table = result_table(view.rows)
+    table = [row.columns() for row in view.rows]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in table[0])
     body = "".join(
         "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>" for row in table

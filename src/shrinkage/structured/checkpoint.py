@@ -7,9 +7,9 @@ A tensor with enough zeros is stored as a bit mask of its nonzero positions (1 b
 and the nonzero values; other tensors are stored as they are. The file is a ``torch.save``
 of tensors, strings, numbers, lists and dicts only, and :func:`load_sparse` reads it with
 ``torch.load(weights_only=True)``, which refuses anything else, a pickled object that would
-run code included. An ``nn.Sequential`` of the layers :mod:`shrinkage.compaction` supports is
-stored with its architecture, so it comes back as a model; any other model comes back as its
-state dict (load it with ``model.load_state_dict``).
+run code included. An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers`
+is stored with its architecture, so it comes back as a model; any other model comes back as
+its state dict (load it with ``model.load_state_dict``).
 """
 
 from __future__ import annotations
@@ -26,40 +26,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .compaction import LeanSequential
+from .._validation import ArgumentError
+from .compaction import CompactionReport, compact
+from .layers import LAYERS, kind_of
 
-__all__ = ["FORMAT", "SaveReport", "load_sparse", "save_sparse"]
+__all__ = ["FORMAT", "CompactedFile", "SaveReport", "compact_file", "load_sparse", "save_sparse"]
 
 FORMAT = "shrinkage-sparse/1"
 
-# layer type -> the constructor arguments that rebuild it
-_ARCHITECTURE: dict[type[nn.Module], tuple[str, ...]] = {
-    nn.Linear: ("in_features", "out_features"),
-    nn.Conv1d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"),
-    nn.Conv2d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"),
-    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.BatchNorm2d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.ReLU: (),
-    nn.ReLU6: (),
-    nn.LeakyReLU: ("negative_slope",),
-    nn.ELU: ("alpha",),
-    nn.GELU: ("approximate",),
-    nn.SiLU: (),
-    nn.Tanh: (),
-    nn.Sigmoid: (),
-    nn.Identity: (),
-    nn.Dropout: ("p",),
-    nn.MaxPool1d: ("kernel_size", "stride", "padding"),
-    nn.MaxPool2d: ("kernel_size", "stride", "padding"),
-    nn.AvgPool1d: ("kernel_size", "stride", "padding"),
-    nn.AvgPool2d: ("kernel_size", "stride", "padding"),
-    nn.AdaptiveAvgPool1d: ("output_size",),
-    nn.AdaptiveAvgPool2d: ("output_size",),
-    nn.AdaptiveMaxPool1d: ("output_size",),
-    nn.AdaptiveMaxPool2d: ("output_size",),
-    nn.Flatten: ("start_dim", "end_dim"),
-}
-_BY_NAME = {cls.__name__: cls for cls in _ARCHITECTURE}
+_BY_NAME = {cls.__name__: cls for cls in LAYERS}
 
 
 @dataclass(frozen=True)
@@ -84,14 +59,15 @@ def _architecture(model: nn.Module) -> list[dict[str, Any]] | None:
         return None
     layers = []
     for key, layer in model.named_children():
-        if type(layer) not in _ARCHITECTURE:
+        kind = kind_of(layer)
+        if kind is None:
             return None
         args: dict[str, Any] = {}
-        for name in _ARCHITECTURE[type(layer)]:
+        for name in kind.arguments:
             value = getattr(layer, name)
             args[name] = list(value) if isinstance(value, tuple) else value
-        if isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d):
-            args["bias"] = layer.bias is not None
+        if kind.role == "producer":
+            args["bias"] = getattr(layer, "bias", None) is not None
         layers.append({"type": type(layer).__name__, "name": key, "args": args})
     return layers
 
@@ -166,9 +142,9 @@ def load_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_sparse(path: str | os.PathLike[str]) -> nn.Module | dict[str, Tensor]:
-    """Read a :func:`save_sparse` file: the model, a :class:`~shrinkage.compaction.LeanSequential`
-    (an ``nn.Sequential``, in eval mode, its layers named as when saved) when its architecture
-    was stored, else the state dict. Never unpickles objects."""
+    """Read a :func:`save_sparse` file: the model, an ``nn.Sequential`` in eval mode with its
+    layers named as when saved, when its architecture was stored; else the state dict. Never
+    unpickles objects."""
     payload = load_payload(path)
     state = {k: _decode(v) for k, v in payload["tensors"].items()}
     architecture = payload.get("architecture")
@@ -181,6 +157,45 @@ def load_sparse(path: str | os.PathLike[str]) -> nn.Module | dict[str, Tensor]:
             raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
         args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
         layers[str(spec.get("name", index))] = cls(**args)
-    model = LeanSequential(layers)
+    model = nn.Sequential(layers)
     model.load_state_dict(state)
     return model.eval()
+
+
+@dataclass(frozen=True)
+class CompactedFile:
+    """What :func:`compact_file` did: where it wrote, the compaction's report, and the two
+    files' sizes."""
+
+    out: Path
+    report: CompactionReport
+    bytes_before: int
+    bytes_after: int
+
+
+def compact_file(
+    path: Path, *, out: Path | None = None, input_shape: tuple[int, ...] | None = None
+) -> CompactedFile:
+    """Compact the ``nn.Sequential`` saved in ``path`` (by :func:`save_sparse`) and save the
+    result to ``out`` (default: ``<name>-compact.pt`` beside it).
+
+    ``input_shape``: one sample's shape (default: the one the file records); the check of
+    the outputs runs on 64 standard-normal samples of that shape (seeded).
+    """
+    model = load_sparse(path)
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(
+            f"{path} holds a state dict without an architecture; compaction needs an "
+            "nn.Sequential saved with save_sparse"
+        )
+    if input_shape is None:
+        stored = load_payload(path).get("input_shape")
+        if not stored:
+            raise ArgumentError("input_shape", f"is needed: {path} does not record it")
+        input_shape = tuple(int(v) for v in stored)
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn((64, *input_shape), generator=generator)
+    small, report = compact(model, example)
+    target = out or path.with_name(f"{path.stem}-compact.pt")
+    saved = save_sparse(small, target, input_shape=input_shape)
+    return CompactedFile(target, report, path.stat().st_size, saved.bytes)

@@ -5,8 +5,8 @@ an interrupted run loses at most the point it was computing and ``--resume RUN_I
 on from there. The database runs in WAL mode with a busy timeout, so several processes can
 write runs into one store at once.
 
-Where the store lives: ``--store PATH``, else the ``SHRINKAGE_STORE`` environment variable,
-else ``./shrinkage-runs.db``.
+Where the store lives: the path given, else the ``SHRINKAGE_STORE`` environment variable, else
+``./shrinkage-runs.db``.
 
 Arrays (coefficients, network weights, optimizer state) are kept as ``.npz`` blobs written
 and read with ``allow_pickle=False``, and the structure around them as JSON: loading a run
@@ -22,14 +22,16 @@ import os
 import secrets
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .path import PathPoint
+from .._validation import ArgumentError
+from ..path import NetworkState, PathPoint
+from .results import ResultRow
 
 __all__ = ["DEFAULT_STORE", "RunInfo", "Store", "decode", "default_store_path", "encode"]
 
@@ -150,7 +152,7 @@ class Store:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0):
         self.path = default_store_path(path)
         if self.path.parent and not self.path.parent.exists():
-            raise ValueError(f"--store {str(self.path)!r}: the folder does not exist")
+            raise ArgumentError("path", f"{str(self.path)!r} is in a folder that does not exist")
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         # Switching a new file to WAL, and creating the tables, can meet another process doing
@@ -227,8 +229,13 @@ class Store:
     # -- path points -------------------------------------------------------------------
     def add_point(self, run_id: str, penalty: str, fold: int, idx: int, point: PathPoint) -> None:
         """Commit one finished path point (idempotent: a point already there is kept)."""
-        record = asdict(point)
-        arrays = {k: record.pop(k) for k in ("coef", "intercept", "state")}
+        record = {f.name: getattr(point, f.name) for f in fields(PathPoint)}
+        state = record.pop("state")
+        arrays = {
+            "coef": record.pop("coef"),
+            "intercept": record.pop("intercept"),
+            "state": None if state is None else _state_record(state),
+        }
         record["selected"] = list(point.selected)
         doc, blob = encode(arrays)
         with self._transaction():
@@ -252,7 +259,10 @@ class Store:
             record = payload["record"]
             arrays = decode(payload["arrays"], blob)
             record["selected"] = tuple(record["selected"])
-            out.append(PathPoint(**record, **arrays))
+            state = arrays.pop("state")
+            out.append(
+                PathPoint(**record, **arrays, state=None if state is None else _network(state))
+            )
         return out
 
     def count_points(self, run_id: str) -> int:
@@ -260,20 +270,39 @@ class Store:
         return int(row[0])
 
     # -- result rows -------------------------------------------------------------------
-    def add_result(self, run_id: str, penalty: str, position: int, row: dict[str, Any]) -> None:
+    def add_result(self, run_id: str, position: int, row: ResultRow) -> None:
+        """Commit one penalty's result row (its ``position`` orders the rows)."""
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                (run_id, penalty, position, json.dumps(encode(row)[0])),
+                (run_id, row.penalty, position, json.dumps(encode(row.to_dict())[0])),
             )
 
-    def results(self, run_id: str) -> list[dict[str, Any]]:
+    def results(self, run_id: str) -> list[ResultRow]:
+        """The run's result rows, in order."""
         rows = self._db.execute(
             "SELECT row FROM results WHERE run_id = ? ORDER BY position", (run_id,)
         ).fetchall()
         empty = encode({})[1]
-        return [decode(json.loads(r[0]), empty) for r in rows]
+        return [ResultRow.from_dict(decode(json.loads(r[0]), empty)) for r in rows]
 
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _state_record(state: NetworkState) -> dict[str, Any]:
+    return {
+        "weights": state.weights,
+        "optimizer": state.optimizer,
+        "history": [list(h) for h in state.history],
+        "relaxed": state.relaxed,
+    }
+
+
+def _network(record: dict[str, Any]) -> NetworkState:
+    """A stored state back as a :class:`NetworkState` (stores written before it was typed
+    keep the weights under ``"model"``)."""
+    weights = record["weights"] if "weights" in record else record["model"]
+    history = tuple((float(a), float(b)) for a, b in record.get("history") or ())
+    return NetworkState(weights, record.get("optimizer"), history, record.get("relaxed"))

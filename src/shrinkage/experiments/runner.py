@@ -1,0 +1,281 @@
+"""Experiments: the same model trained with no penalty, L1, L2, Elastic Net and group
+penalties, each strength chosen on validation data along a warm-started path, evaluated on
+a held-out test part. What ``shrinkage compare``, ``path`` and ``select`` run.
+
+Everything goes through :func:`shrinkage.path` and its :class:`~shrinkage.PathPoint`
+records, and every record is committed to a :class:`~.store.Store` as soon as it is
+computed, so an interrupted run resumes where it stopped and recomputes nothing it has:
+
+    settings = Settings(data="digits", penalties=("none", "l1", "l2"))
+    with Store("runs.db") as store:
+        run_id = run_experiment(settings, store)
+        rows = store.results(run_id)        # one ResultRow per penalty
+
+Splits (seeded): 20 % of the rows are held out for the test; the rest is split into training
+and validation (75 / 25), or into ``cv`` folds. Features are standardized on each training
+part. The model families are described in :mod:`.problems`.
+
+The strength is chosen on the validation loss by :func:`shrinkage.path.choose_from_paths`:
+"min" (lowest mean) or "1se" (the strongest penalty whose mean is within one standard error
+of the lowest; the standard error over folds with ``cv``, over validation samples without).
+With ``cv``, the chosen path is then refitted on all the training folds up to the chosen point
+(fold ``-1`` in the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..neural import named_penalty
+from ..path import Choice, PathPoint, choose_from_paths, path
+from .data import Dataset, Fold, load_dataset, make_folds
+from .problems import Family, Part, family_for
+from .results import ResultRow, weight_norm, zero_fraction
+from .settings import Settings
+from .store import Store
+
+__all__ = ["Progress", "Runner", "chosen_point", "run_experiment"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(task, done, total)``: called after each finished path point."""
+
+
+@dataclass
+class _Data:
+    dataset: Dataset
+    rest: np.ndarray
+    test: np.ndarray
+    folds: list[Fold]
+
+
+def _standardize(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+    mean, std = X[train].mean(0), X[train].std(0)
+    std[std == 0] = 1.0
+    return np.asarray((X - mean) / std)
+
+
+def _targets(dataset: Dataset, train: np.ndarray) -> np.ndarray:
+    if dataset.task == "classification":
+        return dataset.y
+    mean, std = dataset.y[train].mean(), dataset.y[train].std() or 1.0
+    return np.asarray((dataset.y - mean) / std)
+
+
+class Runner:
+    """Splits, families, grids and paths of one run.
+
+    Args:
+        settings: the run's settings.
+        store: where the path points are committed (``None``: kept in memory only).
+        run_id: the stored run the points belong to.
+        progress: called after each finished path point.
+        dense: the dense network's point of fold 0 when it is already trained (a tuning
+            worker receives it), instead of training it again.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        run_id: str = "",
+        progress: Progress | None = None,
+        *,
+        dense: PathPoint | None = None,
+    ) -> None:
+        self.settings, self.store, self.run_id, self.progress = settings, store, run_id, progress
+        dataset = load_dataset(settings.data, settings.target, seed=settings.seed)
+        rest, test, folds = make_folds(dataset, seed=settings.seed, cv=settings.cv)
+        self.data = _Data(dataset, rest, test, folds)
+        self._grids: dict[str, np.ndarray] = {}
+        self._paths: dict[tuple[str, int, int | None], list[PathPoint]] = {}
+        if dense is not None:
+            self._paths[("none", 0, None)] = [dense]
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.data.dataset
+
+    def _rows(self, fold: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if fold == -1:
+            return self.data.rest, None
+        f = self.data.folds[fold]
+        return f.train, f.val
+
+    def family(
+        self,
+        penalty: str,
+        fold: int,
+        settings: Settings | None = None,
+        on_epoch: Callable[[int, nn.Module], None] | None = None,
+    ) -> tuple[Family, np.ndarray, np.ndarray]:
+        """The model family on ``fold``'s training rows (fold ``-1``: all but the test part),
+        under ``settings`` (by default the run's), and the standardized ``X``, ``y``."""
+        train, val = self._rows(fold)
+        X = _standardize(self.dataset.X, train)
+        y = _targets(self.dataset, train)
+        validation = None if val is None else (X[val], y[val])
+        part = Part(settings or self.settings, self.dataset, X[train], y[train], validation)
+        return family_for(part, penalty, on_epoch), X, y
+
+    def _warm(self, penalty: str, fold: int) -> PathPoint | None:
+        """The point a penalty's path starts from: the dense network (MLPs), else none."""
+        if penalty == "none" or self.settings.model != "mlp":
+            return None
+        return self.path("none", fold)[0]
+
+    def path(self, penalty: str, fold: int, stop_after: int | None = None) -> list[PathPoint]:
+        """The stored prefix of this path, completed (and committed point by point)."""
+        key = (penalty, fold, stop_after)
+        if key in self._paths:
+            return self._paths[key]
+        done = [] if self.store is None else self.store.points(self.run_id, penalty, fold)
+        grid = self.grid(penalty)
+        if stop_after is not None:
+            grid = grid[: stop_after + 1]
+        # an MLP path (dense to sparse) ends once every input is dropped
+        stops = (
+            self.settings.model == "mlp"
+            and penalty != "none"
+            and named_penalty(penalty).removes_inputs
+        )
+        if len(done) >= len(grid) or (stops and bool(done) and done[-1].n_nonzero == 0):
+            self._paths[key] = done[: len(grid)]
+            return self._paths[key]
+        family, _, _ = self.family(penalty, fold)
+        warm = self._warm(penalty, fold)
+        if done:
+            start = family.warm_state(done[-1])
+        elif warm is not None:
+            start = family.warm_state(warm)
+        else:
+            start = family.problem.initial_state()
+        task = penalty + ("" if fold == 0 and self.settings.cv is None else f" (fold {fold})")
+
+        def commit(i: int, n: int, point: PathPoint) -> None:
+            if self.store is not None:
+                self.store.add_point(self.run_id, penalty, fold, len(done) + i, point)
+            if self.progress is not None:
+                self.progress(task, len(done) + i + 1, len(grid))
+
+        new = path(
+            family.problem,
+            grid[len(done) :],
+            validation=family.validation,
+            initial_state=start,
+            stop=(lambda p: p.n_nonzero == 0) if stops else None,
+            progress=commit,
+        )
+        self._paths[key] = done + new
+        return self._paths[key]
+
+    def grid(self, penalty: str) -> np.ndarray:
+        """One grid per penalty, from the first fold (so every fold and the refit share it);
+        the run's ``lams`` where it gives them."""
+        if penalty != "none" and self.settings.lams is not None:
+            return np.asarray(self.settings.lams, dtype=np.float64)
+        if penalty not in self._grids:
+            family, _, _ = self.family(penalty, 0)
+            self._grids[penalty] = family.grid(self._warm(penalty, 0))
+        return self._grids[penalty]
+
+    def paths(self, penalty: str) -> list[list[PathPoint]]:
+        """The path of every fold."""
+        return [self.path(penalty, f) for f in range(len(self.data.folds))]
+
+    def choice(self, penalty: str) -> Choice:
+        """Both rules on the validation losses of every fold's path."""
+        return choose_from_paths(self.paths(penalty))
+
+    def result(self, penalty: str) -> ResultRow:
+        """The penalty's chosen point, evaluated on the training and test parts."""
+        paths = self.paths(penalty)
+        choice = self.choice(penalty)
+        chosen = choice.index(self.settings.rule)
+        if self.settings.cv is not None:
+            final_path = self.path(penalty, -1, stop_after=chosen)
+            fold = -1
+        else:
+            final_path, fold = paths[0], 0
+        point = final_path[min(chosen, len(final_path) - 1)]
+        family, X, y = self.family(penalty, fold)
+        train, _ = self._rows(fold)
+        test = self.data.test
+        train_metric = family.evaluate(point, X[train], y[train]).score
+        test_metric = family.evaluate(point, X[test], y[test]).score
+        seconds = sum(p.seconds for ps in paths for p in ps)
+        if self.settings.cv is not None:
+            seconds += sum(p.seconds for p in final_path)
+        return ResultRow(
+            penalty=penalty,
+            lam=point.lam,
+            index=chosen,
+            lam_min=float(choice.lams[choice.best]),
+            lam_1se=float(choice.lams[choice.one_se]),
+            metric="accuracy" if self.dataset.task == "classification" else "r2",
+            test=test_metric,
+            train=train_metric,
+            gap=train_metric - test_metric,
+            zeros=zero_fraction(point),
+            selected=point.n_nonzero,
+            n_features=int(self.dataset.X.shape[1]),
+            weight_norm=weight_norm(point),
+            seconds=seconds,
+        )
+
+
+def chosen_point(store: Store, run_id: str, row: ResultRow) -> PathPoint:
+    """The stored point a result row describes (the refit one under cross-validation)."""
+    settings = Settings.from_dict(store.run(run_id).config)
+    fold = -1 if settings.cv is not None else 0
+    points = store.points(run_id, row.penalty, fold)
+    return points[min(row.index, len(points) - 1)]
+
+
+def run_experiment(
+    settings: Settings | None,
+    store: Store,
+    *,
+    command: str = "compare",
+    resume: str | None = None,
+    progress: Progress | None = None,
+    on_run: Callable[[str], None] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """Run ``settings`` (or, with ``resume=RUN_ID``, continue that stored run with its own
+    settings; ``settings`` is then ignored and may be ``None``); returns the run id.
+
+    Each path point and each finished penalty's result row is committed to ``store`` when
+    it is done. ``on_run(run_id)`` is called once the run exists (before any training).
+    ``meta``: more to record with a new run (what it came from, for instance).
+    """
+    if resume is not None:
+        settings = Settings.from_dict(store.run(resume).config)
+    if settings is None:
+        raise ValueError("run_experiment needs settings, or resume=RUN_ID")
+    runner = Runner(settings, store, resume or "", progress)  # loads and splits: input errors
+    if resume is None:
+        dataset = runner.dataset
+        meta = {
+            "dataset": dataset.name,
+            "task": dataset.task,
+            "n_samples": int(dataset.X.shape[0]),
+            "feature_names": list(dataset.feature_names),
+            "class_names": list(dataset.class_names),
+            **(meta or {}),
+        }
+        runner.run_id = store.create_run(command, settings.to_dict(), meta)
+    run_id = runner.run_id
+    if on_run is not None:
+        on_run(run_id)
+    have = {row.penalty for row in store.results(run_id)}
+    for position, penalty in enumerate(settings.penalties):
+        if penalty in have:
+            continue
+        store.add_result(run_id, position, runner.result(penalty))
+    store.finish_run(run_id)
+    return run_id

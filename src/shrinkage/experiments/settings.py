@@ -1,0 +1,139 @@
+"""What defines an experiment run: :class:`Settings`, checked when it is made.
+
+A bad value raises :class:`~shrinkage._validation.ArgumentError` naming the field, as a
+Python argument (``hidden must be ...``); the command line renders the same error with its
+option names (``--hidden must be ...``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .._validation import ArgumentError
+from ..neural import PENALTIES as NAMED
+from ..path import RULES
+
+__all__ = ["MODELS", "PENALTIES", "Settings"]
+
+PENALTIES = ("none", *NAMED)
+"""Penalty names the experiments know: no penalty, and every named penalty."""
+MODELS = ("mlp", "linear")
+"""Model families: an MLP (ReLU, Adam, penalties by :class:`~shrinkage.Proximal`) or a
+linear model (least squares, logistic or multinomial, solved exactly)."""
+
+
+def _positive_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def _positive_real(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and value > 0
+        and math.isfinite(value)
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a run (stored with it, so a resumed run needs nothing else).
+
+    Attributes:
+        data: a bundled dataset's name or a CSV file (see :func:`~.data.load_dataset`).
+        target: the target column of a CSV file.
+        model: ``"mlp"`` or ``"linear"``.
+        penalties: the penalties compared, from :data:`PENALTIES`.
+        cv: K-fold cross-validation to choose ``lam`` (``None``: one validation split).
+        rule: ``"min"`` or ``"1se"`` (see :func:`shrinkage.path.choose`).
+        seed: the splits, the initialisation and the batch order.
+        n_lambdas: points per path.
+        hidden: the MLP's hidden widths.
+        epochs: dense training epochs; path_epochs: epochs per strength.
+        learning_rate: Adam's; path_learning_rate: for the penalized epochs (default: the same).
+        batch_size: mini-batch size.
+        l1_ratio: the Elastic Net's mix.
+        lams: the grid of strengths (default: from each penalty's ``lambda_max``).
+    """
+
+    data: str
+    target: str | None = None
+    model: str = "mlp"
+    penalties: tuple[str, ...] = ("none", "l1", "l2", "elasticnet")
+    cv: int | None = None
+    rule: str = "min"
+    seed: int = 0
+    n_lambdas: int = 12
+    hidden: tuple[int, ...] = (256, 256)
+    epochs: int = 60
+    path_epochs: int = 10
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    l1_ratio: float = 0.5
+    lams: tuple[float, ...] | None = None
+    path_learning_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "penalties", tuple(self.penalties))
+        if self.lams is not None:
+            object.__setattr__(self, "lams", tuple(float(v) for v in self.lams))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.model not in MODELS:
+            raise ArgumentError("model", f"must be one of {', '.join(MODELS)}; got {self.model!r}")
+        self._check_penalties()
+        if self.rule not in RULES:
+            raise ArgumentError("rule", f"must be 'min' or '1se'; got {self.rule!r}")
+        if self.cv is not None and (not _positive_integer(self.cv) or self.cv < 2):
+            raise ArgumentError("cv", f"must be an integer >= 2; got {self.cv!r}")
+        for name in ("n_lambdas", "epochs", "path_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not _positive_integer(value):
+                raise ArgumentError(name, f"must be an integer >= 1; got {value!r}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ArgumentError("hidden", f"must be positive layer widths; got {self.hidden!r}")
+        for name in ("learning_rate", "path_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not _positive_real(value):
+                raise ArgumentError(name, f"must be a finite number > 0; got {value!r}")
+        if self.lams is not None and (not self.lams or not all(map(_positive_real, self.lams))):
+            raise ArgumentError(
+                "lams", f"must be positive, finite strengths; got {list(self.lams) or 'none'}"
+            )
+        if not 0 <= self.l1_ratio <= 1:
+            raise ArgumentError("l1_ratio", f"must be in [0, 1]; got {self.l1_ratio!r}")
+
+    def _check_penalties(self) -> None:
+        unknown = [p for p in self.penalties if p not in PENALTIES]
+        if unknown or not self.penalties:
+            raise ArgumentError(
+                "penalties",
+                f"must be a non-empty list of {', '.join(PENALTIES)}; "
+                f"got {','.join(self.penalties) or 'nothing'}",
+            )
+        if len(set(self.penalties)) != len(self.penalties):
+            raise ArgumentError("penalties", f"lists a penalty twice: {','.join(self.penalties)}")
+        if self.model == "linear":
+            networks_only = [
+                p for p in self.penalties if p != "none" and NAMED[p].linear_l1_ratio is None
+            ]
+            if networks_only:
+                raise ArgumentError(
+                    "penalties",
+                    f"{networks_only[0]} needs {{model}} mlp (it acts on a network's units)",
+                    related=("model",),
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON), for the store."""
+        out = asdict(self)
+        out["penalties"], out["hidden"] = list(self.penalties), list(self.hidden)
+        out["lams"] = None if self.lams is None else list(self.lams)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settings:
+        """The inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,184 @@
+"""An MLP at one penalty strength after another: the :class:`~shrinkage.path.PathProblem` that
+the estimators' ``fit_path`` and the experiments both follow.
+
+Each point trains the network for a few epochs at its strength (Adam, the penalty applied by
+:class:`~shrinkage.Proximal`), starting from the previous point's weights and optimizer state
+(a warm start), and records a :class:`~shrinkage.path.NetworkState`. A point's selected
+features are the inputs whose first-layer column is not all zero; its ``coef`` is the norm of
+each column (what the reports draw).
+
+With ``relax=True`` each new support (set of selected inputs) is also refitted without penalty
+(a relaxed lasso): the previous support's relaxed network, the newly dropped input columns set
+to zero and kept there, trained with early stopping. The point then predicts, and is scored,
+with the relaxed weights, so validation losses compare supports rather than amounts of
+shrinkage.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..path import Evaluation, FitInfo, NetworkState, Score
+from .penalties import NamedPenalty, lambda_max
+from .training import Objective, Schedule, evaluate, first_weight, train_point
+
+__all__ = ["MLPPathProblem"]
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class MLPPathProblem:
+    """A network, its training data and a penalty, as :func:`shrinkage.path` fits it.
+
+    Args:
+        model: the network (an ``nn.Sequential`` whose ``model[0]`` is a ``Linear``); this
+            problem trains it in place, point after point.
+        objective: the loss and score.
+        data: ``(X [n, p], y)`` to train on.
+        penalty: the named penalty, or ``None`` for plain training (a dense point).
+        schedule: how each point is trained.
+        l1_ratio: for ``"elasticnet"``.
+        validation: ``(X_val, y_val)``: evaluated after every epoch when the schedule has a
+            patience or records its history.
+        relax: refit each new support without penalty (see the module docstring), on
+            ``relax_schedule`` (default: ``schedule`` without penalty).
+        record_optimizer: keep each point's optimizer state in its record (what resuming a
+            stored path from its last point needs); the warm start between consecutive points
+            carries it either way.
+        on_epoch: called as ``on_epoch(epoch, model)`` after every epoch of a point.
+    """
+
+    def __init__(
+        self,
+        model: nn.Sequential,
+        objective: Objective,
+        data: tuple[Tensor, Tensor],
+        penalty: NamedPenalty | None,
+        schedule: Schedule,
+        *,
+        l1_ratio: float = 0.5,
+        validation: tuple[Tensor, Tensor] | None = None,
+        relax: bool = False,
+        relax_schedule: Schedule | None = None,
+        record_optimizer: bool = True,
+        on_epoch: Callable[[int, nn.Module], None] | None = None,
+    ) -> None:
+        self.model, self.objective, self.data = model, objective, data
+        self.penalty, self.schedule, self.l1_ratio = penalty, schedule, l1_ratio
+        self.validation = validation
+        self.relax = relax
+        self.relax_schedule = relax_schedule or schedule
+        self.record_optimizer = record_optimizer
+        self.on_epoch = on_epoch
+        self._relaxed: dict[tuple[int, ...], dict[str, Tensor]] = {}
+        self._last_relaxed: dict[str, Tensor] | None = None
+
+    # -- the PathProblem protocol ----------------------------------------------------------------
+    def lambda_max(self) -> float:
+        """The strength at which a zero first layer is stationary (the network as it is now);
+        see :func:`shrinkage.neural.penalties.lambda_max`."""
+        if self.penalty is None:
+            return 0.0
+        return lambda_max(self.penalty, self.model, self.objective.loss, self.data, self.l1_ratio)
+
+    def lambda_max_at(self, state: NetworkState) -> float:
+        """:meth:`lambda_max` with the network at ``state``'s weights."""
+        self.model.load_state_dict(state.weights)
+        return self.lambda_max()
+
+    def initial_state(self) -> NetworkState:
+        return NetworkState(_snapshot(self.model))
+
+    def fit(self, lam: float, state: NetworkState) -> tuple[NetworkState, FitInfo]:
+        self.model.load_state_dict(state.weights)
+        regularizer = None
+        if self.penalty is not None:
+            regularizer = self.penalty.regularizer(self.model, lam, self.l1_ratio)
+        watch = self.schedule.patience is not None or self.schedule.history
+        what = f"{self.penalty.name if self.penalty else 'no penalty'} lam={lam:g}"
+        trained = train_point(
+            self.model,
+            self.objective,
+            self.data,
+            regularizer,
+            self.schedule,
+            optimizer_state=state.optimizer,
+            validation=self.validation if watch else None,
+            on_epoch=self.on_epoch,
+            what=what,
+        )
+        weights = _snapshot(self.model)
+        epochs, relaxed = trained.epochs, None
+        if self.relax and self.penalty is not None:
+            support = self._support(weights)
+            if self._last_relaxed is None:
+                self._last_relaxed = state.predicting
+            if support not in self._relaxed:
+                self._relaxed[support], extra = self._refit(support)
+                epochs += extra
+            relaxed = self._relaxed[support]
+        criterion = math.nan
+        if self.validation is not None and trained.history:
+            criterion = trained.history[-1][1]
+        new = NetworkState(weights, trained.optimizer, trained.history, relaxed)
+        return new, FitInfo(epochs, True, criterion)
+
+    def describe(self, state: NetworkState) -> Evaluation:
+        norms = self._column_norms(state.weights)
+        selected = tuple(int(j) for j in np.flatnonzero(norms > 0))
+        train_loss = self.evaluate(state, *self.data).loss
+        if not self.record_optimizer:
+            state = NetworkState(state.weights, None, state.history, state.relaxed)
+        return Evaluation(norms.astype(np.float64), None, train_loss, selected, state)
+
+    def score(self, state: NetworkState, X: Tensor, y: Tensor) -> Score:
+        return self.evaluate(state, X, y)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def evaluate(self, state: NetworkState, X: Tensor, y: Tensor) -> Score:
+        """The weights ``state`` predicts with, on ``(X, y)``."""
+        self.model.load_state_dict(state.predicting)
+        return evaluate(self.model, self.objective, X, y)
+
+    def _column_norms(self, weights: dict[str, Any]) -> np.ndarray:
+        self.model.load_state_dict(weights)
+        return torch.linalg.vector_norm(first_weight(self.model).detach(), dim=0).cpu().numpy()
+
+    def _support(self, weights: dict[str, Tensor]) -> tuple[int, ...]:
+        return tuple(int(j) for j in np.flatnonzero(self._column_norms(weights) > 0))
+
+    def _refit(self, support: tuple[int, ...]) -> tuple[dict[str, Tensor], int]:
+        """The relaxed fit of a support: the previous support's relaxed network with the newly
+        dropped input columns set to zero, retrained without penalty. Dropped columns stay
+        exactly zero: their gradient is masked, and a fresh Adam never moves a parameter whose
+        gradient is always zero. Each support is refitted once, from a network that already
+        fits well."""
+        assert self._last_relaxed is not None
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self._last_relaxed)
+        first = first_weight(model)
+        dropped = torch.ones(first.shape[1], dtype=torch.bool, device=first.device)
+        dropped[list(support)] = False
+        with torch.no_grad():
+            first[:, dropped] = 0.0
+        first.register_hook(lambda g: g.masked_fill(dropped[None, :], 0.0))
+        trained = train_point(
+            model,
+            self.objective,
+            self.data,
+            None,
+            self.relax_schedule,
+            validation=self.validation,
+            what="the relaxed refit",
+        )
+        self._last_relaxed = _snapshot(model)
+        return self._last_relaxed, trained.epochs

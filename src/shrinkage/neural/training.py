@@ -1,0 +1,297 @@
+"""Multi-layer perceptrons and how they are trained: the one builder and the one training loop
+that the estimators, the experiments and the demo share.
+
+* :func:`build_mlp`: ``Linear(n_in, h1), act, ..., Linear(h_last, n_out)``, initialised from
+  a ``torch.Generator`` (never from torch's global random state);
+* :class:`Objective`: what a network is trained and scored on (cross-entropy and accuracy,
+  or squared error and R^2);
+* :func:`train_epochs`: mini-batch epochs in a seeded order, with early stopping and a clear
+  stop on a non-finite loss;
+* :func:`train_point`: ``epochs`` epochs of Adam at one penalty strength (through
+  :class:`~shrinkage.Proximal`), continuing from an optimizer state: one point of a path;
+* :func:`evaluate`: mean loss, score and the loss's standard error on held-out data.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..path import Score
+from ..proximal import Proximal
+from ..regularizer import Regularizer
+
+__all__ = [
+    "ACTIVATIONS",
+    "CROSS_ENTROPY",
+    "SQUARED_ERROR",
+    "Objective",
+    "Schedule",
+    "build_mlp",
+    "evaluate",
+    "first_weight",
+    "train_epochs",
+    "train_point",
+]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "logistic": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+"""Activation name (scikit-learn's) -> layer."""
+
+
+def build_mlp(
+    n_in: int,
+    hidden: tuple[int, ...],
+    n_out: int,
+    activation: str = "relu",
+    *,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    """``Linear(n_in, h1), act, ..., Linear(h_last, n_out)``; the first layer is ``model[0]``.
+
+    Each ``Linear(a, b)`` is initialised as torch initialises it (``W ~ U(-1/sqrt(a),
+    1/sqrt(a))`` through Kaiming's uniform rule, ``b ~ U(-1/sqrt(a), 1/sqrt(a))``), drawn from
+    ``generator`` when one is given, so the same generator seed gives the same network whatever
+    else uses torch's global random state.
+    """
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    model = nn.Sequential(*layers)
+    if generator is not None:
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                _initialise(layer, generator)
+    return model
+
+
+@torch.no_grad()
+def _initialise(layer: nn.Linear, generator: torch.Generator) -> None:
+    """``nn.Linear.reset_parameters`` with draws from ``generator``."""
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if layer.bias is not None:
+        bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+def first_weight(model: nn.Sequential) -> Tensor:
+    """The weight ``[h, n_features]`` of the first layer: its columns are the inputs."""
+    layer = model[0]
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"the first layer must be nn.Linear, got {type(layer).__name__}")
+    return layer.weight
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a network is trained and scored on: the mean ``loss(out, target)``, its
+    ``per_sample`` terms ``[n]``, and the ``score`` reported (accuracy or R^2)."""
+
+    name: str
+    loss: Callable[[Tensor, Tensor], Tensor]
+    per_sample: Callable[[Tensor, Tensor], Tensor]
+    score: Callable[[Tensor, Tensor], float]
+    metric: str
+    """The score's name: ``"accuracy"`` or ``"r2"``."""
+
+
+def _accuracy(out: Tensor, target: Tensor) -> float:
+    return float((out.argmax(1) == target).float().mean())
+
+
+def _r2(out: Tensor, target: Tensor) -> float:
+    var = float(target.var(unbiased=False))
+    mse = float(((out - target) ** 2).mean())
+    return 1.0 - mse / var if var > 0 else 0.0
+
+
+CROSS_ENTROPY = Objective(
+    "cross-entropy",
+    nn.functional.cross_entropy,
+    lambda out, target: nn.functional.cross_entropy(out, target, reduction="none"),
+    _accuracy,
+    "accuracy",
+)
+"""Classification: logits ``[n, classes]``, class indices ``[n]``; scored by accuracy."""
+
+SQUARED_ERROR = Objective(
+    "squared error",
+    nn.functional.mse_loss,
+    lambda out, target: ((out - target) ** 2).reshape(-1),
+    _r2,
+    "r2",
+)
+"""Regression: outputs and targets ``[n, 1]``; scored by R^2."""
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, objective: Objective, X: Tensor, y: Tensor) -> Score:
+    """``model`` (in eval mode) on ``(X, y)``: the mean per-sample loss, the score, and the
+    standard error of the mean loss (``std / sqrt(n)``)."""
+    model.eval()
+    out = model(X)
+    per_sample = objective.per_sample(out, y)
+    n = len(per_sample)
+    se = float(per_sample.std() / math.sqrt(n)) if n > 1 else 0.0
+    return Score(float(per_sample.mean()), objective.score(out, y), se)
+
+
+def train_epochs(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    data: tuple[Tensor, Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validation: tuple[Tensor, Tensor] | None = None,
+    evaluate: Callable[[nn.Module, Tensor, Tensor], float] | None = None,
+    patience: int | None = None,
+    history: list[tuple[float, float]] | None = None,
+    what: str = "",
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
+) -> int:
+    """Mini-batch training of ``model`` in place: ``epochs`` passes over ``data = (X [n, d],
+    y [n, ...])`` in an order drawn from ``seed`` (the same order on every call with that
+    seed, so a resumed computation repeats the uninterrupted one).
+
+    With ``validation = (X_val, y_val)`` and ``evaluate(model, X, y) -> mean loss``: the
+    validation loss is computed after every epoch; with ``patience`` too, training stops
+    after ``patience`` epochs without improvement and the best parameters are restored.
+    ``history`` receives ``(mean training loss of the epoch's batches, validation loss or
+    nan)`` per epoch. ``on_epoch(epoch, model)`` is called after each epoch (0-based); an
+    exception it raises ends the training (a tuner's pruning signal, for instance). A
+    non-finite loss raises ``FloatingPointError`` and restores the last good (best)
+    parameters when there are any. Returns the number of epochs run.
+    """
+    X, y = data
+    n = X.shape[0]
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
+    for _ in range(epochs):
+        epochs_run += 1
+        model.train()
+        total, batches = 0.0, 0
+        for idx in torch.randperm(n, generator=generator).to(X.device).split(batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            if not torch.isfinite(loss):
+                if best_state is not None:
+                    model.load_state_dict(best_state)
+                raise FloatingPointError(
+                    f"the training loss became {loss.item()} at {what or 'this point'}; lower "
+                    "the learning rate or the penalty, or scale the inputs (the last good "
+                    "parameters were kept)"
+                )
+            loss.backward()
+            optimizer.step()
+            if history is not None:  # a host sync per batch only when it is asked for
+                total, batches = total + float(loss.detach()), batches + 1
+        val = math.nan
+        if validation is not None and evaluate is not None:
+            val = evaluate(model, *validation)
+        if history is not None:
+            history.append((total / max(batches, 1), val))
+        if on_epoch is not None:
+            on_epoch(epochs_run - 1, model)
+        if patience is None or math.isnan(val):
+            continue
+        if val < best_loss - 1e-6 * abs(best_loss):
+            best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return epochs_run
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one point of a path is trained.
+
+    ``epochs``: at most this many; ``patience``: stop after this many epochs without a lower
+    validation loss and keep the best parameters (``None``: run every epoch); ``batch_size``;
+    ``learning_rate`` (Adam's); ``seed``: the batch order; ``preconditioned``: the prox in
+    Adam's metric (see :class:`~shrinkage.Proximal`); ``history``: record the loss per epoch.
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    patience: int | None = None
+    preconditioned: bool = True
+    history: bool = False
+
+
+@dataclass(frozen=True)
+class PointTraining:
+    """What :func:`train_point` did: the epochs run, the optimizer's state to continue from,
+    and the per-epoch ``(training, validation)`` losses when the schedule records them."""
+
+    epochs: int
+    optimizer: dict[str, Any]
+    history: tuple[tuple[float, float], ...]
+
+
+def train_point(
+    model: nn.Module,
+    objective: Objective,
+    data: tuple[Tensor, Tensor],
+    regularizer: Regularizer | None,
+    schedule: Schedule,
+    *,
+    optimizer_state: dict[str, Any] | None = None,
+    validation: tuple[Tensor, Tensor] | None = None,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
+    what: str = "",
+) -> PointTraining:
+    """Train ``model`` in place with Adam, the penalties of ``regularizer`` applied by
+    :class:`~shrinkage.Proximal` after every step (none when it is ``None``), as
+    ``schedule`` says. ``optimizer_state``: Adam's state to continue from (copied, never
+    changed), its learning rate replaced by the schedule's."""
+    adam = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
+    optimizer: torch.optim.Optimizer = adam
+    if regularizer is not None:
+        optimizer = Proximal(adam, regularizer, preconditioned=schedule.preconditioned)
+    if optimizer_state is not None:
+        adam.load_state_dict(copy.deepcopy(optimizer_state))
+        for group in adam.param_groups:  # the loaded state carries the rate it ran with
+            group["lr"] = schedule.learning_rate
+    history: list[tuple[float, float]] | None = [] if schedule.history else None
+
+    def mean_loss(m: nn.Module, X: Tensor, y: Tensor) -> float:
+        return evaluate(m, objective, X, y).loss
+
+    epochs = train_epochs(
+        model,
+        optimizer,
+        objective.loss,
+        data,
+        epochs=schedule.epochs,
+        batch_size=min(schedule.batch_size, len(data[0])),
+        seed=schedule.seed,
+        validation=validation,
+        evaluate=mean_loss,
+        patience=schedule.patience,
+        history=history,
+        what=what,
+        on_epoch=on_epoch,
+    )
+    return PointTraining(epochs, adam.state_dict(), tuple(history or ()))
