@@ -7,11 +7,17 @@
   proximal steps, giving exact zeros;
 * :func:`sparsity` and :func:`convert`;
 * :func:`neuron_groups`, :func:`compact`, :func:`save_sparse` / :func:`load_sparse`: structured
-  sparsity that makes models smaller and faster;
+  sparsity that makes models smaller and faster (:mod:`shrinkage.structured`);
 * :func:`path`: one model along a grid of strengths with warm starts, as typed records;
-* :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators.
+* :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators;
+* :mod:`shrinkage.experiments`: penalties compared on a dataset, stored, reported and tuned
+  (the ``shrinkage`` command's library; ``pip install 'shrinkage[cli]'`` for its reports).
+
+Importing this package loads torch, NumPy and the modules above it only: neither matplotlib,
+rich nor Optuna. Bad arguments raise :class:`ArgumentError` (a ``ValueError``) naming them.
 """
 
+from ._validation import ArgumentError
 from .conventions import CONVENTIONS, NoExactConversionError, convert
 from .path import PathPoint, lambda_grid, path
 from .penalties import L1, L2, ElasticNet, GroupLasso, MultiTensorPenalty, Penalty
@@ -27,6 +33,7 @@ __all__ = [
     "CONVENTIONS",
     "L1",
     "L2",
+    "ArgumentError",
     "CompactionError",
     "ElasticNet",
     "GroupLasso",

@@ -10,9 +10,10 @@ the columns behind a ``Flatten`` included), and checks that the new model's outp
 old one's on the example input.
 
 The result is a plain ``nn.Sequential`` of the same layer classes, smaller. At batch 1 a
-small model's time goes mostly to Python's call overhead, not to arithmetic: serve it with
-``torch.compile(model)`` or ``torch.export``, which remove that overhead
-(``benchmarks/compaction.py`` measures both).
+small model's time goes mostly to Python's call overhead, not to arithmetic; ``torch.compile``
+and ``torch.export`` are the tools made to remove it, though on a CPU their own call overhead
+can exceed what they save for models this small (``benchmarks/compaction.py`` measures eager
+and compiled side by side).
 
 Supported: ``nn.Sequential`` models of the layers in :mod:`shrinkage.structured.layers`
 (``Linear``, ``Conv1d``/``Conv2d`` with ``groups=1``, BatchNorm, element-wise activations,
