@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow test-conformance lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# scikit-learn's own tests of Lasso, ElasticNet(CV), Ridge and LogisticRegression(CV), as shipped
+# in the installed wheel, run against shrinkage.linear (see conformance/)
+test-conformance: $(VENV)/.installed-dev
+	tests=$$($(PY) -c "import os, sklearn.linear_model.tests as t; print(os.path.dirname(t.__file__))") && \
+	cd conformance && PYTHONPATH=. ../$(PY) -m pytest -c pytest.ini --rootdir . \
+		$$tests/test_coordinate_descent.py $$tests/test_ridge.py $$tests/test_logistic.py $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -11,17 +11,29 @@ this one run on the same data, grid and tolerance:
 * 5-fold cross-validation, ``LassoCV`` and ``ElasticNetCV(l1_ratio=0.5)``: shrinkage and
   scikit-learn (and celer's ``LassoCV``), with the alpha each chose.
 
+And on a sparse problem, ``20000 x 100000`` CSR at 0.1 % density (2 million stored values;
+the dense matrix would take 16 GB), ``Lasso`` with an intercept along a 20-alpha warm-started
+path and a single ``ElasticNet`` fit, shrinkage and scikit-learn each in a fresh process that
+reports its time and its peak resident memory during the fit, above what it held before
+(the data included).
+
 skglm and celer are benchmark-only: ``pip install skglm celer``; they are skipped if absent.
 
-    python benchmarks/linear_path.py            # both problems
+    python benchmarks/linear_path.py            # all three problems
     python benchmarks/linear_path.py --quick    # smaller problems, for a smoke test
     python benchmarks/linear_path.py --problem wide --cv-only   # 2000 x 20000, CV rows only
+    python benchmarks/linear_path.py --problem sparse
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn import linear_model as sk
 from sklearn.datasets import make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -43,7 +56,7 @@ TOL = 1e-4
 
 def relative_gaps(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, coefs: np.ndarray) -> float:
     """Worst ``gap / (||y||^2 / n)`` over the path; ``coefs`` is ``[n_alphas, p]``."""
-    datafit = Quadratic(torch.as_tensor(X), torch.as_tensor(y), gram=False)
+    datafit = Quadratic(torch.as_tensor(X), torch.as_tensor(y), use_gram=False)
     scale = float(y @ y) / len(y)
     return max(
         enet_duality_gap(datafit, torch.as_tensor(c, dtype=torch.float64), a, 0.0) / scale
@@ -134,6 +147,108 @@ def cv_rows(X: np.ndarray, y: np.ndarray) -> list[tuple[str, float, float]]:
     return rows
 
 
+SPARSE = {"full": (20000, 100000, 1e-3, 50), "quick": (2000, 10000, 2e-3, 20)}
+"""``(n, p, density, informative)`` of the sparse problem."""
+
+
+def sparse_problem(size: str) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """A CSR design with standard normal stored values and ``y = X w + noise``, ``w`` with
+    ``informative`` nonzeros."""
+    n, p, density, k = SPARSE[size]
+    rng = np.random.default_rng(0)
+    X = sparse.random(
+        n, p, density=density, format="csr", random_state=0, data_rvs=rng.standard_normal
+    )
+    w = np.zeros(p)
+    w[rng.choice(p, k, replace=False)] = rng.uniform(1.0, 3.0, size=k) * rng.choice([-1, 1], k)
+    return X, np.asarray(X @ w) + 0.5 * rng.standard_normal(n)
+
+
+def _memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    """Start ``VmHWM`` again from the resident size now (Linux >= 4.0), so the peak measured
+    is the fit's, not the data loading's."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+def sparse_job(data: str, library: str, task: str, threads: int) -> dict[str, float]:
+    """One measurement, run in its own process on the problem saved in ``data``: seconds and
+    peak memory (MB) above what the process held once it had loaded the data."""
+    torch.set_num_threads(threads)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    X = sparse.load_npz(data + ".npz")
+    y = np.load(data + ".npy")
+    module = sh if library == "shrinkage" else sk
+    centred = np.asarray(X.T @ (y - y.mean())).ravel()
+    alpha_max = float(np.abs(centred).max()) / X.shape[0]
+    _reset_peak()
+    base = _memory_mb("VmRSS")
+    if task == "path":
+        grid = np.geomspace(alpha_max, alpha_max * 1e-2, 20)
+        model = module.Lasso(alpha=grid[0], tol=TOL, warm_start=True, max_iter=100_000)
+
+        def run() -> Any:
+            for a in grid:
+                model.set_params(alpha=a).fit(X, y)
+            return model
+
+    else:
+        model = module.ElasticNet(
+            alpha=0.1 * alpha_max / 0.5, l1_ratio=0.5, tol=TOL, max_iter=100_000
+        )
+
+        def run() -> Any:
+            return model.fit(X, y)
+
+    t, fitted = timed(run)
+    peak = _memory_mb("VmHWM") - base
+    return {"seconds": t, "peak_mb": peak, "nnz": int((fitted.coef_ != 0).sum())}
+
+
+def sparse_rows(size: str, threads: int) -> None:
+    n, p, density, _ = SPARSE[size]
+    X, y = sparse_problem(size)
+    stored = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
+    with tempfile.TemporaryDirectory() as folder:
+        data = os.path.join(folder, "problem")
+        sparse.save_npz(data + ".npz", X)
+        np.save(data + ".npy", y)
+        _sparse_table(data, (n, p, density), X.nnz, stored, threads)
+
+
+def _sparse_table(
+    data: str, shape: tuple[int, int, float], nnz: int, stored: float, threads: int
+) -> None:
+    n, p, density = shape
+    print(
+        f"\nsparse CSR {n} x {p}, density {density:g} ({nnz} stored values, {stored:.0f} MB; "
+        f"dense it would take {n * p * 8 / 2**30:.1f} GB)"
+    )
+    print(f"  {'':<36}{'seconds':>9}{'vs shrinkage':>14}{'peak MB':>10}{'nnz':>7}")
+    for task, title in (("path", "Lasso, 20-alpha path"), ("single", "ElasticNet, one fit")):
+        results = {}
+        for library in ("shrinkage", "scikit-learn"):
+            command = [sys.executable, __file__, "--sparse-job", data, library, task]
+            command += ["--threads", str(threads)]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            results[library] = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = results["shrinkage"]["seconds"]
+        for library, r in results.items():
+            print(
+                f"  {library + ' ' + title:<36}{r['seconds']:>9.2f}{r['seconds'] / ref:>13.2f}x"
+                f"{r['peak_mb']:>10.0f}{r['nnz']:>7}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,17 +256,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smaller problems (smoke test)")
     parser.add_argument(
-        "--problem", choices=("tall", "wide", "both"), default="both", help="n >> p, p >> n"
+        "--problem",
+        choices=("tall", "wide", "sparse", "all"),
+        default="all",
+        help="n >> p, p >> n, sparse",
     )
     parser.add_argument("--cv-only", action="store_true", help="skip the 100-alpha paths")
+    parser.add_argument("--sparse-job", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sparse_job:  # a child process of sparse_rows
+        print(json.dumps(sparse_job(*args.sparse_job, threads=args.threads)))
+        return
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", ConvergenceWarning)
     problems = [(20000, 500, 20), (2000, 20000, 50)]
     if args.quick:
         problems = [(2000, 100, 10), (200, 2000, 20)]
-    if args.problem != "both":
-        problems = problems[:1] if args.problem == "tall" else problems[1:]
+    if args.problem != "all":
+        problems = {"tall": problems[:1], "wide": problems[1:], "sparse": []}[args.problem]
     print(f"torch {torch.__version__}, {args.threads} threads, tol={TOL}")
     for n, p, k in problems:
         X, y = make_regression(
@@ -173,6 +295,8 @@ def main() -> None:
         for name, t, alpha in rows_cv:
             ref = rows_cv[0][1] if "Elastic" not in name else rows_cv[2][1]
             print(f"  {name:<32}{t:>9.2f}{t / ref:>13.2f}x{alpha:>16.6g}")
+    if args.problem in ("sparse", "all"):
+        sparse_rows("quick" if args.quick else "full", args.threads)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ ESTIMATORS = [
     linear.Ridge(),
     linear.LogisticRegression(),
     linear.LogisticRegression(penalty="l1", C=10.0),
-    linear.LassoCV(cv=3, alphas=10),
-    linear.ElasticNetCV(cv=3, alphas=10),
+    # sample_weight is checked equivalent to repeated rows to 1e-7 on a rank-deficient design:
+    # the two fits agree to the solver's tolerance, so it is set tight here
+    linear.LassoCV(cv=3, alphas=10, tol=1e-12, max_iter=100_000),
+    linear.ElasticNetCV(cv=3, alphas=10, tol=1e-12, max_iter=100_000),
     linear.LogisticRegressionCV(Cs=3, cv=3),
     neural.MLPRegressor((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPClassifier((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
@@ -23,6 +25,13 @@ ESTIMATORS = [
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def expected_failed_checks(estimator):  # type: ignore[no-untyped-def]
+    """The checks scikit-learn also expects its own estimator of the name to fail."""
+    if isinstance(estimator, linear.Ridge):
+        return {"check_non_transformer_estimators_n_iter": "n_iter_ is None: a direct solve"}
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check) -> None:  # type: ignore[no-untyped-def]
     check(estimator)

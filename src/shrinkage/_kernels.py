@@ -67,3 +67,32 @@ def shrink_(ws: list[Tensor], divisor: float | list[Tensor], foreach: bool) -> N
     else:
         for w in ws:
             w.mul_(factor)
+
+
+def clamp_negative_(ws: list[Tensor], foreach: bool) -> None:
+    """``w <- max(w, 0)`` in place for every ``w`` in ``ws`` (the projection on ``w >= 0``)."""
+    if foreach:
+        torch._foreach_clamp_min_(ws, 0.0)
+    else:
+        for w in ws:
+            w.clamp_min_(0.0)
+
+
+def separable_prox_(
+    ws: list[Tensor],
+    a: float,
+    b: float,
+    threshold: float | list[Tensor],
+    divisor: float | list[Tensor],
+    positive: bool,
+    foreach: bool,
+) -> None:
+    """Soft-threshold by ``threshold`` where the L1 weight ``a > 0``, then divide by
+    ``divisor`` where the ridge weight ``b > 0``, then (``positive``) set negative entries to
+    zero: the prox of ``a|w| + b w^2`` restricted to ``w >= 0``."""
+    if a > 0:
+        soft_threshold_(ws, threshold, foreach)
+    if b > 0:
+        shrink_(ws, divisor, foreach)
+    if positive:
+        clamp_negative_(ws, foreach)

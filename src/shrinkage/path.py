@@ -187,7 +187,7 @@ def path(
     *,
     n_lambdas: int = 100,
     eps: float = 1e-3,
-    validation: tuple[Any, Any] | None = None,
+    validation: tuple[Any, ...] | None = None,
     initial_state: Any = None,
     stop: Callable[[PathPoint], bool] | None = None,
     progress: Callable[[int, int, PathPoint], None] | None = None,
@@ -199,7 +199,8 @@ def path(
         lambdas: the grid, in the order to fit it; default
             ``lambda_grid(problem.lambda_max(), n_lambdas, eps)`` (decreasing).
         n_lambdas, eps: the default grid's size and ratio ``lam_min / lam_max``.
-        validation: ``(X_val, y_val)`` to score each point on.
+        validation: ``(X_val, y_val)`` (or ``(X_val, y_val, weights)``) to score each point
+            on, as ``problem.score(state, *validation)``.
         initial_state: the first warm start (default ``problem.initial_state()``).
         stop: called after each point; ``True`` ends the path early (the point is kept).
         progress: called as ``progress(i, n, point)`` after each point.

@@ -119,7 +119,7 @@ class Penalty(abc.ABC):
         for key, val in self.get_config().items():
             if isinstance(val, Tensor):
                 args.append(f"{key}=tensor(shape={tuple(val.shape)})")
-            elif val is not None:
+            elif val is not None and val is not False:
                 args.append(f"{key}={val!r}")
         return f"{type(self).__name__}({', '.join(args)})"
 
@@ -188,33 +188,21 @@ def _lam_check(lam: Any) -> float:
     return check_real("lam", lam, low=0.0)
 
 
-def _separable_prox_(
-    ws: list[Tensor],
-    a: float,
-    b: float,
-    threshold: float | list[Tensor],
-    divisor: float | list[Tensor],
-    foreach: bool,
-) -> None:
-    """Soft-threshold by ``threshold`` where the L1 weight ``a > 0``, then divide by
-    ``divisor`` where the ridge weight ``b > 0``."""
-    if a > 0:
-        _kernels.soft_threshold_(ws, threshold, foreach)
-    if b > 0:
-        _kernels.shrink_(ws, divisor, foreach)
-
-
 class _Separable(Penalty):
     """``sum_i f_i * (a * |w_i| + b * w_i^2)`` with ``a = lam * share``, ``b = lam * (1 - share)``.
 
-    L1, L2 and Elastic Net are this one function with ``share`` = 1, 0 and ``l1_ratio``.
+    L1, L2 and Elastic Net are this one function with ``share`` = 1, 0 and ``l1_ratio``;
+    ``positive=True`` adds the constraint ``w >= 0`` (glmnet's ``lower.limits = 0``).
     """
 
     factor: Tensor | None
 
-    def __init__(self, lam: float, factor: Any = None) -> None:
+    def __init__(self, lam: float, factor: Any = None, *, positive: bool = False) -> None:
         self.lam = _lam_check(lam)
         self.factor = check_factor("factor", factor)
+        if not isinstance(positive, bool):
+            raise TypeError(f"positive must be True or False, got {positive!r}")
+        self.positive = positive
 
     @property
     def _share(self) -> float:
@@ -260,7 +248,7 @@ class _Separable(Penalty):
         self, ws: Sequence[Tensor], step: Step | list[Tensor], *, foreach: bool = False
     ) -> None:
         a, b = self._coefficients()
-        if a == 0 and b == 0:
+        if a == 0 and b == 0 and not self.positive:
             return
         tensors = ws if isinstance(ws, list) else list(ws)
         threshold: float | list[Tensor]
@@ -283,9 +271,9 @@ class _Separable(Penalty):
             divisor = [1.0 + 2.0 * b * sc for sc in scales]
         if torch.is_grad_enabled() and any(w.requires_grad for w in tensors):
             with torch.no_grad():
-                _separable_prox_(tensors, a, b, threshold, divisor, foreach)
-        else:  # nothing to record (a flat buffer of weights): skip entering no_grad
-            _separable_prox_(tensors, a, b, threshold, divisor, foreach)
+                _kernels.separable_prox_(tensors, a, b, threshold, divisor, self.positive, foreach)
+        else:  # nothing to record: skip entering no_grad
+            _kernels.separable_prox_(tensors, a, b, threshold, divisor, self.positive, foreach)
 
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
         a, b = self._coefficients()
@@ -293,8 +281,22 @@ class _Separable(Penalty):
         a_f: Tensor | float = a if f is None else a * f
         smooth = grad + 2.0 * (b * w) if f is None else grad + 2.0 * (b * (f * w))
         on_support = smooth + a_f * torch.sign(w)
-        off_support = torch.clamp(smooth.abs() - a_f, min=0.0)
+        # at zero, -smooth must lie in [-a, a] (in (-inf, a] under w >= 0)
+        reach = (-smooth).clamp_min(0.0) if self.positive else smooth.abs()
+        off_support = torch.clamp(reach - a_f, min=0.0)
         return torch.linalg.vector_norm(torch.where(w != 0, on_support, off_support))
+
+    def kinked(self, w: Tensor) -> Tensor:
+        """``[*w.shape]`` boolean: where zero is a kink of ``P`` (a weighted L1 part) or a wall
+        (``positive``). Second-order solvers keep such a coordinate on its side of zero; the
+        others (a pure L2 part) may cross it smoothly."""
+        a, _ = self._coefficients()
+        if self.positive:
+            return torch.ones_like(w, dtype=torch.bool)
+        f = self._factor_for(w)
+        if a == 0:
+            return torch.zeros_like(w, dtype=torch.bool)
+        return torch.ones_like(w, dtype=torch.bool) if f is None else (f > 0).expand_as(w).clone()
 
     def hessian_diag(self, w: Tensor) -> Tensor:
         """Diagonal of ``P``'s Hessian at ``w`` where ``P`` is twice differentiable
@@ -305,7 +307,8 @@ class _Separable(Penalty):
         return torch.full_like(w, 2.0 * b) if f is None else (2.0 * b * f).expand_as(w).clone()
 
     def lambda_max(self, grad_at_zero: Tensor) -> float:
-        g = grad_at_zero.detach().abs()
+        g = grad_at_zero.detach()
+        g = (-g).clamp_min(0.0) if self.positive else g.abs()  # how far -grad reaches out
         f = self._factor_for(g)
         weights = torch.full_like(g, self._share) if f is None else self._share * f.expand_as(g)
         penalized = weights > 0
@@ -326,17 +329,18 @@ class L1(_Separable):
         lam: strength, ``>= 0``.
         factor: optional non-negative per-element weights ``f`` broadcastable to the parameter
             (glmnet's ``penalty.factor``); 0 leaves an entry unpenalised.
+        positive: also constrain ``w >= 0`` (the prox then sets negative entries to zero).
     """
 
-    def __init__(self, lam: float, factor: Any = None) -> None:
-        super().__init__(lam, factor)
+    def __init__(self, lam: float, factor: Any = None, *, positive: bool = False) -> None:
+        super().__init__(lam, factor, positive=positive)
 
     @property
     def _share(self) -> float:
         return 1.0
 
     def get_config(self) -> dict[str, Any]:
-        return {"lam": self.lam, "factor": self.factor}
+        return {"lam": self.lam, "factor": self.factor, "positive": self.positive}
 
 
 class L2(_Separable):
@@ -348,17 +352,18 @@ class L2(_Separable):
     Args:
         lam: strength, ``>= 0``.
         factor: optional non-negative per-element weights ``f`` broadcastable to the parameter.
+        positive: also constrain ``w >= 0`` (the prox then sets negative entries to zero).
     """
 
-    def __init__(self, lam: float, factor: Any = None) -> None:
-        super().__init__(lam, factor)
+    def __init__(self, lam: float, factor: Any = None, *, positive: bool = False) -> None:
+        super().__init__(lam, factor, positive=positive)
 
     @property
     def _share(self) -> float:
         return 0.0
 
     def get_config(self) -> dict[str, Any]:
-        return {"lam": self.lam, "factor": self.factor}
+        return {"lam": self.lam, "factor": self.factor, "positive": self.positive}
 
 
 class ElasticNet(_Separable):
@@ -377,10 +382,13 @@ class ElasticNet(_Separable):
         lam: strength, ``>= 0``.
         l1_ratio: the share of the L1 term, in ``[0, 1]``.
         factor: optional non-negative per-element weights ``f`` broadcastable to the parameter.
+        positive: also constrain ``w >= 0`` (the prox then sets negative entries to zero).
     """
 
-    def __init__(self, lam: float, l1_ratio: float = 0.5, factor: Any = None) -> None:
-        super().__init__(lam, factor)
+    def __init__(
+        self, lam: float, l1_ratio: float = 0.5, factor: Any = None, *, positive: bool = False
+    ) -> None:
+        super().__init__(lam, factor, positive=positive)
         self.l1_ratio = check_real("l1_ratio", l1_ratio, low=0.0, high=1.0)
 
     @property
@@ -388,7 +396,12 @@ class ElasticNet(_Separable):
         return self.l1_ratio
 
     def get_config(self) -> dict[str, Any]:
-        return {"lam": self.lam, "l1_ratio": self.l1_ratio, "factor": self.factor}
+        return {
+            "lam": self.lam,
+            "l1_ratio": self.l1_ratio,
+            "factor": self.factor,
+            "positive": self.positive,
+        }
 
 
 class GroupLasso(Penalty):

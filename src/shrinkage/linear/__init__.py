@@ -1,7 +1,8 @@
 """Penalized linear models with scikit-learn's objectives and attributes, solved in torch."""
 
 from ._cv import ElasticNetCV, LassoCV
-from ._logistic import LogisticRegression, LogisticRegressionCV
+from ._logistic import LogisticRegression
+from ._logistic_cv import LogisticRegressionCV
 from ._problem import LinearProblem
 from ._regression import ElasticNet, Lasso, Ridge
 

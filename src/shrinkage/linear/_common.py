@@ -1,5 +1,12 @@
-"""What every linear estimator shares: the parameter constraints of the solver settings, the
-convergence warning, and the settings passed on to :class:`~shrinkage.linear.LinearProblem`."""
+"""What every linear estimator shares: parameter constraints, input checks (data, sample
+weights, class weights, overflow), the convergence warning, the exact least-squares solve, and
+the settings passed on to :class:`~shrinkage.linear.LinearProblem`.
+
+The estimators accept scikit-learn's solver parameters (``solver``, ``precompute``,
+``selection``, ``random_state``, ``n_jobs``, ``copy_X``, ``dual``, ``intercept_scaling``,
+``verbose``) so that code written for scikit-learn runs unchanged; they do not change the
+problem solved, and shrinkage's own solver is used whatever they say.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,28 @@ import warnings
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
 import torch
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 
 from ..path import RULES, PathPoint
 
-__all__ = ["COMMON", "CV_COMMON", "warn_not_converged"]
+__all__ = [
+    "ACCEPTED",
+    "COMMON",
+    "CV_COMMON",
+    "check_overflow",
+    "check_precomputed_gram",
+    "check_sample_weight",
+    "class_sample_weight",
+    "least_squares",
+    "output_dtype",
+    "refuse_params",
+    "warn_not_converged",
+]
 
 COMMON: dict[str, list[Any]] = {
     "fit_intercept": ["boolean"],
@@ -22,15 +44,90 @@ COMMON: dict[str, list[Any]] = {
     "device": [str, torch.device],
 }
 
+ACCEPTED: dict[str, list[Any]] = {
+    "precompute": ["boolean", StrOptions({"auto"}), "array-like"],
+    "copy_X": ["boolean"],
+    "random_state": ["random_state"],
+    "selection": [StrOptions({"cyclic", "random"})],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
+}
+"""scikit-learn's solver parameters, accepted and not used (see the module docstring)."""
 
-def warn_not_converged(point: PathPoint, what: str) -> None:
+
+_NOT_CONVERGED = {
+    "regression": "Objective did not converge. You might want to increase the number of "
+    "iterations.",
+    "classification": "The max_iter was reached which means the coef_ did not converge.",
+}
+"""scikit-learn's opening words of the warning, for its regressors and its classifiers (those
+of its solvers that are not named after one)."""
+
+
+def warn_not_converged(point: PathPoint, what: str, kind: str = "regression") -> None:
+    """A ``ConvergenceWarning`` (opening in scikit-learn's words, for ``kind``
+    ``"regression"`` or ``"classification"``) when ``point`` stopped at ``max_iter`` before
+    meeting ``tol``."""
     if not point.converged:
         warnings.warn(
-            f"{what} did not converge in max_iter iterations (stopping criterion "
-            f"{point.criterion:.3g}); increase max_iter or tol",
+            f"{_NOT_CONVERGED[kind]} {what} stopped at max_iter with its stopping criterion "
+            f"at {point.criterion:.3g}; increase max_iter or tol.",
             ConvergenceWarning,
             stacklevel=3,
         )
+
+
+def check_precomputed_gram(
+    precompute: Any, X: Any, weights: np.ndarray | None, fit_intercept: bool
+) -> None:
+    """Check a Gram matrix given as ``precompute`` as scikit-learn does, though the solver
+    forms its own: ``[p, p]``, and one entry equal to the product of its two columns of the
+    (centred, ``sqrt(s)``-scaled, ``s`` normalized to sum to ``n``) design. When ``X`` is
+    centred for the intercept, the given matrix is not the one needed: a ``UserWarning``."""
+    if isinstance(precompute, (bool, str)) or sparse.issparse(X):
+        return
+    gram = np.asarray(precompute)
+    n, p = X.shape
+    if gram.shape != (p, p):
+        raise ValueError(
+            f"precompute: a Gram matrix of shape ({p}, {p}) is needed for X of shape "
+            f"{X.shape}; got shape {gram.shape}"
+        )
+    s = np.ones(n) if weights is None else weights * (n / weights.sum())
+    offset = np.average(X, axis=0, weights=s) if fit_intercept else np.zeros(p)
+    if not np.allclose(offset, 0.0):
+        warnings.warn(
+            "Gram matrix was provided but X was centered to fit intercept: recomputing Gram "
+            "matrix.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    i, j = p // 2, min(p // 2 + 1, p - 1)
+    root = np.sqrt(s)
+    expected = float(((X[:, i] - offset[i]) * root) @ ((X[:, j] - offset[j]) * root))
+    if not np.isclose(expected, gram[i, j], rtol=1e-4, atol=1e-5):
+        raise ValueError(
+            "Gram matrix passed in via 'precompute' parameter did not pass validation when "
+            f"a single element was checked: for element ({i}, {j}) the design gives "
+            f"{expected:.6g}, the given matrix {gram[i, j]:.6g}. Compute it as X^T X of the "
+            "centred (and weighted) X, or leave precompute to 'auto'."
+        )
+
+
+def refuse_params(estimator: Any, params: dict[str, Any]) -> None:
+    """scikit-learn's answer to extra ``fit`` parameters when metadata routing is off."""
+    if params:
+        raise ValueError(
+            f"Passing extra keyword arguments to {type(estimator).__name__}.fit is only "
+            f"supported if enable_metadata_routing=True; got {sorted(params)}"
+        )
+
+
+def output_dtype(X: Any) -> type[np.floating[Any]]:
+    """The dtype of the fitted attributes: float32 for float32 input (computed in float64
+    all the same), float64 otherwise."""
+    return np.float32 if X.dtype == np.float32 else np.float64
 
 
 CV_COMMON: dict[str, list[Any]] = {
@@ -39,3 +136,69 @@ CV_COMMON: dict[str, list[Any]] = {
     "selection_rule": [StrOptions(set(RULES))],
     **COMMON,
 }
+
+
+def check_overflow(X: Any) -> None:
+    """A ``ValueError`` when ``X``'s values are so large that centering or squaring them
+    overflows float64 (the fit would return NaN otherwise)."""
+    values = X.data if sparse.issparse(X) else np.asarray(X)
+    if values.size == 0:
+        return
+    top = max(float(values.max()), -float(values.min()))  # no |X| copy
+    with np.errstate(over="ignore"):
+        bound = top * top * max(X.shape[0], 1)
+    if not np.isfinite(bound):
+        raise ValueError(
+            f"X holds values as large as {top:.3g}: centering or squaring them overflows "
+            "float64 (largest about 1.8e308); rescale X, for example with StandardScaler"
+        )
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as a float64 array of shape ``[n_samples]`` (``None`` stays
+    ``None``, a number is repeated); a ``ValueError`` (in scikit-learn's words) for a wrong
+    shape, a negative or non-finite weight, or weights that are all zero."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, Real):
+        return np.full(n_samples, float(sample_weight))
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {weights.ndim}D array. Expected "
+            f"either a scalar value or a 1D array of length {n_samples}."
+        )
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {weights.shape}, expected {(n_samples,)}!")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight must be finite; got NaN or infinite weights")
+    if np.any(weights < 0):
+        raise ValueError("Negative values in data passed to `sample_weight`")
+    if not np.any(weights):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return weights
+
+
+def class_sample_weight(
+    class_weight: Any, y: np.ndarray, sample_weight: np.ndarray | None
+) -> np.ndarray | None:
+    """The per-sample weights: ``sample_weight`` times each sample's class weight
+    (``class_weight``: a dict ``{class: weight}``, ``"balanced"``: ``n / (n_classes *
+    count)`` with the counts weighted by ``sample_weight``, or ``None``)."""
+    if class_weight is None:
+        return sample_weight
+    classes, y_idx = np.unique(y, return_inverse=True)
+    per_class = compute_class_weight(
+        class_weight, classes=classes, y=y, sample_weight=sample_weight
+    )
+    per_sample = per_class[y_idx]
+    return per_sample if sample_weight is None else per_sample * sample_weight
+
+
+def least_squares(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """The minimum-norm solution of ``min ||A X - B||``: the same answer on every call, also
+    for a rank-deficient ``A`` (an SVD-based solve; never LAPACK's default ``gelsy``, whose
+    answer there depends on uninitialised memory)."""
+    if A.device.type == "cpu":
+        return torch.linalg.lstsq(A, B, driver="gelsd").solution
+    return torch.linalg.pinv(A) @ B

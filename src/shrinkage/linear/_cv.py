@@ -1,24 +1,61 @@
 """Elastic Net and Lasso with ``alpha`` chosen by cross-validation: scikit-learn's
-``ElasticNetCV`` and ``LassoCV``, on :func:`shrinkage.path` and :func:`shrinkage.path.choose`."""
+``ElasticNetCV`` and ``LassoCV``, on :func:`shrinkage.path` and
+:func:`shrinkage.path.choose_from_paths`."""
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import check_cv
+from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._validation import check_device
-from ..path import choose_from_paths, lambda_grid, path
-from ._common import CV_COMMON, warn_not_converged
-from ._problem import GramStats, LinearProblem, as_problem_kwargs, as_tensor
+from ..path import PathPoint, choose_from_paths, lambda_grid, path
+from ._common import (
+    ACCEPTED,
+    CV_COMMON,
+    check_overflow,
+    check_sample_weight,
+    output_dtype,
+    refuse_params,
+    warn_not_converged,
+)
+from ._losses import GramStats, as_tensor
+from ._problem import LinearProblem, as_problem_kwargs
+from ._regression import ElasticNet
 
 __all__ = ["ElasticNetCV", "LassoCV"]
+
+_RESOLUTION = float(np.finfo(np.float64).resolution)
+
+
+def alpha_max(
+    X: Any, y: np.ndarray, weights: np.ndarray | None, fit_intercept: bool, positive: bool
+) -> float:
+    """``max_j |x_j^T S (y - mean(y))| / sum s`` (``max_j`` of the signed value under
+    ``positive``), with ``x_j`` centred: the smallest ``alpha * l1_ratio`` at which every
+    coefficient is zero. Computed from the data, as scikit-learn does, so that a constant
+    ``y`` gives exactly 0."""
+    s = np.ones(X.shape[0]) if weights is None else weights
+    centred = y - np.average(y, weights=s) if fit_intercept else y
+    sy = s * centred
+    if sparse.issparse(X):
+        products = np.asarray(X.T @ np.column_stack([sy, s]))
+    else:  # in torch, on its threads, like the solver that follows
+        products = (as_tensor(X, "cpu").T @ as_tensor(np.column_stack([sy, s]), "cpu")).numpy()
+    Xy = products[:, 0]
+    if fit_intercept:
+        Xy = Xy - products[:, 1] / s.sum() * sy.sum()
+    reach = Xy if positive else np.abs(Xy)
+    return max(float(reach.max()), 0.0) / float(s.sum()) if reach.size else 0.0
 
 
 class ElasticNetCV(RegressorMixin, BaseEstimator):
@@ -27,21 +64,26 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
     The ``alphas`` grid (an int: that many log-spaced from ``alpha_max`` down to
     ``eps * alpha_max``, computed on the whole data as scikit-learn does; or an array) is
     fitted on each fold's training part by :func:`shrinkage.path` with warm starts, scored by
-    mean squared error on its held-out part; ``selection_rule="min"`` takes the lowest mean
-    error, ``"1se"`` the largest ``alpha`` within one standard error of it. The model is then
-    refitted on all the data at ``alpha_``, warm-started from the folds' mean coefficients
-    there (close to the answer, so the refit takes few iterations).
+    the (weighted) mean squared error on its held-out part; ``selection_rule="min"`` takes the
+    lowest mean error, ``"1se"`` the largest ``alpha`` within one standard error of it. The
+    model is then refitted on all the data at ``alpha_``, exactly as
+    ``ElasticNet(alpha=alpha_)`` would fit it. ``sample_weight``, a sparse ``X`` and
+    ``positive=True`` are supported as in :class:`ElasticNet`; ``precompute``, ``copy_X``,
+    ``verbose``, ``n_jobs``, ``random_state`` and ``selection`` are accepted for
+    scikit-learn's sake.
 
-    Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or
-    ``[n_l1_ratio, n_alphas]`` for a list), ``mse_path_`` (``[n_alphas, n_folds]`` or
-    ``[n_l1_ratio, n_alphas, n_folds]``), ``coef_``, ``intercept_``, ``dual_gap_``,
-    ``n_iter_``, ``path_`` (the refit's record, one point).
+    Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
+    n_alphas]`` for several ratios and an int ``alphas``), ``mse_path_`` (``[n_alphas,
+    n_folds]``, or ``[n_l1_ratio, n_alphas, n_folds]``), ``coef_``, ``intercept_``,
+    ``dual_gap_``, ``n_iter_``, ``path_`` (the refit's record).
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "positive": ["boolean"],
         **CV_COMMON,
+        **ACCEPTED,
     }
 
     def __init__(
@@ -51,9 +93,16 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         eps: float = 1e-3,
         alphas: int | Any = 100,
         fit_intercept: bool = True,
+        precompute: Any = "auto",
         max_iter: int = 1000,
         tol: float = 1e-4,
         cv: Any = None,
+        copy_X: bool = True,
+        verbose: Any = 0,
+        n_jobs: int | None = None,
+        positive: bool = False,
+        random_state: Any = None,
+        selection: str = "cyclic",
         selection_rule: str = "min",
         device: str = "cpu",
     ) -> None:
@@ -61,9 +110,16 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         self.eps = eps
         self.alphas = alphas
         self.fit_intercept = fit_intercept
+        self.precompute = precompute
         self.max_iter = max_iter
         self.tol = tol
         self.cv = cv
+        self.copy_X = copy_X
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
         self.selection_rule = selection_rule
         self.device = device
 
@@ -79,114 +135,166 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             )
         return [float(r) for r in ratios]
 
-    def _grid(self, problem: LinearProblem) -> np.ndarray:
+    def _grid(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
+    ) -> np.ndarray:
+        """The strengths, decreasing: the given ``alphas``, or ``alphas`` of them from
+        ``alpha_max`` (the float resolution when the data leave nothing to fit)."""
         if not isinstance(self.alphas, Integral):
-            grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
-            if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
-                raise ValueError(
-                    f"alphas must be a positive int or an array of alphas >= 0, got {self.alphas!r}"
-                )
-            return grid
-        return lambda_grid(problem.lambda_max(), int(self.alphas), self.eps)
+            check = partial(check_scalar, target_type=Real, min_val=0.0, include_boundaries="left")
+            given: Any = self.alphas
+            for index, alpha in enumerate(given):
+                check(alpha, f"alphas[{index}]")
+            return np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
+        if l1_ratio == 0:  # a pure ridge never zeros every coefficient
+            raise ValueError(
+                "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
+                "supply a grid by providing your estimator with the appropriate `alphas=` "
+                "argument."
+            )
+        top = alpha_max(X, y, weights, self.fit_intercept, bool(self.positive)) / l1_ratio
+        if top <= _RESOLUTION:
+            return np.full(int(self.alphas), _RESOLUTION)
+        return lambda_grid(top, int(self.alphas), self.eps)
 
-    def fit(self, X: Any, y: Any) -> ElasticNetCV:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> ElasticNetCV:
         """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit."""
+        refuse_params(self, params)
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        device = check_device(self.device)
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+            y_numeric=True,
+            multi_output=True,
+        )  # fmt: skip
+        if y.ndim > 1 and y.shape[1] > 1:
+            raise ValueError(
+                f"For multi-task outputs, use MultiTask{type(self).__name__} (scikit-learn's)"
+            )
+        y = column_or_1d(y, warn=True).astype(np.float64)
+        check_overflow(X)
+        weights = check_sample_weight(sample_weight, X.shape[0])
         ratios = self._l1_ratios()
         folds = list(check_cv(self.cv).split(X, y))
-        if len(folds) > X.shape[0]:
-            raise ValueError(
-                f"cv asks for {len(folds)} folds but there are only {X.shape[0]} samples"
-            )
-        device = check_device(self.device)
-        stats = None
-        fold_stats: list[GramStats] = []
-        if X.shape[0] - max(len(test) for _, test in folds) >= X.shape[1]:
-            # n >> p: everything from Gram statistics, each fold's computed once; when the
-            # folds partition the data, the whole data's statistics are their sum
-            Xt = as_tensor(X, device)
-            yt = as_tensor(y, device)
-            for _, test in folds:
-                t = torch.as_tensor(test, device=device)
-                fold_stats.append(GramStats.of(Xt[t], yt[t]))
-            tests = np.sort(np.concatenate([test for _, test in folds]))
-            partition = np.array_equal(tests, np.arange(X.shape[0]))
-            stats = sum(fold_stats[1:], fold_stats[0]) if partition else GramStats.of(Xt, yt)
+        stats, fold_stats = self._statistics(X, y, weights, folds, device)
 
-        def whole(ratio: float) -> LinearProblem:
-            if stats is None:
-                return LinearProblem(
-                    X, y, loss="squared", l1_ratio=ratio, **as_problem_kwargs(self)
-                )
-            return LinearProblem.from_stats(
-                stats,
-                l1_ratio=ratio,
-                fit_intercept=self.fit_intercept,
-                tol=self.tol,
-                max_iter=self.max_iter,
-            )
-
-        grids, mse, fold_points = [], [], []
+        grids, fold_points = [], []
         for ratio in ratios:
-            grid = self._grid(whole(ratio))
-            points_per_fold = []
+            grid = self._grid(X, y, weights, ratio)
+            per_fold = []
             for k, (train, test) in enumerate(folds):
-                validation: tuple[Any, Any] = (X[test], y[test])
+                w_test = None if weights is None else weights[test]
+                validation: tuple[Any, ...] = (X[test], y[test], w_test)
                 if stats is not None:  # the training part's Gram: the whole minus the fold
                     validation = (fold_stats[k], None)
-                    problem = LinearProblem.from_stats(
-                        stats - fold_stats[k],
-                        l1_ratio=ratio,
-                        fit_intercept=self.fit_intercept,
-                        tol=self.tol,
-                        max_iter=self.max_iter,
-                    )
+                    problem = self._from_stats(stats - fold_stats[k], ratio)
                 else:
-                    problem = LinearProblem(
-                        X[train],
-                        y[train],
-                        loss="squared",
-                        l1_ratio=ratio,
-                        **as_problem_kwargs(self),
-                    )
-                points_per_fold.append(path(problem, grid, validation=validation))
-            fold_points.append(points_per_fold)
+                    w_train = None if weights is None else weights[train]
+                    problem = self._problem(X[train], y[train], w_train, ratio)
+                per_fold.append(path(problem, grid, validation=validation))
+            fold_points.append(per_fold)
             grids.append(grid)
-            losses = [[p.val_loss for p in points] for points in points_per_fold]
-            mse.append(np.array(losses, dtype=float).T)  # [n_alphas, n_folds]
-        # choose: best l1_ratio by its best mean error, then alpha by the rule
-        best_means = [m.mean(axis=1).min() for m in mse]
-        r = int(np.argmin(best_means))
-        i = choose_from_paths(fold_points[r]).index(self.selection_rule)
-        self.l1_ratio_ = ratios[r]
-        self.alpha_ = float(grids[r][i])
-        single = np.ndim(self.l1_ratio) == 0
-        self.alphas_ = grids[0] if single else np.array(grids)
-        self.mse_path_ = mse[0] if single else np.array(mse)
-        final = whole(self.l1_ratio_)
-        at_alpha = [points[i] for points in fold_points[r]]
-        warm = final.state_from(
-            np.mean([np.asarray(p.coef) for p in at_alpha], axis=0),
-            np.mean([np.asarray(p.intercept, dtype=float) for p in at_alpha], axis=0),
-        )
-        refit = path(final, [self.alpha_], initial_state=warm)
-        point = refit[-1]
-        warn_not_converged(point, type(self).__name__)
-        self.coef_, self.intercept_ = point.coef, point.intercept
-        self.dual_gap_, self.n_iter_ = point.criterion, point.n_iter
-        self.path_ = refit
+        self._choose(ratios, grids, fold_points)
+        self._refit(X, y, sample_weight, stats)
         return self
+
+    def _statistics(
+        self,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        device: torch.device,
+    ) -> tuple[GramStats | None, list[GramStats]]:
+        """With ``n >> p``: every fold's Gram statistics, once, and the whole data's (their
+        sum, when the folds partition the data)."""
+        if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
+            return None, []
+        fold_stats = [
+            GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
+            for _, test in folds
+        ]
+        tests = np.sort(np.concatenate([test for _, test in folds]))
+        if np.array_equal(tests, np.arange(X.shape[0])):
+            return sum(fold_stats[1:], fold_stats[0]), fold_stats
+        return GramStats.of(X, y, weights, device), fold_stats
+
+    def _problem(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
+    ) -> LinearProblem:
+        return LinearProblem(
+            X, y, loss="squared", l1_ratio=ratio, sample_weight=weights,
+            positive=bool(self.positive), **as_problem_kwargs(self),
+        )  # fmt: skip
+
+    def _from_stats(self, stats: GramStats, ratio: float, finish: bool = False) -> LinearProblem:
+        return LinearProblem.from_stats(
+            stats, l1_ratio=ratio, fit_intercept=self.fit_intercept, tol=self.tol,
+            max_iter=self.max_iter, positive=bool(self.positive), finish=finish,
+        )  # fmt: skip
+
+    def _choose(
+        self,
+        ratios: list[float],
+        grids: list[np.ndarray],
+        fold_points: list[list[list[PathPoint]]],
+    ) -> None:
+        """The best ``l1_ratio`` by its lowest mean error (the first on ties), then ``alpha``
+        on its path by the selection rule."""
+        choices = [choose_from_paths(per_fold) for per_fold in fold_points]
+        best = int(np.argmin([float(np.nanmin(c.mean)) for c in choices]))
+        i = choices[best].index(self.selection_rule)
+        self.l1_ratio_ = np.float64(ratios[best])
+        self.alpha_ = np.float64(grids[best][i])
+        mse = np.array(
+            [[[p.val_loss for p in points] for points in per_fold] for per_fold in fold_points],
+            dtype=float,
+        )  # [n_l1_ratio, n_folds, n_alphas]
+        self.mse_path_ = np.squeeze(np.moveaxis(mse, 2, 1))
+        if isinstance(self.alphas, Integral) and len(ratios) > 1:
+            self.alphas_ = np.asarray(grids)
+        else:
+            self.alphas_ = np.asarray(grids[0])
+
+    def _refit(self, X: Any, y: np.ndarray, sample_weight: Any, stats: GramStats | None) -> None:
+        """The fit at ``alpha_`` on all the data, from zero to ``tol``, as the single estimator
+        fits it (from the whole data's Gram statistics when cross-validation formed them)."""
+        if stats is not None:
+            problem = self._from_stats(stats, float(self.l1_ratio_), finish=True)
+            (point,) = path(problem, [float(self.alpha_)])
+            warn_not_converged(point, type(self).__name__)
+            dtype = output_dtype(X)
+            self.coef_ = np.asarray(point.coef, dtype=dtype)
+            self.intercept_ = dtype(
+                float(np.asarray(point.intercept)) if self.fit_intercept else 0.0
+            )
+            self.dual_gap_, self.n_iter_, self.path_ = point.criterion, point.n_iter, [point]
+            return
+        model = ElasticNet(
+            alpha=self.alpha_, l1_ratio=self.l1_ratio_, fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter, tol=self.tol, positive=self.positive, device=self.device,
+        ).fit(X, y, sample_weight=sample_weight)  # fmt: skip
+        self.coef_, self.intercept_ = model.coef_, model.intercept_
+        self.dual_gap_, self.n_iter_ = model.dual_gap_, model.n_iter_
+        self.path_ = model.path_
 
     def predict(self, X: Any) -> np.ndarray:
         """``X @ coef_ + intercept_``, shape ``[n_samples]``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_ + self.intercept_
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+        )
+        return np.asarray(X @ self.coef_) + self.intercept_
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
 
 class LassoCV(ElasticNetCV):
-    """Lasso with ``alpha`` chosen by K-fold CV (:class:`ElasticNetCV` with ``l1_ratio=1``)."""
+    """Lasso with ``alpha`` chosen by K-fold CV (:class:`ElasticNetCV` with ``l1_ratio=1``;
+    no ``l1_ratio_`` attribute, as in scikit-learn)."""
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         k: v for k, v in ElasticNetCV._parameter_constraints.items() if k != "l1_ratio"
@@ -198,26 +306,33 @@ class LassoCV(ElasticNetCV):
         eps: float = 1e-3,
         alphas: int | Any = 100,
         fit_intercept: bool = True,
+        precompute: Any = "auto",
         max_iter: int = 1000,
         tol: float = 1e-4,
+        copy_X: bool = True,
         cv: Any = None,
+        verbose: Any = False,
+        n_jobs: int | None = None,
+        positive: bool = False,
+        random_state: Any = None,
+        selection: str = "cyclic",
         selection_rule: str = "min",
         device: str = "cpu",
     ) -> None:
         super().__init__(
-            l1_ratio=1.0,
-            eps=eps,
-            alphas=alphas,
-            fit_intercept=fit_intercept,
-            max_iter=max_iter,
-            tol=tol,
-            cv=cv,
-            selection_rule=selection_rule,
-            device=device,
-        )
+            l1_ratio=1.0, eps=eps, alphas=alphas, fit_intercept=fit_intercept,
+            precompute=precompute, max_iter=max_iter, tol=tol, cv=cv, copy_X=copy_X,
+            verbose=verbose, n_jobs=n_jobs, positive=positive, random_state=random_state,
+            selection=selection, selection_rule=selection_rule, device=device,
+        )  # fmt: skip
 
     def _l1_ratios(self) -> list[float]:
         return [1.0]
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> LassoCV:
+        super().fit(X, y, sample_weight, **params)
+        del self.l1_ratio_
+        return self
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=deep)

@@ -8,13 +8,18 @@ held at zero) for working-set solvers. The solver never looks inside one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
+from ._sparse import SparseDesign, columns, gram
 
-def largest_singular_value_sq(X: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> float:
+Design = Tensor | SparseDesign
+"""A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
+
+
+def largest_singular_value_sq(X: Design, n_iter: int = 100, rtol: float = 1e-3) -> float:
     """``sigma_max(X)^2`` by power iteration on ``X^T X``, from above: the estimate is raised
     by its last relative change plus 1%, so a step ``1 / L`` stays safe. Costs two
     matrix-vector products an iteration, instead of an SVD."""
@@ -26,9 +31,7 @@ def largest_eigenvalue(G: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> floa
     return _power_iteration(lambda v: G @ v, G, n_iter, rtol)
 
 
-def _power_iteration(
-    apply: Callable[[Tensor], Tensor], A: Tensor, n_iter: int, rtol: float
-) -> float:
+def _power_iteration(apply: Callable[[Tensor], Tensor], A: Any, n_iter: int, rtol: float) -> float:
     if A.numel() == 0:
         return 0.0
     gen = torch.Generator(device=A.device).manual_seed(0)
@@ -49,16 +52,19 @@ def _power_iteration(
 
 
 def residual_products(
-    X: Tensor, y: Tensor, w: Tensor, block_bytes: int = 1 << 21
+    X: Design, y: Tensor, w: Tensor, block_bytes: int = 1 << 21
 ) -> tuple[Tensor, Tensor]:
     """``(r, X^T r)`` with ``r = y - X w`` (``X [n, p]`` row-major, ``y [n]``, ``w [p]``).
 
     On the CPU, in one pass over ``X``: it is read by blocks of rows small enough to stay in
     cache (``block_bytes``), each used twice while there, for ``r_B = y_B - X_B w`` and then
     ``X^T r += X_B^T r_B``. When ``X`` is much larger than the cache this costs about two
-    thirds of the two plain products, which read it twice. Elsewhere (a GPU), the two plain
-    products.
+    thirds of the two plain products, which read it twice. Elsewhere (a GPU, a sparse design),
+    the two plain products.
     """
+    if isinstance(X, SparseDesign):
+        r = y - X @ w
+        return r, X.T @ r
     n, p = X.shape
     rows = max(4, block_bytes // max(1, p * X.element_size()))
     if X.device.type != "cpu" or rows >= n:
@@ -86,7 +92,7 @@ def _hit(cached: _Cached | None, w: Tensor) -> _Cached | None:
 class Quadratic:
     """``f(w) = ||y - X w||^2 / (2n)`` on centered data (``X [n, p]``, ``y [n]``).
 
-    With ``gram=True`` it keeps ``G = X^T X / n [p, p]`` and ``c = X^T y / n [p]`` and never
+    With ``use_gram=True`` it keeps ``G = X^T X / n [p, p]`` and ``c = X^T y / n [p]`` and never
     touches ``X`` again (fast when ``n >> p``). Without, it keeps ``X`` row-major and computes
     the residual and its correlations with the features in one pass
     (:func:`residual_products`).
@@ -98,14 +104,17 @@ class Quadratic:
 
     affine_grad = True
 
-    def __init__(self, X: Tensor, y: Tensor, *, gram: bool | None = None) -> None:
+    def __init__(self, X: Design, y: Tensor, *, use_gram: bool | None = None) -> None:
         self.n = X.shape[0]
         self.yy = float(y @ y)
         self.c = X.T @ y / self.n
-        use_gram = gram if gram is not None else X.shape[0] >= X.shape[1]
-        self.X: Tensor | None = None if use_gram else X.contiguous()
+        if use_gram is None:
+            use_gram = X.shape[0] >= X.shape[1]
+        self.X: Design | None = None
+        if not use_gram:
+            self.X = X.contiguous() if isinstance(X, Tensor) else X
         self.y = y
-        self.G: Tensor | None = X.T @ X / self.n if use_gram else None
+        self.G: Tensor | None = gram(X) / self.n if use_gram else None
         self._lipschitz: float | None = None
         self._last: tuple[Tensor, Tensor, Tensor] | None = None
         self._last_gram: tuple[Tensor, Tensor] | None = None
@@ -116,7 +125,7 @@ class Quadratic:
 
     @classmethod
     def _of(
-        cls, n: int, yy: float, c: Tensor, *, G: Tensor | None, X: Tensor | None, y: Tensor
+        cls, n: int, yy: float, c: Tensor, *, G: Tensor | None, X: Design | None, y: Tensor
     ) -> Quadratic:
         """A datafit from its parts, with empty caches (a restriction of a larger one)."""
         self = cls.__new__(cls)
@@ -129,6 +138,19 @@ class Quadratic:
     @property
     def size(self) -> int:
         return int(self.c.shape[0])
+
+    @property
+    def gradient_flops(self) -> int:
+        """About what one gradient costs: a product with ``G``, or two with ``X``."""
+        if self.G is not None:
+            return 2 * self.size * self.size
+        assert self.X is not None
+        return 2 * product_flops(self.X)
+
+    @property
+    def hessian_is_cheap(self) -> bool:
+        """Whether the Hessian on a support is a slice of a kept Gram matrix."""
+        return self.G is not None
 
     def _residual(self, w: Tensor) -> tuple[Tensor, Tensor]:
         """``(R, X^T R)`` with ``R = y - X w``, remembered for the last ``w`` (the gradient,
@@ -171,8 +193,7 @@ class Quadratic:
                 return self.G
             return self.G.index_select(0, idx).index_select(1, idx)
         assert self.X is not None
-        Xs = self.X.index_select(1, idx)
-        return Xs.T @ Xs / self.n
+        return gram(columns(self.X, idx)) / self.n
 
     @property
     def lipschitz(self) -> float:
@@ -193,10 +214,12 @@ class Quadratic:
         assert self.X is not None
         if idx.numel() == self.size:
             return self
-        Xs = self.X.index_select(1, idx)
-        if idx.numel() > self.n:  # a Gram larger than the data: stay on the columns
+        Xs = columns(self.X, idx)
+        m = idx.numel()
+        if m > self.n or m * m > product_flops(Xs):
+            # a Gram larger than the data, or than the sparse columns: stay on the columns
             return Quadratic._of(self.n, self.yy, self.c[idx], G=None, X=Xs, y=self.y)
-        return Quadratic.from_gram(Xs.T @ Xs / self.n, self.c[idx], self.yy, self.n)
+        return Quadratic.from_gram(gram(Xs) / self.n, self.c[idx], self.yy, self.n)
 
     def residual_terms(self, w: Tensor) -> tuple[Tensor, float, float]:
         """``(X^T R, ||R||^2, R^T y)`` with ``R = y - X w``, for the duality gap."""
@@ -212,101 +235,149 @@ class Quadratic:
         return XtR, float(r @ r), float(r @ self.y)
 
 
-class Logistic:
-    """``f(w) = mean_i log(1 + exp(-s_i * (x_i^T w)))`` with ``s_i = +-1``.
+def product_flops(X: Design) -> int:
+    """Floating-point operations of ``X @ v`` (or ``X^T @ r``): twice the stored values."""
+    return 2 * (X.nnz if isinstance(X, SparseDesign) else X.shape[0] * X.shape[1])
 
-    ``X [n, d]`` already carries a column of ones when there is an intercept.
+
+def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
+    if weights is None:
+        return values.mean()
+    return (weights * values).sum() / weights.sum()
+
+
+def _dense_columns(X: Design, idx: Tensor) -> Tensor:
+    chosen = columns(X, idx)
+    return chosen.dense() if isinstance(chosen, SparseDesign) else chosen
+
+
+class Logistic:
+    """``f(w) = sum_i s_i log(1 + exp(-y_i x_i^T w)) / sum_i s_i`` with ``y_i = +-1`` and
+    sample weights ``s`` (all 1 when ``None``).
+
+    ``X [n, d]`` (dense, or a sparse design) already carries a column of ones when there is
+    an intercept.
     """
 
-    def __init__(self, X: Tensor, signs: Tensor) -> None:
-        self.X, self.s, self.n = X, signs, X.shape[0]
+    def __init__(self, X: Design, signs: Tensor, weights: Tensor | None = None) -> None:
+        self.X, self.s, self.n, self.weights = X, signs, X.shape[0], weights
+        self._total = float(weights.sum()) if weights is not None else float(self.n)
         self._lipschitz: float | None = None
 
     @property
     def size(self) -> int:
         return int(self.X.shape[1])
 
+    @property
+    def gradient_flops(self) -> int:
+        return 2 * product_flops(self.X)
+
+    def _per_sample(self, v: Tensor) -> Tensor:
+        return v if self.weights is None else self.weights * v
+
     def value(self, w: Tensor) -> Tensor:
-        return torch.nn.functional.softplus(-self.s * (self.X @ w)).mean()
+        return _weighted_mean(torch.nn.functional.softplus(-self.s * (self.X @ w)), self.weights)
 
     def grad(self, w: Tensor) -> Tensor:
         z = self.s * (self.X @ w)
-        return self.X.T @ (-self.s * torch.sigmoid(-z)) / self.n
+        return self.X.T @ self._per_sample(-self.s * torch.sigmoid(-z)) / self._total
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
         p = torch.sigmoid(self.X @ w)
-        Xs = self.X[:, idx]
-        return (Xs * (p * (1 - p))[:, None]).T @ Xs / self.n
+        Xs = _dense_columns(self.X, idx)
+        return (Xs * self._per_sample(p * (1 - p))[:, None]).T @ Xs / self._total
 
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            self._lipschitz = largest_singular_value_sq(self.X) / (4 * self.n)
+            top = float(self.weights.max()) if self.weights is not None else 1.0
+            self._lipschitz = top * largest_singular_value_sq(self.X) / (4 * self._total)
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Logistic:
         if idx.numel() == self.size:
             return self
-        return Logistic(self.X[:, idx], self.s)
+        return Logistic(columns(self.X, idx), self.s, self.weights)
 
 
 class Multinomial:
-    """``f(W) = mean_i CE(softmax(x_i^T W), y_i)`` with ``W [d, K]`` flattened row-major.
+    """``f(W) = sum_i s_i CE(softmax(x_i^T W), y_i) / sum_i s_i`` with ``W [d, K]`` flattened
+    row-major and sample weights ``s`` (all 1 when ``None``).
 
-    ``X [n, d]`` already carries a column of ones when there is an intercept.
+    ``X [n, d]`` (dense, or a sparse design) already carries a column of ones when there is
+    an intercept.
     """
 
-    def __init__(self, X: Tensor, y: Tensor, n_classes: int) -> None:
-        self.X, self.y, self.n, self.k = X, y, X.shape[0], n_classes
-        self.Y = torch.nn.functional.one_hot(y, n_classes).to(X.dtype)
+    def __init__(self, X: Design, y: Tensor, n_classes: int, weights: Tensor | None = None) -> None:
+        self.X, self.y, self.n, self.k, self.weights = X, y, X.shape[0], n_classes, weights
+        self._total = float(weights.sum()) if weights is not None else float(self.n)
+        self.Y = torch.nn.functional.one_hot(y, n_classes).to(torch.float64)
         self._lipschitz: float | None = None
 
     @property
     def size(self) -> int:
         return int(self.X.shape[1] * self.k)
 
+    @property
+    def gradient_flops(self) -> int:
+        return 2 * self.k * product_flops(self.X)
+
     def _logits(self, w: Tensor) -> Tensor:
         return self.X @ w.view(self.X.shape[1], self.k)
 
+    def _rows(self, M: Tensor) -> Tensor:
+        return M if self.weights is None else self.weights[:, None] * M
+
     def value(self, w: Tensor) -> Tensor:
-        return torch.nn.functional.cross_entropy(self._logits(w), self.y)
+        losses = torch.nn.functional.cross_entropy(self._logits(w), self.y, reduction="none")
+        return _weighted_mean(losses, self.weights)
 
     def grad(self, w: Tensor) -> Tensor:
         P = torch.softmax(self._logits(w), dim=1)
-        return (self.X.T @ (P - self.Y) / self.n).reshape(-1)
+        return (self.X.T @ self._rows(P - self.Y) / self._total).reshape(-1)
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
         P = torch.softmax(self._logits(w), dim=1)  # [n, K]
         feat, cls = idx // self.k, idx % self.k
-        Xs = self.X[:, feat]  # [n, m]
+        Xs = _dense_columns(self.X, feat)  # [n, m]
         Pa = P[:, cls]  # [n, m]
         same = (cls[:, None] == cls[None, :]).to(P.dtype)
-        # d2 f / dW[a,k] dW[b,l] = mean_i x_ia x_ib p_ik (delta_kl - p_il)
-        # = ((X P)^T X) * same - (X P)^T (X P): two products, no [n, m, m] intermediate
+        # d2 f / dW[a,k] dW[b,l] = sum_i s_i x_ia x_ib p_ik (delta_kl - p_il) / S
+        # = ((X P)^T S X) * same - (X P)^T S (X P): two products, no [n, m, m] intermediate
         XP = Xs * Pa
-        return ((XP.T @ Xs) * same - XP.T @ XP) / self.n
+        return ((self._rows(XP).T @ Xs) * same - self._rows(XP).T @ XP) / self._total
 
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            self._lipschitz = largest_singular_value_sq(self.X) / (2 * self.n)
+            top = float(self.weights.max()) if self.weights is not None else 1.0
+            self._lipschitz = top * largest_singular_value_sq(self.X) / (2 * self._total)
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Multinomial:
         raise NotImplementedError("the multinomial datafit is solved on all coordinates")
 
 
-def enet_duality_gap(datafit: Quadratic, w: Tensor, l1: float, l2: float) -> float:
-    """Duality gap of ``||R||^2 / (2n) + l1 * ||w||_1 + l2 / 2 * ||w||^2``, ``R = y - Xw``.
+def enet_duality_gap(
+    datafit: Quadratic, w: Tensor, l1: float, l2: float, positive: bool = False
+) -> float:
+    """Duality gap of ``||R||^2 / (2n) + l1 * ||w||_1 + l2 / 2 * ||w||^2``, ``R = y - Xw``
+    (under ``w >= 0`` when ``positive``).
 
     The dual point is the residual scaled into the dual-feasible set
-    ``||X^T theta - n * l2 * w||_inf <= n * l1`` (Lagrangian dual of the Elastic Net with the
-    ridge part folded into the design).
+    ``||X^T theta - n * l2 * w||_inf <= n * l1`` (``max(X^T theta - n l2 w) <= n l1`` under
+    ``w >= 0``; Lagrangian dual of the Elastic Net with the ridge part folded into the design).
     """
     n = datafit.n
     XtR, r_norm2, r_y = datafit.residual_terms(w)
+    if l1 == 0 and l2 > 0:  # the ridge: the residual itself is dual feasible
+        reach = XtR.clamp_min(0.0) if positive else XtR
+        primal = r_norm2 / (2 * n) + 0.5 * l2 * float(w @ w)
+        dual = r_y / n - r_norm2 / (2 * n) - float(reach @ reach) / (2 * l2 * n * n)
+        return primal - dual
     XtA = XtR - n * l2 * w
-    dual_norm = float(XtA.abs().max()) if XtA.numel() else 0.0
+    reach = XtA if positive else XtA.abs()
+    dual_norm = float(reach.max()) if XtA.numel() else 0.0
     if dual_norm > n * l1:
         const = n * l1 / dual_norm
         gap = 0.5 * (r_norm2 + r_norm2 * const**2)

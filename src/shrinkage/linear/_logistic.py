@@ -1,124 +1,149 @@
 """Logistic and multinomial regression with L1, L2 or Elastic-Net penalties: scikit-learn's
-``LogisticRegression`` and ``LogisticRegressionCV``, solved in torch."""
+``LogisticRegression``, solved in torch (:class:`~shrinkage.linear.LogisticRegressionCV` is in
+``_logistic_cv``).
+
+The penalty follows scikit-learn 1.8's API: ``l1_ratio`` alone chooses it (0: L2, 1: L1, in
+between: Elastic Net) and ``C=np.inf`` means none; the old ``penalty=`` spelling is accepted
+with the same ``FutureWarning`` as scikit-learn's.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_device
-from ..path import RULES, PathPoint, choose_from_paths, path
-from ._common import COMMON, warn_not_converged
+from ..path import path
+from ._common import (
+    COMMON,
+    check_overflow,
+    check_sample_weight,
+    class_sample_weight,
+    output_dtype,
+    warn_not_converged,
+)
 from ._problem import LinearProblem, as_problem_kwargs
 
-__all__ = ["LogisticRegression", "LogisticRegressionCV", "logistic_problem"]
+__all__ = ["LogisticRegression", "logistic_problem", "resolve_penalty"]
+
+SOLVERS = {"lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga"}
+_DEPRECATED_PENALTY = (
+    "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this "
+    "warning, leave 'penalty' set to its default value and use 'l1_ratio' or 'C' instead. "
+    "Use l1_ratio=0 instead of penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio "
+    "set to a float between 0 and 1 instead of penalty='elasticnet', and C=np.inf instead "
+    "of penalty=None."
+)
+
+
+def resolve_penalty(
+    penalty: Any, l1_ratio: Any, C: float, n_jobs: Any = None
+) -> tuple[float, float]:
+    """``(C, l1_ratio)`` of the problem from scikit-learn 1.8's parameters (``C = inf``: no
+    penalty), with scikit-learn's warnings: ``penalty`` other than ``"deprecated"`` (the old
+    spelling, which decides over ``l1_ratio``), ``l1_ratio=None``, an ``l1_ratio`` the penalty
+    ignores, ``n_jobs``."""
+    if penalty == "deprecated":
+        if l1_ratio is None:
+            warnings.warn(
+                "'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in "
+                "1.10. Use 0<=l1_ratio<=1 instead.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        ratio = 0.0 if l1_ratio is None else float(l1_ratio)
+        name: str | None = "l2" if ratio == 0 else "l1" if ratio == 1 else "elasticnet"
+        if math.isinf(C):
+            name = None
+    else:
+        warnings.warn(_DEPRECATED_PENALTY, FutureWarning, stacklevel=3)
+        name = penalty
+    if name != "elasticnet" and l1_ratio is not None and 0 < l1_ratio < 1:
+        warnings.warn(
+            f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={name})",
+            stacklevel=3,
+        )
+    if (penalty == "l2" and l1_ratio != 0) or (penalty == "l1" and l1_ratio != 1):
+        warnings.warn(
+            f"Inconsistent values: penalty={penalty} with l1_ratio={l1_ratio}. penalty is "
+            "deprecated. Please use l1_ratio only.",
+            stacklevel=3,
+        )
+    if name == "elasticnet" and l1_ratio is None:
+        raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
+    if n_jobs is not None:
+        warnings.warn(
+            "'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
+            f"'n_jobs={n_jobs}', please leave it unspecified.",
+            FutureWarning,
+            stacklevel=3,
+        )
+    if name is None:
+        if penalty is None and C != 1.0:
+            warnings.warn(
+                "Setting penalty=None will ignore the C and l1_ratio parameters", stacklevel=3
+            )
+        return math.inf, 0.0
+    return float(C), {"l1": 1.0, "l2": 0.0}.get(name, float(l1_ratio or 0.0))
 
 
 def logistic_problem(
-    estimator: Any, X: np.ndarray, y_idx: np.ndarray, n_classes: int, l1_ratio: float
+    estimator: Any,
+    X: Any,
+    y_idx: np.ndarray,
+    n_classes: int,
+    l1_ratio: float,
+    sample_weight: np.ndarray | None = None,
+    finish: bool = True,
 ) -> LinearProblem:
-    """The logistic (two classes) or multinomial problem of ``X [n, p]`` and class indices
-    ``y_idx [n]``, with ``estimator``'s solver settings."""
+    """The logistic (two classes) or multinomial problem of ``X [n, p]`` (dense or sparse) and
+    class indices ``y_idx [n]``, with ``estimator``'s solver settings (``finish``: see
+    :class:`~shrinkage.linear.LinearProblem`; ``False`` for cross-validation paths)."""
     return LinearProblem(
         X,
         y_idx,
         loss="logistic" if n_classes == 2 else "multinomial",
         l1_ratio=l1_ratio,
         n_classes=n_classes,
+        sample_weight=sample_weight,
+        finish=finish,
         **as_problem_kwargs(estimator),
     )
 
 
-class LogisticRegression(ClassifierMixin, BaseEstimator):
-    """Logistic regression with scikit-learn's objective ``C * sum_i loss_i + r(w)``:
+def strength(C: float, weights: np.ndarray | None, n_samples: int) -> float:
+    """``lam = 1 / (C * sum s)``: scikit-learn's ``C sum_i s_i loss_i + r(w)`` divided by
+    ``C sum s`` (the weighted mean loss plus ``lam * r(w)``); 0 for ``C = inf``."""
+    total = float(n_samples if weights is None else weights.sum())
+    return 0.0 if math.isinf(C) else 1.0 / (C * total)
 
-    * ``penalty="l2"``: ``r(w) = ||w||^2 / 2``; ``"l1"``: ``||w||_1``;
-    * ``"elasticnet"``: ``l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2``;
-    * ``None``: no penalty.
 
-    Binary targets use the logistic loss (``coef_ [1, n_features]``); more classes the
-    multinomial loss (``coef_ [n_classes, n_features]``). The intercept is not penalized.
-    Solved by proximal gradient with Newton polishing, stopping when the optimality distance
-    of the objective divided by ``C n`` is at most ``tol``.
-    """
+class LogisticClassifier(ClassifierMixin, BaseEstimator):
+    """What a fitted logistic model does with ``coef_`` and ``intercept_``: its decision
+    function, probabilities and predictions, and ``sparsify`` / ``densify``."""
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None],
-        "C": [Interval(Real, 0, None, closed="neither")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
-        "warm_start": ["boolean"],
-        **COMMON,
-    }
-
-    def __init__(
-        self,
-        penalty: str | None = "l2",
-        *,
-        C: float = 1.0,
-        l1_ratio: float | None = None,
-        fit_intercept: bool = True,
-        tol: float = 1e-4,
-        max_iter: int = 1000,
-        warm_start: bool = False,
-        device: str = "cpu",
-    ) -> None:
-        self.penalty = penalty
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
-        self.device = device
-
-    def _effective_l1_ratio(self) -> float:
-        if self.penalty == "elasticnet":
-            if self.l1_ratio is None:
-                raise ValueError(
-                    "l1_ratio must be a number in [0, 1] when penalty='elasticnet'; got None"
-                )
-            return float(self.l1_ratio)
-        return 1.0 if self.penalty == "l1" else 0.0
-
-    def fit(self, X: Any, y: Any) -> LogisticRegression:
-        """Fit on ``X [n_samples, n_features]`` and class labels ``y [n_samples]``."""
-        self._validate_params()
-        check_device(self.device)
-        l1_ratio = self._effective_l1_ratio()
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]}"
-            )
-        problem = logistic_problem(self, X, y_idx, len(self.classes_), l1_ratio)
-        lam = 0.0 if self.penalty is None else 1.0 / (self.C * X.shape[0])
-        warm = None
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape[1] == X.shape[1]:
-            warm = problem.state_from(self.coef_, self.intercept_)
-        (point,) = path(problem, [lam], initial_state=warm)
-        warn_not_converged(point, "LogisticRegression")
-        assert point.coef is not None
-        self.coef_: np.ndarray = np.atleast_2d(point.coef)
-        self.intercept_: np.ndarray = np.asarray(point.intercept, dtype=float).reshape(-1)
-        self.n_iter_ = np.array([point.n_iter])
-        self.path_ = [point]
-        return self
+    coef_: Any
+    intercept_: np.ndarray
+    classes_: np.ndarray
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits: ``[n_samples]`` for two classes, ``[n_samples, n_classes]`` otherwise."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+        )
+        coef = self.coef_
+        scores = np.asarray(X @ (coef.T if not sparse.issparse(coef) else coef.T.toarray()))
+        scores = scores + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -141,134 +166,149 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         idx = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[idx]
 
+    def sparsify(self) -> Any:
+        """Store ``coef_`` as a sparse matrix; returns ``self``."""
+        check_is_fitted(self)
+        self.coef_ = sparse.csr_matrix(self.coef_)
+        return self
 
-class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
-    """Logistic regression with ``C`` (and ``l1_ratio``) chosen by K-fold CV.
+    def densify(self) -> Any:
+        """Store ``coef_`` as a dense array again; returns ``self``."""
+        check_is_fitted(self)
+        if sparse.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
 
-    ``Cs`` is an int (that many values log-spaced in ``[1e-4, 1e4]``, as scikit-learn) or a
-    list. Each fold's training part is fitted along the ``Cs`` with warm starts by
-    :func:`shrinkage.path` (strongest penalty first) and scored by ``scoring``
-    (``"accuracy"`` or ``"neg_log_loss"``) on its held-out part; ``selection_rule`` picks the
-    best mean (``"min"``) or the strongest penalty within one standard error (``"1se"``).
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
-    Attributes: ``C_`` (``[1]``), ``l1_ratio_`` (``[1]``), ``Cs_``, ``scores_``
-    (``[n_folds, n_Cs]``, or ``[n_folds, n_Cs, n_l1_ratios]``), ``coef_``, ``intercept_``,
-    ``classes_``, ``n_iter_``.
+
+def classification_data(
+    estimator: Any, X: Any, y: Any, sample_weight: Any
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``X`` (dense or sparse), the classes, ``y`` as class indices, the sample weights
+    (class weights included), checked."""
+    X, y = validate_data(
+        estimator, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
+    )
+    check_overflow(X)
+    check_classification_targets(y)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {classes[0]}"
+        )
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    class_weight = estimator.class_weight
+    if isinstance(class_weight, dict):
+        unknown = set(class_weight) - set(classes)
+        if unknown:
+            raise ValueError(
+                "The given class_weight dict must have the class labels as keys; "
+                f"classes={classes} but key={sorted(unknown)}"
+            )
+    weights = class_sample_weight(class_weight, y, weights)
+    return X, classes, y_idx, weights
+
+
+_LOGISTIC: dict[str, list[Any]] = {
+    "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None, Hidden(StrOptions({"deprecated"}))],
+    "C": [Interval(Real, 0, None, closed="right")],
+    "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+    "dual": ["boolean"],
+    "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
+    "random_state": ["random_state"],
+    "solver": [StrOptions(SOLVERS)],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "n_jobs": [None, Interval(Real, None, None, closed="neither")],
+    **COMMON,
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+}
+"""``max_iter=0`` is allowed, as in scikit-learn: the fit is then the starting point (every
+coefficient zero, the intercepts at their optimum)."""
+
+
+class LogisticRegression(LogisticClassifier):
+    """Logistic regression with scikit-learn's objective ``C * sum_i s_i loss_i + r(w)``,
+    ``r(w) = l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2`` (``l1_ratio=0``: L2, the
+    default; ``1``: L1; ``C=np.inf``: no penalty), with sample weights ``s`` (times
+    ``class_weight``).
+
+    Binary targets use the logistic loss (``coef_ [1, n_features]``); more classes the
+    multinomial loss (``coef_ [n_classes, n_features]``, intercepts centred to sum to zero).
+    The intercept is not penalized. ``X`` may be sparse. Solved by proximal gradient with
+    Newton's method on the support, stopping when the optimality distance of the objective
+    divided by ``C sum s`` is at most ``tol``. ``solver``, ``dual``, ``intercept_scaling``,
+    ``random_state``, ``verbose`` and ``n_jobs`` are accepted for scikit-learn's sake: the same
+    problem is solved whatever they say (the intercept is never penalized, as ``liblinear``
+    would).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "penalty": [StrOptions({"l1", "l2", "elasticnet"})],
-        "l1_ratios": ["array-like", None],
-        "scoring": [StrOptions({"accuracy", "neg_log_loss"})],
-        "cv": ["cv_object"],
-        "selection_rule": [StrOptions(set(RULES))],
-        **COMMON,
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = _LOGISTIC
 
     def __init__(
         self,
+        penalty: Any = "deprecated",
         *,
-        Cs: int | Any = 10,
-        penalty: str = "l2",
-        l1_ratios: Any = None,
-        fit_intercept: bool = True,
-        cv: Any = None,
-        scoring: str = "accuracy",
+        C: float = 1.0,
+        l1_ratio: float | None = 0.0,
+        dual: bool = False,
         tol: float = 1e-4,
-        max_iter: int = 1000,
-        selection_rule: str = "min",
+        fit_intercept: bool = True,
+        intercept_scaling: float = 1,
+        class_weight: Any = None,
+        random_state: Any = None,
+        solver: str = "lbfgs",
+        max_iter: int = 100,
+        verbose: Any = 0,
+        warm_start: bool = False,
+        n_jobs: int | None = None,
         device: str = "cpu",
     ) -> None:
-        self.Cs = Cs
         self.penalty = penalty
-        self.l1_ratios = l1_ratios
-        self.fit_intercept = fit_intercept
-        self.cv = cv
-        self.scoring = scoring
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.dual = dual
         self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.solver = solver
         self.max_iter = max_iter
-        self.selection_rule = selection_rule
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
 
-    def fit(self, X: Any, y: Any) -> LogisticRegressionCV:
-        """Cross-validate the ``Cs`` (and ``l1_ratios``), pick ``C_``, refit on all data."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
+        """Fit on ``X [n_samples, n_features]`` (dense or sparse) and class labels
+        ``y [n_samples]``, with optional ``sample_weight``; returns ``self``."""
         self._validate_params()
         check_device(self.device)
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]}"
-            )
-        Cs = (
-            np.logspace(-4, 4, int(self.Cs))
-            if isinstance(self.Cs, Integral)
-            else np.asarray(self.Cs, float)
-        )
-        if Cs.size == 0 or np.any(Cs <= 0) or not np.all(np.isfinite(Cs)):
-            raise ValueError(f"Cs must be a positive int or a list of C > 0, got {self.Cs!r}")
-        order = np.argsort(Cs)  # smallest C = strongest penalty first, for warm starts
-        if self.penalty == "elasticnet":
-            if self.l1_ratios is None:
-                raise ValueError(
-                    "l1_ratios must be a list of numbers in [0, 1] when penalty='elasticnet'"
-                )
-            ratios = [float(r) for r in np.atleast_1d(self.l1_ratios)]
-        else:
-            ratios = [1.0 if self.penalty == "l1" else 0.0]
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y_idx))
-        metric = "score" if self.scoring == "accuracy" else "loss"
-        scores = np.zeros((len(folds), len(Cs), len(ratios)))
-        paths: list[list[list[PathPoint]]] = [[] for _ in ratios]  # [ratio][fold][C]
-        for f, (train, test) in enumerate(folds):
-            for r, ratio in enumerate(ratios):
-                problem = logistic_problem(self, X[train], y_idx[train], len(self.classes_), ratio)
-                lams = 1.0 / (Cs[order] * len(train))
-                points = path(problem, lams, validation=(X[test], y_idx[test]))
-                paths[r].append(points)
-                for k, point in zip(order, points, strict=True):
-                    assert point.val_loss is not None and point.val_score is not None
-                    scores[f, k, r] = (
-                        point.val_score if self.scoring == "accuracy" else -point.val_loss
-                    )
-        best_by_ratio = [scores[:, :, r].mean(axis=0).max() for r in range(len(ratios))]
-        r = int(np.argmax(best_by_ratio))
-        i = order[choose_from_paths(paths[r], metric=metric).index(self.selection_rule)]
-        self.Cs_ = Cs
-        self.C_ = np.array([Cs[i]])
-        self.l1_ratio_ = np.array([ratios[r]])
-        self.scores_ = scores[:, :, 0] if len(ratios) == 1 else scores
-        final = LogisticRegression(
-            self.penalty,
-            C=float(Cs[i]),
-            l1_ratio=ratios[r],
-            fit_intercept=self.fit_intercept,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            device=self.device,
-        ).fit(X, y)
-        self.coef_, self.intercept_, self.n_iter_ = final.coef_, final.intercept_, final.n_iter_
-        self.path_ = final.path_
-        self._final = final
+        C, l1_ratio = resolve_penalty(self.penalty, self.l1_ratio, self.C, self.n_jobs)
+        X, self.classes_, y_idx, weights = classification_data(self, X, y, sample_weight)
+        problem = logistic_problem(self, X, y_idx, len(self.classes_), l1_ratio, weights)
+        warm = None
+        coef: Any = getattr(self, "coef_", None)
+        if self.warm_start and coef is not None:
+            coef = np.atleast_2d(coef.toarray() if sparse.issparse(coef) else coef)
+            rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+            if coef.shape == (rows, X.shape[1]):
+                intercept = getattr(self, "intercept_", np.zeros(rows))
+                warm = problem.state_from(coef, intercept)
+        lam = strength(C, weights, X.shape[0])
+        (point,) = path(problem, [lam], initial_state=warm)
+        warn_not_converged(point, "LogisticRegression", "classification")
+        assert point.coef is not None
+        dtype = output_dtype(X)
+        self.coef_ = np.atleast_2d(point.coef).astype(dtype)
+        self.intercept_ = np.asarray(point.intercept, dtype=dtype).reshape(-1)
+        self.n_iter_ = np.array([point.n_iter])
+        self.path_ = [point]
         return self
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Logits of the refitted model."""
-        check_is_fitted(self)
-        validate_data(self, X, dtype=np.float64, reset=False)
-        return self._final.decision_function(X)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of the refitted model."""
-        check_is_fitted(self)
-        validate_data(self, X, dtype=np.float64, reset=False)
-        return self._final.predict_proba(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted classes of the refitted model."""
-        check_is_fitted(self)
-        validate_data(self, X, dtype=np.float64, reset=False)
-        return self._final.predict(X)

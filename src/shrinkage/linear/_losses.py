@@ -1,7 +1,8 @@
 """The data terms of the linear models, one object per loss: least squares, logistic and
 multinomial.
 
-Each loss is built from the data and knows everything that differs between them, so that
+Each loss is built from the data (a dense array or a scipy sparse matrix, never densified, and
+optional sample weights) and knows everything that differs between them, so that
 :class:`~shrinkage.linear.LinearProblem` never asks which loss it holds:
 
 * its smooth ``datafit`` for the solver (``value``, ``grad``, ``hessian``, ``restrict``) over a
@@ -13,12 +14,14 @@ Each loss is built from the data and knows everything that differs between them,
 * scikit-learn's layout of the fitted attributes (``coef_``, ``intercept_``) and back;
 * the per-sample loss and the score (R^2, accuracy) on held-out data.
 
-The objectives, with ``n`` samples (the penalty ``lam * r(w)`` is added by the problem):
+The objectives, with ``n`` samples and sample weights ``s`` (the penalty is added by the
+problem):
 
 =================  ====================================================================
-``SquaredLoss``    ``||y - X w - b||^2 / (2n)``, on centered data (``b`` from the means)
-``LogisticLoss``   ``mean_i log(1 + exp(-s_i (x_i^T w + b)))``, ``s_i = +-1``
-``MultinomialLoss````mean_i CE(softmax(x_i^T W + b), y_i)``, ``W [p, K]``
+``SquaredLoss``    ``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum_i s_i)``, ``b`` from the
+                   weighted means (scikit-learn rescales ``s`` to sum to ``n``: the same)
+``LogisticLoss``   ``sum_i s_i log(1 + exp(-t_i (x_i^T w + b))) / sum_i s_i``, ``t_i = +-1``
+``MultinomialLoss````sum_i s_i CE(softmax(x_i^T W + b), y_i) / sum_i s_i``, ``W [p, K]``
 =================  ====================================================================
 """
 
@@ -28,13 +31,16 @@ import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch import Tensor
 
 from ..path import Score
 from ._datafits import Logistic, Multinomial, Quadratic, enet_duality_gap
+from ._sparse import SparseDesign, is_sparse
 
 __all__ = [
     "LOSSES",
@@ -58,19 +64,52 @@ def as_tensor(a: np.ndarray, device: torch.device | str) -> Tensor:
 
 
 class GramStats:
-    """Sufficient statistics of least squares on ``(X [n, p], y [n])``: ``X^T X``, ``X^T y``,
-    ``y^T y``, the column sums of ``X``, the sum of ``y`` and ``n``. Subtracting a fold's
-    statistics from the whole data's gives the statistics of the rest."""
+    """Sufficient statistics of weighted least squares on ``(X [n, p], y [n])`` with sample
+    weights ``s``: ``X^T S X``, ``X^T S y``, ``y^T S y``, ``X^T s``, ``y^T s``, ``n = sum s``
+    and the number of ``rows``. Subtracting a fold's statistics from the whole data's gives
+    the statistics of the rest."""
 
     def __init__(
-        self, XtX: Tensor, Xty: Tensor, yy: float, x_sum: Tensor, y_sum: float, n: int
+        self,
+        XtX: Tensor,
+        Xty: Tensor,
+        yy: float,
+        x_sum: Tensor,
+        y_sum: float,
+        n: float,
+        rows: int,
     ) -> None:
         self.XtX, self.Xty, self.yy = XtX, Xty, yy
-        self.x_sum, self.y_sum, self.n = x_sum, y_sum, n
+        self.x_sum, self.y_sum, self.n, self.rows = x_sum, y_sum, n, rows
 
     @classmethod
-    def of(cls, X: Tensor, y: Tensor) -> GramStats:
-        return cls(X.T @ X, X.T @ y, float(y @ y), X.sum(0), float(y.sum()), X.shape[0])
+    def of(
+        cls, X: Any, y: np.ndarray, weights: np.ndarray | None, device: torch.device
+    ) -> GramStats:
+        """The statistics of ``X`` (dense or scipy sparse), ``y`` and the weights."""
+        s = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if is_sparse(X):
+            Xs = sparse.csr_matrix(X, dtype=np.float64)
+            XtX = (Xs.T @ sparse.diags(s) @ Xs).toarray()
+            Xty, x_sum = Xs.T @ (s * y), Xs.T @ s
+        else:  # in torch, on its threads (a NumPy product would leave BLAS threads spinning)
+            Xt, st = as_tensor(X, device), as_tensor(s, device)
+            yt = as_tensor(y, device)
+            scaled = Xt if weights is None else Xt * st[:, None]
+            return cls(
+                scaled.T @ Xt, scaled.T @ yt, float(st @ (yt * yt)), scaled.sum(0),
+                float(st @ yt), float(st.sum()), int(X.shape[0]),
+            )  # fmt: skip
+        return cls(
+            as_tensor(XtX, device),
+            as_tensor(Xty, device),
+            float(s @ (y * y)),
+            as_tensor(x_sum, device),
+            float(s @ y),
+            float(s.sum()),
+            int(X.shape[0]),
+        )
 
     def _combine(self, other: GramStats, sign: float) -> GramStats:
         return GramStats(
@@ -79,7 +118,8 @@ class GramStats:
             self.yy + sign * other.yy,
             self.x_sum + sign * other.x_sum,
             self.y_sum + sign * other.y_sum,
-            self.n + int(sign) * other.n,
+            self.n + sign * other.n,
+            self.rows + int(sign) * other.rows,
         )
 
     def __add__(self, other: GramStats) -> GramStats:
@@ -88,8 +128,19 @@ class GramStats:
     def __sub__(self, other: GramStats) -> GramStats:
         return self._combine(other, -1.0)
 
+    def normalized(self) -> GramStats:
+        """The same data with the weights rescaled to sum to the number of rows (what
+        scikit-learn fits): every statistic times ``rows / n``."""
+        if self.n == self.rows:
+            return self
+        k = self.rows / self.n
+        return GramStats(
+            k * self.XtX, k * self.Xty, k * self.yy, k * self.x_sum, k * self.y_sum,
+            float(self.rows), self.rows,
+        )  # fmt: skip
+
     def squared_error(self, coef: Tensor, intercept: float) -> float:
-        """``||y - X coef - intercept||^2`` of the data these statistics summarise."""
+        """``sum_i s_i (y_i - x_i^T coef - intercept)^2`` of the data summarised."""
         b = intercept
         yb = self.yy - 2 * b * self.y_sum + self.n * b * b
         cross = float(coef @ self.Xty) - b * float(coef @ self.x_sum)
@@ -98,12 +149,14 @@ class GramStats:
 
 @dataclass(frozen=True)
 class LossOptions:
-    """How a loss is built: with an unpenalized intercept or not, on which torch device, and
-    for how many classes (read by the multinomial loss only)."""
+    """How a loss is built: with an unpenalized intercept or not, on which torch device, for
+    how many classes (read by the multinomial loss only), with which sample weights (``None``:
+    all 1)."""
 
     fit_intercept: bool
     device: torch.device
     n_classes: int = 2
+    sample_weight: np.ndarray | None = None
 
 
 class LinearLoss(abc.ABC):
@@ -119,8 +172,8 @@ class LinearLoss(abc.ABC):
     """Whether the solver may restrict itself to working sets of coordinates."""
 
     @abc.abstractmethod
-    def __init__(self, X: np.ndarray, y: np.ndarray, options: LossOptions) -> None:
-        """Build the loss of ``X [n, p]`` and ``y [n]``."""
+    def __init__(self, X: Any, y: np.ndarray, options: LossOptions) -> None:
+        """Build the loss of ``X [n, p]`` (dense or scipy sparse) and ``y [n]``."""
 
     @property
     def size(self) -> int:
@@ -134,10 +187,18 @@ class LinearLoss(abc.ABC):
         """The fit with every penalized coefficient zero (the intercepts at their optimum)."""
         return torch.zeros(self.size, dtype=torch.float64, device=self.device)
 
-    def stopping(self, l1: float, l2: float, tol: float) -> tuple[Criterion | None, float]:
-        """The solver's criterion and tolerance at ``l1 * |w|_1 + l2 / 2 * |w|^2``;
-        ``None``: the optimality distance, at ``tol``."""
+    def stopping(
+        self, l1: float, l2: float, tol: float, positive: bool = False
+    ) -> tuple[Criterion | None, float]:
+        """The solver's criterion and tolerance at ``l1 * |w|_1 + l2 / 2 * |w|^2`` (under
+        ``w >= 0`` when ``positive``); ``None``: the optimality distance, at ``tol``."""
         return None, tol
+
+    def least_norm(self, w: Tensor) -> Tensor:
+        """The smallest ``w`` with the same predictions as ``w``: how an unpenalized fit,
+        which any such ``w`` solves, is reported (``w`` itself unless the model has a
+        redundant direction)."""
+        return w
 
     @abc.abstractmethod
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
@@ -148,43 +209,69 @@ class LinearLoss(abc.ABC):
         """The inverse of :meth:`coefficients`: a warm start from fitted attributes."""
 
     @abc.abstractmethod
-    def per_sample_loss(self, w: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def per_sample_loss(self, w: Tensor, X: Any, y: np.ndarray) -> np.ndarray:
         """``[n]``: each sample's loss on held-out ``(X, y)``."""
 
     @abc.abstractmethod
-    def score(self, w: Tensor, X: np.ndarray | GramStats, y: np.ndarray | None) -> Score:
-        """Mean loss and score on held-out data."""
+    def score(
+        self, w: Tensor, X: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None
+    ) -> Score:
+        """Mean loss and score on held-out data (weighted by ``sample_weight``)."""
 
 
-def _loss_se(losses: np.ndarray) -> float:
-    return float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
+def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
+    """The (weighted) mean of ``values`` and its standard error."""
+    if weights is None:
+        se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        return float(values.mean()), float(se)
+    mean = float(np.average(values, weights=weights))
+    spread = float(np.average((values - mean) ** 2, weights=weights))
+    effective = weights.sum() ** 2 / (weights**2).sum()  # Kish's effective sample size
+    return mean, math.sqrt(spread / max(effective - 1.0, 1.0))
+
+
+def _normalized(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+    return None if weights is None else weights * (n / weights.sum())
 
 
 class SquaredLoss(LinearLoss):
-    """``||y - X w - b||^2 / (2n)``; the intercept ``b = mean(y) - mean(X) w`` (centered data).
-
-    With ``n >= p`` only the Gram statistics are kept; otherwise the centered ``X``.
-    Scored by R^2.
+    """``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s)``; the intercept ``b`` from the weighted
+    means (centered data). With ``n >= p`` only the Gram statistics are kept; otherwise the
+    centered, row-scaled design (for a sparse ``X``, centered in each product). Scored by R^2.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, options: LossOptions) -> None:
-        fit_intercept, device = options.fit_intercept, options.device
-        Xt, yt = as_tensor(X, device), as_tensor(y, device)
-        n, p = Xt.shape
+    def __init__(self, X: Any, y: np.ndarray, options: LossOptions) -> None:
+        n, p = X.shape
+        weights = _normalized(options.sample_weight, n)
         if n >= p:  # least squares only needs its Gram statistics
-            self._from_stats(GramStats.of(Xt, yt), fit_intercept)
+            stats = GramStats.of(X, y, weights, options.device)
+            self._from_stats(stats, options.fit_intercept)
             return
-        self.X_mean = Xt.mean(0) if fit_intercept else torch.zeros(p, dtype=Xt.dtype, device=device)
-        self.y_mean = float(yt.mean()) if fit_intercept else 0.0
-        self.datafit = Quadratic(Xt - self.X_mean, yt - self.y_mean, gram=False)
-        self._unpenalized(p, device)
+        s = np.ones(n) if weights is None else weights
+        y = np.asarray(y, dtype=np.float64)
+        y_mean = float(np.average(y, weights=s)) if options.fit_intercept else 0.0
+        if is_sparse(X):
+            X_mean = np.asarray(X.T @ s / s.sum()).ravel() if options.fit_intercept else None
+            design: Any = SparseDesign(X, X_mean, np.sqrt(s))
+            self.X_mean = torch.as_tensor(np.zeros(p) if X_mean is None else X_mean)
+        else:
+            Xt = as_tensor(X, options.device)
+            st = torch.as_tensor(s, device=options.device)
+            self.X_mean = (st @ Xt) / st.sum() if options.fit_intercept else Xt.new_zeros(p)
+            design = (
+                (Xt - self.X_mean) if weights is None else st.sqrt()[:, None] * (Xt - self.X_mean)
+            )
+        self.y_mean = y_mean
+        yt = as_tensor(np.sqrt(s) * (y - y_mean), options.device)
+        self.datafit = Quadratic(design, yt, use_gram=False)
+        self._unpenalized(p, options.device)
 
     @classmethod
     def from_stats(cls, stats: GramStats, *, fit_intercept: bool) -> SquaredLoss:
         """The loss of the data ``stats`` summarise (cross-validation downdates the whole
         data's statistics by each held-out fold instead of recomputing them)."""
         self = cls.__new__(cls)
-        self._from_stats(stats, fit_intercept)
+        self._from_stats(stats.normalized(), fit_intercept)
         return self
 
     def _from_stats(self, stats: GramStats, fit_intercept: bool) -> None:
@@ -199,25 +286,30 @@ class SquaredLoss(LinearLoss):
             self.X_mean = torch.zeros_like(stats.x_sum)
             self.y_mean = 0.0
             G, c, yy = stats.XtX / n, stats.Xty / n, stats.yy
-        self.datafit = Quadratic.from_gram(G, c, max(yy, 0.0), n)
+        self.datafit = Quadratic.from_gram(G, c, max(yy, 0.0), round(n))
         self._unpenalized(stats.XtX.shape[0], stats.XtX.device)
 
     def _unpenalized(self, p: int, device: torch.device) -> None:
         self.free = torch.zeros(p, dtype=torch.bool, device=device)
         self.factor = None
 
-    def stopping(self, l1: float, l2: float, tol: float) -> tuple[Criterion | None, float]:
-        """The duality gap, at ``tol`` times ``||y - mean(y)||^2 / n``."""
+    def stopping(
+        self, l1: float, l2: float, tol: float, positive: bool = False
+    ) -> tuple[Criterion | None, float]:
+        """The duality gap, at ``tol`` times ``||y - mean(y)||^2 / n`` (weighted)."""
 
         def gap(restricted: Quadratic, w: Tensor) -> float:
-            return enet_duality_gap(restricted, w, l1, l2)
+            return enet_duality_gap(restricted, w, l1, l2, positive)
 
         assert isinstance(self.datafit, Quadratic)
         scale = self.datafit.yy / self.datafit.n
+        if l1 == 0 and l2 == 0:  # least squares has no dual bound: the optimality distance
+            top = float(torch.linalg.vector_norm(self.datafit.c))
+            return None, tol * top if top > 0 else tol
         return gap, tol * scale if scale > 0 else tol
 
     def _intercept(self, w: Tensor) -> float:
-        return float(self.y_mean - float(self.X_mean @ w))
+        return float(self.y_mean - float(self.X_mean.to(w.device) @ w))
 
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
         return w.cpu().numpy().copy(), self._intercept(w)
@@ -226,14 +318,16 @@ class SquaredLoss(LinearLoss):
         values = np.asarray(coef, dtype=float).reshape(-1)
         return torch.as_tensor(values, dtype=torch.float64, device=self.device).clone()
 
-    def per_sample_loss(self, w: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def per_sample_loss(self, w: Tensor, X: Any, y: np.ndarray) -> np.ndarray:
         """``(y - X w - b)^2``."""
         coef, intercept = self.coefficients(w)
         nz = np.flatnonzero(coef)
         pred = (X[:, nz] @ coef[nz] if nz.size < coef.size // 4 else X @ coef) + intercept
-        return np.asarray((y - pred) ** 2)
+        return np.asarray((y - np.asarray(pred).ravel()) ** 2)
 
-    def score(self, w: Tensor, X: np.ndarray | GramStats, y: np.ndarray | None) -> Score:
+    def score(
+        self, w: Tensor, X: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None
+    ) -> Score:
         """``(MSE, R^2)``; the held-out data may be given by its :class:`GramStats`
         (``y=None``), which knows no per-sample spread."""
         if isinstance(X, GramStats):
@@ -243,51 +337,72 @@ class SquaredLoss(LinearLoss):
             var = X.yy / X.n - (X.y_sum / X.n) ** 2
             return Score(mse, 1.0 - mse / var if var > 0 else 0.0)
         assert y is not None
-        losses = self.per_sample_loss(w, X, y)
-        mse, var = float(np.mean(losses)), float(np.var(y))
-        return Score(mse, 1.0 - mse / var if var > 0 else 0.0, _loss_se(losses))
+        mse, se = _weighted(self.per_sample_loss(w, X, y), sample_weight)
+        center = np.average(y, weights=sample_weight)
+        var = float(np.average((y - center) ** 2, weights=sample_weight))
+        return Score(mse, 1.0 - mse / var if var > 0 else 0.0, se)
 
 
 class _Classification(LinearLoss):
     """Shared by the logistic and multinomial losses: ``X`` with a column of ones when there
     is an intercept, class indices ``y``, scored by the log-loss and the accuracy."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, options: LossOptions) -> None:
+    def __init__(self, X: Any, y: np.ndarray, options: LossOptions) -> None:
         device = options.device
-        Xt = as_tensor(X, device)
         self.n_classes = options.n_classes
         self.fit_intercept = options.fit_intercept
-        self.n_features = Xt.shape[1]
-        if self.fit_intercept:
-            ones = torch.ones(Xt.shape[0], 1, dtype=torch.float64, device=device)
-            Xt = torch.cat([Xt, ones], dim=1)
-        self._build(Xt, torch.as_tensor(y, dtype=torch.long, device=device))
+        self.n_features = X.shape[1]
+        design: Any
+        if is_sparse(X):
+            if device.type != "cpu":
+                raise ValueError(f"a sparse X is solved on the CPU; got device={device}")
+            column = np.ones((X.shape[0], 1))
+            design = SparseDesign(sparse.hstack([X, column]) if self.fit_intercept else X)
+        else:
+            design = as_tensor(X, device)
+            if self.fit_intercept:
+                ones = torch.ones(design.shape[0], 1, dtype=torch.float64, device=device)
+                design = torch.cat([design, ones], dim=1)
+        weights = options.sample_weight
+        self.weights = None if weights is None else as_tensor(weights, device)
+        self._build(design, torch.as_tensor(y, dtype=torch.long, device=device))
         self.factor = (~self.free).to(torch.float64)
 
     @abc.abstractmethod
-    def _build(self, X: Tensor, y: Tensor) -> None:
+    def _build(self, X: Any, y: Tensor) -> None:
         """Set ``datafit`` and ``free`` from the design (with its column of ones)."""
 
     @abc.abstractmethod
-    def log_prob(self, w: Tensor, X: np.ndarray) -> np.ndarray:
+    def log_prob(self, w: Tensor, X: Any) -> np.ndarray:
         """``[n, classes]`` log-probabilities."""
 
-    def per_sample_loss(self, w: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _class_rates(self, y: Tensor) -> Tensor:
+        """``[classes]``: each class's (weighted) share of the training samples."""
+        counts = torch.zeros(self.n_classes, dtype=torch.float64, device=y.device)
+        weights = (
+            self.weights if self.weights is not None else torch.ones_like(y, dtype=torch.float64)
+        )
+        counts.index_add_(0, y, weights)
+        return counts.clamp_min(1e-12) / counts.sum()
+
+    def per_sample_loss(self, w: Tensor, X: Any, y: np.ndarray) -> np.ndarray:
         """``-log p(y_i | x_i)``."""
         y_idx = np.asarray(y, dtype=int)
         return np.asarray(-self.log_prob(w, X)[np.arange(len(y_idx)), y_idx])
 
-    def score(self, w: Tensor, X: np.ndarray | GramStats, y: np.ndarray | None) -> Score:
-        """``(log-loss, accuracy)``."""
+    def score(
+        self, w: Tensor, X: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None
+    ) -> Score:
+        """``(log-loss, accuracy)``, weighted by ``sample_weight``."""
         assert not isinstance(X, GramStats) and y is not None
         log_prob = self.log_prob(w, X)
         y_idx = np.asarray(y, dtype=int)
-        losses = -log_prob[np.arange(len(y_idx)), y_idx]
-        accuracy = float(np.mean(log_prob.argmax(axis=1) == y_idx))
-        return Score(float(losses.mean()), accuracy, _loss_se(losses))
+        loss, se = _weighted(-log_prob[np.arange(len(y_idx)), y_idx], sample_weight)
+        right = (log_prob.argmax(axis=1) == y_idx).astype(float)
+        return Score(loss, float(np.average(right, weights=sample_weight)), se)
 
 
-def _normalized(logits: np.ndarray) -> np.ndarray:
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits - logits.max(axis=1, keepdims=True)
     return np.asarray(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)))
 
@@ -295,9 +410,9 @@ def _normalized(logits: np.ndarray) -> np.ndarray:
 class LogisticLoss(_Classification):
     """Binary logistic regression: ``w = [coef (p), intercept]``; classes ``0`` and ``1``."""
 
-    def _build(self, X: Tensor, y: Tensor) -> None:
-        self.datafit = Logistic(X, 2.0 * y.to(torch.float64) - 1.0)
-        self.free = torch.zeros(X.shape[1], dtype=torch.bool, device=X.device)
+    def _build(self, X: Any, y: Tensor) -> None:
+        self.datafit = Logistic(X, 2.0 * y.to(torch.float64) - 1.0, self.weights)
+        self.free = torch.zeros(X.shape[1], dtype=torch.bool, device=y.device)
         if self.fit_intercept:
             self.free[-1] = True
 
@@ -305,7 +420,8 @@ class LogisticLoss(_Classification):
         w = super().initial_state()
         if self.fit_intercept:
             assert isinstance(self.datafit, Logistic)
-            rate = float(((self.datafit.s + 1) / 2).mean())
+            labels = ((self.datafit.s + 1) / 2).long()
+            rate = float(self._class_rates(labels)[1])
             rate = min(max(rate, 1e-12), 1 - 1e-12)
             w[-1] = math.log(rate / (1 - rate))
         return w
@@ -320,21 +436,22 @@ class LogisticLoss(_Classification):
             parts.append(np.atleast_1d(np.asarray(intercept, dtype=float)).reshape(-1)[:1])
         return torch.as_tensor(np.concatenate(parts), dtype=torch.float64, device=self.device)
 
-    def log_prob(self, w: Tensor, X: np.ndarray) -> np.ndarray:
+    def log_prob(self, w: Tensor, X: Any) -> np.ndarray:
         coef, intercept = self.coefficients(w)
-        logits = X @ coef.T + intercept
-        return _normalized(np.concatenate([np.zeros_like(logits), logits], axis=1))
+        logits = np.asarray(X @ coef.T).reshape(-1, 1) + intercept
+        return _log_softmax(np.concatenate([np.zeros_like(logits), logits], axis=1))
 
 
 class MultinomialLoss(_Classification):
     """Multinomial regression: ``W [p (+1), K]`` flattened row-major, the last row the
-    intercepts. Solved on all coordinates (no working sets)."""
+    intercepts (reported centred: softmax does not change when a constant is added to all of
+    them). Solved on all coordinates (no working sets)."""
 
     working_set = False
 
-    def _build(self, X: Tensor, y: Tensor) -> None:
-        self.datafit = Multinomial(X, y, self.n_classes)
-        free = torch.zeros(X.shape[1], self.n_classes, dtype=torch.bool, device=X.device)
+    def _build(self, X: Any, y: Tensor) -> None:
+        self.datafit = Multinomial(X, y, self.n_classes, self.weights)
+        free = torch.zeros(X.shape[1], self.n_classes, dtype=torch.bool, device=y.device)
         if self.fit_intercept:
             free[-1] = True
         self.free = free.reshape(-1)
@@ -343,15 +460,23 @@ class MultinomialLoss(_Classification):
         w = super().initial_state()
         if self.fit_intercept:
             assert isinstance(self.datafit, Multinomial)
-            counts = torch.bincount(self.datafit.y, minlength=self.n_classes).to(torch.float64)
-            logp = torch.log(counts.clamp_min(1e-12) / counts.sum())
+            logp = torch.log(self._class_rates(self.datafit.y))
             w.view(-1, self.n_classes)[-1] = logp - logp.mean()
         return w
+
+    def least_norm(self, w: Tensor) -> Tensor:
+        """Adding a constant across classes to a row of ``W`` changes no probability: the
+        smallest representative has rows that sum to zero (scikit-learn's symmetric one)."""
+        W = w.view(-1, self.n_classes)
+        return (W - W.mean(dim=1, keepdim=True)).reshape(-1)
 
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
         W = w.view(-1, self.n_classes)
         coef = W[: self.n_features].T.cpu().numpy().copy()
-        intercept = W[-1].cpu().numpy().copy() if self.fit_intercept else np.zeros(self.n_classes)
+        intercept = np.zeros(self.n_classes)
+        if self.fit_intercept:
+            intercept = W[-1].cpu().numpy().copy()
+            intercept -= intercept.mean()
         return coef, intercept
 
     def state_from(self, coef: np.ndarray, intercept: np.ndarray | float) -> Tensor:
@@ -361,9 +486,9 @@ class MultinomialLoss(_Classification):
         stacked = np.concatenate(rows).reshape(-1)
         return torch.as_tensor(stacked, dtype=torch.float64, device=self.device)
 
-    def log_prob(self, w: Tensor, X: np.ndarray) -> np.ndarray:
+    def log_prob(self, w: Tensor, X: Any) -> np.ndarray:
         coef, intercept = self.coefficients(w)
-        return _normalized(X @ np.atleast_2d(coef).T + intercept)
+        return _log_softmax(np.asarray(X @ np.atleast_2d(coef).T) + intercept)
 
 
 LOSSES: dict[str, type[LinearLoss]] = {

@@ -40,11 +40,17 @@ __all__ = [
 ]
 
 
-def enet_penalty(lam: float, l1_ratio: float, factor: Tensor | None) -> ElasticNetPenalty:
+def enet_penalty(
+    lam: float, l1_ratio: float, factor: Tensor | None, positive: bool = False
+) -> ElasticNetPenalty:
     """``lam * r(w)`` as shrinkage's ``ElasticNet(lam', r')``:
-    ``lam' = lam * (1 + l1_ratio) / 2`` and ``r' = 2 * l1_ratio / (1 + l1_ratio)``."""
+    ``lam' = lam * (1 + l1_ratio) / 2`` and ``r' = 2 * l1_ratio / (1 + l1_ratio)`` (with the
+    constraint ``w >= 0`` when ``positive``)."""
     return ElasticNetPenalty(
-        lam * (1.0 + l1_ratio) / 2.0, 2.0 * l1_ratio / (1.0 + l1_ratio), factor=factor
+        lam * (1.0 + l1_ratio) / 2.0,
+        2.0 * l1_ratio / (1.0 + l1_ratio),
+        factor=factor,
+        positive=positive,
     )
 
 
@@ -52,7 +58,8 @@ class LinearProblem:
     """A linear model, its data and solver settings: what :func:`shrinkage.path` fits.
 
     Args:
-        X: ``[n, p]`` features; y: ``[n]`` targets (class indices ``0..K-1`` for classifiers).
+        X: ``[n, p]`` features, dense or scipy sparse; y: ``[n]`` targets (class indices
+            ``0..K-1`` for classifiers).
         loss: ``"squared"``, ``"logistic"`` (binary) or ``"multinomial"``: a name of
             :data:`~shrinkage.linear._losses.LOSSES`, or a built
             :class:`~shrinkage.linear._losses.LinearLoss` (``X`` and ``y`` are then ``None``).
@@ -60,6 +67,14 @@ class LinearProblem:
         fit_intercept, tol, max_iter: as in scikit-learn.
         n_classes: for ``"multinomial"``.
         device: torch device for the computation.
+        sample_weight: ``[n]`` non-negative weights (``None``: all 1).
+        positive: constrain every coefficient to ``>= 0``.
+        gradient_tol: stop when the optimality distance (the norm of the projected gradient of
+            the objective above) is at most ``tol``, instead of the loss's own criterion (the
+            duality gap for the squared loss).
+        finish: polish each solution on its support once ``tol`` is met, when the support is
+            small (exact answers to easy problems; see :func:`~shrinkage.linear._solver.solve`).
+            The estimators' single fits do; paths and cross-validation folds stop at ``tol``.
     """
 
     def __init__(
@@ -74,6 +89,10 @@ class LinearProblem:
         max_iter: int,
         n_classes: int = 2,
         device: str | torch.device = "cpu",
+        sample_weight: np.ndarray | None = None,
+        positive: bool = False,
+        gradient_tol: bool = False,
+        finish: bool = False,
     ) -> None:
         if isinstance(loss, LinearLoss):
             self.loss = loss
@@ -81,18 +100,30 @@ class LinearProblem:
             if loss not in LOSSES:
                 raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
             assert X is not None and y is not None
-            options = LossOptions(fit_intercept, torch.device(device), n_classes)
+            options = LossOptions(fit_intercept, torch.device(device), n_classes, sample_weight)
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter
+        self.positive, self.gradient_tol, self.finish = positive, gradient_tol, finish
 
     @classmethod
     def from_stats(
-        cls, stats: GramStats, *, l1_ratio: float, fit_intercept: bool, tol: float, max_iter: int
+        cls,
+        stats: GramStats,
+        *,
+        l1_ratio: float,
+        fit_intercept: bool,
+        tol: float,
+        max_iter: int,
+        positive: bool = False,
+        finish: bool = False,
     ) -> LinearProblem:
         """A squared-loss problem from its Gram statistics (cross-validation downdates the
         full data's statistics by each held-out fold instead of recomputing them)."""
         loss = SquaredLoss.from_stats(stats, fit_intercept=fit_intercept)
-        return cls(None, None, loss=loss, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
+        return cls(
+            None, None, loss=loss, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter,
+            positive=positive, finish=finish,
+        )  # fmt: skip
 
     @property
     def datafit(self) -> Any:
@@ -107,7 +138,8 @@ class LinearProblem:
         return self.loss.initial_state()
 
     def lambda_max(self) -> float:
-        """``max_j |grad_j f(w0)| / l1_ratio`` at the intercept-only fit ``w0``."""
+        """``max_j |grad_j f(w0)| / l1_ratio`` at the intercept-only fit ``w0`` (``max_j
+        max(-grad_j, 0) / l1_ratio`` under ``w >= 0``)."""
         if self.l1_ratio == 0:
             raise ValueError(
                 "l1_ratio=0 has no finite lambda_max (a ridge penalty never zeros all "
@@ -119,7 +151,10 @@ class LinearProblem:
         """``max_j |grad_j f(w0)|`` over the penalized coordinates at the intercept-only fit."""
         grad = self.loss.datafit.grad(self.initial_state())
         penalized = grad[~self.loss.free]
-        return float(penalized.abs().max()) if penalized.numel() else 0.0
+        if not penalized.numel():
+            return 0.0
+        reach = (-penalized).clamp_min(0.0) if self.positive else penalized.abs()
+        return float(reach.max())
 
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
         loss = self.loss
@@ -127,10 +162,14 @@ class LinearProblem:
 
         def penalty_for(idx: Tensor | None) -> ElasticNetPenalty:
             factor = loss.factor if loss.factor is None or idx is None else loss.factor[idx]
-            return enet_penalty(lam, self.l1_ratio, factor)
+            return enet_penalty(lam, self.l1_ratio, factor, self.positive)
 
         l1, l2 = lam * self.l1_ratio, lam * (1.0 - self.l1_ratio)
-        criterion, tol = loss.stopping(l1, l2, self.tol)
+        criterion, tol = (
+            (None, self.tol)
+            if self.gradient_tol
+            else loss.stopping(l1, l2, self.tol, self.positive)
+        )
         solution = solve(
             loss.datafit,
             penalty_for,
@@ -140,8 +179,10 @@ class LinearProblem:
             max_iter=self.max_iter,
             criterion=criterion,
             working_set=loss.working_set,
+            finish=self.finish,
         )
-        return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
+        w = solution.w if lam > 0 else loss.least_norm(solution.w)
+        return w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
         """``coef`` and ``intercept`` in scikit-learn's shapes."""
@@ -158,10 +199,17 @@ class LinearProblem:
             coef, intercept, float(self.loss.datafit.value(state)), tuple(int(j) for j in used)
         )
 
-    def score(self, state: Tensor, X: np.ndarray | GramStats, y: np.ndarray | None) -> Score:
-        """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``. For the
-        squared loss the held-out data may be given by its :class:`GramStats` (``y=None``)."""
-        return self.loss.score(state, X, y)
+    def score(
+        self,
+        state: Tensor,
+        X: Any,
+        y: np.ndarray | None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Score:
+        """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``, weighted by
+        ``sample_weight``. For the squared loss the held-out data may be given by its
+        :class:`GramStats` (``y=None``)."""
+        return self.loss.score(state, X, y, sample_weight)
 
     def per_sample_loss(self, state: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``[n]``: squared error ``(y - X w - b)^2`` or the log-loss of each sample."""

@@ -12,7 +12,7 @@ Three ingredients, as in the fast Lasso solvers (celer, skglm, glmnet):
    only if it keeps the signs and lowers the optimality criterion.
 
 The solver talks to the datafit through ``value / grad / hessian / lipschitz / restrict`` and
-to the penalty through ``value / prox_ / optimality / hessian_diag``; it never looks inside
+to the penalty through ``value / prox_ / optimality / kinked / hessian_diag``; it never looks inside
 either. The caller gives the stopping criterion (the duality gap for regression).
 """
 
@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .._kernels import Step
+from ._common import least_squares
 
 
 class Datafit(Protocol):
@@ -39,6 +40,8 @@ class Datafit(Protocol):
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor: ...
     @property
     def lipschitz(self) -> float: ...
+    @property
+    def gradient_flops(self) -> int: ...
     def restrict(self, idx: Tensor) -> Any: ...
 
 
@@ -48,6 +51,7 @@ class Penalty(Protocol):
     def value(self, w: Tensor) -> Tensor: ...
     def prox_(self, w: Tensor, step: Step) -> Tensor: ...
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
+    def kinked(self, w: Tensor) -> Tensor: ...
     def hessian_diag(self, w: Tensor) -> Tensor: ...
 
 
@@ -65,6 +69,33 @@ class Solution:
 MAX_NEWTON_SIZE = 1500
 """Largest support polished by Newton's method (a dense Cholesky of that size)."""
 
+NEWTON_BUDGET = 200
+"""A Newton step on a support of size ``m`` (a Cholesky, ``m^3 / 3`` operations) is taken only
+when it costs at most this many gradients of the datafit (``datafit.gradient_flops``): on a
+sparse design a gradient is cheap, and proximal-gradient steps beat a large dense solve."""
+
+
+def newton_limit(datafit: Datafit) -> int:
+    """Largest support Newton's method works on, for this datafit (at most
+    ``MAX_NEWTON_SIZE``)."""
+    affordable = (3.0 * NEWTON_BUDGET * datafit.gradient_flops) ** (1.0 / 3.0)
+    return min(MAX_NEWTON_SIZE, int(affordable))
+
+
+FINAL_POLISH_SIZE = 200
+"""Largest support polished once more after the tolerance is met: on such a support Newton's
+method costs little (under a millisecond) and makes an easy problem's answer exact, not merely
+within ``tol``. A datafit whose Hessian is at hand (``datafit.hessian_is_cheap``: a Gram
+matrix) is polished up to :func:`newton_limit`."""
+
+
+def _costly_newton(datafit: Datafit, size: int) -> bool:
+    """Whether a Newton step on a support of ``size`` is costly: larger than
+    ``FINAL_POLISH_SIZE`` and dearer than ten gradients. Such a step waits until
+    proximal-gradient steps stop changing the support."""
+    return size > FINAL_POLISH_SIZE and size**3 / 3.0 > 10.0 * datafit.gradient_flops
+
+
 INNER_SHARE = 0.03
 """A working set is solved to this share of the full problem's tolerance on its criterion."""
 
@@ -80,25 +111,67 @@ def _objective(datafit: Datafit, penalty: Penalty, w: Tensor) -> float:
     return float(datafit.value(w) + penalty.value(w))
 
 
+def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tensor) -> bool:
+    """Whether ``candidate`` is nearer optimality than ``current`` (by the distance to the
+    subdifferential): how a step is judged when the objective cannot tell them apart."""
+    kkt = _kkt(datafit, penalty)
+    return kkt(candidate) < kkt(current)
+
+
+def _newton_step(H: Tensor, g: Tensor) -> Tensor:
+    """``-H^{-1} g`` by Cholesky, or the minimum-norm solution of ``H d = -g`` when ``H`` is
+    singular. A nearly singular ``H`` (collinear features) is solved by Cholesky: its large
+    step along the near-null direction, where an L1 penalty still decreases linearly, is what
+    carries a coordinate to zero (the step is cut where one crosses zero)."""
+    factor, info = torch.linalg.cholesky_ex(H)
+    if int(info) == 0:
+        return torch.cholesky_solve(-g[:, None], factor).flatten()
+    return least_squares(H, -g[:, None]).flatten()
+
+
+def _newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
+    """``[d]`` boolean: the coordinates Newton's method works on, the nonzero ones and those
+    where the penalty is smooth at zero (``free`` ones, a pure L2 part)."""
+    return (w != 0) | free | ~penalty.kinked(w)
+
+
 def _polish(
-    datafit: Datafit, penalty: Penalty, w: Tensor, free: Tensor, max_newton: int = 50
+    datafit: Datafit,
+    penalty: Penalty,
+    w: Tensor,
+    free: Tensor,
+    max_newton: int = 50,
+    final: bool = False,
 ) -> Tensor | None:
-    """Newton's method on the support of ``w`` (plus the ``free`` unpenalized coordinates)
-    with the signs of ``w`` kept, an active-set method: a step that would carry a coordinate
-    across zero stops at zero and drops it from the support. Every step lowers the objective.
+    """Newton's method on the support of ``w`` (plus the coordinates where the penalty is
+    smooth: :func:`_newton_support`) with the signs of ``w`` kept, an active-set method: a step
+    that would carry a coordinate across a kink at zero stops there and drops it from the
+    support. Every step lowers the objective.
     Returns ``None`` when no step could be taken, or when the support is too large for a
-    dense Newton system (``MAX_NEWTON_SIZE``; first-order steps carry on alone)."""
-    if int(((w != 0) | free).sum()) > MAX_NEWTON_SIZE:
+    dense Newton system (:func:`newton_limit`; first-order steps carry on alone).
+
+    ``final``: the last polish of a solution that meets the tolerance, where a full step whose
+    objective change is within round-off is also taken when it lowers the optimality
+    distance (near the optimum the objective is flat to machine precision, the gradient is
+    not). During the iterations such steps are not taken: the objective alone decides."""
+    smooth = free | ~penalty.kinked(w)
+    if int(((w != 0) | smooth).sum()) > newton_limit(datafit):
         return None
     current = w.clone()
     best = _objective(datafit, penalty, current)
+    # the objective's round-off: it sums terms as large as its value at zero, so a change
+    # below this is noise, and a full step is then judged by the optimality distance
+    flat = 0.0
+    if final:
+        at_zero = abs(float(datafit.value(torch.zeros_like(w))))
+        flat = 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
     moved_at_all = False
+    affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
     for _ in range(max_newton):
-        support = (current != 0) | free
-        idx = torch.nonzero(support).flatten()
+        idx = torch.nonzero((current != 0) | smooth).flatten()
         if idx.numel() == 0:
             break
-        penalized = ~free[idx]
+        penalized = ~smooth[idx]
         signs = torch.sign(current[idx])
         probe = current.detach().clone().requires_grad_(True)
         (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
@@ -107,12 +180,8 @@ def _polish(
             break
         H = datafit.hessian(idx, current).clone()
         H.diagonal().add_(penalty.hessian_diag(current)[idx])
-        factor, info = torch.linalg.cholesky_ex(H)
-        if int(info) == 0:
-            d = torch.cholesky_solve(-g[:, None], factor).flatten()
-        else:  # singular (e.g. over-parameterised multinomial intercepts): minimum-norm step
-            d = torch.linalg.lstsq(H, -g[:, None]).solution.flatten()
-        # longest step keeping every penalized coordinate on its side of zero
+        d = _newton_step(H, g)
+        # longest step keeping every kinked coordinate on its side of zero
         crossing = penalized & (signs * d < 0)
         t_max = 1.0
         if bool(crossing.any()):
@@ -131,11 +200,21 @@ def _polish(
             if value < best or (value <= best and step == t_max and t_max < 1.0):
                 accepted = True
                 break
+            if (
+                final
+                and step == t_max
+                and value <= best + flat
+                and _closer(datafit, penalty, candidate, current)
+            ):
+                accepted, value = True, min(value, best)
+                break
             step *= 0.5
         if not accepted:
             break
         decrease = best - value
         current, best, moved_at_all = candidate, value, True
+        if step == 1.0 and affine:  # a quadratic on a fixed support: one full step solves it
+            break
         if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
             break
     return current if moved_at_all else None
@@ -177,6 +256,7 @@ def _fista(
     iters = 0
     crit = criterion(w)
     crit_at_polish = crit
+    last_support = w != 0
     while iters < max_iter and crit > tol:
         iters += 1
         grad_z = g_z if g_z is not None else datafit.grad(z)
@@ -199,6 +279,11 @@ def _fista(
         if crit < 0.1 * crit_at_polish:  # first-order steps are converging fast: no Newton
             crit_at_polish = crit
             continue
+        support = w != 0
+        moved = not torch.equal(support, last_support)
+        last_support = support
+        if moved and _costly_newton(datafit, int(support.sum())):
+            continue  # the support still moves: a costly Newton step on it would be wasted
         polished = _polish(datafit, penalty, w, free)
         if polished is not None:
             crit_polished = criterion(polished)
@@ -221,6 +306,7 @@ def solve(
     max_iter: int,
     criterion: Callable[[Any, Tensor], float] | None = None,
     working_set: bool = True,
+    finish: bool = False,
 ) -> Solution:
     """Minimise ``datafit(w) + penalty(w)`` from ``w0``.
 
@@ -237,6 +323,10 @@ def solve(
             the KKT distance ``penalty.optimality(w, grad f(w))``, and a working set solved
             until it falls by ``1e-3``.
         working_set: restrict the inner solves to working sets (needs ``datafit.restrict``).
+        finish: once ``tol`` is met, polish the solution on its support by Newton's method
+            when the support is small (:func:`_finish`): an easy problem's answer is then
+            exact, not merely within ``tol``. A single fit wants it; the points of a path,
+            where it would cost more than the warm-started solves, do without.
     """
     penalty = penalty_for(None)
     full_criterion = (
@@ -245,6 +335,8 @@ def solve(
     w = w0.clone()
     if not working_set:
         w, iters, crit = _fista(datafit, penalty, w, free, tol, max_iter, full_criterion)
+        if finish:
+            w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, False)
         return Solution(w, iters, crit, crit <= tol)
     iters = 0
     ws_size = max(10, 2 * int(((w != 0) | free).sum()))
@@ -286,4 +378,43 @@ def solve(
         w[idx] = w_sub
         crit = full_criterion(w)
         ws_size = min(2 * ws_size, w.numel())
+    if finish:
+        w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, True)
     return Solution(w, iters, crit, crit <= tol)
+
+
+def _finish(
+    datafit: Datafit,
+    penalty_for: PenaltyFor,
+    w: Tensor,
+    free: Tensor,
+    crit: float,
+    tol: float,
+    criterion: Callable[[Tensor], float],
+    restrict: bool,
+) -> tuple[Tensor, float]:
+    """Once ``tol`` is met on a small support, Newton's method on it: an exact answer when
+    the support is right (kept only if it still meets ``tol``). With ``restrict``, it works
+    on the datafit restricted to the support (``datafit.restrict``), where each evaluation
+    costs a product with the support's columns, not with all of them."""
+    penalty = penalty_for(None)
+    support = _newton_support(penalty, w, free)
+    largest = (
+        newton_limit(datafit) if getattr(datafit, "hessian_is_cheap", False) else FINAL_POLISH_SIZE
+    )
+    if crit > tol or not 0 < int(support.sum()) <= largest:
+        return w, crit
+    polished: Tensor | None
+    if restrict and bool((~support).any()):
+        idx = torch.nonzero(support).flatten()
+        sub = _polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
+        polished = None
+        if sub is not None:
+            polished = w.clone()
+            polished[idx] = sub
+    else:
+        polished = _polish(datafit, penalty, w, free, final=True)
+    if polished is None:
+        return w, crit
+    polished_crit = criterion(polished)
+    return (polished, polished_crit) if polished_crit <= tol else (w, crit)
