@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from shrinkage.structured import CompactionError, compact
+from shrinkage.structured import compact
 
 
 @pytest.fixture(scope="module")
@@ -90,21 +90,36 @@ def test_cnn_with_batchnorm(digits: torch.Tensor) -> None:
     same_outputs(model, small, images)
 
 
-def test_unsupported_models_are_refused_unchanged(digits: torch.Tensor) -> None:
-    class Residual(nn.Module):
+def test_other_models_are_traced_and_mixed_channels_are_kept(digits: torch.Tensor) -> None:
+    """What the layer-by-layer path does not take goes through the traced graph: a LayerNorm's
+    channels are pinned (kept, with the reason in the report), a grouped convolution loses
+    whole groups, and the input model is unchanged."""
+
+    class Identity(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x
 
-    with pytest.raises(CompactionError, match=r"nn\.Sequential"):
-        compact(Residual(), digits)
+    same, report = compact(Identity(), digits)
+    assert type(same) is Identity and report.kept == {} and "a model input" in report.pinned
     model = nn.Sequential(nn.Linear(64, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].weight[3] = 0.0
     state = copy.deepcopy(model.state_dict())
-    with pytest.raises(CompactionError, match=r"layer 1 \(LayerNorm\) is not supported"):
-        compact(model, digits)
+    small, report = compact(model, digits)
+    assert small[0].out_features == 8 and any("layer_norm" in why for why in report.pinned)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
-    grouped = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten())
-    with pytest.raises(CompactionError, match="grouped convolution"):
-        compact(grouped, torch.zeros(1, 2, 5, 5))
+    grouped = nn.Sequential(
+        nn.Conv2d(1, 4, 1), nn.Conv2d(4, 4, 3, groups=2), nn.ReLU(), nn.Conv2d(4, 3, 1)
+    )
+    with torch.no_grad():
+        grouped[1].weight[2:] = 0.0  # the second group's filters
+        grouped[1].bias[2:] = 0.0
+    x = torch.randn(3, 1, 5, 5)
+    small, _ = compact(grouped, x)
+    assert small[0].out_channels == 2 and small[3].in_channels == 2
+    assert (small[1].groups, small[1].in_channels, small[1].out_channels) == (1, 2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), grouped(x), atol=1e-5, rtol=1e-5)
 
 
 def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:

@@ -6,8 +6,9 @@
 * :class:`Proximal`: wraps any ``torch.optim.Optimizer`` and applies the penalties by their
   proximal steps, giving exact zeros;
 * :func:`sparsity` and :func:`convert`;
-* :func:`neuron_groups`, :func:`compact`, :func:`save_sparse` / :func:`load_sparse`: structured
-  sparsity that makes models smaller and faster (:mod:`shrinkage.structured`);
+* :func:`neuron_groups`, :func:`compact`, :func:`count_macs`, :func:`save_sparse` /
+  :func:`load_sparse`: structured sparsity that makes any CNN smaller and faster
+  (:mod:`shrinkage.structured`);
 * :func:`path`: one model along a grid of strengths with warm starts, as typed records;
 * :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators;
 * :mod:`shrinkage.experiments`: penalties compared on a dataset, stored, reported and tuned
@@ -25,7 +26,14 @@ from .proximal import Proximal
 from .regularizer import Regularizer, Target, regularize_layer
 from .selection import default_mask
 from .sparsity import LayerSparsity, SparsityReport, sparsity
-from .structured import CompactionError, compact, load_sparse, neuron_groups, save_sparse
+from .structured import (
+    CompactionError,
+    compact,
+    count_macs,
+    load_sparse,
+    neuron_groups,
+    save_sparse,
+)
 
 __version__ = "0.1.0"
 
@@ -48,6 +56,7 @@ __all__ = [
     "Target",
     "compact",
     "convert",
+    "count_macs",
     "default_mask",
     "lambda_grid",
     "load_sparse",

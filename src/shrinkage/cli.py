@@ -377,7 +377,8 @@ def _compact(args: argparse.Namespace) -> None:
     report = done.report
     kept = ", ".join(f"layer {k}: {a}/{b}" for k, (a, b) in report.kept.items())
     footer = (
-        f"parameters {report.parameters_before:,} -> {report.parameters_after:,}; file "
+        f"parameters {report.parameters_before:,} -> {report.parameters_after:,}; MACs per "
+        f"sample {report.macs_before:,} -> {report.macs_after:,}; file "
         f"{done.bytes_before:,} -> {done.bytes_after:,} bytes; units kept per layer {kept}\n"
         f"written to {done.out}"
     )
@@ -385,6 +386,8 @@ def _compact(args: argparse.Namespace) -> None:
         "out": str(done.out),
         "parameters_before": report.parameters_before,
         "parameters_after": report.parameters_after,
+        "macs_before": report.macs_before,
+        "macs_after": report.macs_after,
         "bytes_before": done.bytes_before,
         "bytes_after": done.bytes_after,
         "units_kept": {str(k): list(v) for k, v in report.kept.items()},

@@ -2,29 +2,41 @@
 
 * :func:`neuron_groups`: a group lasso over every hidden unit of a network (its incoming
   weights, bias, BatchNorm entries and outgoing weights together), as a
-  :class:`~shrinkage.penalties.MultiTensorPenalty` for :class:`~shrinkage.Regularizer`;
-* :func:`compact`: a smaller dense copy without the dead units, same outputs;
+  :class:`~shrinkage.penalties.MultiTensorPenalty` for :class:`~shrinkage.Regularizer`; an
+  ``nn.Sequential`` layer by layer, any other network through its ``torch.export`` graph
+  (:mod:`~shrinkage.structured.trace`, one rule per op in :mod:`~shrinkage.structured.rules`);
+* :func:`compact`: a smaller dense copy without the dead units, same outputs, same class
+  (:mod:`~shrinkage.structured.rebuild` for traced networks);
+* :func:`count_macs`: multiply-accumulates of a forward pass;
 * :func:`save_sparse` / :func:`load_sparse`: checkpoints of the nonzeros only, never
   unpickled;
 * :data:`~shrinkage.structured.layers.LAYERS`: the one table of the layers all three handle.
 """
 
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
-from .compaction import CompactionError, CompactionReport, compact, dead_units
+from .compaction import CompactionReport, compact, dead_units
+from .errors import CompactionError
 from .groups import Member, UnitGroups, neuron_groups, unit_sparsity
 from .layers import LAYERS, LayerKind
+from .macs import count_macs
+from .rebuild import GroupReport
+from .slices import SliceGroups, SliceMember
 
 __all__ = [
     "LAYERS",
     "CompactedFile",
     "CompactionError",
     "CompactionReport",
+    "GroupReport",
     "LayerKind",
     "Member",
     "SaveReport",
+    "SliceGroups",
+    "SliceMember",
     "UnitGroups",
     "compact",
     "compact_file",
+    "count_macs",
     "dead_units",
     "load_sparse",
     "neuron_groups",

@@ -18,6 +18,7 @@ import io
 import os
 import pickle
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 from .._validation import ArgumentError
 from .compaction import CompactionReport, compact
 from .layers import LAYERS, kind_of
+from .safefile import is_safetensors, load_module, read_tensors, save_module
 
 __all__ = ["FORMAT", "CompactedFile", "SaveReport", "compact_file", "load_sparse", "save_sparse"]
 
@@ -102,16 +104,26 @@ def save_sparse(
 ) -> SaveReport:
     """Write ``model``'s parameters and buffers with only their nonzeros (see the module
     docstring). ``input_shape`` (one sample's shape, e.g. ``(64,)`` or ``(1, 8, 8)``) is kept
-    for tools that need an example input, such as ``shrinkage compact``."""
+    for tools that need an example input, such as ``shrinkage compact``.
+
+    An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers` is written with
+    its architecture (``torch.save`` of plain tensors, read back with ``weights_only``); any
+    other model as a ``safetensors`` file with its layers' shapes
+    (:mod:`shrinkage.structured.safefile`), which ``load_sparse(path, architecture=...)``
+    rebuilds."""
     state = model.state_dict()
-    payload = {
-        "format": FORMAT,
-        "architecture": _architecture(model),
-        "input_shape": list(input_shape) if input_shape is not None else None,
-        "tensors": {k: _encode(v) for k, v in state.items()},
-    }
     target = Path(path)
-    torch.save(payload, target)
+    architecture = _architecture(model)
+    if architecture is None:
+        save_module(model, target, input_shape)
+    else:
+        payload = {
+            "format": FORMAT,
+            "architecture": architecture,
+            "input_shape": list(input_shape) if input_shape is not None else None,
+            "tensors": {k: _encode(v) for k, v in state.items()},
+        }
+        torch.save(payload, target)
     dense = io.BytesIO()
     torch.save(state, dense)
     floats = [v for v in state.values() if v.is_floating_point()]
@@ -141,25 +153,68 @@ def load_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
-def load_sparse(path: str | os.PathLike[str]) -> nn.Module | dict[str, Tensor]:
-    """Read a :func:`save_sparse` file: the model, an ``nn.Sequential`` in eval mode with its
-    layers named as when saved, when its architecture was stored; else the state dict. Never
-    unpickles objects."""
+def load_sparse(
+    path: str | os.PathLike[str], *, architecture: Callable[[], nn.Module] | None = None
+) -> nn.Module | dict[str, Tensor]:
+    """Read a :func:`save_sparse` file. Never unpickles objects.
+
+    Returns:
+        an ``nn.Sequential`` saved with its architecture: that model, in eval mode, its layers
+        named as when saved. Any other model: the model that ``architecture`` (a class or a
+        function of no arguments, e.g. ``torchvision.models.resnet18``) builds, resized to
+        the shapes recorded in the file, in eval mode; without ``architecture``, the state
+        dict.
+
+    Every layer is first built on the ``meta`` device and every recorded shape checked
+    against the tensors stored in the file, so a damaged or crafted file is refused with a
+    ``ValueError`` naming the layer before any memory is allocated for it.
+    """
+    if Path(path).exists() and is_safetensors(path):
+        if architecture is None:
+            return read_tensors(Path(path))
+        return load_module(path, architecture)[0]
     payload = load_payload(path)
-    state = {k: _decode(v) for k, v in payload["tensors"].items()}
-    architecture = payload.get("architecture")
-    if architecture is None:
-        return state
+    stored = payload["tensors"]
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    for index, spec in enumerate(architecture):
-        cls = _BY_NAME.get(spec["type"])
-        if cls is None:
-            raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
-        layers[str(spec.get("name", index))] = cls(**args)
+    spec_list = payload.get("architecture")
+    if spec_list is None:
+        return {k: _decode(v) for k, v in stored.items()}
+    with torch.device("meta"):
+        for index, spec in enumerate(spec_list):
+            cls = _BY_NAME.get(spec["type"])
+            if cls is None:
+                raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
+            args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
+            layers[str(spec.get("name", index))] = cls(**args)
     model = nn.Sequential(layers)
-    model.load_state_dict(state)
+    expected = model.state_dict()
+    if set(expected) != set(stored):
+        raise ValueError(
+            f"{str(path)!r}: its tensors {sorted(set(stored) ^ set(expected))[:5]} do not match "
+            "its recorded architecture"
+        )
+    for name, meta in expected.items():
+        shape = _stored_shape(stored[name])
+        if tuple(meta.shape) != shape:
+            layer = name.rpartition(".")[0]
+            raise ValueError(
+                f"{str(path)!r}: layer {layer} ({type(model.get_submodule(layer)).__name__}) "
+                f"records {name} of shape {list(meta.shape)}, but the file stores {list(shape)}"
+            )
+    model = model.to_empty(device="cpu")
+    model.load_state_dict({k: _decode(v) for k, v in stored.items()})
     return model.eval()
+
+
+def _stored_shape(entry: Any) -> tuple[int, ...]:
+    """The shape a stored tensor decodes to, read without decoding it."""
+    if isinstance(entry, Tensor):
+        return tuple(entry.shape)
+    shape = tuple(int(s) for s in entry["shape"])
+    n = int(np.prod(shape)) if shape else 1
+    if entry["mask"].numel() != (n + 7) // 8 or entry["values"].numel() > n:
+        return (-1,)
+    return shape
 
 
 @dataclass(frozen=True)

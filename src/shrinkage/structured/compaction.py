@@ -26,30 +26,40 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .groups import producer_indices
+from .errors import CompactionError
+from .groups import producer_indices, sequential_stack
 from .layers import kind_of, supported_names, tensor_of, weight_of
+from .macs import count_macs
+from .rebuild import GroupReport, compact_graph
 
 __all__ = ["CompactionError", "CompactionReport", "compact", "dead_units"]
 
 
-class CompactionError(ValueError):
-    """The model cannot be compacted; the message names the layer and the reason."""
-
-
 @dataclass(frozen=True)
 class CompactionReport:
-    """Units kept per producer layer (by its index in the original ``Sequential``), and
-    parameters before and after."""
+    """Units kept per producer layer: ``kept[layer] = (kept, units)``, the layer named by its
+    index in an ``nn.Sequential`` or by its module name in any other model; parameters of the
+    whole model, and multiply-accumulates per sample of the example input
+    (:func:`~shrinkage.structured.macs.count_macs`), before and after. For models other than
+    an ``nn.Sequential``, ``groups`` has one row per layer (units and that layer's parameters
+    before and after, and the dead units kept with the reason) and ``pinned`` counts the
+    channel sets that cannot be removed, by reason (a LayerNorm's statistics, the model's
+    inputs and outputs, ...)."""
 
-    kept: dict[int, tuple[int, int]]
+    kept: dict[Any, tuple[int, int]]
     parameters_before: int
     parameters_after: int
+    groups: tuple[GroupReport, ...] = ()
+    pinned: dict[str, int] = field(default_factory=dict)
+    macs_before: int = 0
+    macs_after: int = 0
 
 
 def _weight(layer: nn.Module) -> Tensor:
@@ -136,14 +146,21 @@ def dead_units(model: nn.Sequential, producer: int, following: int) -> tuple[Ten
 
 
 def compact(
-    model: nn.Module, example_input: Tensor, *, atol: float = 1e-5, fuse_batchnorm: bool = True
-) -> tuple[nn.Sequential, CompactionReport]:
+    model: nn.Module, example_input: Any, *, atol: float = 1e-5, fuse_batchnorm: bool = True
+) -> tuple[nn.Module, CompactionReport]:
     """A smaller dense copy of ``model`` without its dead units (see the module docstring).
 
+    An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers` is compacted
+    layer by layer into an ``nn.Sequential``. Any other model is traced with ``torch.export``
+    (:mod:`shrinkage.structured.rebuild`): the result is an instance of ``model``'s own class
+    with smaller layers in the same places (``model.layer3[1].conv2`` still exists), its
+    BatchNorm layers kept.
+
     Args:
-        model: an ``nn.Sequential`` (left unchanged; evaluated in eval mode).
-        example_input: a batch the model accepts, ``[N, ...]``; used to learn the feature-map
-            sizes and to check the result.
+        model: the model (left unchanged; evaluated in eval mode).
+        example_input: a batch the model accepts, ``[N, ...]`` (or a tuple of positional
+            inputs); used to learn the feature-map sizes, the constants dead units emit, and
+            to check the result.
         atol: the largest absolute difference allowed between the two models' outputs on
             ``example_input`` (relative to the output scale).
         fuse_batchnorm: fold each BatchNorm that directly follows a Linear or Conv layer into
@@ -152,12 +169,19 @@ def compact(
             fewer layers; its outputs are the same. ``False`` keeps the BatchNorm layers.
 
     Returns:
-        ``(compact_model, report)``: the compact model is an ``nn.Sequential`` whose layers
-        keep the names they had in ``model``, in eval mode.
+        ``(compact_model, report)``, the compact model in eval mode.
 
     Raises:
         CompactionError: for an unsupported model, naming the layer and why; nothing changed.
     """
+    if not sequential_stack(model):
+        before = sum(p.numel() for p in model.parameters())
+        new_model, rows, pinned = compact_graph(model, example_input, atol=atol)
+        per_layer = {r.label: (r.units_after, r.units_before) for r in rows}
+        after = sum(p.numel() for p in new_model.parameters())
+        macs = _macs(model, new_model, example_input)
+        report = CompactionReport(per_layer, before, after, tuple(rows), pinned, *macs)
+        return new_model, report
     producers = _check(model)
     assert isinstance(model, nn.Sequential)
     new = copy.deepcopy(model).eval()
@@ -178,7 +202,13 @@ def compact(
             "nothing was changed"
         )
     after = sum(p.numel() for p in new.parameters())
-    return new, CompactionReport(kept, before, after)
+    return new, CompactionReport(kept, before, after, (), {}, *_macs(model, new, example_input))
+
+
+def _macs(model: nn.Module, new: nn.Module, example: Any) -> tuple[int, int]:
+    """MACs of one sample (the example's first, when it is one tensor) before and after."""
+    sample = example[:1] if isinstance(example, Tensor) else example
+    return count_macs(model, sample), count_macs(new, sample)
 
 
 def _remove_dead_units(model: nn.Sequential, a: int, b: int, example: Tensor) -> tuple[int, int]:

@@ -25,13 +25,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .._kernels import Step
+from .._validation import ArgumentError
 from ..penalties import GroupLasso, MultiTensorPenalty
 from .layers import kind_of, supported_names, tensor_of, weight_of
+from .slices import SliceGroups, slice_groups
+from .trace import trace
 
 __all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
 
@@ -133,17 +137,45 @@ def _role(layer: nn.Module) -> str | None:
     return None if kind is None else kind.role
 
 
-def neuron_groups(model: nn.Module, lam: float) -> list[UnitGroups]:
-    """The groups of every hidden unit of an ``nn.Sequential`` of Linear / Conv layers (with
-    BatchNorm, activations, pooling, dropout and ``Flatten`` between them); the last Linear
-    or Conv layer is the output and is not grouped.
+def sequential_stack(model: nn.Module) -> bool:
+    """Whether ``model`` is an ``nn.Sequential`` of the layers in
+    :mod:`shrinkage.structured.layers` (convolutions ungrouped), handled layer by layer."""
+    return isinstance(model, nn.Sequential) and all(
+        kind_of(layer) is not None and getattr(layer, "groups", 1) == 1 for layer in model
+    )
 
-    Returns one :class:`UnitGroups` per hidden layer, group ``j`` of layer ``a`` holding
-    ``W_a[j]``, ``b_a[j]``, the BatchNorm entries ``j`` after it and ``W_next[:, j]``, with
-    the penalty ``lam * sum_j sqrt(size_j) * ||g_j||_2``.
+
+def neuron_groups(
+    model: nn.Module, lam: float, *, example_input: Any = None
+) -> list[UnitGroups] | list[SliceGroups]:
+    """A group lasso over every hidden unit of ``model``: ``lam * sum_j sqrt(size_j) *
+    ||g_j||_2``, ``g_j`` every parameter entry unit ``j`` touches.
+
+    * An ``nn.Sequential`` of Linear / Conv layers (with BatchNorm, activations, pooling,
+      dropout and ``Flatten`` between them) needs no ``example_input``: one
+      :class:`UnitGroups` per hidden layer, group ``j`` of layer ``a`` holding ``W_a[j]``,
+      ``b_a[j]``, the BatchNorm entries ``j`` after it and ``W_next[:, j]``; the last layer
+      is the output and is not grouped.
+    * Any other model is traced on ``example_input`` (a batch ``[N, ...]``, or a tuple of
+      positional inputs) with ``torch.export`` (:mod:`shrinkage.structured.trace`): channels
+      that a residual ``add``, a ``mul`` or a grouped convolution couple form one unit, and
+      its group holds every producer's filter and bias slice, BatchNorm scale and shift, and
+      every consumer's input slice. One :class:`~shrinkage.structured.slices.SliceGroups` per
+      layer of units. Channels no rule covers (a LayerNorm's, the inputs and outputs) are
+      left out.
+
+    Raises:
+        CompactionError: the model cannot be traced.
     """
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(f"neuron_groups needs an nn.Sequential, got {type(model).__name__}")
+    if example_input is not None or not sequential_stack(model):
+        if example_input is None:
+            raise ArgumentError(
+                "example_input",
+                f"is needed for a {type(model).__name__} (only an nn.Sequential of "
+                f"{supported_names()} is grouped without tracing)",
+            )
+        return slice_groups(model, trace(model, example_input).units, lam)
+    assert isinstance(model, nn.Sequential)
     producers = producer_indices(model)
     if len(producers) < 2:
         raise ValueError(

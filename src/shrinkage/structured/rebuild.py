@@ -1,0 +1,307 @@
+"""Compaction of any traced network: the dead units out, the same class back.
+
+A unit (see :mod:`shrinkage.structured.trace`) is **dead** when every entry of its
+parameters is zero, or when each of its channels is a constant whatever the input (a zero
+filter with a bias, a BatchNorm whose scale is zero). :func:`compact_graph` removes dead units
+from a deep copy of the model, slicing every member tensor, and adds the constant
+``sum_kernel W[:, k] * c`` that a removed channel ``k`` of value ``c`` fed a consumer to that
+consumer's bias. That is exact for a linear layer and for a convolution without zero
+padding; a constant ``c != 0`` entering a zero-padded convolution gives different values at
+the borders, so that unit is kept and the report says why. Layer attributes that describe
+shapes (``in_channels``, ``out_channels``, ``groups``, ``in_features``, ``num_features``,
+...) are updated, and the outputs are compared with the original's before returning.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, fx, nn
+
+from .errors import CompactionError
+from .trace import Graph, Unit, trace
+
+__all__ = ["GroupReport", "compact_graph", "dead"]
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """One layer's units (those first produced by ``label``): units and the parameter
+    entries they hold, before and after; ``kept``: dead units kept, by reason."""
+
+    label: str
+    units_before: int
+    units_after: int
+    parameters_before: int
+    parameters_after: int
+    kept: dict[str, int] = field(default_factory=dict)
+
+
+def _tensors(model: nn.Module) -> dict[str, Tensor]:
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
+class _Zeros:
+    """Which slices of a model's tensors are all zero, computed once per (tensor, dim)."""
+
+    def __init__(self, tensors: dict[str, Tensor]) -> None:
+        self.tensors = tensors
+        self.nonzero: dict[tuple[str, int], np.ndarray] = {}
+
+    def __call__(self, name: str, dim: int, slices: list[int]) -> bool:
+        key = (name, dim)
+        if key not in self.nonzero:
+            t = self.tensors[name].detach().movedim(dim, 0)
+            self.nonzero[key] = (t.reshape(t.shape[0], -1) != 0).any(1).numpy()
+        return not bool(self.nonzero[key][slices].any())
+
+
+def dead(unit: Unit, tensors: dict[str, Tensor], zero: _Zeros | None = None) -> str | None:
+    """Why ``unit`` can go: ``"zero"`` (every parameter entry it holds is zero),
+    ``"unread"`` (every consumer's input slice is zero, so nothing reads its channels) or
+    ``"constant"`` (each channel is one value whatever the input: a zero filter with a bias,
+    a zero BatchNorm scale); ``None`` when it must stay."""
+    zero = zero or _Zeros(tensors)
+    params = [k for k in unit.members if isinstance(tensors[k[0]], nn.Parameter)]
+    if all(zero(name, dim, unit.members[(name, dim)]) for name, dim in params):
+        return "zero"
+    reads = {(c.weight, 1) for c in unit.consumers}
+    if reads and all(zero(name, 1, unit.members[(name, 1)]) for name, _ in reads):
+        return "unread"
+    return "constant" if unit.constant else None
+
+
+def _leaves(out: Any) -> Iterator[Tensor]:
+    if isinstance(out, Tensor):
+        yield out
+    elif isinstance(out, dict):
+        for v in out.values():
+            yield from _leaves(v)
+    elif isinstance(out, list | tuple):
+        for v in out:
+            yield from _leaves(v)
+
+
+def _call(model: nn.Module, example: tuple[Any, ...]) -> list[Tensor]:
+    with torch.no_grad():
+        return [t.detach() for t in _leaves(model(*example))]
+
+
+def _record(
+    graph_module: fx.GraphModule, example: tuple[Any, ...], names: set[str]
+) -> dict[str, Tensor]:
+    """The values of graph nodes ``names`` on ``example``."""
+    seen: dict[str, Tensor] = {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> Any:
+            value = super().run_node(n)
+            if n.name in names and isinstance(value, Tensor):
+                seen[n.name] = value.detach()
+            return value
+
+    with torch.no_grad():
+        Recorder(graph_module).run(*example)
+    return seen
+
+
+def _fold(
+    unit: Unit,
+    values: dict[str, Tensor],
+    model: nn.Module,
+    tensors: dict[str, Tensor],
+) -> str | dict[str, Tensor]:
+    """What ``unit``'s constant channels feed each consumer, by the consumer's bias name; or
+    why the unit must stay."""
+    updates: dict[str, Tensor] = {}
+    for c in unit.consumers:
+        x = values[c.node].select(c.dim, c.column)
+        c0 = x.reshape(-1)[0]
+        if not bool((x == c0).all()):
+            return "a channel is not constant on the example input"
+        if float(c0) == 0.0:
+            continue
+        module = c.weight.rpartition(".")[0]
+        if module + ".bias" not in tensors and not hasattr(model.get_submodule(module), "bias"):
+            return f"{module} has no bias to absorb a constant channel"
+        if c.padded:
+            return f"a constant channel enters {c.weight.rsplit('.', 1)[0]}, which pads with zeros"
+        w = tensors[c.weight].detach().select(1, c.column)
+        bias = c.weight.rsplit(".", 1)[0] + ".bias"
+        add = (w.reshape(w.shape[0], -1).sum(1) * c0).to(w.dtype)
+        updates[bias] = updates[bias] + add if bias in updates else add
+    return updates
+
+
+def _keep_one(removed: list[Unit], tensors: dict[str, Tensor], kept: dict[int, str]) -> list[Unit]:
+    """``removed`` less the units that would leave a tensor without any slice along a dim
+    (a layer with no channel at all cannot be expressed): one unit stays per such tensor."""
+    while True:
+        count: dict[tuple[str, int], int] = {}
+        for unit in removed:
+            for key, slices in unit.members.items():
+                count[key] = count.get(key, 0) + len(slices)
+        emptied = [k for k, n in count.items() if n >= tensors[k[0]].shape[k[1]]]
+        if not emptied:
+            return removed
+        name, dim = emptied[0]
+        stay = next(u for u in removed if (name, dim) in u.members)
+        kept[id(stay)] = f"{name.rpartition('.')[0]} keeps one channel"
+        removed = [u for u in removed if u is not stay]
+
+
+def _set(model: nn.Module, name: str, value: Tensor) -> None:
+    owner, _, attr = name.rpartition(".")
+    module = model.get_submodule(owner)
+    old = getattr(module, attr, None)
+    if isinstance(old, nn.Parameter) or (old is None and attr == "bias"):
+        requires_grad = old.requires_grad if old is not None else True
+        setattr(module, attr, nn.Parameter(value, requires_grad=requires_grad))
+    else:
+        setattr(module, attr, value)
+
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _resize(module: nn.Module, before: dict[str, Any]) -> None:
+    """Shape attributes from the module's (sliced) tensors."""
+    w = getattr(module, "weight", None)
+    if isinstance(module, _CONVS) and isinstance(w, Tensor):
+        groups = (
+            before["groups"] * w.shape[0] // before["out_channels"] if before["groups"] > 1 else 1
+        )
+        module.groups = max(groups, 1)
+        module.out_channels = int(w.shape[0])
+        module.in_channels = int(w.shape[1]) * module.groups
+    elif isinstance(module, nn.Linear) and isinstance(w, Tensor):
+        module.out_features, module.in_features = int(w.shape[0]), int(w.shape[1])
+    elif isinstance(module, _BATCHNORMS):
+        ref = w if isinstance(w, Tensor) else module.running_mean
+        if ref is not None:
+            module.num_features = int(ref.shape[0])
+    elif isinstance(module, nn.GroupNorm) and isinstance(w, Tensor):
+        module.num_groups = module.num_channels = int(w.shape[0])
+
+
+def compact_graph(
+    model: nn.Module, example_input: Any, *, atol: float = 1e-5
+) -> tuple[nn.Module, list[GroupReport], dict[str, int]]:
+    """``model`` without its dead units (see the module docstring), the per-layer report and
+    the pinned channel sets by reason. ``model`` is not changed.
+
+    Raises:
+        CompactionError: the model cannot be traced, or the compacted copy does not compute
+            the same outputs (the message says which and by how much); nothing was changed.
+    """
+    example = example_input if isinstance(example_input, tuple) else (example_input,)
+    graph: Graph = trace(model, example)
+    new = copy.deepcopy(model).eval()
+    tensors = _tensors(new)
+    zeros = _Zeros(tensors)
+    why_dead = {id(u): dead(u, tensors, zeros) for u in graph.units}
+    candidates = [u for u in graph.units if why_dead[id(u)] is not None]
+    needed = {c.node for u in candidates if why_dead[id(u)] == "constant" for c in u.consumers}
+    values: dict[str, Tensor] = {}
+    if needed:
+        values = _record(graph.program.module(), example, needed)
+    folds: dict[int, dict[str, Tensor]] = {}
+    kept: dict[int, str] = {}
+    for unit in candidates:
+        fold = _fold(unit, values, new, tensors) if why_dead[id(unit)] == "constant" else {}
+        if isinstance(fold, str):
+            kept[id(unit)] = fold
+        else:
+            folds[id(unit)] = fold
+    removed = _keep_one([u for u in candidates if id(u) in folds], tensors, kept)
+    drop: dict[tuple[str, int], set[int]] = {}
+    delta: dict[str, Tensor] = {}
+    for unit in removed:
+        for key, slices in unit.members.items():
+            drop.setdefault(key, set()).update(slices)
+        for bias, add in folds[id(unit)].items():
+            delta[bias] = delta[bias] + add if bias in delta else add
+    shapes = {
+        name: {k: getattr(m, k) for k in ("groups", "out_channels") if hasattr(m, k)}
+        for name, m in new.named_modules()
+    }
+    with torch.no_grad():
+        for bias, add in delta.items():
+            old = tensors.get(bias)
+            if old is None:  # a new bias: cut it like the weight's rows
+                weight = bias.rpartition(".")[0] + ".weight"
+                drop[(bias, 0)] = set(drop.get((weight, 0), set()))
+            _set(new, bias, (old.detach() if old is not None else torch.zeros_like(add)) + add)
+        tensors = _tensors(new)
+        by_name: dict[str, list[tuple[int, set[int]]]] = {}
+        for (name, dim), dropped in drop.items():
+            by_name.setdefault(name, []).append((dim, dropped))
+        for name, cuts in by_name.items():
+            t = tensors[name].detach()
+            for dim, cut in cuts:
+                keep = torch.tensor(
+                    [k for k in range(t.shape[dim]) if k not in cut], dtype=torch.long
+                )
+                t = t.index_select(dim, keep)
+            _set(new, name, t)
+        for name in {n.rpartition(".")[0] for n in by_name} | {b.rpartition(".")[0] for b in delta}:
+            _resize(new.get_submodule(name), shapes[name])
+    _check(model, new, example, atol)
+    return new, _reports(graph, removed, kept, model, new), graph.pinned
+
+
+def _check(model: nn.Module, new: nn.Module, example: tuple[Any, ...], atol: float) -> None:
+    training = any(m.training for m in model.modules())
+    reference = _call(copy.deepcopy(model).eval() if training else model, example)
+    try:
+        outputs = _call(new, example)
+    except Exception as error:  # any failure of the user's forward on the smaller layers
+        raise CompactionError(
+            f"the compacted {type(model).__name__} fails on the example input "
+            f"({type(error).__name__}: {str(error)[:300]}); nothing was changed"
+        ) from None
+    if len(outputs) != len(reference):
+        raise CompactionError("the compacted model returns different outputs; nothing was changed")
+    for a, b in zip(reference, outputs, strict=True):
+        if a.shape != b.shape:
+            raise CompactionError(
+                f"an output's shape changed from {tuple(a.shape)} to {tuple(b.shape)}; "
+                "nothing was changed"
+            )
+        scale = max(1.0, float(a.abs().max())) if a.numel() else 1.0
+        gap = float((a - b).abs().max()) if a.numel() else 0.0
+        if gap > atol * scale:
+            raise CompactionError(
+                f"the compacted model's outputs differ by {gap:.3g} (more than atol={atol:g}); "
+                "nothing was changed"
+            )
+
+
+def _reports(
+    graph: Graph, removed: list[Unit], kept: dict[int, str], model: nn.Module, new: nn.Module
+) -> list[GroupReport]:
+    """One row per producing layer: its units, and its own parameters before and after."""
+    gone = {id(u) for u in removed}
+    rows: dict[str, list[int]] = {}
+    reasons: dict[str, dict[str, int]] = {}
+    for unit in graph.units:
+        row = rows.setdefault(unit.label, [0, 0])
+        row[0] += 1
+        row[1] += id(unit) not in gone
+        if id(unit) in kept:
+            r = reasons.setdefault(unit.label, {})
+            r[kept[id(unit)]] = r.get(kept[id(unit)], 0) + 1
+
+    def size(m: nn.Module, label: str) -> int:
+        return sum(p.numel() for p in m.get_submodule(label).parameters())
+
+    return [
+        GroupReport(label, a, b, size(model, label), size(new, label), reasons.get(label, {}))
+        for label, (a, b) in rows.items()
+    ]

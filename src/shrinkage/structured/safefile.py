@@ -1,0 +1,237 @@
+"""Checkpoints of any compacted model in the ``safetensors`` format: no pickles, and a file
+cannot make the loader allocate more than the shapes its own tensors have.
+
+    save_sparse(small, "small.safetensors")                     # any model
+    model = load_sparse("small.safetensors", architecture=resnet18)
+
+The file holds the state dict (a tensor with enough zeros as a bit mask of its nonzero
+positions and the nonzero values, like :mod:`shrinkage.structured.checkpoint`) and, in the
+header's metadata, the shape attributes of every layer (``in_channels``, ``out_channels``,
+``groups``, ``in_features``, ``num_features``, ...). Loading builds ``architecture()`` on the
+``meta`` device (no memory), gives each recorded layer its recorded attributes and tensor
+shapes, checks every shape against the tensors stored in the file and against the layer's
+own attributes, and only then allocates and reads the tensors. A mismatch raises a
+``ValueError`` that names the layer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+__all__ = ["FORMAT", "is_safetensors", "load_module", "read_tensors", "save_module"]
+
+FORMAT = "shrinkage-sparse/2"
+
+_SHAPES: dict[type[nn.Module], tuple[str, ...]] = {
+    nn.Conv1d: ("in_channels", "out_channels", "groups"),
+    nn.Conv2d: ("in_channels", "out_channels", "groups"),
+    nn.Conv3d: ("in_channels", "out_channels", "groups"),
+    nn.Linear: ("in_features", "out_features"),
+    nn.BatchNorm1d: ("num_features",),
+    nn.BatchNorm2d: ("num_features",),
+    nn.BatchNorm3d: ("num_features",),
+    nn.GroupNorm: ("num_groups", "num_channels"),
+}
+
+
+def _expected(module: nn.Module, name: str) -> tuple[int, ...] | None:
+    """The shape a standard layer's tensor ``name`` must have by its attributes."""
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d) and name == "weight":
+        out, groups = module.out_channels, module.groups
+        if groups < 1 or module.in_channels % groups or out % groups:
+            return (-1,)
+        return (out, module.in_channels // groups, *module.kernel_size)
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d) and name == "bias":
+        return (module.out_channels,)
+    if isinstance(module, nn.Linear):
+        return (
+            (module.out_features, module.in_features)
+            if name == "weight"
+            else (module.out_features,)
+        )
+    if (
+        isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d)
+        and name != "num_batches_tracked"
+    ):
+        return (module.num_features,)
+    if isinstance(module, nn.GroupNorm):
+        return (module.num_channels,)
+    return None
+
+
+def _encode(name: str, t: Tensor, out: dict[str, Tensor]) -> dict[str, Any]:
+    t = t.detach().cpu().contiguous()
+    record: dict[str, Any] = {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+    nonzero = t != 0
+    dense_bytes = t.numel() * t.element_size()
+    if t.is_floating_point() and t.numel() >= 64:
+        count = int(nonzero.sum())
+        if t.numel() / 8 + count * t.element_size() < 0.9 * dense_bytes:
+            bits = np.packbits(nonzero.reshape(-1).numpy())
+            out[f"{name}/mask"] = torch.from_numpy(bits)
+            out[f"{name}/values"] = t[nonzero].clone()
+            record["encoding"] = "bitmask"
+            return record
+    out[name] = t.clone()
+    record["encoding"] = "dense"
+    return record
+
+
+def save_module(model: nn.Module, path: str | os.PathLike[str], input_shape: Any = None) -> None:
+    """Write ``model``'s state dict and layer shapes (see the module docstring)."""
+    tensors: dict[str, Tensor] = {}
+    records = {name: _encode(name, t, tensors) for name, t in model.state_dict().items()}
+    modules = {
+        name: {"type": type(m).__name__, **{k: int(getattr(m, k)) for k in _SHAPES[type(m)]}}
+        for name, m in model.named_modules()
+        if type(m) in _SHAPES
+    }
+    metadata = {
+        "format": FORMAT,
+        "class": type(model).__name__,
+        "input_shape": json.dumps(list(input_shape) if input_shape is not None else None),
+        "modules": json.dumps(modules),
+        "tensors": json.dumps(records),
+    }
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def is_safetensors(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts like a safetensors file (an 8-byte header size, then JSON)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a {FORMAT} checkpoint (see save_sparse)")
+    try:
+        return {
+            "class": metadata["class"],
+            "input_shape": json.loads(metadata.get("input_shape", "null")),
+            "modules": json.loads(metadata["modules"]),
+            "tensors": json.loads(metadata["tensors"]),
+            "stored": stored,
+        }
+    except (KeyError, json.JSONDecodeError) as error:
+        raise ValueError(f"{str(path)!r}: damaged metadata ({error})") from None
+
+
+def _check_stored(name: str, record: dict[str, Any], stored: dict[str, tuple[int, ...]]) -> None:
+    shape = tuple(int(s) for s in record["shape"])
+    n = math.prod(shape)
+    if record.get("encoding") == "bitmask":
+        mask, values = stored.get(f"{name}/mask"), stored.get(f"{name}/values")
+        if mask != ((n + 7) // 8,) or values is None or len(values) != 1 or values[0] > n:
+            raise ValueError(f"{name}: recorded shape {list(shape)} does not match its stored mask")
+    elif stored.get(name) != shape:
+        raise ValueError(
+            f"{name}: recorded shape {list(shape)} but the file stores {stored.get(name)}"
+        )
+
+
+def load_module(
+    path: str | os.PathLike[str], architecture: Callable[[], nn.Module]
+) -> tuple[nn.Module, Any]:
+    """The model in ``path``, built by ``architecture`` and resized as recorded, in eval mode;
+    and the recorded input shape. Raises ``ValueError`` naming the layer on any mismatch."""
+    path = Path(path)
+    header = _read_header(path)
+    with torch.device("meta"):
+        model = architecture()
+    if type(model).__name__ != header["class"]:
+        raise ValueError(
+            f"{str(path)!r} holds a {header['class']}, but architecture builds a "
+            f"{type(model).__name__}"
+        )
+    for name, spec in header["modules"].items():
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"layer {name!r} of the file is not in the architecture") from None
+        if type(module).__name__ != spec.get("type"):
+            raise ValueError(
+                f"layer {name!r} is a {type(module).__name__}, the file says {spec.get('type')}"
+            )
+        for attr in _SHAPES[type(module)]:
+            value = spec.get(attr)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive integer")
+            setattr(module, attr, value)
+    expected_keys = set(model.state_dict())
+    if set(header["tensors"]) != expected_keys:
+        missing = sorted(expected_keys - set(header["tensors"]))[:5]
+        extra = sorted(set(header["tensors"]) - expected_keys)[:5]
+        raise ValueError(
+            f"the file's tensors do not match the architecture: missing {missing}, "
+            f"unexpected {extra}"
+        )
+    for name, record in header["tensors"].items():
+        _check_stored(name, record, header["stored"])
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner)
+        shape = tuple(int(s) for s in record["shape"])
+        want = _expected(module, attr)
+        if want is not None and tuple(want) != shape:
+            raise ValueError(
+                f"layer {owner!r}: {attr} has shape {list(shape)}, but its attributes say "
+                f"{list(want)}"
+            )
+        dtype = getattr(torch, str(record["dtype"]), None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"{name}: unknown dtype {record['dtype']!r}")
+        old = getattr(module, attr)
+        empty = torch.empty(shape, dtype=dtype, device="meta")
+        setattr(
+            module,
+            attr,
+            nn.Parameter(empty, old.requires_grad) if isinstance(old, nn.Parameter) else empty,
+        )
+    volatile = [n for n, _ in model.named_buffers() if n not in expected_keys]
+    model = model.to_empty(device="cpu")
+    if volatile:  # buffers the state dict leaves out: from a real build of the architecture
+        reference = dict(architecture().named_buffers())
+        with torch.no_grad():
+            for name in volatile:
+                model.get_buffer(name).copy_(reference[name])
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    with torch.no_grad():
+        for name, value in read_tensors(path, header["tensors"]).items():
+            state[name].copy_(value)
+    return model.eval(), header["input_shape"]
+
+
+def read_tensors(path: Path, records: dict[str, Any] | None = None) -> dict[str, Tensor]:
+    """The state dict stored in ``path``, decoded (``records``: the header's, if read)."""
+    records = records if records is not None else _read_header(path)["tensors"]
+    out = {}
+    with safe_open(str(path), framework="pt") as f:
+        for name, record in records.items():
+            shape = tuple(int(s) for s in record["shape"])
+            if record.get("encoding") == "bitmask":
+                n = math.prod(shape)
+                bits = np.unpackbits(f.get_tensor(f"{name}/mask").numpy(), count=n).astype(bool)
+                values = f.get_tensor(f"{name}/values")
+                if int(bits.sum()) != values.numel():
+                    raise ValueError(f"{name}: its mask and values disagree")
+                flat = torch.zeros(n, dtype=values.dtype)
+                flat[torch.from_numpy(bits)] = values
+                out[name] = flat.reshape(shape)
+            else:
+                out[name] = f.get_tensor(name)
+    return out
