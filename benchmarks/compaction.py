@@ -46,7 +46,6 @@ import io
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,7 @@ from torch import nn
 import shrinkage
 from shrinkage.path import RULES, choose
 from shrinkage.structured import compact, neuron_groups, save_sparse
+from timing import interleaved
 
 
 def data(seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -167,19 +167,8 @@ def latencies(
     try:
         for count in threads:
             torch.set_num_threads(count)
-            samples: dict[str, list[float]] = {k: [] for k in every}
-            with torch.inference_mode():
-                for call in calls.values():
-                    for _ in range(inner):
-                        call()
-                for _ in range(rounds):
-                    for name, call in calls.items():
-                        start = time.perf_counter()
-                        for _ in range(inner):
-                            call()
-                        samples[name].append((time.perf_counter() - start) / inner)
-            for name, values in samples.items():
-                out[name][count] = statistics.median(values)
+            for name, seconds in interleaved(calls, rounds, inner).items():
+                out[name][count] = seconds
     finally:
         torch.set_num_threads(before)
     return out

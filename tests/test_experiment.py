@@ -33,3 +33,34 @@ def test_linear_cross_validated_run(tmp_path: Path) -> None:
     l1 = rows[1]
     assert len(refit) == l1.index + 1 and refit[-1].lam == l1.lam
     assert l1.selected <= 10 and 0.2 < l1.test < 0.7  # diabetes: R^2 about 0.33-0.5
+
+
+def test_cnn_run_compacts_and_refits_its_group_neurons_point(tmp_path: Path) -> None:
+    settings = Settings(
+        data="digits", model="cnn", penalties=("none", "group_neurons"), hidden=(6, 12),
+        epochs=6, path_epochs=2, n_lambdas=5, rule="1se",
+    )  # fmt: skip
+    assert Settings(data="digits", model="cnn").widths == (16, 32)
+    with Store(tmp_path / "s.db") as store:
+        run = run_experiment(settings, store)
+        dense, grouped = store.results(run)
+        points = store.points(run, "group_neurons", 0)
+    stem = 1 * 6 * 9 + 2 * 6  # 3x3 convolution and BatchNorm
+    block1 = 2 * (6 * 6 * 9 + 2 * 6)
+    block2 = 6 * 12 * 9 + 12 * 12 * 9 + 2 * 2 * 12 + (6 * 12 + 2 * 12)  # 1x1 shortcut
+    assert dense.parameters == stem + block1 + block2 + 12 * 10 + 10
+    assert dense.macs > 0 and grouped.parameters <= dense.parameters
+    assert grouped.macs <= dense.macs and 0.5 < grouped.test <= 1.0
+    assert [p.lam for p in points] == sorted(p.lam for p in points)  # dense to sparse
+    assert "MACs" in grouped.columns() and "parameters" in grouped.columns()
+
+
+def test_cnn_settings_errors() -> None:
+    import pytest
+
+    from shrinkage import ArgumentError
+
+    with pytest.raises(ArgumentError, match="group_inputs acts on an MLP's input columns"):
+        Settings(data="digits", model="cnn", penalties=("group_inputs",))
+    with Store(":memory:") as store, pytest.raises(ArgumentError, match="cnn needs square"):
+        run_experiment(Settings(data="wine", model="cnn", penalties=("none",)), store)

@@ -145,7 +145,10 @@ def removed_exactly(model: nn.Module, x: Tensor, unit: Unit) -> nn.Module:
                 expected[dim] -= len(slices)
         assert list(after[name].shape) == expected, name
     with torch.no_grad():
-        torch.testing.assert_close(small(x), model.eval()(x), atol=1e-5, rtol=1e-5)
+        a, b = model.eval()(x), small(x)
+    a, b = (a.logits, b.logits) if hasattr(a, "logits") else (a, b)
+    scale = max(1.0, float(a.abs().max()))  # float sums over fewer channels: 1e-5 of the scale
+    torch.testing.assert_close(b, a, atol=1e-5 * scale, rtol=1e-5)
     assert report.parameters_after < report.parameters_before
     return small
 
@@ -331,3 +334,15 @@ def test_count_macs_closed_forms() -> None:
     assert count_macs(conv, torch.randn(2, 4, 8, 8)) == 2 * 6 * 6 * 6 * 4 * 9
     depthwise = nn.Conv2d(4, 4, 3, groups=4)
     assert count_macs(depthwise, torch.randn(1, 4, 8, 8)) == 4 * 6 * 6 * 9
+
+
+def test_the_resnet_example_runs() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "resnet_channels.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--epochs", "2"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "compacted: SmallResNet" in out and "loaded back identical: True" in out

@@ -138,3 +138,34 @@ def test_a_crafted_safetensors_checkpoint_cannot_exhaust_memory(tmp_path: Path) 
     outcome, grown = _load_in_fresh_process(crafted, "test_graph_compaction:TinyResNet")
     assert "fc.weight: recorded shape [100000, 100000]" in outcome
     assert grown < 10 * crafted.stat().st_size, (grown, crafted.stat().st_size)
+
+
+def test_a_mask_that_disagrees_with_its_shape_is_refused(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(1000, 2000), nn.ReLU(), nn.Linear(2000, 2))
+    with torch.no_grad():
+        model[0].weight[:, ::3] = 0.0
+    path = tmp_path / "m.pt"
+    save_sparse(model, path)
+    payload = torch.load(path, weights_only=True)
+    entry = payload["tensors"]["0.weight"]
+    assert isinstance(entry, dict)  # stored as a bit mask and the nonzeros
+    entry["shape"] = [100_000, 100_000]  # the mask is 250 kB: it encodes 2,000,000 entries
+    torch.save(payload, tmp_path / "crafted.pt")
+    outcome, grown = _load_in_fresh_process(tmp_path / "crafted.pt")
+    assert "0.weight: a mask of 250000 bytes" in outcome
+    assert grown < 10 * (tmp_path / "crafted.pt").stat().st_size
+    small, _ = compacted()
+    save_sparse(small, tmp_path / "s.safetensors")
+    with safe_open(str(tmp_path / "s.safetensors"), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    tensors["fc.weight/mask"] = torch.zeros(10**6, dtype=torch.uint8)  # 8e6 entries claimed
+    tensors["fc.weight/values"] = torch.zeros(0)
+    tensors.pop("fc.weight")
+    records = json.loads(metadata["tensors"])
+    records["fc.weight"].update(encoding="bitmask", shape=[10, 15])
+    crafted = tmp_path / "crafted.safetensors"
+    save_file(tensors, str(crafted), {**metadata, "tensors": json.dumps(records)})
+    outcome, grown = _load_in_fresh_process(crafted, "test_graph_compaction:TinyResNet")
+    assert "fc.weight: recorded shape [10, 15] does not match its stored mask" in outcome
+    assert grown < 10 * crafted.stat().st_size

@@ -82,7 +82,11 @@ def _experiment_options(p: argparse.ArgumentParser, *, many: bool) -> None:
     p.add_argument("--rule", choices=("min", "1se"), default="min")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-lambdas", type=int, default=Settings.n_lambdas)
-    p.add_argument("--hidden", default="256,256", help="MLP hidden widths, comma-separated")
+    p.add_argument(
+        "--hidden",
+        help="MLP hidden widths, or CNN block widths, comma-separated (default: 256,256 for "
+        "an MLP, 16,32 for the CNN)",
+    )
     p.add_argument("--epochs", type=int, default=Settings.epochs, help="dense training epochs")
     p.add_argument("--path-epochs", type=int, default=Settings.path_epochs, help="epochs per lam")
     p.add_argument("--learning-rate", type=float, default=Settings.learning_rate)
@@ -189,7 +193,7 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Any:
         rule=args.rule,
         seed=args.seed,
         n_lambdas=args.n_lambdas,
-        hidden=_integers("hidden", args.hidden),
+        hidden=_integers("hidden", args.hidden) if args.hidden is not None else None,
         epochs=args.epochs,
         path_epochs=args.path_epochs,
         learning_rate=args.learning_rate,

@@ -6,6 +6,12 @@ follows along a path, and how it scores a recorded point on other data.
   epochs), every penalty's path warm-starts from it and raises ``lam`` over ``n_lambdas``
   log-spaced values from ``1e-3 * lam_top`` to ``lam_top``, the strength at which a zero first
   layer is stationary for that penalty (``path_epochs`` epochs each).
+  ``model="cnn"`` is the same with a small ResNet on the rows as square images, its
+  ``lam_top`` ten times the strength at which a zeroed unit of the network at the path's
+  start would stay zero (see :func:`~shrinkage.neural.penalties.lambda_max`); under
+  ``group_neurons`` each new set of live units is refitted without penalty (the zero units
+  held at zero), the points are scored and chosen with those relaxed weights, and the chosen
+  one is compacted.
 * :class:`LinearFamily` (``model="linear"``): least squares, logistic or multinomial
   regression (:class:`~shrinkage.linear.LinearProblem`), along the usual decreasing grid from
   ``lambda_max`` (ten times the lasso's for the ridge, which has none).
@@ -21,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._validation import ArgumentError
 from ..linear import LinearProblem
 from ..neural import (
     CROSS_ENTROPY,
@@ -28,9 +35,14 @@ from ..neural import (
     MLPPathProblem,
     Schedule,
     build_mlp,
+    build_resnet,
+    evaluate,
+    image_side,
     named_penalty,
+    train_point,
 )
 from ..path import NetworkState, PathPoint, Score, lambda_grid
+from ..structured import compact, count_macs
 from .data import Dataset
 from .settings import Settings
 
@@ -88,7 +100,17 @@ class NetworkFamily(Family):
         objective = CROSS_ENTROPY if self.classify else SQUARED_ERROR
         n_out = dataset.n_classes if self.classify else 1
         generator = torch.Generator().manual_seed(settings.seed)
-        model = build_mlp(X.shape[1], settings.hidden, n_out, "relu", generator=generator)
+        model: nn.Module
+        if settings.model == "cnn":
+            if image_side(X.shape[1]) is None:
+                raise ArgumentError(
+                    "model",
+                    f"cnn needs square grey images, one pixel per feature; {dataset.name} has "
+                    f"{X.shape[1]} features",
+                )
+            model = build_resnet(X.shape[1], settings.widths, n_out, generator=generator)
+        else:
+            model = build_mlp(X.shape[1], settings.widths, n_out, "relu", generator=generator)
         dense = penalty == "none"
         rate = settings.learning_rate
         if not dense and settings.path_learning_rate is not None:
@@ -101,8 +123,11 @@ class NetworkFamily(Family):
             preconditioned=True,
             history=True,
         )
+        self.objective = objective
+        self.data = (self._x(X), self._y(y))
         if validation is not None:
             self.validation = (self._x(validation[0]), self._y(validation[1]))
+        relax = settings.model == "cnn" and penalty == "group_neurons"
         self.problem = MLPPathProblem(
             model,
             objective,
@@ -111,6 +136,8 @@ class NetworkFamily(Family):
             schedule,
             l1_ratio=settings.l1_ratio,
             validation=self.validation,
+            relax=relax,
+            relax_schedule=self._plain(settings.path_epochs, True) if relax else None,
             on_epoch=on_epoch,
         )
 
@@ -129,6 +156,8 @@ class NetworkFamily(Family):
         state = warm.state if warm is not None else self.problem.initial_state()
         assert state is not None
         top = self.problem.lambda_max_at(state)
+        if self.settings.model == "cnn":  # units need strengths above it to reach zero in
+            top *= 10.0  # a few epochs: the grid spans 1e-2 to 10 times it
         return np.asarray(lambda_grid(top, self.settings.n_lambdas, 1e-3)[::-1].copy())
 
     def warm_state(self, point: PathPoint) -> NetworkState:
@@ -137,6 +166,40 @@ class NetworkFamily(Family):
 
     def evaluate(self, point: PathPoint, X: np.ndarray, y: np.ndarray) -> Score:
         return self.problem.evaluate(self.warm_state(point), self._x(X), self._y(y))
+
+    def compact_at(self, point: PathPoint) -> nn.Module:
+        """The network ``point`` predicts with (its relaxed refit, for a ``cnn`` point of
+        ``group_neurons``) without its dead units: the same outputs, eval mode."""
+        model = self.problem.model
+        model.load_state_dict(self.warm_state(point).predicting)
+        return compact(model, self.data[0][:256])[0]
+
+    def _plain(self, epochs: int, best: bool = False) -> Schedule:
+        """Adam without penalty; ``best``: keep the epoch of lowest validation loss."""
+        return Schedule(
+            epochs=epochs,
+            batch_size=self.settings.batch_size,
+            learning_rate=self.settings.learning_rate,
+            seed=self.settings.seed,
+            patience=epochs if best else None,
+            history=best,
+        )
+
+    def refit(self, model: nn.Module, epochs: int) -> nn.Module:
+        """``model`` trained in place without penalty on the training part for ``epochs``
+        epochs (Adam at the settings' learning rate); returned in eval mode."""
+        train_point(model, self.objective, self.data, None, self._plain(epochs), what="a refit")
+        return model.eval()
+
+    def score_model(self, model: nn.Module, X: np.ndarray, y: np.ndarray) -> Score:
+        """``model``'s loss and score on ``(X, y)``."""
+        return evaluate(model, self.objective, self._x(X), self._y(y))
+
+    def size(self, model: nn.Module | None = None) -> tuple[int, int]:
+        """Parameters and multiply-accumulates per sample of ``model`` (default: the path's
+        network, as it is now)."""
+        model = model if model is not None else self.problem.model
+        return sum(p.numel() for p in model.parameters()), count_macs(model, self.data[0][:1])
 
 
 class LinearFamily(Family):
@@ -187,6 +250,6 @@ def family_for(
     part: Part, penalty: str, on_epoch: Callable[[int, nn.Module], None] | None = None
 ) -> Family:
     """The settings' model family with ``penalty`` on the training part."""
-    if part.settings.model == "mlp":
+    if part.settings.model in ("mlp", "cnn"):
         return NetworkFamily(part, penalty, on_epoch)
     return LinearFamily(part, penalty)

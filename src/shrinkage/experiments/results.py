@@ -29,6 +29,9 @@ class ResultRow:
         selected, n_features: the input features the chosen model uses, out of all.
         weight_norm: the L2 norm of the weights.
         seconds: the time of every path point this row needed.
+        parameters, macs: the scored network's parameters and multiply-accumulates per
+            sample (0 for a linear model). A ``cnn`` row of ``group_neurons`` scores the
+            compacted network of its relaxed refit.
     """
 
     penalty: str
@@ -45,6 +48,8 @@ class ResultRow:
     n_features: int
     weight_norm: float
     seconds: float
+    parameters: int = 0
+    macs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON)."""
@@ -53,6 +58,7 @@ class ResultRow:
     def columns(self) -> dict[str, Any]:
         """The columns a results table shows (the command line's and the report's), in
         order, with their headers."""
+        sizes = {"parameters": self.parameters, "MACs": self.macs} if self.macs else {}
         return {
             "penalty": self.penalty,
             "lam": self.lam,
@@ -61,13 +67,14 @@ class ResultRow:
             "zeros": self.zeros,
             "features": f"{self.selected}/{self.n_features}",
             "weight norm": self.weight_norm,
+            **sizes,
             "seconds": self.seconds,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ResultRow:
         """The inverse of :meth:`to_dict`."""
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 def weight_arrays(point: PathPoint) -> dict[str, np.ndarray]:

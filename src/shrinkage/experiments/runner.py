@@ -34,7 +34,7 @@ from torch import nn
 from ..neural import named_penalty
 from ..path import Choice, PathPoint, choose_from_paths, path
 from .data import Dataset, Fold, load_dataset, make_folds
-from .problems import Family, Part, family_for
+from .problems import Family, NetworkFamily, Part, family_for
 from .results import ResultRow, weight_norm, zero_fraction
 from .settings import Settings
 from .store import Store
@@ -207,6 +207,14 @@ class Runner:
         test = self.data.test
         train_metric = family.evaluate(point, X[train], y[train]).score
         test_metric = family.evaluate(point, X[test], y[test]).score
+        parameters = macs = 0
+        if isinstance(family, NetworkFamily):
+            parameters, macs = family.size()  # the network at the point just evaluated
+            if self.settings.model == "cnn" and penalty == "group_neurons":
+                small = family.compact_at(point)  # relaxed: refitted on its live units
+                train_metric = family.score_model(small, X[train], y[train]).score
+                test_metric = family.score_model(small, X[test], y[test]).score
+                parameters, macs = family.size(small)
         seconds = sum(p.seconds for ps in paths for p in ps)
         if self.settings.cv is not None:
             seconds += sum(p.seconds for p in final_path)
@@ -225,6 +233,8 @@ class Runner:
             n_features=int(self.dataset.X.shape[1]),
             weight_norm=weight_norm(point),
             seconds=seconds,
+            parameters=parameters,
+            macs=macs,
         )
 
 

@@ -19,9 +19,10 @@ __all__ = ["MODELS", "PENALTIES", "Settings"]
 
 PENALTIES = ("none", *NAMED)
 """Penalty names the experiments know: no penalty, and every named penalty."""
-MODELS = ("mlp", "linear")
-"""Model families: an MLP (ReLU, Adam, penalties by :class:`~shrinkage.Proximal`) or a
-linear model (least squares, logistic or multinomial, solved exactly)."""
+MODELS = ("mlp", "cnn", "linear")
+"""Model families: an MLP (ReLU, Adam, penalties by :class:`~shrinkage.Proximal`), a small
+ResNet on square images (``cnn``: the same training, one residual block per ``hidden``
+width), or a linear model (least squares, logistic or multinomial, solved exactly)."""
 
 
 def _positive_integer(value: Any) -> bool:
@@ -44,13 +45,14 @@ class Settings:
     Attributes:
         data: a bundled dataset's name or a CSV file (see :func:`~.data.load_dataset`).
         target: the target column of a CSV file.
-        model: ``"mlp"`` or ``"linear"``.
+        model: ``"mlp"``, ``"cnn"`` or ``"linear"``.
         penalties: the penalties compared, from :data:`PENALTIES`.
         cv: K-fold cross-validation to choose ``lam`` (``None``: one validation split).
         rule: ``"min"`` or ``"1se"`` (see :func:`shrinkage.path.choose`).
         seed: the splits, the initialisation and the batch order.
         n_lambdas: points per path.
-        hidden: the MLP's hidden widths.
+        hidden: the MLP's hidden widths, or the CNN's block widths (``None``: the model's
+            default, :attr:`widths`).
         epochs: dense training epochs; path_epochs: epochs per strength.
         learning_rate: Adam's; path_learning_rate: for the penalized epochs (default: the same).
         batch_size: mini-batch size.
@@ -66,7 +68,7 @@ class Settings:
     rule: str = "min"
     seed: int = 0
     n_lambdas: int = 12
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] | None = None
     epochs: int = 60
     path_epochs: int = 10
     learning_rate: float = 1e-3
@@ -79,7 +81,8 @@ class Settings:
         object.__setattr__(self, "penalties", tuple(self.penalties))
         if self.lams is not None:
             object.__setattr__(self, "lams", tuple(float(v) for v in self.lams))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.hidden is not None:
+            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.model not in MODELS:
             raise ArgumentError("model", f"must be one of {', '.join(MODELS)}; got {self.model!r}")
         self._check_penalties()
@@ -91,7 +94,7 @@ class Settings:
             value = getattr(self, name)
             if not _positive_integer(value):
                 raise ArgumentError(name, f"must be an integer >= 1; got {value!r}")
-        if not self.hidden or min(self.hidden) < 1:
+        if self.hidden is not None and (not self.hidden or min(self.hidden) < 1):
             raise ArgumentError("hidden", f"must be positive layer widths; got {self.hidden!r}")
         for name in ("learning_rate", "path_learning_rate"):
             value = getattr(self, name)
@@ -125,10 +128,27 @@ class Settings:
                     related=("model",),
                 )
 
+        if self.model == "cnn" and "group_inputs" in self.penalties:
+            raise ArgumentError(
+                "penalties",
+                "group_inputs acts on an MLP's input columns; with {model} cnn use "
+                "group_neurons (channels), l1, l2 or elasticnet",
+                related=("model",),
+            )
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """``hidden``, or the model's default: ``(256, 256)`` for an MLP, ``(16, 32)`` for
+        the CNN (two residual blocks, the second at stride 2)."""
+        if self.hidden is not None:
+            return self.hidden
+        return (16, 32) if self.model == "cnn" else (256, 256)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON), for the store."""
         out = asdict(self)
-        out["penalties"], out["hidden"] = list(self.penalties), list(self.hidden)
+        out["penalties"] = list(self.penalties)
+        out["hidden"] = None if self.hidden is None else list(self.hidden)
         out["lams"] = None if self.lams is None else list(self.lams)
         return out
 

@@ -53,7 +53,11 @@ def _columns(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
 
 
 def _neurons(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
-    return Regularizer(model, None, groups=neuron_groups(model, lam))
+    """An MLP's hidden units, or, for a model that gives an ``example_input()`` (the
+    :class:`~shrinkage.neural.cnn.SmallResNet`), the channel units of its traced graph."""
+    example = getattr(model, "example_input", None)
+    groups = neuron_groups(model, lam, example_input=example() if callable(example) else None)
+    return Regularizer(model, None, groups=groups)
 
 
 PENALTIES: dict[str, NamedPenalty] = {
@@ -107,21 +111,37 @@ def named_penalty(name: str) -> NamedPenalty:
 
 def lambda_max(
     penalty: NamedPenalty,
-    model: nn.Sequential,
+    model: nn.Module,
     loss: Callable[[Tensor, Tensor], Tensor],
     data: tuple[Tensor, Tensor],
     l1_ratio: float = 0.5,
 ) -> float:
-    """The strength at which a zero first layer is stationary, the rest of ``model`` as it is.
+    """The strength that sets the scale of ``penalty``'s path on ``model`` (not changed).
 
-    With ``g = d loss(model(X), y) / d W1`` at ``W1 = 0`` (a copy of ``model``; the model is
-    not changed), this is ``penalty.first_layer(l1_ratio).lambda_max(g)``: ``max |g|`` for L1,
-    ``max_j ||g[:, j]|| / sqrt(h)`` for a group per input column, and so on.
+    * An MLP: the strength at which a zero first layer is stationary, the rest of ``model``
+      as it is. With ``g = d loss(model(X), y) / d W1`` at ``W1 = 0``, this is
+      ``penalty.first_layer(l1_ratio).lambda_max(g)``: ``max |g|`` for L1,
+      ``max_j ||g[:, j]|| / sqrt(h)`` for a group per input column, and so on.
+    * A CNN (a model with an ``example_input()``): zeroing its first convolution leaves the
+      ReLUs after it without gradient, so the scale is read at the current weights instead:
+      the strength at which a zeroed unit (``group_neurons``: ``max_u ||g_u|| / sqrt(size_u)``
+      over the traced channel units) or weight (the others: the first-layer penalty's
+      ``lambda_max`` of each weight's gradient, the largest) would stay zero.
     """
     probe = copy.deepcopy(model)
+    X, y = data
+    example = getattr(probe, "example_input", None)
+    if callable(example):
+        params = [p for p in probe.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss(probe(X), y), params)
+        by_id = {id(p): g for p, g in zip(params, grads, strict=True)}
+        if penalty.name == "group_neurons":
+            groups = neuron_groups(probe, 1.0, example_input=example())
+            return max(g.lambda_max([by_id[id(m.parameter)] for m in g.members]) for g in groups)
+        first = penalty.first_layer(l1_ratio)
+        return max(first.lambda_max(g) for p, g in zip(params, grads, strict=True) if p.dim() > 1)
     weight = first_weight(probe)
     with torch.no_grad():
         weight.zero_()
-    X, y = data
     grad = torch.autograd.grad(loss(probe(X), y), weight)[0]
     return penalty.first_layer(l1_ratio).lambda_max(grad)

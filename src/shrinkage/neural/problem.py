@@ -9,7 +9,9 @@ each column (what the reports draw).
 
 With ``relax=True`` each new support (set of selected inputs) is also refitted without penalty
 (a relaxed lasso): the previous support's relaxed network, the newly dropped input columns set
-to zero and kept there, trained with early stopping. The point then predicts, and is scored,
+to zero and kept there, trained with early stopping. Under ``group_neurons`` on a network with
+channel units (the CNN), the support is the set of live units, and the refit trains the
+network the point left with every zero unit held at zero. The point then predicts, and is scored,
 with the relaxed weights, so validation losses compare supports rather than amounts of
 shrinkage.
 """
@@ -26,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..path import Evaluation, FitInfo, NetworkState, Score
+from ..structured import neuron_groups
 from .penalties import NamedPenalty, lambda_max
 from .training import Objective, Schedule, evaluate, first_weight, train_point
 
@@ -40,8 +43,9 @@ class MLPPathProblem:
     """A network, its training data and a penalty, as :func:`shrinkage.path` fits it.
 
     Args:
-        model: the network (an ``nn.Sequential`` whose ``model[0]`` is a ``Linear``); this
-            problem trains it in place, point after point.
+        model: the network (an MLP, an ``nn.Sequential`` whose ``model[0]`` is a
+            ``Linear``, or a :class:`~shrinkage.neural.cnn.SmallResNet`); this problem trains
+            it in place, point after point.
         objective: the loss and score.
         data: ``(X [n, p], y)`` to train on.
         penalty: the named penalty, or ``None`` for plain training (a dense point).
@@ -59,7 +63,7 @@ class MLPPathProblem:
 
     def __init__(
         self,
-        model: nn.Sequential,
+        model: nn.Module,
         objective: Objective,
         data: tuple[Tensor, Tensor],
         penalty: NamedPenalty | None,
@@ -81,6 +85,7 @@ class MLPPathProblem:
         self.on_epoch = on_epoch
         self._relaxed: dict[tuple[int, ...], dict[str, Tensor]] = {}
         self._last_relaxed: dict[str, Tensor] | None = None
+        self._groups: list[Any] | None = None
 
     # -- the PathProblem protocol ----------------------------------------------------------------
     def lambda_max(self) -> float:
@@ -123,7 +128,8 @@ class MLPPathProblem:
             if self._last_relaxed is None:
                 self._last_relaxed = state.predicting
             if support not in self._relaxed:
-                self._relaxed[support], extra = self._refit(support)
+                refit = self._refit_units if self._unit_groups() is not None else self._refit
+                self._relaxed[support], extra = refit(support)
                 epochs += extra
             relaxed = self._relaxed[support]
         criterion = math.nan
@@ -150,11 +156,64 @@ class MLPPathProblem:
         return evaluate(self.model, self.objective, X, y)
 
     def _column_norms(self, weights: dict[str, Any]) -> np.ndarray:
+        """The norm of the first layer's weights per input feature. A convolution's input
+        columns are channels, not features: every pixel then gets the whole filter bank's
+        norm (a pixel is read as long as any filter is nonzero)."""
         self.model.load_state_dict(weights)
-        return torch.linalg.vector_norm(first_weight(self.model).detach(), dim=0).cpu().numpy()
+        w = first_weight(self.model).detach()
+        norms = torch.linalg.vector_norm(w.transpose(0, 1).reshape(w.shape[1], -1), dim=1)
+        n_features = self.data[0].shape[1]
+        if norms.shape[0] != n_features:
+            norms = torch.linalg.vector_norm(w).expand(n_features)
+        return norms.cpu().numpy()
 
     def _support(self, weights: dict[str, Tensor]) -> tuple[int, ...]:
-        return tuple(int(j) for j in np.flatnonzero(self._column_norms(weights) > 0))
+        """The inputs whose first-layer column is nonzero; for a network with channel
+        units (``group_neurons`` on a CNN), the units that are not all zero."""
+        groups = self._unit_groups()
+        if groups is None:
+            return tuple(int(j) for j in np.flatnonzero(self._column_norms(weights) > 0))
+        self.model.load_state_dict(weights)
+        alive = torch.cat([g.norms() > 0 for g in groups])
+        return tuple(int(j) for j in torch.nonzero(alive).reshape(-1))
+
+    def _unit_groups(self) -> list[Any] | None:
+        """The channel units of a model with an ``example_input()`` under ``group_neurons``
+        (traced once; they hold the model's own parameters), else ``None``."""
+        example = getattr(self.model, "example_input", None)
+        if self.penalty is None or self.penalty.name != "group_neurons" or not callable(example):
+            return None
+        if self._groups is None:
+            self._groups = list(neuron_groups(self.model, 1.0, example_input=example()))
+        return self._groups
+
+    def _refit_units(self, support: tuple[int, ...]) -> tuple[dict[str, Tensor], int]:
+        """The relaxed fit of a set of live channel units: the network as this point left it,
+        trained without penalty, every zero unit's slices kept at zero (their gradients
+        masked, so Adam never moves them): the compact network's fit, in the full one."""
+        groups = self._unit_groups()
+        assert groups is not None
+        model = copy.deepcopy(self.model)
+        live = set(support)
+        masks: dict[str, Tensor] = {}
+        offset = 0
+        for g in groups:
+            dead = torch.tensor([offset + u not in live for u in range(g.units)])
+            offset += g.units
+            for m in g.members:
+                hit = (m.unit >= 0) & dead[m.unit.clamp(min=0)]
+                shape = [1] * m.parameter.dim()
+                shape[m.dim] = -1
+                keep = (~hit).reshape(shape).expand_as(m.parameter)
+                masks[m.name] = masks[m.name] & keep if m.name in masks else keep
+        for name, keep in masks.items():
+            mask = keep.to(model.get_parameter(name).dtype)
+            model.get_parameter(name).register_hook(lambda grad, mask=mask: grad * mask)
+        trained = train_point(
+            model, self.objective, self.data, None, self.relax_schedule,
+            validation=self.validation, what="the relaxed refit",
+        )  # fmt: skip
+        return _snapshot(model), trained.epochs
 
     def _refit(self, support: tuple[int, ...]) -> tuple[dict[str, Tensor], int]:
         """The relaxed fit of a support: the previous support's relaxed network with the newly

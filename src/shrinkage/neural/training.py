@@ -87,12 +87,13 @@ def _initialise(layer: nn.Linear, generator: torch.Generator) -> None:
         nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
-def first_weight(model: nn.Sequential) -> Tensor:
-    """The weight ``[h, n_features]`` of the first layer: its columns are the inputs."""
-    layer = model[0]
-    if not isinstance(layer, nn.Linear):
-        raise TypeError(f"the first layer must be nn.Linear, got {type(layer).__name__}")
-    return layer.weight
+def first_weight(model: nn.Module) -> Tensor:
+    """The weight of the first layer that reads the inputs (``model[0]``, a ``Linear``, for
+    an MLP; the first convolution of a CNN): its columns (dim 1) are the inputs."""
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d):
+            return layer.weight
+    raise TypeError(f"{type(model).__name__} has no Linear or Conv layer")
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def load_sparse(
             "its recorded architecture"
         )
     for name, meta in expected.items():
-        shape = _stored_shape(stored[name])
+        shape = _stored_shape(name, stored[name])
         if tuple(meta.shape) != shape:
             layer = name.rpartition(".")[0]
             raise ValueError(
@@ -206,14 +206,17 @@ def load_sparse(
     return model.eval()
 
 
-def _stored_shape(entry: Any) -> tuple[int, ...]:
+def _stored_shape(name: str, entry: Any) -> tuple[int, ...]:
     """The shape a stored tensor decodes to, read without decoding it."""
     if isinstance(entry, Tensor):
         return tuple(entry.shape)
     shape = tuple(int(s) for s in entry["shape"])
     n = int(np.prod(shape)) if shape else 1
     if entry["mask"].numel() != (n + 7) // 8 or entry["values"].numel() > n:
-        return (-1,)
+        raise ValueError(
+            f"{name}: a mask of {entry['mask'].numel()} bytes and {entry['values'].numel()} "
+            f"values cannot encode shape {list(shape)}"
+        )
     return shape
 
 

@@ -98,6 +98,12 @@ class UnitGroups(MultiTensorPenalty):
         """``lam * sum_j sqrt(size) * ||g_j||`` (differentiable)."""
         return self.penalty.value(self.matrix())
 
+    def lambda_max(self, grads: Sequence[Tensor]) -> float:
+        """``max_j ||grad_j|| / sqrt(size)``: the smallest ``lam`` at which every zero unit
+        meets its optimality condition (``grads``: one per member, shaped like it)."""
+        m = self.matrix(list(grads)).detach()
+        return float(torch.linalg.vector_norm(m, dim=1).max() / m.shape[1] ** 0.5)
+
     def norms(self) -> Tensor:
         """``[units]``: ``||g_j||``; zero for a removed unit."""
         return torch.linalg.vector_norm(self.matrix().detach(), dim=1)

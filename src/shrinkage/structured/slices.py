@@ -87,6 +87,14 @@ class SliceGroups(MultiTensorPenalty):
         """``[units]``: how many entries each unit's group holds."""
         return torch.bincount(self._ids, minlength=self.units)
 
+    def lambda_max(self, grads: Sequence[Tensor]) -> float:
+        """``max_u ||grad_u|| / sqrt(size_u)``: the smallest ``lam`` at which every zero unit
+        meets its optimality condition ``||grad_u|| <= lam * sqrt(size_u)`` (``grads``: one
+        per member, shaped like it)."""
+        g = self.vector(list(grads)).detach()
+        sq = torch.zeros(self.units, dtype=g.dtype).index_add(0, self._ids, g * g)
+        return float((sq.sqrt() / self.sizes().to(g.dtype).sqrt()).max())
+
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
         v = self.vector().detach()
