@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
+from shrinkage import neuron_groups
 from shrinkage.experiments import Settings, run_experiment
 from shrinkage.experiments.store import Store
+from shrinkage.neural import SmallResNet
 
 SMALL = {"data": "wine", "hidden": (32,), "epochs": 8, "path_epochs": 3, "n_lambdas": 4}
 
@@ -52,6 +56,15 @@ def test_cnn_run_compacts_and_refits_its_group_neurons_point(tmp_path: Path) -> 
     assert dense.macs > 0 and grouped.parameters <= dense.parameters
     assert grouped.macs <= dense.macs and 0.5 < grouped.test <= 1.0
     assert [p.lam for p in points] == sorted(p.lam for p in points)  # dense to sparse
+    model = SmallResNet(64, (6, 12), 10)
+    groups = neuron_groups(model, 1.0, example_input=model.example_input())
+    for point in points:  # the relaxed refit holds every zero unit at exactly zero
+        zeros = []
+        for weights in (point.state.weights, point.state.relaxed):
+            model.load_state_dict(weights)
+            zeros.append(torch.cat([g.norms() == 0 for g in groups]))
+        assert torch.equal(zeros[0], zeros[1])
+    assert bool(zeros[0].any())  # the strongest point has zero units
     assert "MACs" in grouped.columns() and "parameters" in grouped.columns()
 
 

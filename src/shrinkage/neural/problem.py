@@ -127,9 +127,11 @@ class MLPPathProblem:
             support = self._support(weights)
             if self._last_relaxed is None:
                 self._last_relaxed = state.predicting
-            if support not in self._relaxed:
-                refit = self._refit_units if self._unit_groups() is not None else self._refit
-                self._relaxed[support], extra = refit(support)
+            if support not in self._relaxed and self._unit_groups() is not None:
+                self._relaxed[support], extra = self._refit_units(support, trained.optimizer)
+                epochs += extra
+            elif support not in self._relaxed:
+                self._relaxed[support], extra = self._refit(support)
                 epochs += extra
             relaxed = self._relaxed[support]
         criterion = math.nan
@@ -187,10 +189,13 @@ class MLPPathProblem:
             self._groups = list(neuron_groups(self.model, 1.0, example_input=example()))
         return self._groups
 
-    def _refit_units(self, support: tuple[int, ...]) -> tuple[dict[str, Tensor], int]:
+    def _refit_units(
+        self, support: tuple[int, ...], optimizer: dict[str, Any]
+    ) -> tuple[dict[str, Tensor], int]:
         """The relaxed fit of a set of live channel units: the network as this point left it,
-        trained without penalty, every zero unit's slices kept at zero (their gradients
-        masked, so Adam never moves them): the compact network's fit, in the full one."""
+        trained without penalty from the point's Adam state (``optimizer``), every zero
+        unit's slices kept at zero (their gradients masked, and their Adam moments zero, so
+        Adam never moves them): the compact network's fit, in the full one."""
         groups = self._unit_groups()
         assert groups is not None
         model = copy.deepcopy(self.model)
@@ -206,12 +211,17 @@ class MLPPathProblem:
                 shape[m.dim] = -1
                 keep = (~hit).reshape(shape).expand_as(m.parameter)
                 masks[m.name] = masks[m.name] & keep if m.name in masks else keep
-        for name, keep in masks.items():
-            mask = keep.to(model.get_parameter(name).dtype)
-            model.get_parameter(name).register_hook(lambda grad, mask=mask: grad * mask)
+        state = copy.deepcopy(optimizer)
+        for index, (name, parameter) in enumerate(model.named_parameters()):
+            if name in masks:
+                mask = masks[name].to(parameter.dtype)
+                parameter.register_hook(lambda grad, mask=mask: grad * mask)
+                moments = state["state"].get(index, {})
+                if "exp_avg" in moments:
+                    moments["exp_avg"].mul_(mask)
         trained = train_point(
             model, self.objective, self.data, None, self.relax_schedule,
-            validation=self.validation, what="the relaxed refit",
+            optimizer_state=state, validation=self.validation, what="the relaxed refit",
         )  # fmt: skip
         return _snapshot(model), trained.epochs
 
