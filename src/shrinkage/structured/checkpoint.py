@@ -30,7 +30,14 @@ from torch import Tensor, nn
 from .._validation import ArgumentError
 from .compaction import CompactionReport, compact
 from .layers import LAYERS, kind_of
-from .safefile import is_safetensors, load_module, read_tensors, save_module
+from .safefile import (
+    is_safetensors,
+    load_module,
+    pack_nonzeros,
+    read_tensors,
+    save_module,
+    unpack_nonzeros,
+)
 
 __all__ = ["FORMAT", "CompactedFile", "SaveReport", "compact_file", "load_sparse", "save_sparse"]
 
@@ -76,27 +83,17 @@ def _architecture(model: nn.Module) -> list[dict[str, Any]] | None:
 
 def _encode(t: Tensor) -> Any:
     t = t.detach().cpu()
-    if not t.is_floating_point() or t.numel() < 64:
+    packed = pack_nonzeros(t)
+    if packed is None:
         return t.clone()
-    nonzero = t != 0
-    count = int(nonzero.sum())
-    sparse_size = t.numel() / 8 + count * t.element_size()
-    if sparse_size >= 0.9 * t.numel() * t.element_size():
-        return t.clone()
-    mask = np.packbits(nonzero.reshape(-1).numpy())
-    return {"shape": list(t.shape), "mask": torch.from_numpy(mask), "values": t[nonzero].clone()}
+    return {"shape": list(t.shape), "mask": packed[0], "values": packed[1]}
 
 
-def _decode(entry: Any) -> Tensor:
+def _decode(name: str, entry: Any) -> Tensor:
     if isinstance(entry, Tensor):
         return entry
-    shape = [int(s) for s in entry["shape"]]
-    n = int(np.prod(shape)) if shape else 1
-    bits = np.unpackbits(entry["mask"].numpy(), count=n).astype(bool)
-    values = entry["values"]
-    out = torch.zeros(n, dtype=values.dtype)
-    out[torch.from_numpy(bits)] = values
-    return out.reshape(shape)
+    shape = tuple(int(s) for s in entry["shape"])
+    return unpack_nonzeros(name, entry["mask"], entry["values"], shape)
 
 
 def save_sparse(
@@ -178,7 +175,7 @@ def load_sparse(
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     spec_list = payload.get("architecture")
     if spec_list is None:
-        return {k: _decode(v) for k, v in stored.items()}
+        return {k: _decode(k, v) for k, v in stored.items()}
     with torch.device("meta"):
         for index, spec in enumerate(spec_list):
             cls = _BY_NAME.get(spec["type"])
@@ -202,7 +199,7 @@ def load_sparse(
                 f"records {name} of shape {list(meta.shape)}, but the file stores {list(shape)}"
             )
     model = model.to_empty(device="cpu")
-    model.load_state_dict({k: _decode(v) for k, v in stored.items()})
+    model.load_state_dict({k: _decode(k, v) for k, v in stored.items()})
     return model.eval()
 
 

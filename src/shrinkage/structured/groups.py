@@ -34,7 +34,7 @@ from .._kernels import Step
 from .._validation import ArgumentError
 from ..penalties import GroupLasso, MultiTensorPenalty
 from .layers import kind_of, supported_names, tensor_of, weight_of
-from .slices import SliceGroups, slice_groups
+from .slices import SliceGroups, slice_groups, step_tensors
 from .trace import trace
 
 __all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
@@ -113,16 +113,8 @@ class UnitGroups(MultiTensorPenalty):
         """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
         tensor shaped like its parameter for element-wise steps)."""
         M = self.matrix([m.parameter.detach() for m in self.members])
-        if all(isinstance(s, int | float) for s in steps) and len(set(steps)) == 1:
-            step: Step = float(steps[0])
-        else:
-            step = self.matrix(
-                [
-                    s if isinstance(s, Tensor) else torch.full_like(m.parameter, float(s))
-                    for m, s in zip(self.members, steps, strict=True)
-                ]
-            )
-        self.penalty.prox_(M, step)
+        step = step_tensors([m.parameter for m in self.members], steps)
+        self.penalty.prox_(M, step if isinstance(step, float) else self.matrix(step))
         offset = 0
         for m in self.members:
             size = m.parameter.numel() // self.units

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from .trace import evaluated
 
 __all__ = ["count_macs"]
 
@@ -20,8 +21,7 @@ def count_macs(model: nn.Module, example_input: Any) -> int:
     (BatchNorm, activations, pooling) is not counted. ``model`` is not changed (a model with
     a module in training mode runs as an eval-mode copy)."""
     example = example_input if isinstance(example_input, tuple) else (example_input,)
-    training = any(m.training for m in model.modules())
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        (copy.deepcopy(model).eval() if training else model)(*example)
+        evaluated(model)(*example)
     return int(counter.get_total_flops()) // 2

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, fx, nn
 
 from .errors import CompactionError
-from .trace import Graph, Unit, trace
+from .trace import Graph, Unit, evaluated, trace
 
-__all__ = ["GroupReport", "compact_graph", "dead"]
+__all__ = ["GroupReport", "check_outputs", "compact_graph", "dead"]
 
 
 @dataclass(frozen=True)
@@ -252,13 +252,15 @@ def compact_graph(
             _set(new, name, t)
         for name in {n.rpartition(".")[0] for n in by_name} | {b.rpartition(".")[0] for b in delta}:
             _resize(new.get_submodule(name), shapes[name])
-    _check(model, new, example, atol)
+    check_outputs(model, new, example, atol)
     return new, _reports(graph, removed, kept, model, new), graph.pinned
 
 
-def _check(model: nn.Module, new: nn.Module, example: tuple[Any, ...], atol: float) -> None:
-    training = any(m.training for m in model.modules())
-    reference = _call(copy.deepcopy(model).eval() if training else model, example)
+def check_outputs(model: nn.Module, new: nn.Module, example: tuple[Any, ...], atol: float) -> None:
+    """Raise :class:`CompactionError` unless ``new`` computes ``model``'s outputs on
+    ``example`` (positional inputs), every output within ``atol`` times its scale
+    (``max(1, max |output|)``)."""
+    reference = _call(evaluated(model), example)
     try:
         outputs = _call(new, example)
     except Exception as error:  # any failure of the user's forward on the smaller layers

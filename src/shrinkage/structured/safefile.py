@@ -29,7 +29,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-__all__ = ["FORMAT", "is_safetensors", "load_module", "read_tensors", "save_module"]
+__all__ = [
+    "FORMAT",
+    "is_safetensors",
+    "load_module",
+    "pack_nonzeros",
+    "read_tensors",
+    "save_module",
+    "unpack_nonzeros",
+]
 
 FORMAT = "shrinkage-sparse/2"
 
@@ -70,21 +78,40 @@ def _expected(module: nn.Module, name: str) -> tuple[int, ...] | None:
     return None
 
 
+def pack_nonzeros(t: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(mask, values)``: the nonzero positions of ``t`` as packed bits and its nonzero
+    values, when they take less than 0.9 of ``t``'s bytes (floating tensors of 64 entries or
+    more); else ``None``."""
+    if not t.is_floating_point() or t.numel() < 64:
+        return None
+    nonzero = t != 0
+    if t.numel() / 8 + int(nonzero.sum()) * t.element_size() >= 0.9 * t.numel() * t.element_size():
+        return None
+    return torch.from_numpy(np.packbits(nonzero.reshape(-1).numpy())), t[nonzero].clone()
+
+
+def unpack_nonzeros(name: str, mask: Tensor, values: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """The tensor of ``shape`` that :func:`pack_nonzeros` gave ``(mask, values)`` for; a
+    ``ValueError`` naming ``name`` when they disagree."""
+    n = math.prod(shape)
+    bits = np.unpackbits(mask.numpy(), count=n).astype(bool)
+    if int(bits.sum()) != values.numel():
+        raise ValueError(f"{name}: its mask and values disagree")
+    flat = torch.zeros(n, dtype=values.dtype)
+    flat[torch.from_numpy(bits)] = values
+    return flat.reshape(shape)
+
+
 def _encode(name: str, t: Tensor, out: dict[str, Tensor]) -> dict[str, Any]:
     t = t.detach().cpu().contiguous()
     record: dict[str, Any] = {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
-    nonzero = t != 0
-    dense_bytes = t.numel() * t.element_size()
-    if t.is_floating_point() and t.numel() >= 64:
-        count = int(nonzero.sum())
-        if t.numel() / 8 + count * t.element_size() < 0.9 * dense_bytes:
-            bits = np.packbits(nonzero.reshape(-1).numpy())
-            out[f"{name}/mask"] = torch.from_numpy(bits)
-            out[f"{name}/values"] = t[nonzero].clone()
-            record["encoding"] = "bitmask"
-            return record
-    out[name] = t.clone()
-    record["encoding"] = "dense"
+    packed = pack_nonzeros(t)
+    if packed is not None:
+        out[f"{name}/mask"], out[f"{name}/values"] = packed
+        record["encoding"] = "bitmask"
+    else:
+        out[name] = t.clone()
+        record["encoding"] = "dense"
     return record
 
 
@@ -224,14 +251,8 @@ def read_tensors(path: Path, records: dict[str, Any] | None = None) -> dict[str,
         for name, record in records.items():
             shape = tuple(int(s) for s in record["shape"])
             if record.get("encoding") == "bitmask":
-                n = math.prod(shape)
-                bits = np.unpackbits(f.get_tensor(f"{name}/mask").numpy(), count=n).astype(bool)
-                values = f.get_tensor(f"{name}/values")
-                if int(bits.sum()) != values.numel():
-                    raise ValueError(f"{name}: its mask and values disagree")
-                flat = torch.zeros(n, dtype=values.dtype)
-                flat[torch.from_numpy(bits)] = values
-                out[name] = flat.reshape(shape)
+                mask, values = f.get_tensor(f"{name}/mask"), f.get_tensor(f"{name}/values")
+                out[name] = unpack_nonzeros(name, mask, values, shape)
             else:
                 out[name] = f.get_tensor(name)
     return out

@@ -22,7 +22,18 @@ from .._kernels import Step
 from ..penalties import GroupLasso, MultiTensorPenalty
 from .trace import Unit
 
-__all__ = ["SliceGroups", "SliceMember", "slice_groups"]
+__all__ = ["SliceGroups", "SliceMember", "slice_groups", "step_tensors"]
+
+
+def step_tensors(parameters: Sequence[Tensor], steps: Sequence[Step]) -> float | list[Tensor]:
+    """One float when every step is the same float; else one step tensor per parameter,
+    shaped like it (a float step filled in)."""
+    if all(isinstance(s, int | float) for s in steps) and len(set(steps)) == 1:
+        return float(steps[0])
+    return [
+        s if isinstance(s, Tensor) else torch.full_like(p, float(s))
+        for p, s in zip(parameters, steps, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -105,16 +116,8 @@ class SliceGroups(MultiTensorPenalty):
         """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
         tensor shaped like its parameter)."""
         v = self.vector([m.parameter.detach() for m in self.members])
-        if all(isinstance(s, int | float) for s in steps) and len(set(steps)) == 1:
-            step: Step = float(steps[0])
-        else:
-            step = self.vector(
-                [
-                    s if isinstance(s, Tensor) else torch.full_like(m.parameter, float(s))
-                    for m, s in zip(self.members, steps, strict=True)
-                ]
-            )
-        self.penalty.prox_(v, step)
+        step = step_tensors([m.parameter for m in self.members], steps)
+        self.penalty.prox_(v, step if isinstance(step, float) else self.vector(step))
         offset = 0
         for m, rows in zip(self.members, self._rows, strict=True):
             moved = m.parameter.movedim(m.dim, 0)

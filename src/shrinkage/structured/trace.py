@@ -30,7 +30,7 @@ from torch import Tensor, fx, nn
 
 from .errors import CompactionError
 
-__all__ = ["Consumer", "Graph", "Unit", "trace"]
+__all__ = ["Consumer", "Graph", "Unit", "evaluated", "trace"]
 
 Value = tuple[np.ndarray, np.ndarray]  # (ids, constant) broadcast to the tensor's shape
 
@@ -289,6 +289,12 @@ def _by_root(roots: np.ndarray) -> list[tuple[int, list[int]]]:
     return [
         (int(v), order[a:b].tolist()) for v, a, b in zip(values, starts.tolist(), ends, strict=True)
     ]
+
+
+def evaluated(model: nn.Module) -> nn.Module:
+    """``model`` itself when none of its modules is in training mode, else an eval-mode deep
+    copy: what to run or trace for eval-mode results without changing the user's model."""
+    return copy.deepcopy(model).eval() if any(m.training for m in model.modules()) else model
 
 
 def trace(model: nn.Module, example_input: Any) -> Graph:
