@@ -201,7 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30, help="dense training epochs")
-    parser.add_argument("--path-epochs", type=int, default=4, help="epochs per strength")
+    parser.add_argument("--path-epochs", type=int, default=10, help="epochs per strength")
     parser.add_argument("--n-lambdas", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-compile", action="store_true")

@@ -6,9 +6,9 @@
 * :class:`Proximal`: wraps any ``torch.optim.Optimizer`` and applies the penalties by their
   proximal steps, giving exact zeros;
 * :func:`sparsity` and :func:`convert`;
-* :func:`neuron_groups`, :func:`compact`, :func:`count_macs`, :func:`save_sparse` /
-  :func:`load_sparse`: structured sparsity that makes any CNN smaller and faster
-  (:mod:`shrinkage.structured`);
+* :func:`neuron_groups`, :func:`head_groups`, :func:`compact`, :func:`count_macs`,
+  :func:`save_sparse` / :func:`load_sparse`: structured sparsity that makes CNNs and
+  transformers smaller and faster (:mod:`shrinkage.structured`);
 * :func:`path`: one model along a grid of strengths with warm starts, as typed records;
 * :mod:`shrinkage.linear` and :mod:`shrinkage.neural`: scikit-learn estimators;
 * :mod:`shrinkage.experiments`: penalties compared on a dataset, stored, reported and tuned
@@ -30,6 +30,7 @@ from .structured import (
     CompactionError,
     compact,
     count_macs,
+    head_groups,
     load_sparse,
     neuron_groups,
     save_sparse,
@@ -58,6 +59,7 @@ __all__ = [
     "convert",
     "count_macs",
     "default_mask",
+    "head_groups",
     "lambda_grid",
     "load_sparse",
     "neuron_groups",

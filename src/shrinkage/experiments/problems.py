@@ -6,12 +6,12 @@ follows along a path, and how it scores a recorded point on other data.
   epochs), every penalty's path warm-starts from it and raises ``lam`` over ``n_lambdas``
   log-spaced values from ``1e-3 * lam_top`` to ``lam_top``, the strength at which a zero first
   layer is stationary for that penalty (``path_epochs`` epochs each).
-  ``model="cnn"`` is the same with a small ResNet on the rows as square images, its
-  ``lam_top`` ten times the strength at which a zeroed unit of the network at the path's
-  start would stay zero (see :func:`~shrinkage.neural.penalties.lambda_max`); under
-  ``group_neurons`` each new set of live units is refitted without penalty (the zero units
-  held at zero), the points are scored and chosen with those relaxed weights, and the chosen
-  one is compacted.
+  ``model="cnn"`` is the same with a small ResNet on the rows as square images, its grid
+  from 0.1 to 3 times the strength at which a zeroed unit of the dense network would stay
+  zero (see :func:`~shrinkage.neural.penalties.lambda_max`); under ``group_neurons`` each new
+  set of live units is refitted without penalty (the zero units held at zero; up to
+  ``3 * path_epochs`` epochs, the best on validation kept), the points are scored and chosen
+  with those relaxed weights, and the chosen one is compacted.
 * :class:`LinearFamily` (``model="linear"``): least squares, logistic or multinomial
   regression (:class:`~shrinkage.linear.LinearProblem`), along the usual decreasing grid from
   ``lambda_max`` (ten times the lasso's for the ridge, which has none).
@@ -137,7 +137,7 @@ class NetworkFamily(Family):
             l1_ratio=settings.l1_ratio,
             validation=self.validation,
             relax=relax,
-            relax_schedule=self._plain(settings.path_epochs, True) if relax else None,
+            relax_schedule=self._plain(3 * settings.path_epochs, True) if relax else None,
             on_epoch=on_epoch,
         )
 
@@ -155,10 +155,10 @@ class NetworkFamily(Family):
             return np.zeros(1)
         state = warm.state if warm is not None else self.problem.initial_state()
         assert state is not None
-        top = self.problem.lambda_max_at(state)
-        if self.settings.model == "cnn":  # units need strengths above it to reach zero in
-            top *= 10.0  # a few epochs: the grid spans 1e-2 to 10 times it
-        return np.asarray(lambda_grid(top, self.settings.n_lambdas, 1e-3)[::-1].copy())
+        top, eps = self.problem.lambda_max_at(state), 1e-3
+        if self.settings.model == "cnn":  # read at trained weights, units die on both sides
+            top, eps = 3.0 * top, 1.0 / 30.0  # of it: the grid spans 0.1 to 3 times it
+        return np.asarray(lambda_grid(top, self.settings.n_lambdas, eps)[::-1].copy())
 
     def warm_state(self, point: PathPoint) -> NetworkState:
         assert point.state is not None, "a network's path point records its state"

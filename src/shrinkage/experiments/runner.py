@@ -123,8 +123,8 @@ class Runner:
         return family_for(part, penalty, on_epoch), X, y
 
     def _warm(self, penalty: str, fold: int) -> PathPoint | None:
-        """The point a penalty's path starts from: the dense network (MLPs), else none."""
-        if penalty == "none" or self.settings.model != "mlp":
+        """The point a penalty's path starts from: the dense network (networks), else none."""
+        if penalty == "none" or self.settings.model == "linear":
             return None
         return self.path("none", fold)[0]
 

@@ -36,7 +36,7 @@ class PointTrainer:
     """Single points of one penalty, each trained from the run's starting point.
 
     The data are split and standardized as in :func:`~.runner.run_experiment` (seeded; the
-    validation part of the single split scores each point). An MLP point starts from the
+    validation part of the single split scores each point). A network's point starts from the
     dense network (``settings.epochs`` epochs with no penalty, trained once per trainer) and
     trains ``settings.path_epochs`` epochs with the penalty at ``lam``, exactly as the first
     point of a path with the grid ``(lam,)`` does; a linear point is solved from zero. So a
@@ -59,9 +59,9 @@ class PointTrainer:
         self.settings = replace(
             settings, penalties=("none", penalty), lams=None, path_learning_rate=None
         )
-        mlp = self.settings.model == "mlp"
-        self._runner = Runner(self.settings, dense=start if mlp else None)
-        self.start: PathPoint | None = self._runner.path("none", 0)[0] if mlp else None
+        network = self.settings.model != "linear"
+        self._runner = Runner(self.settings, dense=start if network else None)
+        self.start: PathPoint | None = self._runner.path("none", 0)[0] if network else None
         grid = self._runner.grid(penalty)
         self.lam_range = (float(grid.min()), float(grid.max()))
 

@@ -123,15 +123,19 @@ def lambda_max(
       ``penalty.first_layer(l1_ratio).lambda_max(g)``: ``max |g|`` for L1,
       ``max_j ||g[:, j]|| / sqrt(h)`` for a group per input column, and so on.
     * A CNN (a model with an ``example_input()``): zeroing its first convolution leaves the
-      ReLUs after it without gradient, so the scale is read at the current weights instead:
-      the strength at which a zeroed unit (``group_neurons``: ``max_u ||g_u|| / sqrt(size_u)``
-      over the traced channel units) or weight (the others: the first-layer penalty's
-      ``lambda_max`` of each weight's gradient, the largest) would stay zero.
+      ReLUs after it without gradient, so the scale is read at the current weights instead,
+      the network as it predicts (eval mode: BatchNorm with its running statistics, so the
+      gradient of a trained network is not the near-zero one of the batch statistics it was
+      trained on): the strength at which a zeroed unit (``group_neurons``:
+      ``max_u ||g_u|| / sqrt(size_u)`` over the traced channel units) or weight (the others:
+      the first-layer penalty's ``lambda_max`` of each weight's gradient, the largest) would
+      stay zero.
     """
     probe = copy.deepcopy(model)
     X, y = data
     example = getattr(probe, "example_input", None)
     if callable(example):
+        probe.eval()
         params = [p for p in probe.parameters() if p.requires_grad]
         grads = torch.autograd.grad(loss(probe(X), y), params)
         by_id = {id(p): g for p, g in zip(params, grads, strict=True)}

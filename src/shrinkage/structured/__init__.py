@@ -5,6 +5,8 @@
   :class:`~shrinkage.penalties.MultiTensorPenalty` for :class:`~shrinkage.Regularizer`; an
   ``nn.Sequential`` layer by layer, any other network through its ``torch.export`` graph
   (:mod:`~shrinkage.structured.trace`, one rule per op in :mod:`~shrinkage.structured.rules`);
+* :func:`head_groups`: a group lasso over every attention head
+  (:mod:`~shrinkage.structured.heads`, one adapter per layout);
 * :func:`compact`: a smaller dense copy without the dead units, same outputs, same class
   (:mod:`~shrinkage.structured.rebuild` for traced networks);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
@@ -17,6 +19,7 @@ from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, sa
 from .compaction import CompactionReport, compact, dead_units
 from .errors import CompactionError
 from .groups import Member, UnitGroups, neuron_groups, unit_sparsity
+from .heads import HeadLayout, head_groups
 from .layers import LAYERS, LayerKind
 from .macs import count_macs
 from .rebuild import GroupReport
@@ -28,6 +31,7 @@ __all__ = [
     "CompactionError",
     "CompactionReport",
     "GroupReport",
+    "HeadLayout",
     "LayerKind",
     "Member",
     "SaveReport",
@@ -38,6 +42,7 @@ __all__ = [
     "compact_file",
     "count_macs",
     "dead_units",
+    "head_groups",
     "load_sparse",
     "neuron_groups",
     "save_sparse",

@@ -35,6 +35,7 @@ from torch.func import functional_call
 
 from .errors import CompactionError
 from .groups import producer_indices, sequential_stack
+from .heads import compact_heads
 from .layers import kind_of, supported_names, tensor_of, weight_of
 from .macs import count_macs
 from .rebuild import GroupReport, check_outputs, compact_graph
@@ -154,7 +155,8 @@ def compact(
     layer by layer into an ``nn.Sequential``. Any other model is traced with ``torch.export``
     (:mod:`shrinkage.structured.rebuild`): the result is an instance of ``model``'s own class
     with smaller layers in the same places (``model.layer3[1].conv2`` still exists), its
-    BatchNorm layers kept.
+    BatchNorm layers kept. Its attention layers that :mod:`~shrinkage.structured.heads`
+    recognizes lose their dead heads first (head counts and widths set to match).
 
     Args:
         model: the model (left unchanged; evaluated in eval mode).
@@ -176,7 +178,12 @@ def compact(
     """
     if not sequential_stack(model):
         before = sum(p.numel() for p in model.parameters())
-        new_model, rows, pinned = compact_graph(model, example_input, atol=atol)
+        without_heads, head_rows = compact_heads(model)
+        new_model, rows, pinned = compact_graph(without_heads, example_input, atol=atol)
+        if head_rows:
+            example = example_input if isinstance(example_input, tuple) else (example_input,)
+            check_outputs(model, new_model, example, atol)
+            rows = head_rows + rows
         per_layer = {r.label: (r.units_after, r.units_before) for r in rows}
         after = sum(p.numel() for p in new_model.parameters())
         macs = _macs(model, new_model, example_input)

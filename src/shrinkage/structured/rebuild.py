@@ -70,8 +70,8 @@ def dead(unit: Unit, tensors: dict[str, Tensor], zero: _Zeros | None = None) -> 
     params = [k for k in unit.members if isinstance(tensors[k[0]], nn.Parameter)]
     if all(zero(name, dim, unit.members[(name, dim)]) for name, dim in params):
         return "zero"
-    reads = {(c.weight, 1) for c in unit.consumers}
-    if reads and all(zero(name, 1, unit.members[(name, 1)]) for name, _ in reads):
+    reads = {(c.weight, c.weight_dim) for c in unit.consumers}
+    if reads and all(zero(name, dim, unit.members[(name, dim)]) for name, dim in reads):
         return "unread"
     return "constant" if unit.constant else None
 
@@ -131,7 +131,7 @@ def _fold(
             return f"{module} has no bias to absorb a constant channel"
         if c.padded:
             return f"a constant channel enters {c.weight.rsplit('.', 1)[0]}, which pads with zeros"
-        w = tensors[c.weight].detach().select(1, c.column)
+        w = tensors[c.weight].detach().select(c.weight_dim, c.column)
         bias = c.weight.rsplit(".", 1)[0] + ".bias"
         add = (w.reshape(w.shape[0], -1).sum(1) * c0).to(w.dtype)
         updates[bias] = updates[bias] + add if bias in updates else add
@@ -188,6 +188,9 @@ def _resize(module: nn.Module, before: dict[str, Any]) -> None:
             module.num_features = int(ref.shape[0])
     elif isinstance(module, nn.GroupNorm) and isinstance(w, Tensor):
         module.num_groups = module.num_channels = int(w.shape[0])
+    elif hasattr(module, "nf") and hasattr(module, "nx") and isinstance(w, Tensor):
+        for attr, size in (("nx", w.shape[0]), ("nf", w.shape[1])):  # Conv1D: [in, out]
+            setattr(module, attr, int(size))
 
 
 def compact_graph(

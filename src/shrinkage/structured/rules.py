@@ -143,6 +143,28 @@ def _linear(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _produce(t, val, len(_shape(val)) - 1, weight, t.name(_arg(node, 2, "bias")))
 
 
+def _addmm(t: Tracer, node: fx.Node, val: Any) -> Any:
+    """``bias + x @ weight`` with ``weight [in, out]`` (Hugging Face's ``Conv1D``)."""
+    from .trace import Consumer
+
+    b, x, w = _a(node)[:3]
+    weight, bias, value = t.name(w), t.name(b), t.get(x)
+    scaled = _arg(node, 3, "beta", 1) != 1 or _arg(node, 4, "alpha", 1) != 1
+    if weight is None or bias is None or value is None or scaled:
+        return t.unknown(node, f"{node.name}: an addmm whose operands are not a layer's")
+    ids = t.channels(value[0], 1, f"{node.name} reads channels that vary elsewhere")
+    t.member(weight, 0, ids)
+    t.note(value)
+    t.reads.append((Consumer(weight, 0, x.name, 1, False, weight_dim=0), np.asarray(ids)))
+    wt = t.tensor(weight)
+    out = t.fresh(int(wt.shape[1]))
+    t.member(weight, 1, out)
+    t.member(bias, 0, out)
+    t.produced.append((weight.rsplit(".", 1)[0], out))
+    zero = (wt == 0).all(0).numpy()
+    return _along(out, 1, _shape(val)), _along(zero, 1, _shape(val))
+
+
 def _affine(
     t: Tracer, node: fx.Node, val: Any, weight: Any, bias: Any, stats: Sequence[Any]
 ) -> Any:
@@ -340,7 +362,7 @@ def _pad(t: Tracer, node: fx.Node, val: Any) -> Any:
 
 
 _RULES: dict[str, Rule] = {
-    "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
+    "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear, "addmm": _addmm,
     "batch_norm": _batch_norm, "_native_batch_norm_legit_no_training": _batch_norm,
     "group_norm": _group_norm, "layer_norm": _norm_over, "softmax": _norm_over,
     "_softmax": _norm_over, "log_softmax": _norm_over,
@@ -359,7 +381,7 @@ _RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 PARAMETER_READERS = frozenset(
-    {"conv1d", "conv2d", "conv3d", "linear", "batch_norm", "group_norm",
+    {"conv1d", "conv2d", "conv3d", "linear", "addmm", "batch_norm", "group_norm",
      "_native_batch_norm_legit_no_training", "add", "add_", "mul", "mul_", "sub", "div"}
 )  # fmt: skip
 """Ops whose parameter operands the rules turn into members; any other reader of a

@@ -38,14 +38,16 @@ Value = tuple[np.ndarray, np.ndarray]  # (ids, constant) broadcast to the tensor
 @dataclass(frozen=True)
 class Consumer:
     """A convolution or linear layer reading position ``column`` along ``dim`` of graph node
-    ``node`` through input slice ``column`` of parameter ``weight``; ``padded``: the
-    convolution pads with zeros."""
+    ``node`` through input slice ``column`` of parameter ``weight`` (along the weight's
+    ``weight_dim``: 1 for ``[out, in, ...]`` weights, 0 for ``addmm``'s ``[in, out]``);
+    ``padded``: the convolution pads with zeros."""
 
     weight: str
     column: int
     node: str
     dim: int
     padded: bool
+    weight_dim: int = 1
 
 
 @dataclass
@@ -182,7 +184,7 @@ class Tracer:
         """A new pinned id spanning each tensor output."""
         if isinstance(val, Tensor):
             shape = tuple(val.shape)
-            ids = np.broadcast_to(self.fresh(1), shape)
+            ids = np.broadcast_to(self.fresh(1)[0], shape)
             self.pin(ids, why)
             return ids, np.broadcast_to(np.array(False), shape)
         if isinstance(val, list | tuple):
