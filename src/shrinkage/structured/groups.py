@@ -32,9 +32,9 @@ from torch import Tensor, nn
 
 from .._kernels import Step
 from .._validation import ArgumentError
-from ..penalties import GroupLasso, MultiTensorPenalty
+from ..penalties import GroupLasso
 from .layers import kind_of, supported_names, tensor_of, weight_of
-from .slices import SliceGroups, slice_groups, step_tensors
+from .slices import SliceGroups, UnitPenalty, slice_groups, step_tensors
 from .trace import trace
 
 __all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
@@ -51,7 +51,7 @@ class Member:
     width: int = 1
 
 
-class UnitGroups(MultiTensorPenalty):
+class UnitGroups(UnitPenalty):
     """``units`` groups, group ``j`` made of slice ``j`` of every member (see the module
     docstring for the penalty and its prox)."""
 
@@ -66,17 +66,6 @@ class UnitGroups(MultiTensorPenalty):
                     f"{m.name} has {m.parameter.shape[m.dim]} slices along dim {m.dim}, "
                     f"not {self.units} units x {m.width}"
                 )
-
-    @property
-    def lam(self) -> float:
-        return float(self.penalty.lam)
-
-    @property
-    def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:
-        return tuple((m.name, m.parameter) for m in self.members)
-
-    def summary(self) -> tuple[str, str, str]:
-        return (self.label, f"group lasso per unit (lam={self.lam:g})", f"{self.units} units")
 
     def _block(self, m: Member, t: Tensor) -> Tensor:
         """``t`` (shaped like ``m.parameter``) as ``[units, entries per unit]``."""

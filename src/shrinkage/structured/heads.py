@@ -321,7 +321,9 @@ def compact_heads(model: nn.Module) -> tuple[nn.Module, list[GroupReport]]:
     """An eval-mode copy of ``model`` without its removable heads (see the module docstring),
     and one report row per attention layer (heads and that layer's parameters before and
     after, and the dead heads kept with the reason). ``model`` is not changed; a model
-    without a recognized attention layer is returned as an unchanged copy."""
+    without a recognized attention layer is returned itself, with no rows."""
+    if next(head_layouts(model), None) is None:
+        return model, []
     new = copy.deepcopy(model).eval()
     rows = []
     with torch.no_grad():

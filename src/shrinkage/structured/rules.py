@@ -72,11 +72,15 @@ def _elementwise(t: Tracer, node: fx.Node, val: Any) -> Any:
     return out, np.broadcast_to(const, shape)
 
 
-def _produce(t: Tracer, val: Any, dim: int, weight: str, bias: str | None) -> Value:
-    """New ids for the outputs of a convolution or linear layer, along ``dim``."""
-    w = t.tensor(weight)
+def _produce(
+    t: Tracer, val: Any, dim: int, weight: str, bias: str | None, weight_dim: int = 0
+) -> Value:
+    """New ids for the outputs of a convolution or linear layer, along ``dim``; the weight
+    holds them along ``weight_dim`` (0 for ``[out, in, ...]``, 1 for ``addmm``'s
+    ``[in, out]``)."""
+    w = t.tensor(weight).movedim(weight_dim, 0)
     out = t.fresh(int(w.shape[0]))
-    t.member(weight, 0, out)
+    t.member(weight, weight_dim, out)
     if bias is not None:
         t.member(bias, 0, out)
     t.produced.append((weight.rsplit(".", 1)[0], out))
@@ -96,16 +100,22 @@ def _read(t: Tracer, node: fx.Node, dim: int) -> tuple[str, np.ndarray] | None:
 
 
 def _consume(
-    t: Tracer, node: fx.Node, weight: str, ids: np.ndarray, dim: int, padded: bool
+    t: Tracer,
+    x: fx.Node,
+    weight: str,
+    ids: np.ndarray,
+    dim: int,
+    padded: bool,
+    weight_dim: int = 1,
 ) -> None:
-    """Input slice ``k`` of ``weight`` belongs to channel ``ids[k]``'s unit; a unit whose
-    channels are constant where read can be folded into this layer's bias."""
+    """Input slice ``k`` of ``weight`` (along ``weight_dim``), reading input ``x``, belongs
+    to channel ``ids[k]``'s unit; a unit whose channels are constant where read can be folded
+    into this layer's bias."""
     from .trace import Consumer
 
-    x = _a(node)[0]
-    t.member(weight, 1, ids)
+    t.member(weight, weight_dim, ids)
     t.note(t.values[x.name])
-    t.reads.append((Consumer(weight, 0, x.name, dim, padded), np.asarray(ids)))
+    t.reads.append((Consumer(weight, 0, x.name, dim, padded, weight_dim), np.asarray(ids)))
 
 
 def _conv(t: Tracer, node: fx.Node, val: Any) -> Any:
@@ -119,7 +129,7 @@ def _conv(t: Tracer, node: fx.Node, val: Any) -> Any:
     groups = int(_arg(node, 6, "groups", 1))
     out = _produce(t, val, 1, weight, t.name(_arg(node, 2, "bias")))
     if groups == 1:
-        _consume(t, node, weight, ids, 1, padded)
+        _consume(t, _a(node)[0], weight, ids, 1, padded)
         return out
     outs = t.channels(out[0], 1, f"{node.name} output")
     per_in, per_out = len(ids) // groups, len(outs) // groups
@@ -139,30 +149,20 @@ def _linear(t: Tracer, node: fx.Node, val: Any) -> Any:
     if read is None:
         return t.unknown(node, f"{node.name}: a linear layer whose weights are not parameters")
     weight, ids = read
-    _consume(t, node, weight, ids, -1, False)
+    _consume(t, _a(node)[0], weight, ids, -1, False)
     return _produce(t, val, len(_shape(val)) - 1, weight, t.name(_arg(node, 2, "bias")))
 
 
 def _addmm(t: Tracer, node: fx.Node, val: Any) -> Any:
     """``bias + x @ weight`` with ``weight [in, out]`` (Hugging Face's ``Conv1D``)."""
-    from .trace import Consumer
-
     b, x, w = _a(node)[:3]
     weight, bias, value = t.name(w), t.name(b), t.get(x)
     scaled = _arg(node, 3, "beta", 1) != 1 or _arg(node, 4, "alpha", 1) != 1
     if weight is None or bias is None or value is None or scaled:
         return t.unknown(node, f"{node.name}: an addmm whose operands are not a layer's")
     ids = t.channels(value[0], 1, f"{node.name} reads channels that vary elsewhere")
-    t.member(weight, 0, ids)
-    t.note(value)
-    t.reads.append((Consumer(weight, 0, x.name, 1, False, weight_dim=0), np.asarray(ids)))
-    wt = t.tensor(weight)
-    out = t.fresh(int(wt.shape[1]))
-    t.member(weight, 1, out)
-    t.member(bias, 0, out)
-    t.produced.append((weight.rsplit(".", 1)[0], out))
-    zero = (wt == 0).all(0).numpy()
-    return _along(out, 1, _shape(val)), _along(zero, 1, _shape(val))
+    _consume(t, x, weight, ids, 1, False, weight_dim=0)
+    return _produce(t, val, 1, weight, bias, weight_dim=1)
 
 
 def _affine(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,7 @@ from .._kernels import Step
 from ..penalties import GroupLasso, MultiTensorPenalty
 from .trace import Unit
 
-__all__ = ["SliceGroups", "SliceMember", "slice_groups", "step_tensors"]
+__all__ = ["SliceGroups", "SliceMember", "UnitPenalty", "slice_groups", "step_tensors"]
 
 
 def step_tensors(parameters: Sequence[Tensor], steps: Sequence[Step]) -> float | list[Tensor]:
@@ -47,7 +48,28 @@ class SliceMember:
     unit: Tensor
 
 
-class SliceGroups(MultiTensorPenalty):
+class UnitPenalty(MultiTensorPenalty):
+    """What every group lasso over ``units`` units of ``members`` (each with a ``name`` and a
+    ``parameter``) shares: its strength, its parameters by name, its summary row."""
+
+    members: tuple[Any, ...]
+    units: int
+    label: str
+    penalty: GroupLasso
+
+    @property
+    def lam(self) -> float:
+        return float(self.penalty.lam)
+
+    @property
+    def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:
+        return tuple((m.name, m.parameter) for m in self.members)
+
+    def summary(self) -> tuple[str, str, str]:
+        return (self.label, f"group lasso per unit (lam={self.lam:g})", f"{self.units} units")
+
+
+class SliceGroups(UnitPenalty):
     """``units`` groups, each made of slices of several members (see the module docstring)."""
 
     def __init__(self, lam: float, members: Sequence[SliceMember], units: int, label: str) -> None:
@@ -68,17 +90,6 @@ class SliceGroups(MultiTensorPenalty):
             ids.append(m.unit[rows].repeat_interleave(per_slice))
         self._ids = torch.cat(ids)
         self.penalty = GroupLasso(lam, groups=self._ids)
-
-    @property
-    def lam(self) -> float:
-        return float(self.penalty.lam)
-
-    @property
-    def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:
-        return tuple((m.name, m.parameter) for m in self.members)
-
-    def summary(self) -> tuple[str, str, str]:
-        return (self.label, f"group lasso per unit (lam={self.lam:g})", f"{self.units} units")
 
     def vector(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
         """Every unit's entries, one after the other by member (``tensors``: one per
