@@ -1,15 +1,17 @@
 """Exact channel sparsity against Torch-Pruning, on a small ResNet and digits.
 
 For each seed, on the experiments' split of scikit-learn's digits (8x8 images; test part 20 %,
-the rest 75 / 25 training / validation):
+the rest split into ``--cv`` folds, or 75 / 25 training / validation with ``--cv 0``):
 
 * **dense**: the experiments' ``cnn`` (a small ResNet: stem, a residual block per width, the
   second at stride 2 with a 1x1 shortcut) trained without penalty;
 * **shrinkage**: the warm-started path of proximal group lasso over the traced channel units
-  (``group_neurons``) from the dense network, the strength chosen by "1se" on the validation
-  loss of each point's relaxed refit (``path_epochs`` epochs without penalty, the zero units
-  held at zero); the chosen network is compacted (``shrinkage.compact``: the outputs
-  unchanged), its relaxed refit too;
+  (``group_neurons``, each unit weighted by the multiply-accumulates it costs) from the dense
+  network, the strength chosen by "1se" over ``--cv`` folds (default 3) on the validation loss
+  of each point's relaxed refit (up to ``3 * path_epochs`` epochs without penalty, the zero
+  units held at zero), then the path on the whole training part up to that strength; the
+  chosen network is compacted (``shrinkage.compact``: the outputs unchanged), its relaxed
+  refit too;
 * **Torch-Pruning 1.6.1**: from the same dense network, ``GroupNormPruner``'s sparse training
   (``pruner.regularize`` after each backward pass, Adam, as many epochs as our path ran up to
   the chosen point), then pruned by group magnitude to the MACs of our compact network
@@ -119,12 +121,14 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(
         data="digits", model="cnn", penalties=("none", "group_neurons"), rule="1se",
         seed=seed, epochs=args.epochs, path_epochs=args.path_epochs, n_lambdas=args.n_lambdas,
+        cv=args.cv or None,
     )  # fmt: skip
     runner = Runner(settings, None, "")
+    fold = -1 if args.cv else 0  # with cross-validation: the refit on the whole training part
     test = runner.data.test
-    dense_family, X, y = runner.family("none", 0)
-    dense_point = runner.path("none", 0)[0]
-    family, _, _ = runner.family("group_neurons", 0)
+    dense_family, X, y = runner.family("none", fold)
+    dense_point = runner.path("none", fold)[0]
+    family, _, _ = runner.family("group_neurons", fold)
     assert isinstance(family, NetworkFamily) and isinstance(dense_family, NetworkFamily)
     Xte = torch.as_tensor(X[test], dtype=torch.float32)
     yte = torch.as_tensor(y[test], dtype=torch.long)
@@ -134,7 +138,7 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     dense.load_state_dict(dense_point.state.predicting)
     dense.eval()
     chosen = runner.choice("group_neurons").index("1se")
-    point = runner.path("group_neurons", 0)[chosen]
+    point = runner.path("group_neurons", fold, stop_after=chosen if args.cv else None)[chosen]
     regularized = copy.deepcopy(family.problem.model)
     regularized.load_state_dict(point.state.weights)
     regularized.eval()
@@ -203,6 +207,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="dense training epochs")
     parser.add_argument("--path-epochs", type=int, default=10, help="epochs per strength")
     parser.add_argument("--n-lambdas", type=int, default=8)
+    parser.add_argument(
+        "--cv", type=int, default=3, help="folds to choose lam by (0: one validation split)"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--json", action="store_true")

@@ -328,6 +328,41 @@ def test_proximal_training_zeroes_whole_units_that_compact_removes(images: Tenso
     assert accuracy > 0.6
 
 
+@pytest.mark.parametrize("model_class", [TinyResNet, Dense, Depthwise, SqueezeExcite])
+def test_unit_macs_are_what_removing_the_unit_saves(images: Tensor, model_class: type) -> None:
+    from shrinkage.structured.macs import unit_macs
+
+    torch.manual_seed(0)
+    model = model_class().eval()
+    units = trace(model, images).units
+    costs = unit_macs(model, units, images)
+    full = count_macs(model, images[:1])
+    for u in range(0, len(units), max(1, len(units) // 5)):
+        pruned = copy.deepcopy(model)
+        zero(pruned, units[u])
+        small, _ = compact(pruned, images)
+        assert full - count_macs(small, images[:1]) == pytest.approx(float(costs[u])), u
+
+
+def test_mac_weighting_scales_each_unit_by_its_cost(images: Tensor) -> None:
+    model = TinyResNet().eval()
+    plain = neuron_groups(model, 1.0, example_input=images)
+    weighted = neuron_groups(model, 1.0, example_input=images, weighting="macs")
+    factors = torch.cat([g.penalty.factor for g in weighted])
+    assert float(factors.mean()) == pytest.approx(1.0, rel=1e-6)
+    assert len(set(factors.tolist())) > 1  # units at 8x8 cost more than those at 4x4
+    for p, w in zip(plain, weighted, strict=True):
+        torch.testing.assert_close(w.weights(), p.weights() * w.penalty.factor)
+        expected = (w.penalty.factor * p.weights() * p.norms()).sum()
+        torch.testing.assert_close(w.value().double(), expected, rtol=1e-5, atol=0)
+    with pytest.raises(ArgumentError, match="weighting"):
+        neuron_groups(model, 1.0, example_input=images, weighting="flops")
+    with pytest.raises(ArgumentError, match="example_input"):
+        neuron_groups(
+            nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), 1.0, weighting="macs"
+        )
+
+
 def test_count_macs_closed_forms() -> None:
     assert count_macs(nn.Linear(10, 20), torch.randn(3, 10)) == 3 * 10 * 20
     conv = nn.Conv2d(4, 6, 3)  # 6x6 outputs of 4*3*3 MACs each, per output channel

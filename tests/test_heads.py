@@ -215,3 +215,76 @@ def test_head_groups_value_is_the_group_lasso_of_the_slices() -> None:
         v = torch.cat([p.reshape(-1) for p in parts])
         expected = expected + v.numel() ** 0.5 * v.norm()
     torch.testing.assert_close(g0.value(), 0.3 * expected)
+
+
+def zero_neurons(model: nn.Module, x: Tensor, every: int = 3) -> None:
+    """Zero every ``every``-th MLP neuron unit of ``model``."""
+    with torch.no_grad():
+        for g in neuron_groups(model, 1.0, example_input=x[:2]):
+            for m in g.members:
+                rows = torch.nonzero((m.unit >= 0) & (m.unit % every == 0)).reshape(-1)
+                m.parameter.index_fill_(m.dim, rows, 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_compacted_model_saves_and_loads_with_its_head_counts(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    model = BUILDERS[name]().eval()
+    x = tokens()
+    zero_heads(model, 1, "query" if name == "llama" else "", [1, 2, 3])
+    zero_neurons(model, x)
+    small, _ = compact(model, x)
+    path = tmp_path / "small.safetensors"
+    shrinkage.save_sparse(small, path)
+    loaded = shrinkage.load_sparse(path, architecture=BUILDERS[name])
+    assert isinstance(loaded, type(model))
+    assert head_counts(loaded) == head_counts(small) != head_counts(model)
+    torch.testing.assert_close(hidden(loaded, x), hidden(small, x), atol=0, rtol=0)
+
+
+def test_a_checkpoint_whose_head_count_disagrees_with_its_tensors_is_refused(tmp_path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model = bert().eval()
+    x = tokens()
+    zero_heads(model, 1, "", [2, 3])
+    small, _ = compact(model, x)
+    path = tmp_path / "small.safetensors"
+    shrinkage.save_sparse(small, path)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    metadata["modules"] = metadata["modules"].replace(
+        '"num_attention_heads": 2, "all_head_size": 16',
+        '"num_attention_heads": 4, "all_head_size": 32',
+    )
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(ValueError, match=r"encoder\.layer\.1\.attention"):
+        shrinkage.load_sparse(path, architecture=bert)
+
+
+def test_the_head_pruning_example_runs(monkeypatch, capsys) -> None:
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "prune_heads.py"
+    argv = [str(script), "--epochs", "3", "--path-epochs", "1", "--n-lambdas", "3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(script), run_name="__main__")  # exits non-zero if outputs change
+    out = capsys.readouterr().out
+    assert "chosen by 1se" in out and "reload 0.00e+00" in out
+
+
+def test_sparsity_shows_live_heads_per_layer() -> None:
+    model = bert().eval()
+    zero_heads(model, 1, "", [0, 2])
+    report = shrinkage.sparsity(model, units=head_groups(model, 0.0))
+    rows = [(u.label, u.live, u.row) for u in report.units]
+    assert rows == [
+        ("encoder.layer.0.attention heads", 4, "####"),
+        ("encoder.layer.1.attention heads", 2, ".#.#"),
+    ]
+    assert report.heat_map() == [[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]]
+    assert "encoder.layer.1.attention heads     2  .#.#" in str(report)

@@ -25,7 +25,7 @@ from .penalties import L1, L2, ElasticNet, GroupLasso, MultiTensorPenalty, Penal
 from .proximal import Proximal
 from .regularizer import Regularizer, Target, regularize_layer
 from .selection import default_mask
-from .sparsity import LayerSparsity, SparsityReport, sparsity
+from .sparsity import LayerSparsity, SparsityReport, UnitSparsity, sparsity
 from .structured import (
     CompactionError,
     compact,
@@ -55,6 +55,7 @@ __all__ = [
     "Regularizer",
     "SparsityReport",
     "Target",
+    "UnitSparsity",
     "compact",
     "convert",
     "count_macs",

@@ -1,17 +1,44 @@
-"""``sparsity(model)``: how many weights are exactly zero, layer by layer."""
+"""``sparsity(model)``: how many weights are exactly zero, layer by layer; and, given unit
+groups (heads, neurons, channels), which units are alive in each layer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ._validation import check_choice
 from .selection import default_mask
 
-__all__ = ["LayerSparsity", "SparsityReport", "sparsity"]
+__all__ = ["LayerSparsity", "SparsityReport", "UnitFamily", "UnitSparsity", "sparsity"]
+
+
+class UnitFamily(Protocol):
+    """A layer's units, as :func:`shrinkage.head_groups` and :func:`shrinkage.neuron_groups`
+    give them: a ``label``, a count, and each unit's norm (zero: removable)."""
+
+    label: str
+    units: int
+
+    def norms(self) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class UnitSparsity:
+    """One layer's units: ``alive[u]`` is whether unit ``u`` has a nonzero entry."""
+
+    label: str
+    units: int
+    live: int
+    alive: tuple[bool, ...]
+
+    @property
+    def row(self) -> str:
+        """The layer as a text heat map: ``#`` a live unit, ``.`` a zero one."""
+        return "".join("#" if a else "." for a in self.alive)
 
 
 @dataclass(frozen=True)
@@ -39,10 +66,19 @@ class SparsityReport:
     fraction_zero: float
     l1_norm: float
     l2_norm: float
+    units: tuple[UnitSparsity, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for JSON)."""
         return asdict(self)
+
+    def heat_map(self) -> list[list[float]]:
+        """``[layer][unit]``: 1.0 for a live unit, 0.0 for a zero one, NaN past a layer's
+        last unit (layers of ``units``, e.g. layer x head, padded to the widest)."""
+        width = max((u.units for u in self.units), default=0)
+        return [
+            [float(a) for a in u.alive] + [float("nan")] * (width - u.units) for u in self.units
+        ]
 
     def __str__(self) -> str:
         header = ("parameter", "shape", "size", "zeros", "fraction", "L1 norm", "L2 norm")
@@ -78,22 +114,32 @@ class SparsityReport:
             for row in rows
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.units:
+            label = max(len(u.label) for u in self.units)
+            lines += ["", f"{'units':{label}}  live  (# live, . zero)"]
+            lines += [f"{u.label:{label}}  {u.live:>4}  {u.row}" for u in self.units]
         return "\n".join(lines)
 
 
 @torch.no_grad()
-def sparsity(model: nn.Module, *, which: str = "weights") -> SparsityReport:
+def sparsity(
+    model: nn.Module, *, which: str = "weights", units: Sequence[UnitFamily] = ()
+) -> SparsityReport:
     """Count exact zeros in ``model``'s parameters.
 
     Args:
         model: the module to inspect.
         which: ``"weights"`` (the default penalty targets: weight matrices and kernels) or
             ``"all"`` (every parameter, biases and normalisation included).
+        units: layers of units to report alive or zero, e.g. ``head_groups(model, 0.0)``
+            (one row per attention layer: its heads) or ``neuron_groups(...)``.
 
     Returns:
         A :class:`SparsityReport`: for each parameter its size, ``zeros = #{w_i == 0}``,
         ``nonzeros``, ``fraction_zero = zeros / size``, ``l1_norm = sum|w_i|`` and
-        ``l2_norm = sqrt(sum w_i^2)``, and the same over all of them.
+        ``l2_norm = sqrt(sum w_i^2)``, and the same over all of them; for each family of
+        ``units``, which units have ``||g_u|| > 0`` (:meth:`SparsityReport.heat_map`: the
+        layer x unit table).
     """
     check_choice("which", which, ("weights", "all"))
     if not isinstance(model, nn.Module):
@@ -126,4 +172,10 @@ def sparsity(model: nn.Module, *, which: str = "weights") -> SparsityReport:
         fraction_zero=zeros / size if size else 0.0,
         l1_norm=sum(r.l1_norm for r in rows),
         l2_norm=sum(r.l2_norm**2 for r in rows) ** 0.5,
+        units=tuple(_units(family) for family in units),
     )
+
+
+def _units(family: UnitFamily) -> UnitSparsity:
+    alive = tuple(bool(v) for v in (family.norms() > 0).tolist())
+    return UnitSparsity(family.label, int(family.units), sum(alive), alive)

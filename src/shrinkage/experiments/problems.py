@@ -8,7 +8,8 @@ follows along a path, and how it scores a recorded point on other data.
   layer is stationary for that penalty (``path_epochs`` epochs each).
   ``model="cnn"`` is the same with a small ResNet on the rows as square images, its grid
   from 0.1 to 3 times the strength at which a zeroed unit of the dense network would stay
-  zero (see :func:`~shrinkage.neural.penalties.lambda_max`); under ``group_neurons`` each new
+  zero (see :func:`~shrinkage.neural.penalties.lambda_max`); ``group_neurons`` weighs each
+  channel unit by the multiply-accumulates it costs (``weighting="macs"``), and each new
   set of live units is refitted without penalty (the zero units held at zero; up to
   ``3 * path_epochs`` epochs, the best on validation kept), the points are scored and chosen
   with those relaxed weights, and the chosen one is compacted.

@@ -22,12 +22,13 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import torch
 from torch import Tensor
 
 from .._kernels import Step
+from .._threads import threads_for
 from ._common import least_squares
 
 
@@ -220,6 +221,23 @@ def _polish(
     return current if moved_at_all else None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _sized(fn: Callable[Concatenate[Datafit, _P], _R]) -> Callable[Concatenate[Datafit, _P], _R]:
+    """``fn`` run on the intra-op threads that one gradient of its ``datafit`` is worth
+    (:func:`shrinkage._threads.threads_for`; the caller's count restored on return)."""
+
+    @functools.wraps(fn)
+    def sized(datafit: Datafit, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with threads_for(datafit.gradient_flops / 2):
+            return fn(datafit, *args, **kwargs)
+
+    return sized
+
+
+@_sized
 def _fista(
     datafit: Datafit,
     penalty: Penalty,
@@ -296,6 +314,7 @@ def _fista(
     return w, iters, crit
 
 
+@_sized
 def solve(
     datafit: Datafit,
     penalty_for: PenaltyFor,

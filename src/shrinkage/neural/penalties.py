@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from ..regularizer import Regularizer
-from ..structured import neuron_groups
+from ..structured import SliceGroups, UnitGroups, neuron_groups
 from .training import first_weight
 
 __all__ = ["PENALTIES", "NamedPenalty", "lambda_max", "named_penalty"]
@@ -52,12 +52,18 @@ def _columns(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
     return Regularizer(model, {"0.weight": GroupLasso(lam, groups="columns")})
 
 
-def _neurons(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
-    """An MLP's hidden units, or, for a model that gives an ``example_input()`` (the
-    :class:`~shrinkage.neural.cnn.SmallResNet`), the channel units of its traced graph."""
+def _unit_groups(model: nn.Module, lam: float) -> list[UnitGroups] | list[SliceGroups]:
+    """An MLP's hidden units; for a model that gives an ``example_input()`` (the
+    :class:`~shrinkage.neural.cnn.SmallResNet`), the channel units of its traced graph,
+    each weighted by the multiply-accumulates it costs (``weighting="macs"``)."""
     example = getattr(model, "example_input", None)
-    groups = neuron_groups(model, lam, example_input=example() if callable(example) else None)
-    return Regularizer(model, None, groups=groups)
+    if callable(example):
+        return neuron_groups(model, lam, example_input=example(), weighting="macs")
+    return neuron_groups(model, lam)
+
+
+def _neurons(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
+    return Regularizer(model, None, groups=_unit_groups(model, lam))
 
 
 PENALTIES: dict[str, NamedPenalty] = {
@@ -127,7 +133,7 @@ def lambda_max(
       the network as it predicts (eval mode: BatchNorm with its running statistics, so the
       gradient of a trained network is not the near-zero one of the batch statistics it was
       trained on): the strength at which a zeroed unit (``group_neurons``:
-      ``max_u ||g_u|| / sqrt(size_u)`` over the traced channel units) or weight (the others:
+      ``max_u ||g_u|| / (f_u sqrt(size_u))`` over the traced channel units) or weight (the others:
       the first-layer penalty's ``lambda_max`` of each weight's gradient, the largest) would
       stay zero.
     """
@@ -140,7 +146,7 @@ def lambda_max(
         grads = torch.autograd.grad(loss(probe(X), y), params)
         by_id = {id(p): g for p, g in zip(params, grads, strict=True)}
         if penalty.name == "group_neurons":
-            groups = neuron_groups(probe, 1.0, example_input=example())
+            groups = _unit_groups(probe, 1.0)
             return max(g.lambda_max([by_id[id(m.parameter)] for m in g.members]) for g in groups)
         first = penalty.first_layer(l1_ratio)
         return max(first.lambda_max(g) for p, g in zip(params, grads, strict=True) if p.dim() > 1)

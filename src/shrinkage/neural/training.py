@@ -17,12 +17,15 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
+from .._threads import threads_for
 from ..path import Score
 from ..proximal import Proximal
 from ..regularizer import Regularizer
@@ -178,45 +181,63 @@ def train_epochs(
     exception it raises ends the training (a tuner's pruning signal, for instance). A
     non-finite loss raises ``FloatingPointError`` and restores the last good (best)
     parameters when there are any. Returns the number of epochs run.
+
+    Threads: the first step is counted (its multiply-accumulates, forward and backward), and
+    the rest run on as many intra-op threads as that work is worth, within torch's count when
+    the call starts; that count is restored on return, also when training raises (see
+    :func:`shrinkage._threads.threads_for`).
     """
     X, y = data
     n = X.shape[0]
     generator = torch.Generator(device="cpu").manual_seed(seed)
     best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
-    for _ in range(epochs):
-        epochs_run += 1
-        model.train()
-        total, batches = 0.0, 0
-        for idx in torch.randperm(n, generator=generator).to(X.device).split(batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[idx]), y[idx])
-            if not torch.isfinite(loss):
-                if best_state is not None:
-                    model.load_state_dict(best_state)
-                raise FloatingPointError(
-                    f"the training loss became {loss.item()} at {what or 'this point'}; lower "
-                    "the learning rate or the penalty, or scale the inputs (the last good "
-                    "parameters were kept)"
-                )
-            loss.backward()
-            optimizer.step()
-            if history is not None:  # a host sync per batch only when it is asked for
-                total, batches = total + float(loss.detach()), batches + 1
-        val = math.nan
-        if validation is not None and evaluate is not None:
-            val = evaluate(model, *validation)
-        if history is not None:
-            history.append((total / max(batches, 1), val))
-        if on_epoch is not None:
-            on_epoch(epochs_run - 1, model)
-        if patience is None or math.isnan(val):
-            continue
-        if val < best_loss - 1e-6 * abs(best_loss):
-            best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= patience:
-                break
+
+    def forward_backward(idx: Tensor) -> Tensor:
+        loss = loss_fn(model(X[idx]), y[idx])
+        if not torch.isfinite(loss):
+            if best_state is not None:
+                model.load_state_dict(best_state)
+            raise FloatingPointError(
+                f"the training loss became {loss.item()} at {what or 'this point'}; lower "
+                "the learning rate or the penalty, or scale the inputs (the last good "
+                "parameters were kept)"
+            )
+        loss.backward()
+        return loss
+
+    with ExitStack() as scope:
+        threads: int | None = None
+        for _ in range(epochs):
+            epochs_run += 1
+            model.train()
+            total, batches = 0.0, 0
+            for idx in torch.randperm(n, generator=generator).to(X.device).split(batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                if threads is None:  # the first step is counted, the rest sized to it
+                    counter = FlopCounterMode(display=False)
+                    with counter:
+                        loss = forward_backward(idx)
+                    threads = scope.enter_context(threads_for(counter.get_total_flops() / 2))
+                else:
+                    loss = forward_backward(idx)
+                optimizer.step()
+                if history is not None:  # a host sync per batch only when it is asked for
+                    total, batches = total + float(loss.detach()), batches + 1
+            val = math.nan
+            if validation is not None and evaluate is not None:
+                val = evaluate(model, *validation)
+            if history is not None:
+                history.append((total / max(batches, 1), val))
+            if on_epoch is not None:
+                on_epoch(epochs_run - 1, model)
+            if patience is None or math.isnan(val):
+                continue
+            if val < best_loss - 1e-6 * abs(best_loss):
+                best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
     if best_state is not None:
         model.load_state_dict(best_state)
     return epochs_run

@@ -34,6 +34,7 @@ from .._kernels import Step
 from .._validation import ArgumentError
 from ..penalties import GroupLasso
 from .layers import kind_of, supported_names, tensor_of, weight_of
+from .macs import unit_macs
 from .slices import SliceGroups, UnitPenalty, slice_groups, step_tensors
 from .trace import trace
 
@@ -133,10 +134,17 @@ def sequential_stack(model: nn.Module) -> bool:
 
 
 def neuron_groups(
-    model: nn.Module, lam: float, *, example_input: Any = None
+    model: nn.Module, lam: float, *, example_input: Any = None, weighting: str = "size"
 ) -> list[UnitGroups] | list[SliceGroups]:
-    """A group lasso over every hidden unit of ``model``: ``lam * sum_j sqrt(size_j) *
+    """A group lasso over every hidden unit of ``model``: ``lam * sum_j f_j * sqrt(size_j) *
     ||g_j||_2``, ``g_j`` every parameter entry unit ``j`` touches.
+
+    ``weighting``: ``"size"`` (``f_j = 1``), or ``"macs"`` for a traced model: ``f_j = c_j /
+    mean(c)`` (at least 0.01), ``c_j`` the multiply-accumulates per sample that unit ``j``
+    costs (its weight slices' share of their layers' MACs on ``example_input``,
+    :func:`~shrinkage.structured.macs.unit_macs`). At one strength a unit of a layer that runs
+    at high resolution is then removed before a cheaper unit of the same norm, which trades
+    accuracy for compute rather than for parameters.
 
     * An ``nn.Sequential`` of Linear / Conv layers (with BatchNorm, activations, pooling,
       dropout and ``Flatten`` between them) needs no ``example_input``: one
@@ -154,6 +162,10 @@ def neuron_groups(
     Raises:
         CompactionError: the model cannot be traced.
     """
+    if weighting not in ("size", "macs"):
+        raise ArgumentError("weighting", f"must be 'size' or 'macs'; got {weighting!r}")
+    if example_input is None and weighting == "macs":
+        raise ArgumentError("example_input", "is needed for weighting='macs' (it counts MACs)")
     if example_input is not None or not sequential_stack(model):
         if example_input is None:
             raise ArgumentError(
@@ -161,7 +173,13 @@ def neuron_groups(
                 f"is needed for a {type(model).__name__} (only an nn.Sequential of "
                 f"{supported_names()} is grouped without tracing)",
             )
-        return slice_groups(model, trace(model, example_input).units, lam)
+        traced = trace(model, example_input).units
+        factor = None
+        if weighting == "macs":
+            costs = unit_macs(model, traced, example_input)
+            if float(costs.mean()) > 0:  # a unit that costs nothing still weighs 1 % of one
+                factor = (costs / costs.mean()).clamp(min=0.01)
+        return slice_groups(model, traced, lam, factor)
     assert isinstance(model, nn.Sequential)
     producers = producer_indices(model)
     if len(producers) < 2:

@@ -36,7 +36,14 @@ from .errors import CompactionError
 from .rebuild import GroupReport
 from .slices import SliceGroups, SliceMember
 
-__all__ = ["HeadLayout", "compact_heads", "head_groups", "head_layouts"]
+__all__ = [
+    "HeadLayout",
+    "check_layouts",
+    "compact_heads",
+    "head_groups",
+    "head_layouts",
+    "shape_attributes",
+]
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,62 @@ def head_layouts(model: nn.Module) -> Iterator[tuple[str, HeadLayout]]:
             if layout is not None:
                 yield name, layout
                 break
+
+
+def _ints(module: nn.Module, *names: str) -> bool:
+    return all(isinstance(getattr(module, n, None), int) for n in names)
+
+
+def shape_attributes(module: nn.Module) -> tuple[str, ...]:
+    """The integer attributes, beyond its tensors' shapes, that the forward of a compacted
+    attention module (or a GPT-2 ``Conv1D``, weight ``[nx, nf]``) reads, which a checkpoint
+    records to rebuild it; ``()`` for any other module."""
+    if _ints(module, "nf", "nx") and isinstance(getattr(module, "weight", None), Tensor):
+        return ("nf", "nx")
+    if all(_linear(module, n) for n in ("query", "key", "value")) and _ints(
+        module, "num_attention_heads", "all_head_size"
+    ):
+        return ("num_attention_heads", "all_head_size")
+    if _gpt2(module) is not None and _ints(module, "split_size"):
+        return ("num_heads", "split_size")
+    if _llama(module) is not None:
+        return ("num_key_value_groups",)
+    return ()
+
+
+def check_layouts(model: nn.Module) -> None:
+    """A ``ValueError`` naming the layer when an attention module's head counts and sizes
+    disagree with its projections' shapes (a checkpoint rebuilt on the ``meta`` device is
+    checked before any memory is allocated)."""
+    for name, layout in head_layouts(model):
+        module = model.get_submodule(name)
+        extent: dict[tuple[str, int], int] = {}
+        for slots, count in (
+            (layout.query + layout.output, layout.heads),
+            (layout.keys + layout.values, layout.kv_heads),
+        ):
+            for s in slots:
+                key = (s.parameter, s.dim)
+                extent[key] = max(extent.get(key, 0), s.offset + count * layout.head_dim)
+        for (parameter, dim), size in extent.items():
+            actual = module.get_parameter(parameter).shape[dim]
+            if actual != size:
+                raise ValueError(
+                    f"layer {name!r}: {layout.heads} heads of size {layout.head_dim} "
+                    f"({layout.kv_heads} key/value heads) need {size} slices of {parameter} "
+                    f"along dim {dim}, but it has {actual}"
+                )
+        width = layout.heads * layout.head_dim
+        for owner, attr in (
+            (getattr(module, "self", None), "all_head_size"),
+            (module, "split_size"),
+        ):
+            value = getattr(owner, attr, None)
+            if isinstance(value, int) and value != width:
+                raise ValueError(
+                    f"layer {name!r}: {attr}={value} disagrees with {layout.heads} heads of "
+                    f"size {layout.head_dim}"
+                )
 
 
 def _index(

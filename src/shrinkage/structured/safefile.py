@@ -7,7 +7,9 @@ cannot make the loader allocate more than the shapes its own tensors have.
 The file holds the state dict (a tensor with enough zeros as a bit mask of its nonzero
 positions and the nonzero values, like :mod:`shrinkage.structured.checkpoint`) and, in the
 header's metadata, the shape attributes of every layer (``in_channels``, ``out_channels``,
-``groups``, ``in_features``, ``num_features``, ...). Loading builds ``architecture()`` on the
+``groups``, ``in_features``, ``num_features``, ...; an attention module's head counts,
+``num_attention_heads``, ``num_heads``, ``num_key_value_groups``, and GPT-2 ``Conv1D``'s
+``nf`` / ``nx``). Loading builds ``architecture()`` on the
 ``meta`` device (no memory), gives each recorded layer its recorded attributes and tensor
 shapes, checks every shape against the tensors stored in the file and against the layer's
 own attributes, and only then allocates and reads the tensors. A mismatch raises a
@@ -28,6 +30,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
+
+from .heads import check_layouts, shape_attributes
 
 __all__ = [
     "FORMAT",
@@ -53,8 +57,17 @@ _SHAPES: dict[type[nn.Module], tuple[str, ...]] = {
 }
 
 
+def _attributes(module: nn.Module) -> tuple[str, ...]:
+    """The integer attributes a checkpoint records for ``module``: a standard layer's
+    shape attributes, an attention module's head counts (:func:`shape_attributes`)."""
+    return _SHAPES.get(type(module)) or shape_attributes(module)
+
+
 def _expected(module: nn.Module, name: str) -> tuple[int, ...] | None:
-    """The shape a standard layer's tensor ``name`` must have by its attributes."""
+    """The shape a layer's tensor ``name`` must have by its attributes."""
+    if shape_attributes(module) == ("nf", "nx"):  # GPT-2's Conv1D: weight [nx, nf]
+        nf, nx = int(getattr(module, "nf")), int(getattr(module, "nx"))  # noqa: B009
+        return (nx, nf) if name == "weight" else (nf,)
     if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d) and name == "weight":
         out, groups = module.out_channels, module.groups
         if groups < 1 or module.in_channels % groups or out % groups:
@@ -120,9 +133,9 @@ def save_module(model: nn.Module, path: str | os.PathLike[str], input_shape: Any
     tensors: dict[str, Tensor] = {}
     records = {name: _encode(name, t, tensors) for name, t in model.state_dict().items()}
     modules = {
-        name: {"type": type(m).__name__, **{k: int(getattr(m, k)) for k in _SHAPES[type(m)]}}
+        name: {"type": type(m).__name__, **{k: int(getattr(m, k)) for k in _attributes(m)}}
         for name, m in model.named_modules()
-        if type(m) in _SHAPES
+        if _attributes(m)
     }
     metadata = {
         "format": FORMAT,
@@ -195,7 +208,13 @@ def load_module(
             raise ValueError(
                 f"layer {name!r} is a {type(module).__name__}, the file says {spec.get('type')}"
             )
-        for attr in _SHAPES[type(module)]:
+        attributes = _attributes(module)
+        if not attributes or set(spec) - {"type"} != set(attributes):
+            raise ValueError(
+                f"layer {name!r}: the file records {sorted(set(spec) - {'type'})}, "
+                f"a {type(module).__name__} has {list(attributes)}"
+            )
+        for attr in attributes:
             value = spec.get(attr)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive integer")
@@ -229,6 +248,7 @@ def load_module(
             attr,
             nn.Parameter(empty, old.requires_grad) if isinstance(old, nn.Parameter) else empty,
         )
+    check_layouts(model)
     volatile = [n for n, _ in model.named_buffers() if n not in expected_keys]
     model = model.to_empty(device="cpu")
     if volatile:  # buffers the state dict leaves out: from a real build of the architecture

@@ -4,9 +4,10 @@ Unit ``u`` holds, for each member ``(tensor, dim)``, the slices ``k`` along ``di
 entry ``unit[k] == u``. The penalty and its prox are those of :class:`~shrinkage.GroupLasso`
 on the vector of all those entries:
 
-    P = lam * sum_u sqrt(size_u) * ||g_u||_2,
+    P = lam * sum_u f_u * sqrt(size_u) * ||g_u||_2,
 
-and the prox scales each unit's entries by ``max(1 - step * lam * sqrt(size_u) / ||g_u||, 0)``
+(``f_u`` an optional per-unit factor, default 1) and the prox scales each unit's entries by
+``max(1 - step * lam * f_u * sqrt(size_u) / ||g_u||, 0)``
 (element-wise steps: the diagonal-metric prox), so a unit goes to zero as a whole.
 """
 
@@ -72,7 +73,14 @@ class UnitPenalty(MultiTensorPenalty):
 class SliceGroups(UnitPenalty):
     """``units`` groups, each made of slices of several members (see the module docstring)."""
 
-    def __init__(self, lam: float, members: Sequence[SliceMember], units: int, label: str) -> None:
+    def __init__(
+        self,
+        lam: float,
+        members: Sequence[SliceMember],
+        units: int,
+        label: str,
+        factor: Tensor | None = None,
+    ) -> None:
         self.members = tuple(members)
         self.units = int(units)
         self.label = label
@@ -89,7 +97,15 @@ class SliceGroups(UnitPenalty):
             self._rows.append(rows)
             ids.append(m.unit[rows].repeat_interleave(per_slice))
         self._ids = torch.cat(ids)
-        self.penalty = GroupLasso(lam, groups=self._ids)
+        if factor is not None and tuple(factor.shape) != (self.units,):
+            raise ValueError(f"{label}: factor of shape {tuple(factor.shape)} for {units} units")
+        self.penalty = GroupLasso(lam, groups=self._ids, factor=factor)
+
+    def weights(self) -> Tensor:
+        """``[units]``: ``f_u * sqrt(size_u)``, each unit's weight in the penalty."""
+        root = self.sizes().double().sqrt()
+        factor = self.penalty.factor
+        return root if factor is None else root * factor.double().reshape(-1)
 
     def vector(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
         """Every unit's entries, one after the other by member (``tensors``: one per
@@ -102,7 +118,7 @@ class SliceGroups(UnitPenalty):
         return torch.cat(parts)
 
     def value(self) -> Tensor:
-        """``lam * sum_u sqrt(size_u) * ||g_u||`` (differentiable)."""
+        """``lam * sum_u f_u * sqrt(size_u) * ||g_u||`` (differentiable)."""
         return self.penalty.value(self.vector())
 
     def sizes(self) -> Tensor:
@@ -110,12 +126,12 @@ class SliceGroups(UnitPenalty):
         return torch.bincount(self._ids, minlength=self.units)
 
     def lambda_max(self, grads: Sequence[Tensor]) -> float:
-        """``max_u ||grad_u|| / sqrt(size_u)``: the smallest ``lam`` at which every zero unit
-        meets its optimality condition ``||grad_u|| <= lam * sqrt(size_u)`` (``grads``: one
-        per member, shaped like it)."""
+        """``max_u ||grad_u|| / (f_u * sqrt(size_u))``: the smallest ``lam`` at which every
+        zero unit meets its optimality condition ``||grad_u|| <= lam * f_u * sqrt(size_u)``
+        (``grads``: one per member, shaped like it)."""
         g = self.vector(list(grads)).detach()
         sq = torch.zeros(self.units, dtype=g.dtype).index_add(0, self._ids, g * g)
-        return float((sq.sqrt() / self.sizes().to(g.dtype).sqrt()).max())
+        return float((sq.sqrt() / self.weights().to(g.dtype)).max())
 
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
@@ -140,15 +156,20 @@ class SliceGroups(UnitPenalty):
         return f"SliceGroups({self.label}, {self.units} units, lam={self.lam:g})"
 
 
-def slice_groups(model: nn.Module, units: Sequence[Unit], lam: float) -> list[SliceGroups]:
+def slice_groups(
+    model: nn.Module, units: Sequence[Unit], lam: float, factor: Tensor | None = None
+) -> list[SliceGroups]:
     """One :class:`SliceGroups` per set of units that hold the same tensors along the same
-    dims (a layer's channels, say), over ``model``'s own parameters (buffers are left out)."""
+    dims (a layer's channels, say), over ``model``'s own parameters (buffers are left out).
+    ``factor``: ``[len(units)]``, each unit's ``f_u`` (default 1)."""
     params = dict(model.named_parameters())
     families: dict[tuple[tuple[str, int], ...], list[Unit]] = {}
-    for unit in units:
+    factors: dict[tuple[tuple[str, int], ...], list[float]] = {}
+    for u, unit in enumerate(units):
         key = tuple(sorted(k for k in unit.members if k[0] in params))
         if key:
             families.setdefault(key, []).append(unit)
+            factors.setdefault(key, []).append(1.0 if factor is None else float(factor[u]))
     out = []
     for key, family in families.items():
         members = []
@@ -159,5 +180,6 @@ def slice_groups(model: nn.Module, units: Sequence[Unit], lam: float) -> list[Sl
                 index[unit.members[(name, dim)]] = u
             members.append(SliceMember(name, p, dim, index))
         label = family[0].label if len(family) > 1 else f"{family[0].label} (1 unit)"
-        out.append(SliceGroups(lam, members, len(family), label))
+        f = None if factor is None else torch.tensor(factors[key], dtype=torch.float64)
+        out.append(SliceGroups(lam, members, len(family), label, f))
     return out

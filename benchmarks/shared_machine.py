@@ -1,0 +1,142 @@
+"""Fits on a shared machine: intra-op threads sized to the work against torch's default.
+
+Measured side by side in this one run, each job in turns (``--rounds`` rounds, the median
+kept), on a quiet machine and beside a busy process (a bounded single-threaded busy loop that
+this script starts before the job and stops after it):
+
+* ``fit_path``: ``MLPRegressor(penalty="group_inputs").fit_path`` on friedman1
+  (2000 x 50, noise 1);
+* ``LassoCV``: 5-fold ``LassoCV`` on the wide problem, ``make_regression(2000 x 20000,
+  50 informative)``, as in ``linear_path.py``;
+
+each with shrinkage's thread sizing ("sized": one thread for a step under
+``WORK_PER_THREAD`` multiply-accumulates, else as many as the work is worth within torch's
+count and the cores other processes leave idle) and as before it ("all threads": every step
+on torch's count, ``SHRINKAGE_THREADS=all``). And
+``GridSearchCV(MLPClassifier((128,), max_epochs=60), n_jobs=2)`` on digits (6 strengths,
+5 folds: 30 fits) against ``n_jobs=1`` (joblib's loky workers, which limit each worker's
+threads; their start-up is included).
+
+    python benchmarks/shared_machine.py
+    python benchmarks/shared_machine.py --rounds 1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from sklearn.datasets import load_digits, make_friedman1, make_regression
+from sklearn.model_selection import GridSearchCV
+
+import shrinkage._threads as threads
+from shrinkage.linear import LassoCV
+from shrinkage.neural import MLPClassifier, MLPRegressor
+
+BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy(on: bool, seconds: float = 900.0) -> Iterator[None]:
+    """A single-threaded busy loop in its own process (at most ``seconds``) while ``on``."""
+    if not on:
+        yield
+        return
+    process = subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=seconds)])
+    time.sleep(0.5)  # let it take its core
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def sizing(on: bool) -> Iterator[None]:
+    """Shrinkage's thread sizing (``on``) or every step on torch's count."""
+    before = os.environ.get(threads.POLICY_VARIABLE)
+    os.environ[threads.POLICY_VARIABLE] = "auto" if on else "all"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[threads.POLICY_VARIABLE]
+        else:
+            os.environ[threads.POLICY_VARIABLE] = before
+
+
+def seconds(job: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    job()
+    return time.perf_counter() - start
+
+
+def jobs(quick: bool) -> dict[str, Callable[[], Any]]:
+    n = 500 if quick else 2000
+    Xf, yf = make_friedman1(n_samples=n, n_features=50, noise=1.0, random_state=0)
+    p = 2000 if quick else 20000
+    Xw, yw = make_regression(
+        n_samples=2000, n_features=p, n_informative=50, noise=1.0, random_state=0
+    )
+    return {
+        "fit_path": lambda: MLPRegressor(penalty="group_inputs", random_state=0).fit_path(Xf, yf),
+        "LassoCV": lambda: LassoCV(cv=5).fit(Xw, yw),
+    }
+
+
+def grid_search(n_jobs: int, quick: bool) -> float:
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    search = GridSearchCV(
+        MLPClassifier((128,), penalty="l1", max_epochs=10 if quick else 60, random_state=0),
+        {"alpha": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
+        cv=5,
+        n_jobs=n_jobs,
+    )
+    return seconds(lambda: search.fit(X, y))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="smaller problems (a smoke test)")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads allowed")
+    for job in jobs(quick=True).values():  # warm-up: first calls, imports, allocations
+        job()
+    times: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for name, job in jobs(args.quick).items():
+            for mode in ("sized", "all threads"):
+                for load in ("quiet", "busy"):
+                    with sizing(mode == "sized"), busy(load == "busy"):
+                        times.setdefault((name, mode, load), []).append(seconds(job))
+        for n_jobs in (1, 2):
+            key = ("GridSearchCV", f"n_jobs={n_jobs}", "quiet")
+            times.setdefault(key, []).append(grid_search(n_jobs, args.quick))
+    median = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{'job':14} {'threads':12} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>10}")
+    for name in jobs(args.quick):
+        for mode in ("sized", "all threads"):
+            q, b = median[(name, mode, "quiet")], median[(name, mode, "busy")]
+            print(f"{name:14} {mode:12} {q:9.2f} {b:9.2f} {b / q:10.2f}")
+        s, a = median[(name, "sized", "quiet")], median[(name, "all threads", "quiet")]
+        print(f"{'':14} quiet, sized / all threads: {s / a:.2f}")
+    one, two = (
+        median[("GridSearchCV", "n_jobs=1", "quiet")],
+        median[("GridSearchCV", "n_jobs=2", "quiet")],
+    )
+    print(f"GridSearchCV   n_jobs=1 {one:.2f} s, n_jobs=2 {two:.2f} s: ratio {two / one:.2f}")
+    print("raw:", {" / ".join(k): [round(t, 2) for t in v] for k, v in times.items()})
+
+
+if __name__ == "__main__":
+    main()
