@@ -12,13 +12,14 @@ this script starts before the job and stops after it):
 each with shrinkage's thread sizing ("sized": one thread for a step under
 ``WORK_PER_THREAD`` multiply-accumulates, else as many as the work is worth within torch's
 count and the cores other processes leave idle) and as before it ("all threads": every step
-on torch's count, ``SHRINKAGE_THREADS=all``). And
-``GridSearchCV(MLPClassifier((128,), max_epochs=60), n_jobs=2)`` on digits (6 strengths,
-5 folds: 30 fits) against ``n_jobs=1`` (joblib's loky workers, which limit each worker's
-threads; their start-up is included).
+on torch's count, ``SHRINKAGE_THREADS=all``). And ``GridSearchCV(MLPClassifier((128,),
+max_epochs=E), n_jobs=2)`` on digits (6 strengths, 5 folds: 30 fits; ``E`` is
+``--grid-epochs``, default 60) against ``n_jobs=1`` (joblib's loky workers, which limit each
+worker's threads; their start-up is included).
 
     python benchmarks/shared_machine.py
     python benchmarks/shared_machine.py --rounds 1 --quick
+    python benchmarks/shared_machine.py --parts GridSearchCV --grid-epochs 150
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import shrinkage._threads as threads
 from shrinkage.linear import LassoCV
 from shrinkage.neural import MLPClassifier, MLPRegressor
 
+PARTS = ["fit_path", "LassoCV", "GridSearchCV"]
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
 
@@ -92,11 +94,11 @@ def jobs(quick: bool) -> dict[str, Callable[[], Any]]:
     }
 
 
-def grid_search(n_jobs: int, quick: bool) -> float:
+def grid_search(n_jobs: int, epochs: int) -> float:
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     search = GridSearchCV(
-        MLPClassifier((128,), penalty="l1", max_epochs=10 if quick else 60, random_state=0),
+        MLPClassifier((128,), penalty="l1", max_epochs=epochs, random_state=0),
         {"alpha": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
         cv=5,
         n_jobs=n_jobs,
@@ -108,33 +110,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smaller problems (a smoke test)")
+    parser.add_argument(
+        "--parts", nargs="+", default=PARTS, choices=PARTS, help="the jobs to run (default all)"
+    )
+    parser.add_argument("--grid-epochs", type=int, default=60, help="epochs of each searched fit")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads allowed")
-    for job in jobs(quick=True).values():  # warm-up: first calls, imports, allocations
-        job()
+    fits = {k: v for k, v in jobs(args.quick).items() if k in args.parts}
+    for name, job in jobs(quick=True).items():  # warm-up: first calls, imports, allocations
+        if name in fits:
+            job()
     times: dict[tuple[str, str, str], list[float]] = {}
     for _ in range(args.rounds):
-        for name, job in jobs(args.quick).items():
+        for name, job in fits.items():
             for mode in ("sized", "all threads"):
                 for load in ("quiet", "busy"):
                     with sizing(mode == "sized"), busy(load == "busy"):
                         times.setdefault((name, mode, load), []).append(seconds(job))
-        for n_jobs in (1, 2):
+        for n_jobs in (1, 2) if "GridSearchCV" in args.parts else ():
             key = ("GridSearchCV", f"n_jobs={n_jobs}", "quiet")
-            times.setdefault(key, []).append(grid_search(n_jobs, args.quick))
+            epochs = 10 if args.quick else args.grid_epochs
+            times.setdefault(key, []).append(grid_search(n_jobs, epochs))
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"{'job':14} {'threads':12} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>10}")
-    for name in jobs(args.quick):
+    for name in fits:
         for mode in ("sized", "all threads"):
             q, b = median[(name, mode, "quiet")], median[(name, mode, "busy")]
             print(f"{name:14} {mode:12} {q:9.2f} {b:9.2f} {b / q:10.2f}")
         s, a = median[(name, "sized", "quiet")], median[(name, "all threads", "quiet")]
         print(f"{'':14} quiet, sized / all threads: {s / a:.2f}")
-    one, two = (
-        median[("GridSearchCV", "n_jobs=1", "quiet")],
-        median[("GridSearchCV", "n_jobs=2", "quiet")],
-    )
-    print(f"GridSearchCV   n_jobs=1 {one:.2f} s, n_jobs=2 {two:.2f} s: ratio {two / one:.2f}")
+    if "GridSearchCV" in args.parts:
+        one, two = (
+            median[("GridSearchCV", "n_jobs=1", "quiet")],
+            median[("GridSearchCV", "n_jobs=2", "quiet")],
+        )
+        print(f"GridSearchCV   n_jobs=1 {one:.2f} s, n_jobs=2 {two:.2f} s: ratio {two / one:.2f}")
     print("raw:", {" / ".join(k): [round(t, 2) for t in v] for k, v in times.items()})
 
 

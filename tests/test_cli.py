@@ -39,6 +39,7 @@ def table(out: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
+@pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow
 def test_killed_run_resumes_to_the_same_table(tmp_path: Path) -> None:
     reference = shrinkage("compare", *QUICK, "--store", "ref.db", "--json", cwd=tmp_path)
     store_path = tmp_path / "killed.db"
@@ -89,6 +90,7 @@ def test_killed_run_resumes_to_the_same_table(tmp_path: Path) -> None:
         assert kept <= after
 
 
+@pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow
 def test_two_concurrent_runs_into_one_store(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(

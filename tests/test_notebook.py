@@ -9,6 +9,7 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "regularization.ipynb"
 
 
+@pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow
 def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -129,6 +129,7 @@ def test_two_local_workers_on_sqlite_finish_every_trial_once(tmp_path: Path) -> 
     assert (tmp_path / payload["report"]).is_file()
 
 
+@pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow
 def test_a_local_worker_killed_mid_trial_leaves_the_study_usable(tmp_path: Path) -> None:
     n = 6
     store_path = tmp_path / "shrinkage-runs.db"
@@ -300,6 +301,7 @@ def test_bad_settings_are_named(change: dict[str, Any], message: str) -> None:
         TuneConfig(SMALL, "l1", "sqlite://", **change)
 
 
+@pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow
 def test_a_study_refuses_workers_with_other_settings(tmp_path: Path) -> None:
     run(*QUICK, "--trials", "1", "--study", "x", cwd=tmp_path)
     out = run(*QUICK, "--trials", "1", "--study", "x", "--hidden", "32", cwd=tmp_path, expect=2)
