@@ -153,6 +153,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], messag
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # half a minute of subprocesses on 2 cores: make test-slow
 def test_select_path_runs_and_report(tmp_path: Path) -> None:
     from sklearn.datasets import make_classification
 

@@ -117,6 +117,7 @@ def stop_in_a_trial(study: Any, pids: set[int], deadline: float) -> tuple[int, i
 
 
 # -- the default store: SQLite, --workers 2 ----------------------------------------------------
+@pytest.mark.slow  # half a minute of subprocesses on 2 cores: make test-slow
 def test_two_local_workers_on_sqlite_finish_every_trial_once(tmp_path: Path) -> None:
     n = 5
     payload = run(*QUICK, "--workers", "2", "--trials", str(2 * n), "--study", "s", cwd=tmp_path)
