@@ -129,9 +129,7 @@ class SliceGroups(UnitPenalty):
         """``max_u ||grad_u|| / (f_u * sqrt(size_u))``: the smallest ``lam`` at which every
         zero unit meets its optimality condition ``||grad_u|| <= lam * f_u * sqrt(size_u)``
         (``grads``: one per member, shaped like it)."""
-        g = self.vector(list(grads)).detach()
-        sq = torch.zeros(self.units, dtype=g.dtype).index_add(0, self._ids, g * g)
-        return float((sq.sqrt() / self.weights().to(g.dtype)).max())
+        return self.penalty.lambda_max(self.vector(list(grads)))
 
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
