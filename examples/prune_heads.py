@@ -11,7 +11,10 @@ default): each step shrinks a group's norm by ``lr * lam * sqrt(size)``, whateve
 gradient's scale. The chosen network is compacted (fewer heads per layer, narrower MLPs,
 outputs checked), saved with ``save_sparse`` and loaded with ``load_sparse``.
 
-    python examples/prune_heads.py [--epochs 12] [--path-epochs 4]
+    python examples/prune_heads.py [--epochs 12] [--path-epochs 4] [--report heads.html]
+
+``--report`` writes an HTML page of the chosen model's exact zeros with its heat map of
+heads and MLP neurons kept per layer.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from shrinkage import (
     load_sparse,
     neuron_groups,
     save_sparse,
+    sparsity,
 )
 from shrinkage.path import choose
 from shrinkage.structured.heads import head_layouts
@@ -150,6 +154,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12, help="dense training epochs")
     parser.add_argument("--path-epochs", type=int, default=4, help="epochs per strength")
     parser.add_argument("--n-lambdas", type=int, default=8)
+    parser.add_argument("--report", type=Path, help="write an HTML sparsity report here")
     args = parser.parse_args()
 
     model, train_set, val_set, test_set = dense_model(args.epochs)
@@ -160,6 +165,11 @@ def main() -> None:
     )
 
     ids = test_set[0]
+    if args.report is not None:
+        units = head_groups(model, 0.0) + neuron_groups(model, 0.0, example_input=ids[:2])
+        page = sparsity(model, units=units).to_html("prune_heads: the chosen model")
+        args.report.write_text(page, encoding="utf-8")
+        print(f"report: {args.report}")
     small, report = compact(model.eval(), ids[:64])
     before, after = logits(model, ids), logits(small, ids)
     change = float((before - after).abs().max())

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 import shrinkage
 from shrinkage import CompactionError, compact, count_macs, head_groups, neuron_groups
+from units import scale_odd_units, strength, zero_units
 
 transformers = pytest.importorskip("transformers")
 
@@ -58,22 +59,6 @@ def head_counts(model: nn.Module) -> list[int]:
     return [layout.heads for _, layout in shrinkage.structured.heads.head_layouts(model)]
 
 
-def strength(groups: list[shrinkage.structured.SliceGroups], shrink: float) -> float:
-    """The ``lam`` at which ``shrink`` (the prox steps' total) removes twice the median
-    unit's norm from a unit of the first group: the units scaled up by 4 survive it."""
-    g = groups[0]
-    norm = float(g.norms().median())
-    return 2.0 * norm / (shrink * float(g.sizes()[0].sqrt()))
-
-
-def scale_odd_units(groups: list[shrinkage.structured.SliceGroups], factor: float) -> None:
-    with torch.no_grad():
-        for g in groups:
-            for m in g.members:
-                rows = torch.nonzero((m.unit >= 0) & (m.unit % 2 == 1)).reshape(-1)
-                m.parameter.index_copy_(m.dim, rows, m.parameter.index_select(m.dim, rows) * factor)
-
-
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -> None:
     torch.manual_seed(0)
@@ -116,10 +101,7 @@ def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -
 def zero_heads(model: nn.Module, layer: int, kind: str, heads: list[int]) -> None:
     """Zero ``heads`` of one layer's groups of ``kind`` ("query", "key/value" or "heads")."""
     groups = [g for g in head_groups(model, 1.0) if g.label.endswith(f"{kind} heads")]
-    with torch.no_grad():
-        for m in groups[layer].members:
-            rows = torch.nonzero(torch.isin(m.unit, torch.tensor(heads))).reshape(-1)
-            m.parameter.index_fill_(m.dim, rows, 0.0)
+    zero_units(groups[layer], heads)
 
 
 @pytest.mark.parametrize(
@@ -264,17 +246,22 @@ def test_a_checkpoint_whose_head_count_disagrees_with_its_tensors_is_refused(tmp
         shrinkage.load_sparse(path, architecture=bert)
 
 
-def test_the_head_pruning_example_runs(monkeypatch, capsys) -> None:
+def test_the_head_pruning_example_runs(monkeypatch, capsys, tmp_path) -> None:
     import runpy
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "examples" / "prune_heads.py"
+    report = tmp_path / "heads.html"
     argv = [str(script), "--epochs", "3", "--path-epochs", "1", "--n-lambdas", "3"]
+    argv += ["--report", str(report)]
     monkeypatch.setattr(sys, "argv", argv)
     runpy.run_path(str(script), run_name="__main__")  # exits non-zero if outputs change
     out = capsys.readouterr().out
     assert "chosen by 1se" in out and "reload 0.00e+00" in out
+    page = report.read_text()
+    cells = page.count('class="on"') + page.count('class="off"')
+    assert cells == 2 * 4 + 2 * 64 + 32  # heads, MLP neurons, the pooler's neurons
 
 
 def test_sparsity_shows_live_heads_per_layer() -> None:
@@ -288,3 +275,28 @@ def test_sparsity_shows_live_heads_per_layer() -> None:
     ]
     assert report.heat_map() == [[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]]
     assert "encoder.layer.1.attention heads     2  .#.#" in str(report)
+
+
+def test_the_html_report_has_a_layer_by_head_heat_map() -> None:
+    from html.parser import HTMLParser
+
+    model = bert().eval()
+    zero_heads(model, 1, "", [0, 2])
+    page = shrinkage.sparsity(model, units=head_groups(model, 0.0)).to_html("heads")
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[list[str]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            css = dict(attrs).get("class")
+            if tag == "tr":
+                self.rows.append([])
+            elif tag == "td" and css in ("on", "off") and self.rows:
+                self.rows[-1].append(css)
+
+    parser = Cells()
+    parser.feed(page)
+    assert [r for r in parser.rows if r] == [["on"] * 4, ["off", "on", "off", "on"]]
+    assert "encoder.layer.1.attention heads" in page and "2 / 4" in page

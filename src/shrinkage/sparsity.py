@@ -3,6 +3,7 @@ groups (heads, neurons, channels), which units are alive in each layer."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -80,32 +81,35 @@ class SparsityReport:
             [float(a) for a in u.alive] + [float("nan")] * (width - u.units) for u in self.units
         ]
 
-    def __str__(self) -> str:
+    def _rows(self) -> list[tuple[str, ...]]:
+        """The per-parameter table, header first and the total last, as text cells."""
         header = ("parameter", "shape", "size", "zeros", "fraction", "L1 norm", "L2 norm")
-        rows = [header] + [
-            (
-                r.name,
-                str(r.shape),
-                f"{r.size:,}",
-                f"{r.zeros:,}",
-                f"{r.fraction_zero:.1%}",
-                f"{r.l1_norm:.4g}",
-                f"{r.l2_norm:.4g}",
-            )
+        body = [
+            (r.name, str(r.shape), r.size, r.zeros, r.fraction_zero, r.l1_norm, r.l2_norm)
             for r in self.layers
         ]
-        rows.append(
-            (
-                "total",
-                "",
-                f"{self.size:,}",
-                f"{self.zeros:,}",
-                f"{self.fraction_zero:.1%}",
-                f"{self.l1_norm:.4g}",
-                f"{self.l2_norm:.4g}",
-            )
+        body.append(
+            ("total", "", self.size, self.zeros, self.fraction_zero, self.l1_norm, self.l2_norm)
         )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        return [
+            header,
+            *[
+                (
+                    name,
+                    shape,
+                    f"{size:,}",
+                    f"{zeros:,}",
+                    f"{fraction:.1%}",
+                    f"{l1:.4g}",
+                    f"{l2:.4g}",
+                )
+                for name, shape, size, zeros, fraction, l1, l2 in body
+            ],
+        ]
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(
                 c.rjust(w) if i > 1 else c.ljust(w)
@@ -119,6 +123,51 @@ class SparsityReport:
             lines += ["", f"{'units':{label}}  live  (# live, . zero)"]
             lines += [f"{u.label:{label}}  {u.live:>4}  {u.row}" for u in self.units]
         return "\n".join(lines)
+
+    def to_html(self, title: str = "sparsity") -> str:
+        """A self-contained HTML page: the per-parameter table and, for ``units``, the heat
+        map of layer x unit (a dark cell: a live unit; a light one: a zero unit; hover for
+        its index)."""
+        esc = html.escape
+        rows = self._rows()
+        table = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>"
+        table += "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
+        )
+        heat = ""
+        if self.units:
+            lines = []
+            for u in self.units:
+                cells = "".join(
+                    f'<td class="{"on" if a else "off"}" title="unit {i}: '
+                    f'{"live" if a else "zero"}"></td>'
+                    for i, a in enumerate(u.alive)
+                )
+                lines.append(
+                    f'<tr><th>{esc(u.label)}</th><td class="n">{u.live} / {u.units}</td>'
+                    f"{cells}</tr>"
+                )
+            heat = (
+                "<h2>Units kept per layer</h2>"
+                '<table class="units"><tr><th>layer</th><th>live</th></tr>'
+                + "".join(lines)
+                + "</table>"
+            )
+        return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; }}
+.units td.on, .units td.off {{ width: 12px; height: 16px; padding: 0; }}
+.units td.on {{ background: #1f4e79; }} .units td.off {{ background: #f2f2f2; }}
+.units th {{ text-align: left; font-weight: normal; }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p>{self.zeros:,} of {self.size:,} weights are exactly zero ({self.fraction_zero:.1%}).</p>
+<table>{table}</table>
+{heat}
+</body></html>
+"""
 
 
 @torch.no_grad()

@@ -6,7 +6,9 @@
   ``nn.Sequential`` layer by layer, any other network through its ``torch.export`` graph
   (:mod:`~shrinkage.structured.trace`, one rule per op in :mod:`~shrinkage.structured.rules`);
 * :func:`head_groups`: a group lasso over every attention head
-  (:mod:`~shrinkage.structured.heads`, one adapter per layout);
+  (:mod:`~shrinkage.structured.heads`, one adapter per layout in
+  :mod:`~shrinkage.structured.adapters`); :class:`HeadAttention`, what an
+  ``nn.MultiheadAttention`` that lost heads becomes;
 * :func:`compact`: a smaller dense copy without the dead units, same outputs, same class
   (:mod:`~shrinkage.structured.rebuild` for traced networks);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
@@ -15,6 +17,7 @@
 * :data:`~shrinkage.structured.layers.LAYERS`: the one table of the layers all three handle.
 """
 
+from .attention import HeadAttention
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
 from .compaction import CompactionReport, compact, dead_units
 from .errors import CompactionError
@@ -31,6 +34,7 @@ __all__ = [
     "CompactionError",
     "CompactionReport",
     "GroupReport",
+    "HeadAttention",
     "HeadLayout",
     "LayerKind",
     "Member",

@@ -13,25 +13,27 @@ key/value head): a query head's unit is its query rows and output columns, a key
 unit its key and value rows, and a key/value head is removed only once every query head that
 reads it is removed.
 
-The layers are recognized by small adapters, one per layout (the attention modules of
-Hugging Face BERT-style encoders, GPT-2 and Llama-style decoders), because a traced graph
-shows a head only as a reshape of a projection's channels:
+The layers are recognized by small adapters, one per layout
+(:mod:`~shrinkage.structured.adapters`: Hugging Face BERT-style encoders, GPT-2, Llama-style
+decoders, timm's ``Attention`` and ``torch.nn.MultiheadAttention``):
 
 * :func:`head_groups`: one :class:`~shrinkage.structured.slices.SliceGroups` per layer (two
   with grouped-query attention), for :class:`~shrinkage.Regularizer`;
 * :func:`compact_heads`: a copy without the removable heads, every attribute its forward
-  reads (head counts, projection widths) set to match.
+  reads (head counts, projection widths) set to match. An ``nn.MultiheadAttention`` that
+  loses heads becomes a :class:`~shrinkage.structured.attention.HeadAttention` (the same
+  call and outputs; ``nn.MultiheadAttention`` cannot hold fewer heads than its width).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from .adapters import HeadLayout, Slot, check_layouts, head_layouts, set_heads, shape_attributes
+from .attention import HeadAttention, settle_encoders
 from .errors import CompactionError
 from .rebuild import GroupReport
 from .slices import SliceGroups, SliceMember
@@ -44,203 +46,6 @@ __all__ = [
     "head_layouts",
     "shape_attributes",
 ]
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Slices ``offset + h*d : offset + (h+1)*d`` of ``parameter`` (a name relative to the
-    attention module) along ``dim`` belong to head ``h``."""
-
-    parameter: str
-    dim: int
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class HeadLayout:
-    """One attention layer: ``heads`` query heads of size ``head_dim``, ``kv_heads``
-    key/value heads (``heads`` without grouped-query attention); which slices each owns
-    (``query``: query rows; ``keys``, ``values``: key and value rows; ``output``: output
-    columns); ``kind``: the adapter's name."""
-
-    kind: str
-    heads: int
-    kv_heads: int
-    head_dim: int
-    query: tuple[Slot, ...]
-    keys: tuple[Slot, ...]
-    values: tuple[Slot, ...]
-    output: tuple[Slot, ...]
-
-    @property
-    def shared(self) -> bool:
-        """Grouped-query attention: a key/value head is read by several query heads."""
-        return self.kv_heads != self.heads
-
-
-def _linear(module: nn.Module, name: str) -> bool:
-    return isinstance(getattr(module, name, None), nn.Linear)
-
-
-def _bias(module: nn.Module, path: str) -> bool:
-    owner, _, attr = path.rpartition(".")
-    return getattr(module.get_submodule(owner), attr, None) is not None
-
-
-def _rows(module: nn.Module, *paths: str, offset: int = 0) -> tuple[Slot, ...]:
-    """The weight rows and bias entries of each projection in ``paths``."""
-    out = []
-    for p in paths:
-        out.append(Slot(f"{p}.weight", 0, offset))
-        if _bias(module, f"{p}.bias"):
-            out.append(Slot(f"{p}.bias", 0, offset))
-    return tuple(out)
-
-
-def _bert(module: nn.Module) -> HeadLayout | None:
-    """BERT-style: ``self.query / key / value`` and ``output.dense`` (``BertAttention``)."""
-    inner, out = getattr(module, "self", None), getattr(module, "output", None)
-    if inner is None or out is None or not _linear(out, "dense"):
-        return None
-    if not all(_linear(inner, n) for n in ("query", "key", "value")):
-        return None
-    heads, d = (
-        getattr(inner, "num_attention_heads", None),
-        getattr(inner, "attention_head_size", None),
-    )
-    if not isinstance(heads, int) or not isinstance(d, int):
-        return None
-    return HeadLayout(
-        "bert", heads, heads, d, _rows(module, "self.query"), _rows(module, "self.key"),
-        _rows(module, "self.value"), (Slot("output.dense.weight", 1),),
-    )  # fmt: skip
-
-
-def _gpt2(module: nn.Module) -> HeadLayout | None:
-    """GPT-2: one fused ``c_attn`` (``Conv1D``, weight ``[in, out]``) and ``c_proj``."""
-    c_attn, c_proj = getattr(module, "c_attn", None), getattr(module, "c_proj", None)
-    heads, d = getattr(module, "num_heads", None), getattr(module, "head_dim", None)
-    if not isinstance(heads, int) or not isinstance(d, int) or c_attn is None or c_proj is None:
-        return None
-    if getattr(module, "is_cross_attention", False) or not hasattr(c_attn, "nf"):
-        return None
-    width = heads * d
-
-    def fused(part: int) -> tuple[Slot, ...]:
-        return (Slot("c_attn.weight", 1, part * width), Slot("c_attn.bias", 0, part * width))
-
-    return HeadLayout(
-        "gpt2", heads, heads, d, fused(0), fused(1), fused(2), (Slot("c_proj.weight", 0),)
-    )
-
-
-def _llama(module: nn.Module) -> HeadLayout | None:
-    """Llama-style: ``q_proj / k_proj / v_proj / o_proj``, grouped-query attention through
-    ``num_key_value_groups``."""
-    if not all(_linear(module, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
-        return None
-    d, groups = getattr(module, "head_dim", None), getattr(module, "num_key_value_groups", None)
-    if not isinstance(d, int) or not isinstance(groups, int):
-        return None
-    q = module.get_submodule("q_proj")
-    k = module.get_submodule("k_proj")
-    assert isinstance(q, nn.Linear) and isinstance(k, nn.Linear)
-    heads, kv_heads = q.out_features // d, k.out_features // d
-    if kv_heads * groups != heads:
-        return None
-    return HeadLayout(
-        "llama", heads, kv_heads, d, _rows(module, "q_proj"), _rows(module, "k_proj"),
-        _rows(module, "v_proj"), (Slot("o_proj.weight", 1),),
-    )  # fmt: skip
-
-
-def _set_bert(module: nn.Module, heads: int, per_kv: int, d: int) -> None:
-    inner = module.get_submodule("self")
-    setattr(inner, "num_attention_heads", heads)  # noqa: B010 (plain attributes)
-    setattr(inner, "all_head_size", heads * d)  # noqa: B010
-
-
-def _set_gpt2(module: nn.Module, heads: int, per_kv: int, d: int) -> None:
-    for owner, attr, value in (
-        (module, "num_heads", heads), (module, "split_size", heads * d),
-        (module.get_submodule("c_attn"), "nf", 3 * heads * d),
-        (module.get_submodule("c_proj"), "nx", heads * d),
-    ):  # fmt: skip
-        setattr(owner, attr, value)
-
-
-def _set_llama(module: nn.Module, heads: int, per_kv: int, d: int) -> None:
-    setattr(module, "num_key_value_groups", per_kv)  # noqa: B010 (a plain attribute)
-
-
-_ADAPTERS = (_bert, _gpt2, _llama)
-_SETTERS = {"bert": _set_bert, "gpt2": _set_gpt2, "llama": _set_llama}
-
-
-def head_layouts(model: nn.Module) -> Iterator[tuple[str, HeadLayout]]:
-    """Every attention module of ``model`` that an adapter recognizes, with its layout."""
-    for name, module in model.named_modules():
-        for adapter in _ADAPTERS:
-            layout = adapter(module)
-            if layout is not None:
-                yield name, layout
-                break
-
-
-def _ints(module: nn.Module, *names: str) -> bool:
-    return all(isinstance(getattr(module, n, None), int) for n in names)
-
-
-def shape_attributes(module: nn.Module) -> tuple[str, ...]:
-    """The integer attributes, beyond its tensors' shapes, that the forward of a compacted
-    attention module (or a GPT-2 ``Conv1D``, weight ``[nx, nf]``) reads, which a checkpoint
-    records to rebuild it; ``()`` for any other module."""
-    if _ints(module, "nf", "nx") and isinstance(getattr(module, "weight", None), Tensor):
-        return ("nf", "nx")
-    if all(_linear(module, n) for n in ("query", "key", "value")) and _ints(
-        module, "num_attention_heads", "all_head_size"
-    ):
-        return ("num_attention_heads", "all_head_size")
-    if _gpt2(module) is not None and _ints(module, "split_size"):
-        return ("num_heads", "split_size")
-    if _llama(module) is not None:
-        return ("num_key_value_groups",)
-    return ()
-
-
-def check_layouts(model: nn.Module) -> None:
-    """A ``ValueError`` naming the layer when an attention module's head counts and sizes
-    disagree with its projections' shapes (a checkpoint rebuilt on the ``meta`` device is
-    checked before any memory is allocated)."""
-    for name, layout in head_layouts(model):
-        module = model.get_submodule(name)
-        extent: dict[tuple[str, int], int] = {}
-        for slots, count in (
-            (layout.query + layout.output, layout.heads),
-            (layout.keys + layout.values, layout.kv_heads),
-        ):
-            for s in slots:
-                key = (s.parameter, s.dim)
-                extent[key] = max(extent.get(key, 0), s.offset + count * layout.head_dim)
-        for (parameter, dim), size in extent.items():
-            actual = module.get_parameter(parameter).shape[dim]
-            if actual != size:
-                raise ValueError(
-                    f"layer {name!r}: {layout.heads} heads of size {layout.head_dim} "
-                    f"({layout.kv_heads} key/value heads) need {size} slices of {parameter} "
-                    f"along dim {dim}, but it has {actual}"
-                )
-        width = layout.heads * layout.head_dim
-        for owner, attr in (
-            (getattr(module, "self", None), "all_head_size"),
-            (module, "split_size"),
-        ):
-            value = getattr(owner, attr, None)
-            if isinstance(value, int) and value != width:
-                raise ValueError(
-                    f"layer {name!r}: {attr}={value} disagrees with {layout.heads} heads of "
-                    f"size {layout.head_dim}"
-                )
 
 
 def _index(
@@ -307,8 +112,9 @@ def head_groups(model: nn.Module, lam: float, example_input: object = None) -> l
     if not out:
         raise CompactionError(
             f"{type(model).__name__} has no attention layer shrinkage recognizes (BERT-style "
-            "self.query/key/value + output.dense, GPT-2 c_attn + c_proj, or Llama-style "
-            "q_proj/k_proj/v_proj/o_proj)"
+            "self.query/key/value + output.dense, GPT-2 c_attn + c_proj, Llama-style "
+            "q_proj/k_proj/v_proj/o_proj, timm Attention without scale_norm or gate, or "
+            "nn.MultiheadAttention without add_bias_kv / add_zero_attn)"
         )
     return out
 
@@ -377,7 +183,7 @@ def _cut(module: nn.Module, layout: HeadLayout, queries: list[int], kv: list[int
         setattr(holder, attr, nn.Parameter(new, requires_grad=old.requires_grad))
         if isinstance(holder, nn.Linear):
             holder.out_features, holder.in_features = holder.weight.shape
-    _SETTERS[layout.kind](module, len(queries), len(queries) // max(len(kv), 1), d)
+    set_heads(module, layout, queries, kv)
 
 
 def compact_heads(model: nn.Module) -> tuple[nn.Module, list[GroupReport]]:
@@ -394,7 +200,13 @@ def compact_heads(model: nn.Module) -> tuple[nn.Module, list[GroupReport]]:
             module = new.get_submodule(name)
             before = sum(p.numel() for p in module.parameters())
             queries, kv, reasons = _keep(module, layout)
-            _cut(module, layout, queries, kv)
+            if isinstance(module, nn.MultiheadAttention) and len(queries) < layout.heads:
+                module = HeadAttention.from_multihead(module)
+                new.set_submodule(name, module)
+                layout = next(lay for n, lay in head_layouts(module) if n == "")
+            if len(queries) < layout.heads or len(kv) < layout.kv_heads:
+                _cut(module, layout, queries, kv)
             after = sum(p.numel() for p in module.parameters())
             rows.append(GroupReport(name, layout.heads, len(queries), before, after, reasons))
+    settle_encoders(new)
     return new, rows

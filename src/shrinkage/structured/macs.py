@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -21,12 +22,25 @@ def count_macs(model: nn.Module, example_input: Any) -> int:
     :class:`torch.utils.flop_counter.FlopCounterMode` counts for matrix products and
     convolutions (a ``[N, k] @ [k, m]`` product is ``N * k * m`` MACs); element-wise work
     (BatchNorm, activations, pooling) is not counted. ``model`` is not changed (a model with
-    a module in training mode runs as an eval-mode copy)."""
+    a module in training mode runs as an eval-mode copy). ``nn.TransformerEncoderLayer``'s
+    fused inference kernel, whose products the counter cannot see, is off while counting
+    (the same products then run one by one)."""
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
+    with torch.no_grad(), _unfused_attention(), counter:
         evaluated(model)(*example)
     return int(counter.get_total_flops()) // 2
+
+
+@contextmanager
+def _unfused_attention() -> Iterator[None]:
+    """Turn ``torch.backends.mha``'s fast path off inside the scope, and back as it was."""
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def unit_macs(model: nn.Module, units: Sequence[Unit], example_input: Any) -> Tensor:

@@ -9,10 +9,11 @@ positions and the nonzero values, like :mod:`shrinkage.structured.checkpoint`) a
 header's metadata, the shape attributes of every layer (``in_channels``, ``out_channels``,
 ``groups``, ``in_features``, ``num_features``, ...; an attention module's head counts,
 ``num_attention_heads``, ``num_heads``, ``num_key_value_groups``, and GPT-2 ``Conv1D``'s
-``nf`` / ``nx``). Loading builds ``architecture()`` on the
-``meta`` device (no memory), gives each recorded layer its recorded attributes and tensor
-shapes, checks every shape against the tensors stored in the file and against the layer's
-own attributes, and only then allocates and reads the tensors. A mismatch raises a
+``nf`` / ``nx``). Loading builds ``architecture()`` on the ``meta`` device (no memory),
+puts a ``HeadAttention`` where the file has one in place of an ``nn.MultiheadAttention``
+that lost heads, gives each recorded layer its recorded attributes and tensor shapes, checks
+every shape against the tensors stored in the file and against the layer's own attributes,
+and only then allocates and reads the tensors. A mismatch raises a
 ``ValueError`` that names the layer.
 """
 
@@ -31,6 +32,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from .attention import HeadAttention, settle_encoders
 from .heads import check_layouts, shape_attributes
 
 __all__ = [
@@ -204,6 +206,11 @@ def load_module(
             module = model.get_submodule(name)
         except AttributeError:
             raise ValueError(f"layer {name!r} of the file is not in the architecture") from None
+        if spec.get("type") == HeadAttention.__name__ and isinstance(
+            module, nn.MultiheadAttention
+        ):  # an nn.MultiheadAttention that lost heads (see compact)
+            module = HeadAttention.from_multihead(module)
+            model.set_submodule(name, module)
         if type(module).__name__ != spec.get("type"):
             raise ValueError(
                 f"layer {name!r} is a {type(module).__name__}, the file says {spec.get('type')}"
@@ -249,6 +256,7 @@ def load_module(
             nn.Parameter(empty, old.requires_grad) if isinstance(old, nn.Parameter) else empty,
         )
     check_layouts(model)
+    settle_encoders(model)
     volatile = [n for n, _ in model.named_buffers() if n not in expected_keys]
     model = model.to_empty(device="cpu")
     if volatile:  # buffers the state dict leaves out: from a real build of the architecture
