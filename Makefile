@@ -34,8 +34,12 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# shrinkage.keras runs on the torch backend with the rest, then again on JAX, and on
+# TensorFlow when it is installed (skipped otherwise)
 test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -m "not slow" tests/test_keras.py $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests/test_keras.py $(PYTEST_ARGS)
 
 # scikit-learn's own tests of Lasso, ElasticNet(CV), Ridge and LogisticRegression(CV), as shipped
 # in the installed wheel, run against shrinkage.linear (see conformance/)

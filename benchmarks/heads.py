@@ -15,10 +15,11 @@ size 8 and 64 MLP neurons per layer, built from a config), measured side by side
   rows and output columns; a neuron: its up row and down column), compacted the same way,
   and refitted for the same epochs.
 
-Reported: heads and neurons left, parameters, MACs per sequence, test accuracy before and
-right after compaction (for shrinkage: the chosen network and its compaction, identical), and
-after the refit; latency at batch 1 and 32 (median of interleaved repetitions, one intra-op
-thread, inference mode), eager and ``torch.compile`` (``--no-compile`` skips it).
+Reported for each of ``--seeds`` (data and initial weights): heads and neurons left,
+parameters, MACs per sequence, test accuracy before and right after compaction (for
+shrinkage: the chosen network and its compaction, identical), and after the refit; for the
+first seed's networks, latency at batch 1 and 32 (median of interleaved repetitions, one
+intra-op thread, inference mode), eager and ``torch.compile`` (``--no-compile`` skips it).
 
     python benchmarks/heads.py
     python benchmarks/heads.py --no-compile --path-epochs 2
@@ -83,17 +84,10 @@ def refit(model: nn.Module, data: example.Data, epochs: int) -> nn.Module:
     return model.eval()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12, help="dense training epochs")
-    parser.add_argument("--path-epochs", type=int, default=4, help="epochs per strength")
-    parser.add_argument("--n-lambdas", type=int, default=8)
-    parser.add_argument("--refit-epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--no-compile", action="store_true")
-    args = parser.parse_args()
-
-    dense, train_set, val_set, test_set = example.dense_model(args.epochs)
+def compare(args: argparse.Namespace, seed: int) -> dict[str, nn.Module]:
+    """One seed: train dense, follow the path, cut by magnitude; print the table and return
+    the three final networks."""
+    dense, train_set, val_set, test_set = example.dense_model(args.epochs, seed)
     ids = test_set[0]
     probe = train_set[0][:4]
     model = copy.deepcopy(dense)
@@ -112,11 +106,10 @@ def main() -> None:
         rows[name] = {
             "trained": example.losses(before, *test_set)[2],
             "compacted": example.losses(small, *test_set)[2],
-            "small": small,
         }
         finals[name] = refit(small, train_set, args.refit_epochs)
         rows[name]["refitted"] = example.losses(small, *test_set)[2]
-    print(f"kept per layer: heads {heads} of 4, MLP neurons {neurons} of 64")
+    print(f"seed {seed}: kept per layer: heads {heads} of 4, MLP neurons {neurons} of 64")
     head = ("params", "MACs", "heads", "trained", "compacted", "refitted")
     print(f"{'':10} " + " ".join(f"{h:>10}" for h in head))
     for name, m in finals.items():
@@ -131,6 +124,11 @@ def main() -> None:
             f"{name:10} {params:>10,} {count_macs(m, ids[:1]):>10,} {layout:>10} "
             + " ".join(f"{c:>10}" for c in cells)
         )
+    return finals
+
+
+def latency(args: argparse.Namespace, finals: dict[str, nn.Module], ids: torch.Tensor) -> None:
+    """Median latency of each network at batch 1 and 32, eager and compiled, one thread."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -150,6 +148,22 @@ def main() -> None:
             print(f"latency batch {batch} (vs dense eager): " + "; ".join(parts))
     finally:
         torch.set_num_threads(before)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=12, help="dense training epochs")
+    parser.add_argument("--path-epochs", type=int, default=4, help="epochs per strength")
+    parser.add_argument("--n-lambdas", type=int, default=8)
+    parser.add_argument("--refit-epochs", type=int, default=4)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args()
+    for k, seed in enumerate(args.seeds):
+        finals = compare(args, seed)
+        if k == 0:  # latency of the first seed's networks
+            latency(args, finals, example.task(64, 99)[0])
 
 
 if __name__ == "__main__":

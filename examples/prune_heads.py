@@ -139,11 +139,11 @@ def follow_path(
     return float(lams[chosen])
 
 
-def dense_model(epochs: int) -> tuple[nn.Module, Data, Data, Data]:
+def dense_model(epochs: int, seed: int = 0) -> tuple[nn.Module, Data, Data, Data]:
     """The dense network trained for ``epochs`` on the task, and the training, validation and
-    test sets."""
-    train_set, val_set, test_set = task(2000, 0), task(500, 1), task(500, 2)
-    torch.manual_seed(0)
+    test sets (``seed`` draws the data and the initial weights)."""
+    train_set, val_set, test_set = (task(n, 3 * seed + k) for k, n in enumerate((2000, 500, 500)))
+    torch.manual_seed(seed)
     model = build()
     train(model, torch.optim.Adam(model.parameters(), lr=3e-3), train_set, epochs)
     return model, train_set, val_set, test_set

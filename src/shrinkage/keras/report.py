@@ -1,0 +1,68 @@
+"""``sparsity(model)`` for a Keras 3 model: the report :func:`shrinkage.sparsity` gives for a
+torch module, from the model's variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from .._validation import check_choice
+from ..sparsity import LayerSparsity, SparsityReport
+
+__all__ = ["sparsity"]
+
+
+def sparsity(model: Any, *, which: str = "weights") -> SparsityReport:
+    """Exact zeros of a Keras model's variables, as :func:`shrinkage.sparsity` counts them
+    for a torch module.
+
+    Args:
+        model: a built ``keras.Model`` (or layer).
+        which: ``"weights"`` (trainable kernels and embeddings: the variables of two or more
+            axes) or ``"all"`` (every trainable variable, biases and norms included).
+
+    Returns:
+        A :class:`shrinkage.SparsityReport`: for each variable (by its path) its shape, size,
+        ``zeros = #{w_i == 0}``, ``fraction_zero``, ``l1_norm = sum|w_i|`` and
+        ``l2_norm = sqrt(sum w_i^2)``, and the same over all of them.
+    """
+    check_choice("which", which, ("weights", "all"))
+    variables = getattr(model, "trainable_variables", None)
+    if variables is None:
+        raise TypeError(f"model must be a Keras model or layer, got {type(model).__name__}")
+    if not variables:
+        raise ValueError(
+            f"model {getattr(model, 'name', '')!r} has no trainable variables yet: build it "
+            "(call it on a batch, or give it a keras.Input) first"
+        )
+    rows = []
+    for v in variables:
+        w = np.asarray(keras.ops.convert_to_numpy(v))
+        if which == "weights" and w.ndim < 2:
+            continue
+        zeros = int((w == 0).sum())
+        rows.append(
+            LayerSparsity(
+                name=str(getattr(v, "path", v.name)),
+                shape=tuple(int(s) for s in w.shape),
+                size=int(w.size),
+                zeros=zeros,
+                nonzeros=int(w.size) - zeros,
+                fraction_zero=zeros / w.size if w.size else 0.0,
+                l1_norm=float(np.abs(w).sum()),
+                l2_norm=float(np.sqrt((w.astype(np.float64) ** 2).sum())),
+            )
+        )
+    size = sum(r.size for r in rows)
+    zeros = sum(r.zeros for r in rows)
+    return SparsityReport(
+        layers=tuple(rows),
+        size=size,
+        zeros=zeros,
+        nonzeros=size - zeros,
+        fraction_zero=zeros / size if size else 0.0,
+        l1_norm=sum(r.l1_norm for r in rows),
+        l2_norm=sum(r.l2_norm**2 for r in rows) ** 0.5,
+    )

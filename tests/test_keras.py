@@ -1,0 +1,272 @@
+"""shrinkage.keras on the installed Keras backend (``KERAS_BACKEND``: torch by default; `make
+test` runs this file again on JAX, and on TensorFlow when it is importable): the penalties
+against Keras's own, the proximal step against its closed form, exact zeros in ``fit``, and
+``.keras`` files, ``jit_compile``, ``steps_per_execution``, gradient accumulation and mixed
+precision."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+BACKEND = os.environ["KERAS_BACKEND"]
+if importlib.util.find_spec(BACKEND if BACKEND != "torch" else "torch") is None:
+    pytest.skip(f"the Keras backend {BACKEND!r} is not installed", allow_module_level=True)
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != BACKEND:
+    pytest.skip("Keras was imported with another backend", allow_module_level=True)
+
+from shrinkage.keras import (  # noqa: E402
+    L1,
+    L2,
+    ElasticNet,
+    GroupLasso,
+    ProximalAdam,
+    ProximalSGD,
+    proximal,
+    sparsity,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword"
+)
+
+
+def data(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 12)).astype("float32")
+    y = (x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=n) > 0).astype("int32")
+    return x, y
+
+
+def model(regularizer: object = None, seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(16, activation="relu", kernel_regularizer=regularizer),
+            keras.layers.Dense(2),
+        ]
+    )
+
+
+def compiled(regularizer: object, optimizer: object, **kwargs: object) -> keras.Model:
+    m = model(regularizer)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    m.compile(optimizer=optimizer, loss=loss, **kwargs)
+    return m
+
+
+def weights(m: keras.Model) -> list[np.ndarray]:
+    return [np.asarray(keras.ops.convert_to_numpy(v)) for v in m.trainable_variables]
+
+
+def close(a: list[np.ndarray], b: list[np.ndarray], atol: float = 1e-6) -> None:
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, atol=atol, rtol=0)
+
+
+W = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+W[0, 0] = 0.0
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (L1(0.03), keras.regularizers.l1(0.03)),
+        (L2(0.03), keras.regularizers.l2(0.03)),
+        (ElasticNet(0.02, 0.05), keras.regularizers.l1_l2(0.02, 0.05)),
+    ],
+)
+def test_penalties_equal_keras_own(ours: object, theirs: object) -> None:
+    w = keras.ops.convert_to_tensor(W)
+    a = float(keras.ops.convert_to_numpy(ours(w)))  # type: ignore[operator]
+    b = float(keras.ops.convert_to_numpy(theirs(w)))  # type: ignore[operator]
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+@pytest.mark.parametrize(("groups", "axis"), [("rows", 1), ("columns", 0)])
+def test_group_lasso_value_and_prox(groups: str, axis: int) -> None:
+    penalty = GroupLasso(0.1, groups=groups)
+    w = keras.ops.convert_to_tensor(W)
+    norms = np.linalg.norm(W, axis=axis, keepdims=True)
+    size = W.shape[axis]
+    expected = 0.1 * np.sqrt(size) * norms.sum()
+    assert float(keras.ops.convert_to_numpy(penalty(w))) == pytest.approx(expected, rel=1e-5)
+    step = float(np.median(norms)) / (0.1 * np.sqrt(size))  # zeroes the smaller half
+    out = keras.ops.convert_to_numpy(penalty.prox(w, step))
+    scale = np.maximum(1 - step * 0.1 * np.sqrt(size) / norms, 0)
+    np.testing.assert_allclose(out, W * scale, atol=1e-6)
+    zero = (np.linalg.norm(out, axis=axis) == 0).sum()
+    assert 0 < zero < W.shape[1 - axis]
+
+
+def test_one_proximal_step_is_the_closed_form_with_the_current_learning_rate() -> None:
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.5, decay_steps=1, decay_rate=0.5)
+    opt = ProximalSGD(schedule)
+    var = keras.Variable(W, name="kernel")
+    var.regularizer = L1(0.4)
+    opt.build([var])
+    g = np.random.default_rng(2).normal(size=W.shape).astype("float32")
+    expected = W
+    for step in range(2):
+        lr = 0.5 * 0.5**step  # the schedule at this step
+        z = expected - lr * g
+        expected = np.sign(z) * np.maximum(np.abs(z) - lr * 0.4, 0)
+        opt.apply([keras.ops.convert_to_tensor(g)], [var])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(var), expected, atol=1e-6)
+    assert (expected == 0).any()  # the second, smaller threshold still zeroes some
+
+
+def test_with_every_strength_zero_the_optimizer_is_the_plain_one() -> None:
+    x, y = data()
+    ours = compiled(L1(0.0), ProximalAdam(1e-2))
+    plain = compiled(None, keras.optimizers.Adam(1e-2))
+    ours.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False)
+    plain.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False)
+    close(weights(ours), weights(plain))
+
+
+def test_proximal_adam_gives_exact_zeros_where_keras_l1_gives_none() -> None:
+    x, y = data()
+    ours = compiled(L1(0.3), ProximalAdam(1e-2))
+    theirs = compiled(keras.regularizers.l1(0.3), keras.optimizers.Adam(1e-2))
+    history = ours.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    theirs.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    mine, keras_kernel = weights(ours)[0], weights(theirs)[0]
+    assert (mine == 0).mean() > 0.3
+    assert (keras_kernel == 0).sum() == 0
+    # the logged loss is the penalized one: data loss + 0.3 * sum|w|
+    data_loss = ours.evaluate(x, y, verbose=0)
+    assert data_loss == pytest.approx(
+        float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, ours(x)))
+        + 0.3 * np.abs(mine).sum(),
+        rel=1e-4,
+    )
+    assert history.history["loss"][-1] > 0.3 * np.abs(mine).sum()
+    report = sparsity(ours)
+    assert report.zeros == int((mine == 0).sum()) + int((weights(ours)[2] == 0).sum())
+    assert [r.shape for r in report.layers] == [(12, 16), (16, 2)]
+
+
+def test_train_on_batch_applies_the_prox_too() -> None:
+    x, y = data()
+    m = compiled(L1(0.5), ProximalSGD(0.1))
+    for _ in range(5):
+        m.train_on_batch(x[:64], y[:64])
+    assert (weights(m)[0] == 0).mean() > 0.5
+
+
+def test_saving_and_loading_continues_exactly(tmp_path) -> None:
+    x, y = data()
+    through = compiled(L1(0.3), ProximalAdam(1e-2))
+    through.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False)
+    first = compiled(L1(0.3), ProximalAdam(1e-2))
+    first.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    path = tmp_path / "model.keras"
+    first.save(path)
+    loaded = keras.saving.load_model(path)
+    penalty = loaded.layers[0].kernel_regularizer
+    assert isinstance(penalty, L1) and penalty.get_config() == {"l1": 0.3, "proximal": True}
+    assert type(loaded.optimizer).__name__ == "ProximalAdam"
+    loaded.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
+    close(weights(loaded), weights(through))
+    assert (weights(loaded)[0] == 0).any()
+
+
+@pytest.mark.parametrize("setting", [{"jit_compile": True}, {"steps_per_execution": 4}])
+def test_jit_and_steps_per_execution_give_the_same_weights(setting: dict[str, object]) -> None:
+    if BACKEND == "torch" and "steps_per_execution" in setting:
+        pytest.skip("Keras's PyTorch backend refuses steps_per_execution > 1")
+    x, y = data(128)
+    base = compiled(L1(0.05), ProximalSGD(0.1), jit_compile=False)
+    other = compiled(L1(0.05), ProximalSGD(0.1), **setting)
+    base.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    other.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    close(weights(other), weights(base), atol=1e-5)
+    assert (weights(other)[0] == 0).any()
+
+
+def test_gradient_accumulation_steps_as_one_larger_batch() -> None:
+    x, y = data(128)
+    accumulated = compiled(L1(0.05), ProximalSGD(0.1, gradient_accumulation_steps=2))
+    larger = compiled(L1(0.05), ProximalSGD(0.1))
+    accumulated.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    larger.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    close(weights(accumulated), weights(larger), atol=1e-5)
+    assert (weights(larger)[0] == 0).any()
+
+
+def test_mixed_precision_keeps_float32_weights_and_exact_zeros() -> None:
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        x, y = data()
+        m = compiled(L1(0.5), ProximalSGD(0.1))
+        m.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    kernel = weights(m)[0]
+    assert kernel.dtype == np.float32 and (kernel == 0).mean() > 0.3
+
+
+def test_any_optimizer_class_becomes_proximal() -> None:
+    lion = proximal(keras.optimizers.Lion)
+    assert lion.__name__ == "ProximalLion"
+    x, y = data()
+    m = compiled(L1(5.0), lion(1e-3))  # a threshold of 5e-3 per step beats its 1e-3 steps
+    m.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    assert (weights(m)[0] == 0).any()
+    with pytest.raises(TypeError, match="optimizer must be a Keras optimizer class"):
+        proximal(object)  # type: ignore[arg-type]
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(ValueError, match=r"l1 must be a finite number >= 0, got -0\.1"):
+        L1(-0.1)
+    with pytest.raises(ValueError, match="groups must be 'rows' or 'columns'"):
+        GroupLasso(0.1, groups="heads")
+    with pytest.raises(ValueError, match="use_ema=True"):
+        ProximalAdam(1e-3, use_ema=True)
+
+
+def test_a_proximal_optimizer_without_penalties_warns() -> None:
+    x, y = data(64)
+    m = compiled(None, ProximalSGD(0.1))
+    with pytest.warns(UserWarning, match="none has a proximal penalty of shrinkage.keras"):
+        m.fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_proximal_penalty_under_a_plain_optimizer_warns_and_still_penalizes() -> None:
+    x, y = data(64)
+    ours = compiled(L1(0.05), keras.optimizers.SGD(0.1))
+    theirs = compiled(keras.regularizers.l1(0.05), keras.optimizers.SGD(0.1))
+    with pytest.warns(UserWarning, match="will not reach exact zeros"):
+        ours.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    theirs.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    close(weights(ours), weights(theirs), atol=1e-5)  # Keras's own subgradient
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        quiet = compiled(L1(0.05, proximal=False), keras.optimizers.SGD(0.1))
+        quiet.fit(x, y, epochs=1, verbose=0)
+
+
+def test_the_keras_example_runs(capsys, monkeypatch) -> None:
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "keras_l1.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--epochs", "3"])
+    runpy.run_path(str(script), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if "keras.regularizers.l1" in line or "(prox)" in line]
+    assert len(rows) == 4
+    zeros = [float(r.split()[-2].rstrip("%")) for r in rows]
+    assert zeros[0] == 0.0 and zeros[2] == 0.0  # Keras's l1: never exactly zero
+    assert zeros[1] > 0.0  # proximal SGD: exact zeros
