@@ -193,6 +193,10 @@ def test_jit_and_steps_per_execution_give_the_same_weights(setting: dict[str, ob
 
 
 def test_gradient_accumulation_steps_as_one_larger_batch() -> None:
+    if BACKEND == "tensorflow":
+        with pytest.raises(ValueError, match="gradient_accumulation_steps=2: on the TensorFlow"):
+            ProximalSGD(0.1, gradient_accumulation_steps=2)
+        return
     x, y = data(128)
     accumulated = compiled(L1(0.05), ProximalSGD(0.1, gradient_accumulation_steps=2))
     larger = compiled(L1(0.05), ProximalSGD(0.1))
@@ -248,6 +252,7 @@ def test_a_proximal_penalty_under_a_plain_optimizer_warns_and_still_penalizes() 
     theirs = compiled(keras.regularizers.l1(0.05), keras.optimizers.SGD(0.1))
     with pytest.warns(UserWarning, match="will not reach exact zeros"):
         ours.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+        ours.evaluate(x, y, verbose=0)  # TensorFlow traces fit's step once: this traces again
     theirs.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
     close(weights(ours), weights(theirs), atol=1e-5)  # Keras's own subgradient
     with warnings.catch_warnings():

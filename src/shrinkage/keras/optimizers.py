@@ -15,7 +15,9 @@ includes them).
 
 ``ProximalSGD``, ``ProximalAdam`` and ``ProximalAdamW`` are ready-made; :func:`proximal`
 makes the same of any Keras optimizer class. ``use_ema=True`` is refused: the moving average
-would overwrite the zeros at the end of training.
+would overwrite the zeros at the end of training. So is ``gradient_accumulation_steps`` on the
+TensorFlow backend, where in ``fit`` the result differed from the same updates on one larger
+batch by one step's threshold.
 """
 
 from __future__ import annotations
@@ -47,14 +49,24 @@ class ProximalMixin:
                 "use_ema=True (the moving average would overwrite the exact zeros at the end "
                 "of fit); leave use_ema=False"
             )
+        if kwargs.get("gradient_accumulation_steps") and keras.backend.backend() == "tensorflow":
+            raise ValueError(
+                f"gradient_accumulation_steps={kwargs['gradient_accumulation_steps']!r}: on the "
+                "TensorFlow backend the proximal optimizers do not support gradient "
+                "accumulation (in fit the proximal step does not land as it does on torch and "
+                "JAX); use one of those backends, or a larger batch"
+            )
         super().__init__(*args, **kwargs)
 
     def build(self, variables: list[Any]) -> None:
         super().build(variables)  # type: ignore[misc]
-        penalties = [p for p in map(_penalty, variables) if p is not None]
-        for penalty in penalties:
+        # by the optimizer's own variable index: some backends (TensorFlow) hand update_step
+        # the backend's variable, which does not carry the Keras variable's regularizer
+        self._proximal_penalties = [_penalty(v) for v in variables]
+        taken = [p for p in self._proximal_penalties if p is not None]
+        for penalty in taken:
             penalty.taken = True
-        if not penalties:
+        if not taken:
             warnings.warn(
                 f"{type(self).__name__} was built over {len(variables)} variables and none "
                 "has a proximal penalty of shrinkage.keras (kernel_regularizer=L1(...), ...): "
@@ -65,7 +77,8 @@ class ProximalMixin:
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         super().update_step(gradient, variable, learning_rate)  # type: ignore[misc]
-        penalty = _penalty(variable)
+        index = self._get_variable_index(variable)  # type: ignore[attr-defined]
+        penalty = self._proximal_penalties[index]
         if penalty is not None:
             step = ops.cast(learning_rate, variable.dtype)
             self.assign(variable, penalty.prox(variable, step))  # type: ignore[attr-defined]

@@ -11,7 +11,8 @@ weights exactly to zero, and the penalty's loss term then carries no gradient (t
 ``model.fit`` logs still includes its value). Until an optimizer takes it over, the penalty is
 a plain loss term like Keras's, and the second time it is computed so (the first may come
 from ``fit`` building the model before its optimizer) it warns that its zeros will not
-happen. ``proximal=False`` keeps it a plain loss term under any optimizer. In a custom
+happen (TensorFlow traces ``fit``'s step once, so there it warns at the next trace, e.g.
+``evaluate``). ``proximal=False`` keeps it a plain loss term under any optimizer. In a custom
 training loop, build the proximal optimizer (``optimizer.build(model.trainable_variables)``)
 before the first step, as ``fit`` does.
 """
