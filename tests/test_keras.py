@@ -179,7 +179,12 @@ def test_saving_and_loading_continues_exactly(tmp_path) -> None:
     assert (weights(loaded)[0] == 0).any()
 
 
-@pytest.mark.parametrize("setting", [{"jit_compile": True}, {"steps_per_execution": 4}])
+JIT = pytest.param(  # torch.compile of the step takes half a minute on 2 cores
+    {"jit_compile": True}, marks=[pytest.mark.slow] if BACKEND == "torch" else []
+)
+
+
+@pytest.mark.parametrize("setting", [JIT, {"steps_per_execution": 4}])
 def test_jit_and_steps_per_execution_give_the_same_weights(setting: dict[str, object]) -> None:
     if BACKEND == "torch" and "steps_per_execution" in setting:
         pytest.skip("Keras's PyTorch backend refuses steps_per_execution > 1")
