@@ -24,8 +24,9 @@ try:
     import keras
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "shrinkage.keras needs Keras 3: pip install 'shrinkage[keras]' (and a backend: "
-        "torch, jax or tensorflow)"
+        f"shrinkage.keras could not import keras ({error}): it needs Keras 3 (pip install "
+        "'shrinkage[keras]') and a backend that is installed, named by KERAS_BACKEND "
+        "(torch, jax or tensorflow; Keras's default is tensorflow)"
     ) from error
 
 if not keras.__version__.startswith("3."):  # pragma: no cover

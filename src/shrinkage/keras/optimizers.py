@@ -76,7 +76,10 @@ class ProximalMixin:
             )
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        """The optimizer's own update of ``variable``, then ``w <- prox_{lr * P}(w)`` with
+        ``P`` its penalty and ``lr`` this step's learning rate (same shape as ``w``)."""
         super().update_step(gradient, variable, learning_rate)  # type: ignore[misc]
+        # the lookup Keras's Optimizer docstring shows custom optimizers for their slots
         index = self._get_variable_index(variable)  # type: ignore[attr-defined]
         penalty = self._proximal_penalties[index]
         if penalty is not None:

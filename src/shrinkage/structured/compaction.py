@@ -156,7 +156,9 @@ def compact(
     (:mod:`shrinkage.structured.rebuild`): the result is an instance of ``model``'s own class
     with smaller layers in the same places (``model.layer3[1].conv2`` still exists), its
     BatchNorm layers kept. Its attention layers that :mod:`~shrinkage.structured.heads`
-    recognizes lose their dead heads first (head counts and widths set to match).
+    recognizes lose their dead heads first (head counts and widths set to match; an
+    ``nn.MultiheadAttention`` that loses heads becomes a
+    :class:`~shrinkage.structured.attention.HeadAttention`, the same call and outputs).
 
     Args:
         model: the model (left unchanged; evaluated in eval mode).
