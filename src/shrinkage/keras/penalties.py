@@ -8,10 +8,12 @@ With ``proximal=True`` (the default) a proximal optimizer of
 :mod:`shrinkage.keras.optimizers` takes the penalty over when it is built: after each update
 it applies ``w <- prox_{lr * P}(w)`` with the current learning rate ``lr``, which sets
 weights exactly to zero, and the penalty's loss term then carries no gradient (the loss that
-``model.fit`` logs still includes its value). Until an optimizer takes it over, the penalty is
-a plain loss term like Keras's, and the second time it is computed so (the first may come
-from ``fit`` building the model before its optimizer) it warns that its zeros will not
-happen (TensorFlow traces ``fit``'s step once, so there it warns at the next trace, e.g.
+``model.fit`` logs still includes its value). It stays taken over (``penalty.taken``) while
+the penalty object lives: to train the same layers on with a plain optimizer, set
+``taken = False`` or use new penalties. Until an optimizer takes it over, the penalty is a
+plain loss term like Keras's, and the second time it is computed so (the first may come from
+``fit`` building the model before its optimizer) it warns that its zeros will not happen
+(TensorFlow traces ``fit``'s step once, so there it warns at the next trace, e.g.
 ``evaluate``). ``proximal=False`` keeps it a plain loss term under any optimizer. In a custom
 training loop, build the proximal optimizer (``optimizer.build(model.trainable_variables)``)
 before the first step, as ``fit`` does.
