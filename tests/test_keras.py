@@ -211,9 +211,10 @@ def test_gradient_accumulation_steps_as_one_larger_batch() -> None:
     assert (weights(larger)[0] == 0).any()
 
 
-def test_mixed_precision_keeps_float32_weights_and_exact_zeros() -> None:
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_float32_weights_and_exact_zeros(policy: str) -> None:
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
+    keras.config.set_dtype_policy(policy)
     try:
         x, y = data()
         m = compiled(L1(0.5), ProximalSGD(0.1))
@@ -222,6 +223,8 @@ def test_mixed_precision_keeps_float32_weights_and_exact_zeros() -> None:
         keras.config.set_dtype_policy(previous)
     kernel = weights(m)[0]
     assert kernel.dtype == np.float32 and (kernel == 0).mean() > 0.3
+    if policy == "mixed_float16":  # compile wrapped the optimizer for loss scaling
+        assert type(m.optimizer).__name__ == "LossScaleOptimizer"
 
 
 def test_any_optimizer_class_becomes_proximal() -> None:
