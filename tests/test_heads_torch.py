@@ -1,8 +1,8 @@
 """Attention heads of PyTorch's own transformer modules (``nn.MultiheadAttention``,
-``nn.TransformerEncoder``), torchvision's and timm's ``VisionTransformer``: exact zeros by
-proximal steps, compaction without output change, and checkpoints; and
-:class:`HeadAttention`, what a ``nn.MultiheadAttention`` that lost heads becomes, against
-``nn.MultiheadAttention`` itself."""
+``nn.TransformerEncoder``) and of torchvision's, timm's and Hugging Face's vision
+transformers: exact zeros by proximal steps, compaction without output change, and
+checkpoints; and :class:`HeadAttention`, what a ``nn.MultiheadAttention`` that lost heads
+becomes, against ``nn.MultiheadAttention`` itself."""
 
 from __future__ import annotations
 
@@ -67,11 +67,21 @@ def timm_vit() -> nn.Module:
     )  # fmt: skip
 
 
+def hugging_face_vit() -> nn.Module:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(
+        image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=48, num_labels=5,
+    )  # fmt: skip
+    return transformers.ViTForImageClassification(config)
+
+
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "encoder": encoder,
     "encoder_sequence_first": encoder_sequence_first,
     "torchvision_vit": torchvision_vit,
     "timm_vit": timm_vit,
+    "hugging_face_vit": hugging_face_vit,
 }
 
 
@@ -82,9 +92,14 @@ def inputs(name: str, n: int = 4, seed: int = 0) -> Tensor:
     return torch.randn(n, 10, 8, generator=g)
 
 
+def forward(model: nn.Module, x: Tensor) -> Tensor:
+    out = model(x)
+    return out if isinstance(out, Tensor) else out.logits  # a Hugging Face output
+
+
 def run(model: nn.Module, x: Tensor) -> Tensor:
     with torch.no_grad():
-        return model(x)
+        return forward(model, x)
 
 
 def heads_of(model: nn.Module) -> list[int]:
@@ -109,7 +124,7 @@ def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -
     target = torch.randn_like(run(model, x))
     for _ in range(steps):
         opt.zero_grad()
-        ((model(x) - target) ** 2).mean().backward()
+        ((forward(model, x) - target) ** 2).mean().backward()
         opt.step()
     model.eval()
     heads = sum(int((g.norms() == 0).sum()) for g in groups if "heads" in g.label)
@@ -126,7 +141,7 @@ def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -
     assert sum(heads_of(small)) == sum(heads_of(model)) - heads
     assert run(model, x).equal(before)  # the original is untouched
     small.train()  # the compacted model trains on
-    small(x).sum().backward()
+    forward(small, x).sum().backward()
     assert all(p.grad is not None for p in small.parameters() if p.requires_grad)
 
 
@@ -172,7 +187,8 @@ def test_a_compacted_model_saves_and_loads(name: str, tmp_path) -> None:
     assert type(loaded) is type(model)
     assert heads_of(loaded) == heads_of(small) == [1, 4]
     torch.testing.assert_close(run(loaded, x), run(small, x), atol=0, rtol=0)
-    if "timm" not in name:  # a MultiheadAttention that lost heads comes back as one
+    if name in ("encoder", "encoder_sequence_first", "torchvision_vit"):
+        # a MultiheadAttention that lost heads comes back as a HeadAttention
         (attention,) = [m for m in loaded.modules() if isinstance(m, HeadAttention)]
         assert attention.source_heads.tolist() == [0]
 

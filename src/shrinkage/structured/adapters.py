@@ -5,7 +5,8 @@ are recognized by their modules and attributes instead:
 
 * Hugging Face BERT-style encoders (``self.query / key / value``, ``output.dense``);
 * GPT-2 (one fused ``c_attn`` ``Conv1D``, weight ``[in, out]``, and ``c_proj``);
-* Llama-style decoders (``q_proj / k_proj / v_proj / o_proj``, grouped-query attention);
+* Llama-style decoders and Hugging Face's ViT (``q_proj / k_proj / v_proj / o_proj``,
+  grouped-query attention);
 * timm's ``Attention`` (one fused ``qkv`` ``nn.Linear``, ``proj``, ``attn_dim``);
 * ``torch.nn.MultiheadAttention`` (``in_proj_weight`` or separate ``q/k/v_proj_weight``,
   ``out_proj``), as in ``nn.TransformerEncoderLayer`` and torchvision's ``VisionTransformer``;
@@ -120,11 +121,12 @@ def _gpt2(module: nn.Module) -> HeadLayout | None:
 
 
 def _llama(module: nn.Module) -> HeadLayout | None:
-    """Llama-style: ``q_proj / k_proj / v_proj / o_proj``, grouped-query attention through
-    ``num_key_value_groups``."""
+    """Llama-style: ``q_proj / k_proj / v_proj / o_proj`` and ``head_dim`` (Llama, Mistral,
+    Qwen, and Hugging Face's ViT), grouped-query attention through ``num_key_value_groups``
+    (one query head per key/value head without it)."""
     if not all(_linear(module, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
         return None
-    d, groups = getattr(module, "head_dim", None), getattr(module, "num_key_value_groups", None)
+    d, groups = getattr(module, "head_dim", None), getattr(module, "num_key_value_groups", 1)
     if not isinstance(d, int) or not isinstance(groups, int):
         return None
     q = module.get_submodule("q_proj")
@@ -209,8 +211,18 @@ def _set_gpt2(module: nn.Module, queries: list[int], kv: list[int], d: int) -> N
         setattr(owner, attr, value)
 
 
+_LLAMA_COUNTS = ("num_key_value_groups", "num_attention_heads", "num_key_value_heads")
+
+
 def _set_llama(module: nn.Module, queries: list[int], kv: list[int], d: int) -> None:
-    setattr(module, "num_key_value_groups", len(queries) // max(len(kv), 1))  # noqa: B010
+    counts = {
+        "num_key_value_groups": len(queries) // max(len(kv), 1),
+        "num_attention_heads": len(queries),
+        "num_key_value_heads": len(kv),
+    }
+    for attr in _LLAMA_COUNTS:  # the counts the module keeps, whether its forward reads them
+        if isinstance(getattr(module, attr, None), int):
+            setattr(module, attr, counts[attr])
 
 
 def _set_timm(module: nn.Module, queries: list[int], kv: list[int], d: int) -> None:
@@ -261,7 +273,7 @@ def shape_attributes(module: nn.Module) -> tuple[str, ...]:
     if _gpt2(module) is not None and _ints(module, "split_size"):
         return ("num_heads", "split_size")
     if _llama(module) is not None:
-        return ("num_key_value_groups",)
+        return tuple(a for a in _LLAMA_COUNTS if isinstance(getattr(module, a, None), int))
     if _timm(module) is not None:
         return ("num_heads", "attn_dim")
     if isinstance(module, HeadAttention):
