@@ -195,8 +195,17 @@ def test_a_compacted_model_saves_and_loads(name: str, tmp_path) -> None:
 
 def test_multihead_attention_with_bias_kv_is_named_in_the_refusal() -> None:
     model = nn.Sequential(nn.MultiheadAttention(8, 2, add_bias_kv=True))
-    with pytest.raises(CompactionError, match=r"nn\.MultiheadAttention without add_bias_kv"):
+    with pytest.raises(
+        CompactionError, match=r"not supported: 0: nn\.MultiheadAttention with add_bias_kv"
+    ):
         head_groups(model, 0.1)
+
+
+def test_timm_attention_with_a_norm_over_all_heads_is_named_in_the_refusal() -> None:
+    timm = pytest.importorskip("timm")
+    attention = timm.layers.Attention(32, 4, scale_norm=True, norm_layer=nn.LayerNorm)
+    with pytest.raises(CompactionError, match="not supported: 0: attention with scale_norm"):
+        head_groups(nn.Sequential(attention), 0.1)
 
 
 def test_head_groups_of_multihead_attention_are_its_slices() -> None:

@@ -25,7 +25,15 @@ from torch import Tensor, nn
 
 from .attention import HeadAttention
 
-__all__ = ["HeadLayout", "Slot", "check_layouts", "head_layouts", "set_heads", "shape_attributes"]
+__all__ = [
+    "HeadLayout",
+    "Slot",
+    "check_layouts",
+    "head_layouts",
+    "set_heads",
+    "shape_attributes",
+    "unrecognized",
+]
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,20 @@ def head_layouts(model: nn.Module) -> Iterator[tuple[str, HeadLayout]]:
             if layout is not None:
                 yield name, layout
                 break
+
+
+def unrecognized(model: nn.Module) -> list[str]:
+    """The attention modules of ``model`` that no adapter takes, each as ``"name: why"``
+    (``nn.MultiheadAttention`` with ``add_bias_kv`` / ``add_zero_attn``; timm's ``Attention``
+    with ``scale_norm`` or a gate)."""
+    out = []
+    for name, module in model.named_modules():
+        label = name or type(module).__name__
+        if isinstance(module, nn.MultiheadAttention) and _multihead(module) is None:
+            out.append(f"{label}: nn.MultiheadAttention with add_bias_kv or add_zero_attn")
+        elif _linear(module, "qkv") and _ints(module, "attn_dim") and _timm(module) is None:
+            out.append(f"{label}: attention with scale_norm or a gate")
+    return out
 
 
 def shape_attributes(module: nn.Module) -> tuple[str, ...]:

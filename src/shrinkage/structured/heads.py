@@ -32,7 +32,15 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from .adapters import HeadLayout, Slot, check_layouts, head_layouts, set_heads, shape_attributes
+from .adapters import (
+    HeadLayout,
+    Slot,
+    check_layouts,
+    head_layouts,
+    set_heads,
+    shape_attributes,
+    unrecognized,
+)
 from .attention import HeadAttention, settle_encoders
 from .errors import CompactionError
 from .rebuild import GroupReport
@@ -110,11 +118,13 @@ def head_groups(model: nn.Module, lam: float, example_input: object = None) -> l
             every = layout.query + layout.keys + layout.values + layout.output
             out.append(_groups(prefix, module, every, d, layout.heads, lam, f"{name} heads"))
     if not out:
+        found = unrecognized(model)
         raise CompactionError(
             f"{type(model).__name__} has no attention layer shrinkage recognizes (BERT-style "
             "self.query/key/value + output.dense, GPT-2 c_attn + c_proj, Llama-style "
             "q_proj/k_proj/v_proj/o_proj, timm Attention without scale_norm or gate, or "
             "nn.MultiheadAttention without add_bias_kv / add_zero_attn)"
+            + (f"; not supported: {'; '.join(found)}" if found else "")
         )
     return out
 
