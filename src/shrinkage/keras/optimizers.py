@@ -9,15 +9,13 @@ becomes
     w <- prox_{lr * P}(w)
 
 with ``lr`` the learning rate of that step (a schedule's current value), e.g.
-``sign(w) * max(|w| - lr * l1, 0)`` for ``L1(l1)``: exact zeros. Building the optimizer takes
-those penalties over, so their loss terms stop adding a gradient (the logged loss still
-includes them).
+``sign(w) * max(|w| - lr * l1, 0)`` for ``L1(l1)``: exact zeros. The loss terms of such
+penalties carry no gradient (the logged loss still includes them), so nothing is applied
+twice, however the backend orders building the optimizer and tracing the step.
 
 ``ProximalSGD``, ``ProximalAdam`` and ``ProximalAdamW`` are ready-made; :func:`proximal`
 makes the same of any Keras optimizer class. ``use_ema=True`` is refused: the moving average
-would overwrite the zeros at the end of training. So is ``gradient_accumulation_steps`` on the
-TensorFlow backend, where in ``fit`` the result differed from the same updates on one larger
-batch by one step's threshold.
+would overwrite the zeros at the end of training.
 """
 
 from __future__ import annotations
@@ -48,13 +46,6 @@ class ProximalMixin:
                 f"use_ema={kwargs['use_ema']!r}: a proximal optimizer does not support "
                 "use_ema=True (the moving average would overwrite the exact zeros at the end "
                 "of fit); leave use_ema=False"
-            )
-        if kwargs.get("gradient_accumulation_steps") and keras.backend.backend() == "tensorflow":
-            raise ValueError(
-                f"gradient_accumulation_steps={kwargs['gradient_accumulation_steps']!r}: on the "
-                "TensorFlow backend the proximal optimizers do not support gradient "
-                "accumulation (in fit the proximal step does not land as it does on torch and "
-                "JAX); use one of those backends, or a larger batch"
             )
         super().__init__(*args, **kwargs)
 

@@ -4,19 +4,16 @@ Each is a ``keras.regularizers.Regularizer`` with Keras's own scale, so it is a 
 ``kernel_regularizer=``: ``L1(0.01)`` adds ``0.01 * sum|w|`` to the loss, as
 ``keras.regularizers.l1(0.01)`` does. Computed with ``keras.ops``, they run on every backend.
 
-With ``proximal=True`` (the default) a proximal optimizer of
-:mod:`shrinkage.keras.optimizers` takes the penalty over when it is built: after each update
-it applies ``w <- prox_{lr * P}(w)`` with the current learning rate ``lr``, which sets
-weights exactly to zero, and the penalty's loss term then carries no gradient (the loss that
-``model.fit`` logs still includes its value). It stays taken over (``penalty.taken``) while
-the penalty object lives: to train the same layers on with a plain optimizer, set
-``taken = False`` or use new penalties. Until an optimizer takes it over, the penalty is a
-plain loss term like Keras's, and the second time it is computed so (the first may come from
-``fit`` building the model before its optimizer) it warns that its zeros will not happen
-(TensorFlow traces ``fit``'s step once, so there it warns at the next trace, e.g.
-``evaluate``). ``proximal=False`` keeps it a plain loss term under any optimizer. In a custom
-training loop, build the proximal optimizer (``optimizer.build(model.trainable_variables)``)
-before the first step, as ``fit`` does.
+With ``proximal=True`` (the default) the penalty is applied by a proximal optimizer of
+:mod:`shrinkage.keras.optimizers`: after each update it sets ``w <- prox_{lr * P}(w)`` with
+the current learning rate ``lr``, which puts weights exactly at zero. Its loss term then only
+reports: ``model.fit`` logs the penalized loss, but the term carries no gradient (it would add
+the penalty a second time). Under a plain Keras optimizer such a penalty is therefore not
+applied at all, and the second time it is computed without a proximal optimizer having been
+built over it (the first may come before ``fit`` builds its optimizer) it warns so
+(TensorFlow traces ``fit``'s step once, so there the warning comes with the next trace, e.g.
+``evaluate``). ``proximal=False`` makes it a plain loss term like Keras's own, under any
+optimizer, with no exact zeros.
 """
 
 from __future__ import annotations
@@ -58,7 +55,7 @@ class Penalty(keras.regularizers.Regularizer):
         if not isinstance(proximal, bool):
             raise ValueError(f"proximal must be True or False, got {proximal!r}")
         self.proximal = proximal
-        self.taken = False  # set by a proximal optimizer that applies this penalty
+        self.taken = False  # set when a proximal optimizer that applies it is built
         self._calls = 0
 
     def value(self, x: Any) -> Any:
@@ -71,19 +68,20 @@ class Penalty(keras.regularizers.Regularizer):
 
     def __call__(self, x: Any) -> Any:
         value = self.value(x)
-        if self.proximal and self.taken:
-            return ops.stop_gradient(value)  # the optimizer's prox applies it
+        if not self.proximal:
+            return value
         self._calls += 1
-        if self.proximal and self._calls == 2:  # the first may come before fit builds
+        if self._calls == 2 and not self.taken:
             warnings.warn(
-                f"{self!r} is proximal, but no proximal optimizer of shrinkage.keras applies "
-                "it: it acts as a plain loss term and its weights will not reach exact zeros "
-                "(train with ProximalSGD, ProximalAdam, ProximalAdamW or proximal(...), or "
-                "pass proximal=False to silence this)",
+                f"{self!r} is proximal, but no proximal optimizer of shrinkage.keras has been "
+                "built over its weights: it is not applied (its loss term is logged without a "
+                "gradient) and its weights will not reach exact zeros. Train with "
+                "ProximalSGD, ProximalAdam, ProximalAdamW or proximal(...), or pass "
+                "proximal=False for a plain loss term like Keras's",
                 UserWarning,
                 stacklevel=2,
             )
-        return value
+        return ops.stop_gradient(value)  # a proximal optimizer applies it
 
     def get_config(self) -> dict[str, Any]:
         return {"proximal": self.proximal}
@@ -180,7 +178,9 @@ class GroupLasso(Penalty):
 
     def _norms(self, x: Any) -> tuple[Any, float]:
         axes, size = self._axes(x)
-        return ops.sqrt(ops.sum(ops.square(x), axis=axes, keepdims=True)), size
+        squares = ops.sum(ops.square(x), axis=axes, keepdims=True)
+        # a zero group's norm is 1e-30, not 0: its gradient (as a plain loss term) stays finite
+        return ops.sqrt(ops.maximum(squares, 1e-60)), size
 
     def value(self, x: Any) -> Any:
         norms, size = self._norms(x)
