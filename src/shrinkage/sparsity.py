@@ -4,6 +4,7 @@ groups (heads, neurons, channels), which units are alive in each layer."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -55,6 +56,24 @@ class LayerSparsity:
     l1_norm: float
     l2_norm: float
 
+    @classmethod
+    def counted(
+        cls, name: str, shape: Sequence[int], zeros: int, l1_norm: float, l2_norm: float
+    ) -> LayerSparsity:
+        """The row of a tensor of ``shape`` with ``zeros`` exact zeros and these norms (its
+        size, nonzeros and fraction derived)."""
+        size = math.prod(shape)
+        return cls(
+            name=name,
+            shape=tuple(int(s) for s in shape),
+            size=size,
+            zeros=zeros,
+            nonzeros=size - zeros,
+            fraction_zero=zeros / size if size else 0.0,
+            l1_norm=l1_norm,
+            l2_norm=l2_norm,
+        )
+
 
 @dataclass(frozen=True)
 class SparsityReport:
@@ -68,6 +87,24 @@ class SparsityReport:
     l1_norm: float
     l2_norm: float
     units: tuple[UnitSparsity, ...] = ()
+
+    @classmethod
+    def of_layers(
+        cls, rows: Sequence[LayerSparsity], units: Sequence[UnitSparsity] = ()
+    ) -> SparsityReport:
+        """The report over ``rows``: their totals (``l2_norm`` the norm of all entries)."""
+        size = sum(r.size for r in rows)
+        zeros = sum(r.zeros for r in rows)
+        return cls(
+            layers=tuple(rows),
+            size=size,
+            zeros=zeros,
+            nonzeros=size - zeros,
+            fraction_zero=zeros / size if size else 0.0,
+            l1_norm=sum(r.l1_norm for r in rows),
+            l2_norm=sum(r.l2_norm**2 for r in rows) ** 0.5,
+            units=tuple(units),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for JSON)."""
@@ -198,31 +235,16 @@ def sparsity(
     for name, p in model.named_parameters():
         if mask is not None and not mask[name]:
             continue
-        zeros = int((p == 0).sum())
         rows.append(
-            LayerSparsity(
-                name=name,
-                shape=tuple(p.shape),
-                size=p.numel(),
-                zeros=zeros,
-                nonzeros=p.numel() - zeros,
-                fraction_zero=zeros / p.numel() if p.numel() else 0.0,
-                l1_norm=float(p.abs().sum()),
-                l2_norm=float(torch.linalg.vector_norm(p)),
+            LayerSparsity.counted(
+                name,
+                p.shape,
+                int((p == 0).sum()),
+                float(p.abs().sum()),
+                float(torch.linalg.vector_norm(p)),
             )
         )
-    size = sum(r.size for r in rows)
-    zeros = sum(r.zeros for r in rows)
-    return SparsityReport(
-        layers=tuple(rows),
-        size=size,
-        zeros=zeros,
-        nonzeros=size - zeros,
-        fraction_zero=zeros / size if size else 0.0,
-        l1_norm=sum(r.l1_norm for r in rows),
-        l2_norm=sum(r.l2_norm**2 for r in rows) ** 0.5,
-        units=tuple(_units(family) for family in units),
-    )
+    return SparsityReport.of_layers(rows, [_units(family) for family in units])
 
 
 def _units(family: UnitFamily) -> UnitSparsity:

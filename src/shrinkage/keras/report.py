@@ -42,27 +42,13 @@ def sparsity(model: Any, *, which: str = "weights") -> SparsityReport:
         w = np.asarray(keras.ops.convert_to_numpy(v))
         if which == "weights" and w.ndim < 2:
             continue
-        zeros = int((w == 0).sum())
         rows.append(
-            LayerSparsity(
-                name=str(getattr(v, "path", v.name)),
-                shape=tuple(int(s) for s in w.shape),
-                size=int(w.size),
-                zeros=zeros,
-                nonzeros=int(w.size) - zeros,
-                fraction_zero=zeros / w.size if w.size else 0.0,
-                l1_norm=float(np.abs(w).sum()),
-                l2_norm=float(np.sqrt((w.astype(np.float64) ** 2).sum())),
+            LayerSparsity.counted(
+                str(getattr(v, "path", v.name)),
+                w.shape,
+                int((w == 0).sum()),
+                float(np.abs(w).sum()),
+                float(np.sqrt((w.astype(np.float64) ** 2).sum())),
             )
         )
-    size = sum(r.size for r in rows)
-    zeros = sum(r.zeros for r in rows)
-    return SparsityReport(
-        layers=tuple(rows),
-        size=size,
-        zeros=zeros,
-        nonzeros=size - zeros,
-        fraction_zero=zeros / size if size else 0.0,
-        l1_norm=sum(r.l1_norm for r in rows),
-        l2_norm=sum(r.l2_norm**2 for r in rows) ** 0.5,
-    )
+    return SparsityReport.of_layers(rows)
