@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 import shrinkage
 from shrinkage import CompactionError, compact, count_macs, head_groups, neuron_groups
-from units import scale_odd_units, strength, zero_units
+from units import train_to_zero_units, zero_units
 
 transformers = pytest.importorskip("transformers")
 
@@ -64,24 +64,11 @@ def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -
     torch.manual_seed(0)
     model = BUILDERS[name]()
     x = tokens(16)
-    steps, lr = 30, 0.1
-    heads_found = head_groups(model, 1.0)
-    neurons_found = neuron_groups(model, 1.0, example_input=x[:2])
     # the neurons' groups hold the up-projection rows and down-projection columns; heads
-    # hold every projection's slices: scale every other unit of each up, so that one
+    # hold every projection's slices: every other unit of each is scaled up, so that one
     # strength zeroes the others and leaves these
-    scale_odd_units(heads_found, 4.0)
-    scale_odd_units(neurons_found, 4.0)
-    lam_heads = strength(heads_found, steps * lr)
-    lam_neurons = strength(neurons_found, steps * lr)
-    groups = head_groups(model, lam_heads) + neuron_groups(model, lam_neurons, example_input=x[:2])
-    reg = shrinkage.Regularizer(model, None, groups=groups)
-    opt = shrinkage.Proximal(torch.optim.SGD(model.parameters(), lr=lr), reg)
     target = torch.randn(16, 12, 32, generator=torch.Generator().manual_seed(1))
-    for _ in range(steps):
-        opt.zero_grad()
-        ((model(x).last_hidden_state - target) ** 2).mean().backward()
-        opt.step()
+    groups = train_to_zero_units(model, x, lambda m, t: m(t).last_hidden_state, target)
     model.eval()
     heads = [int((g.norms() == 0).sum()) for g in groups if "heads" in g.label]
     neurons = [int((g.norms() == 0).sum()) for g in groups if "heads" not in g.label]

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 import shrinkage
-from shrinkage import CompactionError, compact, count_macs, head_groups, neuron_groups
+from shrinkage import CompactionError, compact, count_macs, head_groups
 from shrinkage.structured.adapters import head_layouts
 from shrinkage.structured.attention import HeadAttention
-from units import scale_odd_units, strength, zero_units
+from units import train_to_zero_units, zero_units
 
 
 class Encoder(nn.Module):
@@ -111,21 +111,7 @@ def test_proximal_steps_zero_heads_and_neurons_that_compact_removes(name: str) -
     torch.manual_seed(0)
     model = BUILDERS[name]()
     x = inputs(name, 16)
-    steps, lr = 30, 0.1
-    heads_found = head_groups(model, 1.0)
-    neurons_found = neuron_groups(model, 1.0, example_input=x[:2])
-    scale_odd_units(heads_found, 4.0)
-    scale_odd_units(neurons_found, 4.0)
-    groups = head_groups(model, strength(heads_found, steps * lr)) + neuron_groups(
-        model, strength(neurons_found, steps * lr), example_input=x[:2]
-    )
-    reg = shrinkage.Regularizer(model, None, groups=groups)
-    opt = shrinkage.Proximal(torch.optim.SGD(model.parameters(), lr=lr), reg)
-    target = torch.randn_like(run(model, x))
-    for _ in range(steps):
-        opt.zero_grad()
-        ((forward(model, x) - target) ** 2).mean().backward()
-        opt.step()
+    groups = train_to_zero_units(model, x, forward, torch.randn_like(run(model, x)))
     model.eval()
     heads = sum(int((g.norms() == 0).sum()) for g in groups if "heads" in g.label)
     neurons = sum(int((g.norms() == 0).sum()) for g in groups if "heads" not in g.label)
