@@ -13,7 +13,7 @@ from torch import nn
 
 import shrinkage._threads
 from shrinkage._threads import POLICY_VARIABLE, WORK_PER_THREAD, thread_count, threads_for
-from shrinkage.linear import Lasso
+from shrinkage.linear import Lasso, LassoCV
 from shrinkage.neural import MLPRegressor, train_epochs
 
 
@@ -131,3 +131,19 @@ def test_a_linear_fit_is_sized_and_gives_the_setting_back(two_threads: int) -> N
     coef = Lasso(alpha=1.0).fit(X, y).coef_
     assert torch.get_num_threads() == two_threads
     assert np.count_nonzero(coef) > 0
+
+
+def test_a_cross_validated_linear_fit_gives_the_setting_back_when_it_raises(
+    two_threads: int,
+) -> None:
+    X, y = make_regression(n_samples=40, n_features=200, random_state=0)
+    seen: list[int] = []
+
+    def folds(n: int):
+        seen.append(torch.get_num_threads())  # read inside the fit's scope
+        yield np.arange(30), np.arange(30, n + 5)  # past the last row: IndexError
+
+    with pytest.raises(IndexError):
+        LassoCV(cv=folds(40)).fit(X, y)
+    assert seen == [1]  # 40 x 200 is far below a thread's worth of work
+    assert torch.get_num_threads() == two_threads

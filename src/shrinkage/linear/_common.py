@@ -1,6 +1,6 @@
 """What every linear estimator shares: parameter constraints, input checks (data, sample
-weights, class weights, overflow), the convergence warning, the exact least-squares solve, and
-the settings passed on to :class:`~shrinkage.linear.LinearProblem`.
+weights, class weights, overflow), the convergence warning, the exact least-squares solve, the
+thread scope of a fit, and the settings passed on to :class:`~shrinkage.linear.LinearProblem`.
 
 The estimators accept scikit-learn's solver parameters (``solver``, ``precompute``,
 ``selection``, ``random_state``, ``n_jobs``, ``copy_X``, ``dual``, ``intercept_scaling``,
@@ -11,6 +11,7 @@ problem solved, and shrinkage's own solver is used whatever they say.
 from __future__ import annotations
 
 import warnings
+from contextlib import AbstractContextManager
 from numbers import Integral, Real
 from typing import Any
 
@@ -21,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 
+from .._threads import threads_for
 from ..path import RULES, PathPoint
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "check_precomputed_gram",
     "check_sample_weight",
     "class_sample_weight",
+    "data_size",
+    "fit_threads",
     "least_squares",
     "output_dtype",
     "refuse_params",
@@ -53,6 +57,22 @@ ACCEPTED: dict[str, list[Any]] = {
     "verbose": ["verbose"],
 }
 """scikit-learn's solver parameters, accepted and not used (see the module docstring)."""
+
+
+def data_size(X: Any) -> float:
+    """The stored values of a validated ``X`` (``n * p`` dense, ``nnz`` sparse): the
+    multiply-accumulates of one product ``X v``."""
+    if sparse.issparse(X):
+        return float(X.nnz)
+    return float(np.prod(X.shape))
+
+
+def fit_threads(X: Any) -> AbstractContextManager[int]:
+    """:func:`shrinkage._threads.threads_for` one product with the validated ``X``
+    (:func:`data_size`): a fit's set-up (centring, statistics, scoring) runs on the threads
+    the data are worth and the machine leaves free, like the solver inside it, and torch's
+    count is restored when the fit returns or raises."""
+    return threads_for(data_size(X))
 
 
 _NOT_CONVERGED = {

@@ -24,11 +24,12 @@ from ._common import (
     CV_COMMON,
     check_overflow,
     check_sample_weight,
+    fit_threads,
     output_dtype,
     refuse_params,
     warn_not_converged,
 )
-from ._losses import GramStats, as_tensor
+from ._gram_stats import GramStats, as_tensor
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
@@ -173,30 +174,34 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
             )
         y = column_or_1d(y, warn=True).astype(np.float64)
         check_overflow(X)
-        weights = check_sample_weight(sample_weight, X.shape[0])
-        ratios = self._l1_ratios()
-        folds = list(check_cv(self.cv).split(X, y))
-        stats, fold_stats = self._statistics(X, y, weights, folds, device)
+        with fit_threads(X):  # on the threads the data are worth
+            weights = check_sample_weight(sample_weight, X.shape[0])
+            ratios = self._l1_ratios()
+            rows = np.arange(X.shape[0])  # each fold as index arrays (given so, or as masks)
+            folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
+            stats, fold_stats = self._statistics(X, y, weights, folds, device)
 
-        grids, fold_points = [], []
-        for ratio in ratios:
-            grid = self._grid(X, y, weights, ratio)
-            per_fold = []
-            for k, (train, test) in enumerate(folds):
-                w_test = None if weights is None else weights[test]
-                validation: tuple[Any, ...] = (X[test], y[test], w_test)
-                if stats is not None:  # the training part's Gram: the whole minus the fold
-                    validation = (fold_stats[k], None)
-                    problem = self._from_stats(stats - fold_stats[k], ratio)
-                else:
-                    w_train = None if weights is None else weights[train]
-                    problem = self._problem(X[train], y[train], w_train, ratio)
-                per_fold.append(path(problem, grid, validation=validation))
-            fold_points.append(per_fold)
-            grids.append(grid)
-        self._choose(ratios, grids, fold_points)
-        self._refit(X, y, sample_weight, stats)
-        return self
+            grids, fold_points = [], []
+            for ratio in ratios:
+                grid = self._grid(X, y, weights, ratio)
+                per_fold = []
+                used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
+                for k, (train, test) in enumerate(folds):
+                    w_test = None if weights is None else weights[test]
+                    validation: tuple[Any, ...] = (X[test], y[test], w_test)
+                    if stats is not None:  # the training part's Gram: the whole minus the fold
+                        validation = (fold_stats[k], None)
+                        problem = self._from_stats(stats - fold_stats[k], ratio)
+                    else:
+                        problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
+                    per_fold.append(path(problem, grid, validation=validation))
+                    for point in per_fold[-1]:
+                        used |= np.asarray(point.coef).reshape(-1) != 0
+                fold_points.append(per_fold)
+                grids.append(grid)
+            self._choose(ratios, grids, fold_points)
+            self._refit(X, y, sample_weight, stats)
+            return self
 
     def _statistics(
         self,
@@ -220,11 +225,22 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         return GramStats.of(X, y, weights, device), fold_stats
 
     def _problem(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
+        self,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        train: Any,
+        ratio: float,
+        expected: np.ndarray,
     ) -> LinearProblem:
+        """The squared-loss problem on the rows ``train`` (an index array: ``X[train]`` is a
+        copy, the fold's own, centred in place); ``expected``: the features earlier folds'
+        paths used, likely to be used again."""
         return LinearProblem(
-            X, y, loss="squared", l1_ratio=ratio, sample_weight=weights,
-            positive=bool(self.positive), **as_problem_kwargs(self),
+            X[train], y[train], loss="squared", l1_ratio=ratio,
+            sample_weight=None if weights is None else weights[train],
+            positive=bool(self.positive), copy_X=False, expected_support=expected,
+            **as_problem_kwargs(self),
         )  # fmt: skip
 
     def _from_stats(self, stats: GramStats, ratio: float, finish: bool = False) -> LinearProblem:

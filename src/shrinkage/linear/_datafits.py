@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
+from ._gram_rows import GramRows
 from ._sparse import SparseDesign, columns, gram
 
 Design = Tensor | SparseDesign
@@ -95,7 +96,10 @@ class Quadratic:
     With ``use_gram=True`` it keeps ``G = X^T X / n [p, p]`` and ``c = X^T y / n [p]`` and never
     touches ``X`` again (fast when ``n >> p``). Without, it keeps ``X`` row-major and computes
     the residual and its correlations with the features in one pass
-    (:func:`residual_products`).
+    (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
+    coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them), and a
+    gradient at a ``w`` whose support they cover costs ``|S| (n + p)``, not ``2 n p``;
+    ``expected_support`` names coordinates whose rows to take at the first need.
 
     The gradient is affine in ``w`` (``affine_grad``); the products with ``X`` or ``G`` behind
     it are remembered for the last ``w``, so the value, the gradient and the duality gap at
@@ -104,7 +108,14 @@ class Quadratic:
 
     affine_grad = True
 
-    def __init__(self, X: Design, y: Tensor, *, use_gram: bool | None = None) -> None:
+    def __init__(
+        self,
+        X: Design,
+        y: Tensor,
+        *,
+        use_gram: bool | None = None,
+        expected_support: Any = None,
+    ) -> None:
         self.n = X.shape[0]
         self.yy = float(y @ y)
         self.c = X.T @ y / self.n
@@ -118,6 +129,10 @@ class Quadratic:
         self._lipschitz: float | None = None
         self._last: tuple[Tensor, Tensor, Tensor] | None = None
         self._last_gram: tuple[Tensor, Tensor] | None = None
+        self._rows: GramRows | None = None
+        if isinstance(self.X, Tensor):
+            self._rows = GramRows(self.X, limit=self.n // 4, expected=expected_support)
+        self._priority: Tensor | None = None
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
@@ -133,6 +148,8 @@ class Quadratic:
         self._lipschitz = None
         self._last = None
         self._last_gram = None
+        self._rows = None
+        self._priority = None
         return self
 
     @property
@@ -159,8 +176,13 @@ class Quadratic:
         cached = _hit(self._last, w)
         if cached is not None:
             return cached[1], cached[2]
-        r, XtR = residual_products(self.X, self.y, w)
+        kept = None if self._rows is None else self._rows.products(w, self._priority)
+        if kept is None:
+            r, XtR = residual_products(self.X, self.y, w)
+        else:  # X^T (y - X w) = X^T y - (X_S^T X)^T w_S
+            r, XtR = self.y - kept[0], self.n * self.c - kept[1]
         self._last = (w.clone(), r, XtR)
+        self._priority = XtR.abs()  # the coordinates likeliest to enter the support next
         return r, XtR
 
     def _gram_product(self, w: Tensor) -> Tensor:
@@ -178,8 +200,11 @@ class Quadratic:
             return 0.5 * (self.yy / self.n - 2 * (w @ self.c) + w @ self._gram_product(w))
         assert self.X is not None
         cached = _hit(self._last, w)
-        # without a remembered residual, no X^T R: a line search asks for values only
-        r = cached[1] if cached is not None else self.y - self.X @ w
+        if cached is not None:
+            r = cached[1]
+        else:  # without a remembered residual, no X^T R: a line search asks for values only
+            Xw = None if self._rows is None else self._rows.fit(w)
+            r = self.y - (self.X @ w if Xw is None else Xw)
         return 0.5 * (r @ r) / self.n
 
     def grad(self, w: Tensor) -> Tensor:
@@ -193,6 +218,8 @@ class Quadratic:
                 return self.G
             return self.G.index_select(0, idx).index_select(1, idx)
         assert self.X is not None
+        if self._rows is not None and self._rows.covers(idx):
+            return self._rows.gram(idx) / self.n
         return gram(columns(self.X, idx)) / self.n
 
     @property
@@ -214,8 +241,10 @@ class Quadratic:
         assert self.X is not None
         if idx.numel() == self.size:
             return self
-        Xs = columns(self.X, idx)
         m = idx.numel()
+        if self._rows is not None and m <= self.n and self._rows.covers(idx):
+            return Quadratic.from_gram(self._rows.gram(idx) / self.n, self.c[idx], self.yy, self.n)
+        Xs = columns(self.X, idx)
         if m > self.n or m * m > product_flops(Xs):
             # a Gram larger than the data, or than the sparse columns: stay on the columns
             return Quadratic._of(self.n, self.yy, self.c[idx], G=None, X=Xs, y=self.y)

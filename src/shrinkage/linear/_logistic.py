@@ -28,6 +28,7 @@ from ._common import (
     check_overflow,
     check_sample_weight,
     class_sample_weight,
+    fit_threads,
     output_dtype,
     warn_not_converged,
 )
@@ -293,22 +294,23 @@ class LogisticRegression(LogisticClassifier):
         check_device(self.device)
         C, l1_ratio = resolve_penalty(self.penalty, self.l1_ratio, self.C, self.n_jobs)
         X, self.classes_, y_idx, weights = classification_data(self, X, y, sample_weight)
-        problem = logistic_problem(self, X, y_idx, len(self.classes_), l1_ratio, weights)
-        warm = None
-        coef: Any = getattr(self, "coef_", None)
-        if self.warm_start and coef is not None:
-            coef = np.atleast_2d(coef.toarray() if sparse.issparse(coef) else coef)
-            rows = 1 if len(self.classes_) == 2 else len(self.classes_)
-            if coef.shape == (rows, X.shape[1]):
-                intercept = getattr(self, "intercept_", np.zeros(rows))
-                warm = problem.state_from(coef, intercept)
-        lam = strength(C, weights, X.shape[0])
-        (point,) = path(problem, [lam], initial_state=warm)
-        warn_not_converged(point, "LogisticRegression", "classification")
-        assert point.coef is not None
-        dtype = output_dtype(X)
-        self.coef_ = np.atleast_2d(point.coef).astype(dtype)
-        self.intercept_ = np.asarray(point.intercept, dtype=dtype).reshape(-1)
-        self.n_iter_ = np.array([point.n_iter])
-        self.path_ = [point]
-        return self
+        with fit_threads(X):  # on the threads the data are worth
+            problem = logistic_problem(self, X, y_idx, len(self.classes_), l1_ratio, weights)
+            warm = None
+            coef: Any = getattr(self, "coef_", None)
+            if self.warm_start and coef is not None:
+                coef = np.atleast_2d(coef.toarray() if sparse.issparse(coef) else coef)
+                rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+                if coef.shape == (rows, X.shape[1]):
+                    intercept = getattr(self, "intercept_", np.zeros(rows))
+                    warm = problem.state_from(coef, intercept)
+            lam = strength(C, weights, X.shape[0])
+            (point,) = path(problem, [lam], initial_state=warm)
+            warn_not_converged(point, "LogisticRegression", "classification")
+            assert point.coef is not None
+            dtype = output_dtype(X)
+            self.coef_ = np.atleast_2d(point.coef).astype(dtype)
+            self.intercept_ = np.asarray(point.intercept, dtype=dtype).reshape(-1)
+            self.n_iter_ = np.array([point.n_iter])
+            self.path_ = [point]
+            return self

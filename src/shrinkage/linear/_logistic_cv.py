@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from .._validation import check_device
 from ..path import RULES, PathPoint, choose, path
-from ._common import COMMON, output_dtype, refuse_params, warn_not_converged
+from ._common import COMMON, fit_threads, output_dtype, refuse_params, warn_not_converged
 from ._logistic import (
     _DEPRECATED_PENALTY,
     SOLVERS,
@@ -200,51 +200,52 @@ class LogisticRegressionCV(LogisticClassifier):
         name, ratios_given = _resolve(self.penalty, self.l1_ratios)
         scoring, legacy = self._scoring(), self._legacy()
         X, self.classes_, y_idx, weights = classification_data(self, X, y, sample_weight)
-        y_raw = self.classes_[y_idx]
-        score_weights = None if sample_weight is None else np.asarray(sample_weight, float)
-        ratios = [r if r is not None else (1.0 if name == "l1" else 0.0) for r in ratios_given]
-        Cs = self._grid_of_Cs()
-        order = np.argsort(Cs, kind="stable")  # smallest C = strongest penalty first
-        folds = list(check_cv(self.cv, y_raw, classifier=True).split(X, y_raw))
-        n_classes = len(self.classes_)
-        rows = 1 if n_classes == 2 else n_classes
-        n_dof = X.shape[1] + int(self.fit_intercept)
-        scores = np.zeros((len(folds), len(Cs), len(ratios)))
-        coefs = np.zeros((len(folds), len(Cs), len(ratios), rows, n_dof))
-        n_iter = np.zeros((len(folds), len(Cs), len(ratios)), dtype=int)
-        for f, (train, test) in enumerate(folds):
-            w_train = None if weights is None else weights[train]
-            w_test = None if score_weights is None else score_weights[test]
-            for r, ratio in enumerate(ratios):
-                problem = logistic_problem(
-                    self, X[train], y_idx[train], n_classes, ratio, w_train, finish=False
+        with fit_threads(X):  # on the threads the data are worth
+            y_raw = self.classes_[y_idx]
+            score_weights = None if sample_weight is None else np.asarray(sample_weight, float)
+            ratios = [r if r is not None else (1.0 if name == "l1" else 0.0) for r in ratios_given]
+            Cs = self._grid_of_Cs()
+            order = np.argsort(Cs, kind="stable")  # smallest C = strongest penalty first
+            folds = list(check_cv(self.cv, y_raw, classifier=True).split(X, y_raw))
+            n_classes = len(self.classes_)
+            rows = 1 if n_classes == 2 else n_classes
+            n_dof = X.shape[1] + int(self.fit_intercept)
+            scores = np.zeros((len(folds), len(Cs), len(ratios)))
+            coefs = np.zeros((len(folds), len(Cs), len(ratios), rows, n_dof))
+            n_iter = np.zeros((len(folds), len(Cs), len(ratios)), dtype=int)
+            for f, (train, test) in enumerate(folds):
+                w_train = None if weights is None else weights[train]
+                w_test = None if score_weights is None else score_weights[test]
+                for r, ratio in enumerate(ratios):
+                    problem = logistic_problem(
+                        self, X[train], y_idx[train], n_classes, ratio, w_train, finish=False
+                    )
+                    lams = [strength(C, w_train, len(train)) for C in Cs[order]]
+                    points = path(problem, lams, validation=(X[test], y_idx[test], w_test))
+                    for k, point in zip(order, points, strict=True):
+                        coefs[f, k, r] = _flat(point, self.fit_intercept)
+                        n_iter[f, k, r] = point.n_iter
+                        scores[f, k, r] = self._score(point, scoring, X[test], y_raw[test], w_test)
+            self.Cs_ = Cs
+            self.l1_ratios_ = np.asarray(ratios_given)
+            if self.refit:
+                c, r = self._best(scores, Cs)
+                start = coefs[:, c, r].mean(axis=0)
+                w = self._refit(X, y_idx, weights, Cs[c], ratios[r], start)
+                best_C, best_ratio = float(Cs[c]), ratios_given[r]
+            else:
+                flat = scores.reshape(len(folds), -1).argmax(axis=1)
+                picks = [np.unravel_index(i, scores.shape[1:]) for i in flat]
+                w = np.mean([coefs[f, c, r] for f, (c, r) in enumerate(picks)], axis=0)
+                best_C = float(np.mean([Cs[c] for c, _ in picks]))
+                best_ratio = (
+                    float(np.mean([ratios[r] for _, r in picks])) if name == "elasticnet" else 0.0
                 )
-                lams = [strength(C, w_train, len(train)) for C in Cs[order]]
-                points = path(problem, lams, validation=(X[test], y_idx[test], w_test))
-                for k, point in zip(order, points, strict=True):
-                    coefs[f, k, r] = _flat(point, self.fit_intercept)
-                    n_iter[f, k, r] = point.n_iter
-                    scores[f, k, r] = self._score(point, scoring, X[test], y_raw[test], w_test)
-        self.Cs_ = Cs
-        self.l1_ratios_ = np.asarray(ratios_given)
-        if self.refit:
-            c, r = self._best(scores, Cs)
-            start = coefs[:, c, r].mean(axis=0)
-            w = self._refit(X, y_idx, weights, Cs[c], ratios[r], start)
-            best_C, best_ratio = float(Cs[c]), ratios_given[r]
-        else:
-            flat = scores.reshape(len(folds), -1).argmax(axis=1)
-            picks = [np.unravel_index(i, scores.shape[1:]) for i in flat]
-            w = np.mean([coefs[f, c, r] for f, (c, r) in enumerate(picks)], axis=0)
-            best_C = float(np.mean([Cs[c] for c, _ in picks]))
-            best_ratio = (
-                float(np.mean([ratios[r] for _, r in picks])) if name == "elasticnet" else 0.0
-            )
-        dtype = output_dtype(X)
-        self.coef_ = w[:, : X.shape[1]].astype(dtype)
-        self.intercept_ = (w[:, -1] if self.fit_intercept else np.zeros(rows)).astype(dtype)
-        self._attributes(legacy, name, best_C, best_ratio, scores, coefs, n_iter)
-        return self
+            dtype = output_dtype(X)
+            self.coef_ = w[:, : X.shape[1]].astype(dtype)
+            self.intercept_ = (w[:, -1] if self.fit_intercept else np.zeros(rows)).astype(dtype)
+            self._attributes(legacy, name, best_C, best_ratio, scores, coefs, n_iter)
+            return self
 
     def _score(
         self, point: PathPoint, scoring: Any, X: Any, y: np.ndarray, weights: np.ndarray | None

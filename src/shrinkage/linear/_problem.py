@@ -27,7 +27,8 @@ from torch import Tensor
 from ..path import Evaluation, FitInfo, Score
 from ..penalties import ElasticNet as ElasticNetPenalty
 from ._datafits import enet_duality_gap
-from ._losses import LOSSES, GramStats, LinearLoss, LossOptions, SquaredLoss, as_tensor
+from ._gram_stats import GramStats, as_tensor
+from ._losses import LOSSES, LinearLoss, LossOptions, SquaredLoss
 from ._solver import solve
 
 __all__ = [
@@ -75,6 +76,12 @@ class LinearProblem:
         finish: polish each solution on its support once ``tol`` is met, when the support is
             small (exact answers to easy problems; see :func:`~shrinkage.linear._solver.solve`).
             The estimators' single fits do; paths and cross-validation folds stop at ``tol``.
+        copy_X: as in scikit-learn: ``False`` lets the squared loss centre a dense ``X`` in
+            place (cross-validation passes its own copies of the folds).
+        expected_support: feature indices likely to be nonzero along the path (those other
+            folds' paths used): on a wide dense design the squared loss computes their Gram
+            rows together at the first need (:class:`~shrinkage.linear._gram_rows.GramRows`).
+            It changes the order of the work, not the problem solved.
     """
 
     def __init__(
@@ -93,6 +100,8 @@ class LinearProblem:
         positive: bool = False,
         gradient_tol: bool = False,
         finish: bool = False,
+        copy_X: bool = True,
+        expected_support: np.ndarray | None = None,
     ) -> None:
         if isinstance(loss, LinearLoss):
             self.loss = loss
@@ -100,7 +109,10 @@ class LinearProblem:
             if loss not in LOSSES:
                 raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
             assert X is not None and y is not None
-            options = LossOptions(fit_intercept, torch.device(device), n_classes, sample_weight)
+            options = LossOptions(
+                fit_intercept, torch.device(device), n_classes, sample_weight, not copy_X,
+                expected_support,
+            )  # fmt: skip
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter
         self.positive, self.gradient_tol, self.finish = positive, gradient_tol, finish

@@ -26,11 +26,12 @@ from ._common import (
     check_overflow,
     check_precomputed_gram,
     check_sample_weight,
+    fit_threads,
     least_squares,
     output_dtype,
     warn_not_converged,
 )
-from ._losses import GramStats
+from ._gram_stats import GramStats
 from ._problem import LinearProblem, as_problem_kwargs
 from ._sparse import SparseDesign
 
@@ -74,19 +75,20 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
         self._validate_params()
         check_device(self.device)
         X, y, weights = regression_data(self, X, y, sample_weight)
-        check_precomputed_gram(self.precompute, X, weights, self.fit_intercept)
-        targets = _targets(y)
-        warm = self._warm_start(X.shape[1], len(targets))
-        points: list[PathPoint] = []
-        shared = self._shared_gram(X, y, weights)
-        for k, target in enumerate(targets):
-            problem = self._problem(X, target, weights, None if shared is None else shared[k])
-            start = None if warm is None else problem.state_from(warm[k], 0.0)
-            (point,) = path(problem, [float(self.alpha)], initial_state=start)
-            warn_not_converged(point, type(self).__name__)
-            points.append(point)
-        self._set_fitted(points, y.ndim == 1, output_dtype(X))
-        return self
+        with fit_threads(X):  # on the threads the data are worth
+            check_precomputed_gram(self.precompute, X, weights, self.fit_intercept)
+            targets = _targets(y)
+            warm = self._warm_start(X.shape[1], len(targets))
+            points: list[PathPoint] = []
+            shared = self._shared_gram(X, y, weights)
+            for k, target in enumerate(targets):
+                problem = self._problem(X, target, weights, None if shared is None else shared[k])
+                start = None if warm is None else problem.state_from(warm[k], 0.0)
+                (point,) = path(problem, [float(self.alpha)], initial_state=start)
+                warn_not_converged(point, type(self).__name__)
+                points.append(point)
+            self._set_fitted(points, y.ndim == 1, output_dtype(X))
+            return self
 
     def _shared_gram(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None
@@ -342,25 +344,26 @@ class Ridge(RegressorMixin, BaseEstimator):
         self._validate_params()
         device = check_device(self.device)
         X, y, weights = regression_data(self, X, y, sample_weight)
-        Y = y.reshape(len(y), -1)
-        alphas = self._alphas(Y.shape[1])
-        n_iter: np.ndarray | None = None  # a direct solve, as scikit-learn's cholesky
-        if self.positive:
-            if self.solver not in ("auto", "lbfgs"):
-                raise ValueError(
-                    f"solver='{self.solver}' does not support positive fitting. Please set the "
-                    "solver to 'auto' or 'lbfgs', or set `positive=False`"
-                )
-            coef, intercept, n_iter = self._positive(X, Y, weights, alphas)
-        else:
-            coef, intercept = _ridge_solve(X, Y, weights, alphas, self.fit_intercept, device)
-        dtype = output_dtype(X)
-        one_column = y.ndim == 1 or Y.shape[1] == 1  # scikit-learn's coef_ is then 1-D
-        self.coef_ = (coef[0] if one_column else coef).astype(dtype)
-        self.intercept_ = dtype(intercept[0]) if y.ndim == 1 else intercept.astype(dtype)
-        self.n_iter_ = n_iter
-        self.solver_ = "proximal" if self.positive else "cholesky"
-        return self
+        with fit_threads(X):  # on the threads the data are worth
+            Y = y.reshape(len(y), -1)
+            alphas = self._alphas(Y.shape[1])
+            n_iter: np.ndarray | None = None  # a direct solve, as scikit-learn's cholesky
+            if self.positive:
+                if self.solver not in ("auto", "lbfgs"):
+                    raise ValueError(
+                        f"solver='{self.solver}' does not support positive fitting. Please set the "
+                        "solver to 'auto' or 'lbfgs', or set `positive=False`"
+                    )
+                coef, intercept, n_iter = self._positive(X, Y, weights, alphas)
+            else:
+                coef, intercept = _ridge_solve(X, Y, weights, alphas, self.fit_intercept, device)
+            dtype = output_dtype(X)
+            one_column = y.ndim == 1 or Y.shape[1] == 1  # scikit-learn's coef_ is then 1-D
+            self.coef_ = (coef[0] if one_column else coef).astype(dtype)
+            self.intercept_ = dtype(intercept[0]) if y.ndim == 1 else intercept.astype(dtype)
+            self.n_iter_ = n_iter
+            self.solver_ = "proximal" if self.positive else "cholesky"
+            return self
 
     def _positive(
         self, X: Any, Y: np.ndarray, weights: np.ndarray | None, alphas: np.ndarray

@@ -1,0 +1,156 @@
+"""Kept Gram rows on wide designs: the same products as a pass over ``X``, bought only when
+they pay, and cross-validation that uses them (with its folds centred in place) gives
+scikit-learn's answers and leaves the user's data as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn import linear_model as sk
+from sklearn.datasets import make_regression
+from torch import Tensor
+
+from shrinkage import linear as sh
+from shrinkage.linear._datafits import Quadratic
+from shrinkage.linear._gram_rows import CREDIT, GramRows
+from shrinkage.linear._losses import LossOptions, SquaredLoss
+from shrinkage.linear._problem import LinearProblem
+from shrinkage.path import lambda_grid, path
+
+
+def _design(n: int = 30, p: int = 200, seed: int = 0) -> Tensor:
+    return torch.randn(n, p, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+def _sparse_w(p: int, support: list[int], seed: int = 1) -> Tensor:
+    w = torch.zeros(p, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    w[support] = torch.randn(len(support), dtype=torch.float64, generator=gen)
+    return w
+
+
+def test_kept_rows_give_the_products_of_a_pass_over_x() -> None:
+    X = _design()
+    rows = GramRows(X, limit=40, batch=4, expected=[10, 11, 12, 3])
+    priority = torch.rand(200, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for support in ([3, 50, 7], [3, 50, 7, 99], [1, 2, 4, 5, 6, 8, 9, 13, 14]):
+        w = _sparse_w(200, support)
+        products = rows.products(w, priority)
+        assert products is not None
+        torch.testing.assert_close(products[0], X @ w, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(products[1], X.T @ (X @ w), rtol=1e-12, atol=1e-10)
+    kept = rows.kept
+    assert set(kept[:3].tolist()) == {3, 7, 50}  # the support first,
+    assert set(kept[3:6].tolist()) == {10, 11, 12}  # then the expected ones
+    assert len(set(kept.tolist())) == kept.numel()
+    torch.testing.assert_close(rows.columns, X[:, kept], rtol=0, atol=0)
+    torch.testing.assert_close(rows.rows, X[:, kept].T @ X, rtol=1e-12, atol=1e-10)
+    idx = torch.tensor([50, 3, 14])
+    torch.testing.assert_close(rows.gram(idx), X[:, idx].T @ X[:, idx], rtol=1e-12, atol=1e-10)
+    fitted = rows.fit(_sparse_w(200, [3, 14]))
+    assert fitted is not None
+    assert rows.fit(_sparse_w(200, [3, 199])) is None  # not kept, and nothing is added
+
+
+def test_rows_are_refused_beyond_the_limit_and_the_credit() -> None:
+    X = _design()
+    assert GramRows(X, limit=4, batch=2).products(_sparse_w(200, [1, 2, 3, 4, 5]), None) is None
+    rows = GramRows(X, limit=100, batch=1)
+    rows.credit = 2.5  # a batch of m rows costs 1 + m / batch passes
+    assert rows.products(_sparse_w(200, [1, 2]), None) is None
+    assert rows.kept.numel() == 0
+    assert rows.products(_sparse_w(200, [1]), None) is not None
+    assert rows.credit == pytest.approx(2.5 - 2.0 + 1.0)  # paid 2, earned the pass it saved
+
+
+def test_a_support_that_keeps_growing_costs_at_most_the_credit() -> None:
+    """Each gradient brings new coordinates: rows stop being bought once their cost (in
+    passes over X) exceeds what they saved plus the starting credit."""
+    X = _design(n=40, p=400)
+    rows = GramRows(X, limit=1000, batch=2)
+    spent = served = 0.0
+    for step in range(1, 60):
+        credit = rows.credit
+        if rows.products(_sparse_w(400, list(range(0, 6 * step, 1))), None) is not None:
+            served += 1
+            spent += credit - rows.credit + 1.0
+    assert spent <= served + CREDIT
+    assert rows.kept.numel() < 6 * 59
+
+
+def test_the_datafit_on_kept_rows_equals_the_one_on_passes() -> None:
+    X, y = _design(n=60, p=300), _design(n=60, p=1, seed=5)[:, 0]
+    kept = Quadratic(X, y, use_gram=False)
+    plain = Quadratic(X, y, use_gram=False)
+    plain._rows = None  # every product a pass over X
+    for support in ([], [4], [4, 9, 17], [4, 9, 17, 200, 201, 250]):
+        w = _sparse_w(300, support)
+        for a, b in zip(kept.residual_terms(w), plain.residual_terms(w), strict=True):
+            torch.testing.assert_close(
+                torch.as_tensor(a), torch.as_tensor(b), rtol=1e-10, atol=1e-9
+            )
+        torch.testing.assert_close(kept.grad(w), plain.grad(w), rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(kept.value(w), plain.value(w), rtol=1e-12, atol=1e-12)
+    idx = torch.tensor([4, 9, 17])
+    torch.testing.assert_close(kept.hessian(idx, w), plain.hessian(idx, w), rtol=1e-10, atol=1e-10)
+    sub, sub_plain = kept.restrict(idx), plain.restrict(idx)
+    torch.testing.assert_close(sub.grad(w[idx]), sub_plain.grad(w[idx]), rtol=1e-10, atol=1e-10)
+
+
+def _wide(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    return make_regression(
+        n_samples=120, n_features=1500, n_informative=12, noise=1.0, random_state=seed
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_wide_lasso_cv_matches_sklearn_and_leaves_x_as_it_was(weighted: bool) -> None:
+    X, y = _wide()
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    before = X.copy()
+    ours = sh.LassoCV(cv=4, tol=1e-8).fit(X, y, sample_weight=weights)
+    theirs = sk.LassoCV(cv=4, tol=1e-8, max_iter=100_000).fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(X, before)
+    assert ours.alpha_ == pytest.approx(theirs.alpha_, rel=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, theirs.mse_path_, rtol=1e-4)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4 * np.abs(theirs.coef_).max())
+
+
+def test_folds_given_as_slices_or_masks_are_copied_not_centred_in_place() -> None:
+    X, y = _wide(seed=1)
+    before = X.copy()
+    first = np.arange(120) < 90
+    given = [(slice(0, 90), slice(90, 120)), (~first, first)]
+    ours = sh.LassoCV(cv=given).fit(X, y)
+    np.testing.assert_array_equal(X, before)
+    indices = [(np.arange(90), np.arange(90, 120)), (np.arange(90, 120), np.arange(90))]
+    same = sh.LassoCV(cv=indices).fit(X, y)
+    assert ours.alpha_ == same.alpha_
+    np.testing.assert_allclose(ours.mse_path_, same.mse_path_, rtol=1e-12)
+
+
+def test_centring_in_place_gives_the_same_loss() -> None:
+    X, y = _wide(seed=2)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    for sample_weight in (None, weights):
+        options = LossOptions(True, torch.device("cpu"), sample_weight=sample_weight)
+        copy = X.copy()
+        plain = SquaredLoss(X, y, options)
+        in_place = SquaredLoss(copy, y, LossOptions(**{**vars(options), "overwrite_X": True}))
+        assert not np.array_equal(copy, X)  # the copy was the design
+        w = _sparse_w(X.shape[1], [0, 5, 99])
+        torch.testing.assert_close(
+            in_place.datafit.grad(w), plain.datafit.grad(w), rtol=1e-12, atol=1e-10
+        )
+
+
+def test_expected_support_changes_the_work_not_the_path() -> None:
+    X, y = _wide(seed=3)
+    alpha_max = float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max()) / len(y)
+    grid = lambda_grid(alpha_max, 30, 1e-2)
+    common = dict(loss="squared", l1_ratio=1.0, tol=1e-10, max_iter=100_000)
+    plain = path(LinearProblem(X, y, **common), grid)
+    hinted = path(LinearProblem(X, y, expected_support=np.arange(0, 1500, 7), **common), grid)
+    for a, b in zip(plain, hinted, strict=True):
+        np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * max(1.0, np.abs(a.coef).max()))
