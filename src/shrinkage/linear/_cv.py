@@ -196,7 +196,7 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
                         problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
                     per_fold.append(path(problem, grid, validation=validation))
                     for point in per_fold[-1]:
-                        used |= np.asarray(point.coef).reshape(-1) != 0
+                        used[list(point.selected)] = True
                 fold_points.append(per_fold)
                 grids.append(grid)
             self._choose(ratios, grids, fold_points)

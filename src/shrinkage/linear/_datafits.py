@@ -132,7 +132,6 @@ class Quadratic:
         self._rows: GramRows | None = None
         if isinstance(self.X, Tensor):
             self._rows = GramRows(self.X, limit=self.n // 4, expected=expected_support)
-        self._priority: Tensor | None = None
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
@@ -149,7 +148,6 @@ class Quadratic:
         self._last = None
         self._last_gram = None
         self._rows = None
-        self._priority = None
         return self
 
     @property
@@ -176,13 +174,14 @@ class Quadratic:
         cached = _hit(self._last, w)
         if cached is not None:
             return cached[1], cached[2]
-        kept = None if self._rows is None else self._rows.products(w, self._priority)
+        # rows to add are ranked by the last |X^T R|: the coordinates likeliest to enter next
+        last = None if self._last is None else self._last[2]
+        kept = None if self._rows is None else self._rows.products(w, last)
         if kept is None:
             r, XtR = residual_products(self.X, self.y, w)
         else:  # X^T (y - X w) = X^T y - (X_S^T X)^T w_S
             r, XtR = self.y - kept[0], self.n * self.c - kept[1]
         self._last = (w.clone(), r, XtR)
-        self._priority = XtR.abs()  # the coordinates likeliest to enter the support next
         return r, XtR
 
     def _gram_product(self, w: Tensor) -> Tensor:

@@ -88,7 +88,7 @@ class GramRows:
 
     def include(self, idx: Tensor, priority: Tensor | None) -> bool:
         """Keep the coordinates ``idx``: those not yet kept are added, with, to fill the
-        batch, the expected coordinates and then those of largest ``priority`` (``[p]``) not
+        batch, the expected coordinates and then those of largest ``|priority|`` (``[p]``) not
         yet kept. ``False`` (nothing added) when they do not fit in ``limit`` rows or the
         credit cannot pay for them."""
         missing = idx[self.position[idx] < 0]
@@ -111,7 +111,7 @@ class GramRows:
 
     def _batch(self, missing: Tensor, priority: Tensor | None) -> Tensor | None:
         """``missing`` and, up to a batch, the expected coordinates then those of largest
-        ``priority``; ``None`` if there is no room or credit for them."""
+        ``|priority|``; ``None`` if there is no room or credit for them."""
         room = self.limit - self.kept.numel()
         expected = self.expected[self.position[self.expected] < 0]
         planned = min(room, max(self.batch, missing.numel() + expected.numel()))
@@ -120,7 +120,7 @@ class GramRows:
             planned = min(room, max(self.batch, missing.numel()))
         if missing.numel() > room or 1.0 + planned / self.batch > self.credit:
             return None
-        score = priority.clone() if priority is not None else torch.full_like(self.X[0], -torch.inf)
+        score = priority.abs() if priority is not None else torch.full_like(self.X[0], -torch.inf)
         score[expected] = torch.inf
         score[self.kept] = -torch.inf
         score[missing] = -torch.inf
