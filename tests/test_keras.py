@@ -235,10 +235,16 @@ def test_any_optimizer_class_becomes_proximal() -> None:
 
 
 def test_bad_input_is_named() -> None:
-    with pytest.raises(ValueError, match=r"l1 must be a finite number >= 0, got -0\.1"):
+    with pytest.raises(ValueError, match=r"^l1 must be >= 0, got -0\.1$"):
         L1(-0.1)
-    with pytest.raises(ValueError, match="groups must be 'rows' or 'columns'"):
+    with pytest.raises(ValueError, match=r"^l2 must be finite \(>= 0\), got inf$"):
+        ElasticNet(0.1, float("inf"))
+    for value in ("0.01", True):  # the same refusals as the torch penalties and Keras's own
+        with pytest.raises(TypeError, match=f"^lam must be a real number, got {value!r}"):
+            GroupLasso(value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^groups must be one of 'rows', 'columns'; got 'heads'"):
         GroupLasso(0.1, groups="heads")
+    assert L1(np.float32(0.5)).l1 == 0.5 and type(L2(1).l2) is float
     with pytest.raises(ValueError, match="use_ema=True"):
         ProximalAdam(1e-3, use_ema=True)
 

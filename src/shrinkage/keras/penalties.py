@@ -25,18 +25,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from .._validation import check_choice, check_real
+
 __all__ = ["L1", "L2", "ElasticNet", "GroupLasso", "Penalty"]
-
-
-def _strength(name: str, value: Any) -> float:
-    """``value`` as a float ``>= 0``, or a ``ValueError`` naming the argument."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not math.isfinite(out) or out < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return out
 
 
 def _soft(x: Any, threshold: Any) -> Any:
@@ -98,7 +89,7 @@ class L1(Penalty):
 
     def __init__(self, l1: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
-        self.l1 = _strength("l1", l1)
+        self.l1 = check_real("l1", l1, low=0.0)
 
     def value(self, x: Any) -> Any:
         return self.l1 * ops.sum(ops.abs(x))
@@ -116,7 +107,7 @@ class L2(Penalty):
 
     def __init__(self, l2: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
-        self.l2 = _strength("l2", l2)
+        self.l2 = check_real("l2", l2, low=0.0)
 
     def value(self, x: Any) -> Any:
         return self.l2 * ops.sum(ops.square(x))
@@ -135,7 +126,7 @@ class ElasticNet(Penalty):
 
     def __init__(self, l1: float = 0.01, l2: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
-        self.l1, self.l2 = _strength("l1", l1), _strength("l2", l2)
+        self.l1, self.l2 = check_real("l1", l1, low=0.0), check_real("l2", l2, low=0.0)
 
     def value(self, x: Any) -> Any:
         return self.l1 * ops.sum(ops.abs(x)) + self.l2 * ops.sum(ops.square(x))
@@ -159,10 +150,8 @@ class GroupLasso(Penalty):
 
     def __init__(self, lam: float = 0.01, groups: str = "rows", proximal: bool = True) -> None:
         super().__init__(proximal)
-        self.lam = _strength("lam", lam)
-        if groups not in ("rows", "columns"):
-            raise ValueError(f"groups must be 'rows' or 'columns', got {groups!r}")
-        self.groups = groups
+        self.lam = check_real("lam", lam, low=0.0)
+        self.groups = check_choice("groups", groups, ("rows", "columns"))
 
     def _axes(self, x: Any) -> tuple[tuple[int, ...], float]:
         """The axes a group spans, and its size."""
