@@ -286,6 +286,22 @@ def test_linear_models_are_tuned_without_a_learning_rate(tmp_path: Path) -> None
     assert 0.2 < outcome.best["value"] < 0.8  # R^2 of a linear model on diabetes
 
 
+def test_a_command_ending_beside_running_trials_reports_its_best_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shrinkage.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", "--data", "diabetes", "--model", "linear", "--penalty", "l1", "--quiet"]
+    assert main([*args, "--trials", "1", "--study", "r"]) == 0
+    assert "best: trial 0" in capsys.readouterr().out  # alone on the study: its best
+    study = load("r", sqlite_url(tmp_path / "shrinkage-runs.db"))
+    study.ask()  # another worker's trial, still running
+    assert main([*args, "--trials", "1", "--study", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "(2 complete, 1 running); best so far: trial" in out
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

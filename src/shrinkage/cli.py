@@ -434,6 +434,7 @@ def _tune(args: argparse.Namespace, store: Any) -> int:
     trials = [row.columns() for row in trial_rows(config)]
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
     params = ", ".join(f"{k} = {v:.4g}" for k, v in best["params"].items())
+    so_far = " so far" if "RUNNING" in outcome.counts else ""  # other workers' trials go on
     if args.json:
         print(json.dumps({
             "study": outcome.study, "storage": outcome.storage, "counts": outcome.counts,
@@ -445,7 +446,7 @@ def _tune(args: argparse.Namespace, store: Any) -> int:
         _print_table(trials, f"best trials of study {outcome.study}")
         _print_table(rows, f"run {run_id}")
         print(
-            f"study {outcome.study} ({counts}); best: trial {best['number']}, validation "
+            f"study {outcome.study} ({counts}); best{so_far}: trial {best['number']}, validation "
             f"{outcome.metric} {best['value']:.4f} at {params}\n"
             f"the best trial retrained as run {run_id}; report: {html}"
         )

@@ -64,7 +64,9 @@ __all__ = [
 class Outcome:
     """What a ``tune`` command leaves: the study's best trial and its counts.
 
-    ``best``: ``{"number", "value", "params", "user_attrs"}`` of the best finished trial;
+    ``best``: ``{"number", "value", "params", "user_attrs"}`` of the best trial finished when
+    the command ended (trials that other commands on the study were still running, counted as
+    ``RUNNING``, may beat it: the last command to end reports the best of them all);
     ``counts``: trials of the whole study per state (``COMPLETE``, ``PRUNED``, ``FAIL``,
     ``RUNNING``, ...); ``ran``: the trials this command finished; ``lost_workers``: one
     line per local worker that ended abnormally (its running trial is marked failed).
