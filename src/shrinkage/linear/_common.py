@@ -24,6 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
 from ..path import RULES, PathPoint
+from ._sparse import stored_values
 
 __all__ = [
     "ACCEPTED",
@@ -33,7 +34,6 @@ __all__ = [
     "check_precomputed_gram",
     "check_sample_weight",
     "class_sample_weight",
-    "data_size",
     "fit_threads",
     "least_squares",
     "output_dtype",
@@ -59,20 +59,12 @@ ACCEPTED: dict[str, list[Any]] = {
 """scikit-learn's solver parameters, accepted and not used (see the module docstring)."""
 
 
-def data_size(X: Any) -> float:
-    """The stored values of a validated ``X`` (``n * p`` dense, ``nnz`` sparse): the
-    multiply-accumulates of one product ``X v``."""
-    if sparse.issparse(X):
-        return float(X.nnz)
-    return float(np.prod(X.shape))
-
-
 def fit_threads(X: Any) -> AbstractContextManager[int]:
     """:func:`shrinkage._threads.threads_for` one product with the validated ``X``
-    (:func:`data_size`): a fit's set-up (centring, statistics, scoring) runs on the threads
-    the data are worth and the machine leaves free, like the solver inside it, and torch's
-    count is restored when the fit returns or raises."""
-    return threads_for(data_size(X))
+    (:func:`~shrinkage.linear._sparse.stored_values`): a fit's set-up (centring, statistics,
+    scoring) runs on the threads the data are worth and the machine leaves free, like the
+    solver inside it, and torch's count is restored when the fit returns or raises."""
+    return threads_for(stored_values(X))
 
 
 _NOT_CONVERGED = {

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ._gram_rows import GramRows
-from ._sparse import SparseDesign, columns, gram
+from ._sparse import SparseDesign, columns, gram, stored_values
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
@@ -265,7 +265,7 @@ class Quadratic:
 
 def product_flops(X: Design) -> int:
     """Floating-point operations of ``X @ v`` (or ``X^T @ r``): twice the stored values."""
-    return 2 * (X.nnz if isinstance(X, SparseDesign) else X.shape[0] * X.shape[1])
+    return 2 * stored_values(X)
 
 
 def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:

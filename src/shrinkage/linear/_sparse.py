@@ -24,12 +24,21 @@ import torch
 from scipy import sparse
 from torch import Tensor
 
-__all__ = ["SparseDesign", "columns", "gram", "is_sparse"]
+__all__ = ["SparseDesign", "columns", "gram", "is_sparse", "stored_values"]
 
 
 def is_sparse(X: Any) -> bool:
     """Whether ``X`` is a scipy sparse matrix or array."""
     return bool(sparse.issparse(X))
+
+
+def stored_values(X: Any) -> int:
+    """The values a product ``X v`` reads, i.e. its multiply-accumulates: ``nnz`` of a sparse
+    ``X`` (scipy, or a :class:`SparseDesign`), ``n * p`` of a dense ``X [n, p]`` (array or
+    tensor)."""
+    if isinstance(X, SparseDesign) or is_sparse(X):
+        return int(X.nnz)
+    return int(X.shape[0]) * int(X.shape[1])
 
 
 def _numpy(t: Tensor) -> np.ndarray:
