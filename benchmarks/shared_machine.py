@@ -9,10 +9,12 @@ this script starts before the job and stops after it):
 * ``LassoCV``: 5-fold ``LassoCV`` on the wide problem, ``make_regression(2000 x 20000,
   50 informative)``, as in ``linear_path.py``;
 
-each with shrinkage's thread sizing ("sized": one thread for a step under
-``WORK_PER_THREAD`` multiply-accumulates, else as many as the work is worth within torch's
-count and the cores other processes leave idle) and as before it ("all threads": every step
-on torch's count, ``SHRINKAGE_THREADS=all``). And ``GridSearchCV(MLPClassifier((128,),
+each under the three thread policies of ``SHRINKAGE_THREADS``: "sized" (the default,
+``auto``: one thread for a step under ``WORK_PER_THREAD`` multiply-accumulates, else as many
+as the work is worth within torch's count; reproducible), "adaptive" (the same, and never
+more than the cores other processes leave idle: faster beside a busy process, but the thread
+count, hence the last bits of the result, follows the load) and "all threads" (every step on
+torch's count, as torch does by itself). And ``GridSearchCV(MLPClassifier((128,),
 max_epochs=E), n_jobs=2)`` on digits (6 strengths, 5 folds: 30 fits; ``E`` is
 ``--grid-epochs``, default 60) against ``n_jobs=1`` (joblib's loky workers, which limit each
 worker's threads): first once with new workers (their start-up, imports and first fits
@@ -63,11 +65,15 @@ def busy(on: bool, seconds: float = 900.0) -> Iterator[None]:
         process.wait()
 
 
+MODES = {"sized": "auto", "adaptive": "adaptive", "all threads": "all"}
+"""The benchmark's names for the values of ``SHRINKAGE_THREADS``."""
+
+
 @contextlib.contextmanager
-def sizing(on: bool) -> Iterator[None]:
-    """Shrinkage's thread sizing (``on``) or every step on torch's count."""
+def policy(mode: str) -> Iterator[None]:
+    """``SHRINKAGE_THREADS`` set to the policy of ``mode`` (a key of ``MODES``)."""
     before = os.environ.get(threads.POLICY_VARIABLE)
-    os.environ[threads.POLICY_VARIABLE] = "auto" if on else "all"
+    os.environ[threads.POLICY_VARIABLE] = MODES[mode]
     try:
         yield
     finally:
@@ -129,9 +135,9 @@ def main() -> None:
         first = {n_jobs: grid_search(n_jobs, epochs) for n_jobs in (1, 2)}  # new workers
     for _ in range(args.rounds):
         for name, job in fits.items():
-            for mode in ("sized", "all threads"):
+            for mode in MODES:
                 for load in ("quiet", "busy"):
-                    with sizing(mode == "sized"), busy(load == "busy"):
+                    with policy(mode), busy(load == "busy"):
                         times.setdefault((name, mode, load), []).append(seconds(job))
         for n_jobs in (1, 2) if "GridSearchCV" in args.parts else ():
             key = ("GridSearchCV", f"n_jobs={n_jobs}", "quiet")
@@ -139,11 +145,12 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"{'job':14} {'threads':12} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>10}")
     for name in fits:
-        for mode in ("sized", "all threads"):
+        for mode in MODES:
             q, b = median[(name, mode, "quiet")], median[(name, mode, "busy")]
             print(f"{name:14} {mode:12} {q:9.2f} {b:9.2f} {b / q:10.2f}")
         s, a = median[(name, "sized", "quiet")], median[(name, "all threads", "quiet")]
-        print(f"{'':14} quiet, sized / all threads: {s / a:.2f}")
+        d = median[(name, "sized", "busy")] / median[(name, "adaptive", "busy")]
+        print(f"{'':14} quiet, sized / all threads: {s / a:.2f}; busy, sized / adaptive: {d:.2f}")
     if "GridSearchCV" in args.parts:
         one, two = (
             median[("GridSearchCV", "n_jobs=1", "quiet")],

@@ -39,6 +39,22 @@ def test_thread_count_is_the_work_over_the_share_within_the_limit() -> None:
     assert thread_count(0, 4, free=0.2) == 1
 
 
+def test_only_the_adaptive_policy_reads_the_load(monkeypatch) -> None:
+    """The default count is the work's, within the limit; ``adaptive`` also caps it by the
+    idle cores."""
+    monkeypatch.setattr(shrinkage._threads, "free_cores", lambda: 1.0)  # one core left idle
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threads_for(10 * WORK_PER_THREAD) as count:
+            assert count == 2
+        monkeypatch.setenv(POLICY_VARIABLE, "adaptive")
+        with threads_for(10 * WORK_PER_THREAD) as count:
+            assert count == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_load_of_other_processes_is_read_as_cores() -> None:
     shrinkage._threads.free_cores()  # a first reading: the start of the interval
     time.sleep(0.3)
@@ -53,7 +69,7 @@ def test_the_sizing_can_be_turned_off_and_a_bad_setting_is_named(two_threads, mo
     with threads_for(0) as inside:
         assert inside == two_threads
     monkeypatch.setenv(POLICY_VARIABLE, "many")
-    bad = "SHRINKAGE_THREADS='many' must be 'auto' or 'all'"
+    bad = "SHRINKAGE_THREADS='many' must be one of 'auto', 'all', 'adaptive'"
     with pytest.raises(ValueError, match=bad), threads_for(0):
         pass
     assert torch.get_num_threads() == two_threads

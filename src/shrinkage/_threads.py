@@ -1,25 +1,31 @@
-"""Intra-op threads sized to the work and to the machine, in a scope that gives the caller's
-setting back.
+"""Intra-op threads sized to the work, in a scope that gives the caller's setting back.
 
 torch runs a matrix product on every thread of its intra-op pool (one per core by default),
 and its threads spin while they wait for each other. On the products of a small network or a
 small linear model a second thread gains little, and beside any other busy process each
-waiting thread competes for a core: a fit becomes several times slower. So every fit runs
-inside :func:`threads_for`, on
+waiting thread competes for a core. So every fit runs inside :func:`threads_for`, on
 
-    n = clamp(ceil(work / WORK_PER_THREAD), 1, min(limit, free))
+    n = clamp(ceil(work / WORK_PER_THREAD), 1, limit)
 
 threads, where ``work`` is the multiply-accumulates of one step of the fit (one gradient of a
-linear model, one batch of a network), ``limit`` is the count torch reports when the
+linear model, one batch of a network) and ``limit`` is the count torch reports when the
 outermost fit starts (the user's ``torch.set_num_threads``, ``OMP_NUM_THREADS``,
-``threadpoolctl.threadpool_limits``, or the limit joblib gives its workers), and ``free`` the
-cores that other processes left idle over the last quarter second or more (Linux
-``/proc/stat`` less this process's own CPU time; every core elsewhere). On exit, also when the
-fit raises, torch's count is set back. Nested scopes (a path's points, an estimator's refits)
-share the outermost scope's ``limit``.
+``threadpoolctl.threadpool_limits``, or the limit joblib gives its workers). On exit, also
+when the fit raises, torch's count is set back. Nested scopes (a path's points, an
+estimator's refits) share the outermost scope's ``limit``.
 
-The environment variable ``SHRINKAGE_THREADS=all`` turns the sizing off: every step runs on
-``limit`` threads, as torch does by itself.
+The count depends only on the problem and the user's limit, never on what else runs on the
+machine, so a fit gives the same numbers whatever the machine's load (a product's reduction
+order, hence its last bits, follows its thread count).
+
+The environment variable ``SHRINKAGE_THREADS`` chooses the policy:
+
+* ``auto`` (default): as above;
+* ``all``: every step on ``limit`` threads, as torch does by itself;
+* ``adaptive``: as ``auto``, and never more threads than the cores other processes left idle
+  over the last quarter second or more (Linux ``/proc/stat`` less this process's own CPU
+  time). Faster beside busy processes, but **not reproducible**: the thread count, hence the
+  last bits of the result, follows other processes' load.
 """
 
 from __future__ import annotations
@@ -33,14 +39,23 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["POLICY_VARIABLE", "WORK_PER_THREAD", "free_cores", "thread_count", "threads_for"]
+__all__ = [
+    "POLICIES",
+    "POLICY_VARIABLE",
+    "WORK_PER_THREAD",
+    "free_cores",
+    "thread_count",
+    "threads_for",
+]
 
 WORK_PER_THREAD = 1 << 24
 """Multiply-accumulates per step below which one more thread is not worth its wait."""
 
 POLICY_VARIABLE = "SHRINKAGE_THREADS"
-"""``auto`` (default): sized as the module docstring says; ``all``: every step on torch's
-count."""
+"""The environment variable that chooses the policy (see the module docstring)."""
+
+POLICIES = ("auto", "all", "adaptive")
+"""The values :data:`POLICY_VARIABLE` accepts; ``auto`` when it is unset or empty."""
 
 _PERIOD = 0.25
 _scope = threading.local()
@@ -108,25 +123,47 @@ def free_cores() -> float | None:
 
 def _policy() -> str:
     value = os.environ.get(POLICY_VARIABLE, "auto").strip().lower() or "auto"
-    if value not in ("auto", "all"):
+    if value not in POLICIES:
+        allowed = ", ".join(repr(p) for p in POLICIES)
         raise ValueError(
-            f"the environment variable {POLICY_VARIABLE}={value!r} must be 'auto' or 'all'"
+            f"the environment variable {POLICY_VARIABLE}={value!r} must be one of {allowed}"
         )
     return value
 
 
+def _count(policy: str, work: float, limit: int) -> int:
+    """The thread count of a scope under ``policy`` (see the module docstring)."""
+    if policy == "all":
+        return limit
+    wanted = thread_count(work, limit)
+    if policy == "adaptive" and wanted > 1:
+        return thread_count(work, limit, free_cores())
+    return wanted
+
+
 @contextmanager
 def threads_for(work: float) -> Iterator[int]:
-    """Run the block on :func:`thread_count` ``(work, limit, free_cores())`` intra-op threads
-    (see the module docstring); yields that count. torch's setting is restored on exit."""
+    """Run the block on the intra-op threads ``work`` multiply-accumulates a step are worth.
+
+    Args:
+        work: multiply-accumulates of one step of the fit.
+
+    Yields:
+        The thread count, :func:`thread_count` ``(work, limit)`` under the default policy
+        (see the module docstring); torch's setting is restored on exit, also on error.
+
+    Raises:
+        ValueError: ``SHRINKAGE_THREADS`` names no policy.
+
+    Example:
+        >>> with threads_for(0) as n:
+        ...     n
+        1
+    """
     outer = getattr(_scope, "limit", None)
     limit = torch.get_num_threads() if outer is None else outer
     before = torch.get_num_threads()
-    if _policy() == "all":
-        count = limit
-    else:
-        wanted = thread_count(work, limit)
-        count = thread_count(work, limit, free_cores()) if wanted > 1 else 1
+    count = _count(_policy(), work, limit)
     _scope.limit = limit
     try:
         if count != before:
