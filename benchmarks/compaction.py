@@ -4,7 +4,7 @@ Two models on scikit-learn's digits (80/20 split, standardized): an MLP 64-512-5
 and a small CNN on the 8x8 images (Conv 32 - BN - ReLU - Conv 64 - BN - ReLU - MaxPool -
 Linear). Each is trained without a penalty (the reference, ``--epochs`` + ``--refit-epochs``
 epochs) and with the group lasso over whole neurons / channels (``neuron_groups``, applied by
-``Proximal`` around Adam, preconditioned, ``--epochs`` epochs) at each strength of a grid (the
+``Proximal`` around Adam, its default step, ``--epochs`` epochs) at each strength of a grid (the
 CNN's from 1e-3 to 8e-3 in steps of sqrt(2)).
 Each regularized model is compacted with ``compact`` (outputs unchanged) and the compact model
 is then refitted without penalty for ``--refit-epochs`` epochs (the group lasso shrinks the
@@ -101,7 +101,7 @@ def train(
     opt: torch.optim.Optimizer = adam
     if lam is not None:
         reg = shrinkage.Regularizer(model, None, groups=neuron_groups(model, lam))
-        opt = shrinkage.Proximal(adam, reg, preconditioned=True)
+        opt = shrinkage.Proximal(adam, reg)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         model.train()

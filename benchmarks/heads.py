@@ -6,10 +6,10 @@ size 8 and 64 MLP neurons per layer, built from a config), measured side by side
 
 * **dense**: trained ``--epochs`` epochs;
 * **shrinkage**: from the dense network, the warm-started path of the group lasso over every
-  head and MLP neuron (``Proximal``, decoupled), the strength chosen by "1se" on the
-  validation loss, compacted (``shrinkage.compact``), then refitted without penalty for
-  ``--refit-epochs`` epochs (the relaxed step: the compact network has no removed unit left
-  to bring back);
+  head and MLP neuron (``Proximal`` around Adam, its default step; the example's strengths),
+  the strength chosen by "1se" on the validation loss, compacted (``shrinkage.compact``),
+  then refitted without penalty for ``--refit-epochs`` epochs (the relaxed step: the compact
+  network has no removed unit left to bring back);
 * **magnitude**: from the dense network, the same number of heads in each layer and of MLP
   neurons in each layer set to zero, those of smallest norm (a head: its query, key and value
   rows and output columns; a neuron: its up row and down column), compacted the same way,
@@ -32,7 +32,6 @@ import copy
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -91,8 +90,9 @@ def compare(args: argparse.Namespace, seed: int) -> dict[str, nn.Module]:
     ids = test_set[0]
     probe = train_set[0][:4]
     model = copy.deepcopy(dense)
-    lams = np.geomspace(3e-2, 3.0, args.n_lambdas)
-    example.follow_path(model, train_set, val_set, lams, args.path_epochs)
+    example.follow_path(
+        model, train_set, val_set, example.strengths(args.n_lambdas), args.path_epochs
+    )
     heads, neurons = counts(model, probe)
     magnitude = by_magnitude(dense, heads, neurons, probe).eval()
 

@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument(
-        "--lam", type=float, default=0.5, help="L1 strength: |w| shrinks by lr * lam per step"
+        "--lam", type=float, default=1e-3, help="L1 strength: lam * sum|w| beside the mean loss"
     )
     parser.add_argument("--out", default="ddp-out")
     args = parser.parse_args()

@@ -5,7 +5,9 @@ hidden layer learns the 8x8 digits that scikit-learn ships, once with Keras's ow
 ``keras.regularizers.l1(lam)`` and once with ``shrinkage.keras.L1(lam)`` (the same penalty,
 ``lam * sum|w|``) under the proximal version of the same optimizer. Keras's penalty is a loss
 term: its subgradient pushes weights around zero and never onto it. The proximal step
-``sign(w) * max(|w| - lr * lam, 0)`` after each update sets them exactly to zero.
+``sign(w) * max(|w| - s * lam, 0)`` after each update, with ``s`` the optimizer's own step
+(``lr`` for SGD, ``lr / (sqrt(v_hat) + epsilon)`` element-wise for Adam), sets them exactly
+to zero, and solves the same problem ``loss + lam * sum|w|``.
 
 Printed for SGD and Adam: the hidden kernel's exact zeros and the test accuracy. It runs on
 the installed Keras backend (``KERAS_BACKEND``: torch, jax or tensorflow).

@@ -6,9 +6,9 @@ size 8, 64 MLP neurons per layer) learns a synthetic task: does token 1 occur mo
 token 2 in a sequence of 12 tokens (one label in ten flipped)? It is trained dense, then
 along a warm-started path of strengths of the group lasso over every head (``head_groups``)
 and every MLP neuron (``neuron_groups``), applied by ``Proximal``; the strength is chosen by
-the one-standard-error rule on the validation loss. The prox is decoupled (``Proximal``'s
-default): each step shrinks a group's norm by ``lr * lam * sqrt(size)``, whatever the
-gradient's scale. The chosen network is compacted (fewer heads per layer, narrower MLPs,
+the one-standard-error rule on the validation loss. ``Proximal`` takes Adam's own element-wise
+step, so ``lam`` weighs the group lasso against the mean loss (the path runs from 1e-4, where
+every unit stays, to 3e-2). The chosen network is compacted (fewer heads per layer, narrower MLPs,
 outputs checked), saved with ``save_sparse`` and loaded with ``load_sparse``.
 
     python examples/prune_heads.py [--epochs 12] [--path-epochs 4] [--report heads.html]
@@ -139,6 +139,12 @@ def follow_path(
     return float(lams[chosen])
 
 
+def strengths(n: int) -> np.ndarray:
+    """The path's ``n`` strengths, geometric from 1e-4 (every head and neuron stays) to 3e-2
+    (one head per layer, no MLP neuron)."""
+    return np.geomspace(1e-4, 3e-2, n)
+
+
 def dense_model(epochs: int, seed: int = 0) -> tuple[nn.Module, Data, Data, Data]:
     """The dense network trained for ``epochs`` on the task, and the training, validation and
     test sets (``seed`` draws the data and the initial weights)."""
@@ -160,9 +166,7 @@ def main() -> None:
     model, train_set, val_set, test_set = dense_model(args.epochs)
     dense = copy.deepcopy(model)
     print(f"dense: validation loss {losses(model, *val_set)[0]:.4f}, heads {live(model)}")
-    follow_path(
-        model, train_set, val_set, np.geomspace(3e-2, 3.0, args.n_lambdas), args.path_epochs
-    )
+    follow_path(model, train_set, val_set, strengths(args.n_lambdas), args.path_epochs)
 
     ids = test_set[0]
     if args.report is not None:

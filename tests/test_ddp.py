@@ -39,14 +39,14 @@ def global_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
     ]
 
 
-def make_optimizer(model: nn.Module, preconditioned: bool) -> Proximal:
+def make_optimizer(model: nn.Module, decoupled: bool) -> Proximal:
     # Regularizer names differ under DDP ("module." prefix): patterns that match both.
     # the two L1 weights share a bucket (one flat buffer in the decoupled mode on the CPU)
     spec = {"*0.weight": L1(0.3), "*2.weight": GroupLasso(0.05, "rows"), "*4.weight": L1(0.3)}
     return Proximal(
         torch.optim.Adam(model.parameters(), lr=1e-2),
         Regularizer(model, spec),
-        preconditioned=preconditioned,
+        decoupled=decoupled,
     )
 
 
@@ -59,12 +59,12 @@ def train(model: nn.Module, opt: Proximal, rank: int, world: int) -> None:
         opt.step()
 
 
-def worker(rank: int, init_file: str, out_dir: str, preconditioned: bool) -> None:
+def worker(rank: int, init_file: str, out_dir: str, decoupled: bool) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
         model = DistributedDataParallel(make_model())
-        train(model, make_optimizer(model, preconditioned), rank, WORLD)
+        train(model, make_optimizer(model, decoupled), rank, WORLD)
         torch.save(model.module.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -76,11 +76,11 @@ def worker(rank: int, init_file: str, out_dir: str, preconditioned: bool) -> Non
     os._exit(0)
 
 
-@pytest.mark.parametrize("preconditioned", [False, True])
-def test_ddp_ranks_agree_and_match_one_process(tmp_path: Path, preconditioned: bool) -> None:
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_ddp_ranks_agree_and_match_one_process(tmp_path: Path, decoupled: bool) -> None:
     mp.spawn(
         worker,
-        args=(str(tmp_path / "init"), str(tmp_path), preconditioned),
+        args=(str(tmp_path / "init"), str(tmp_path), decoupled),
         nprocs=WORLD,
         join=True,
     )
@@ -89,7 +89,7 @@ def test_ddp_ranks_agree_and_match_one_process(tmp_path: Path, preconditioned: b
         assert torch.equal(ranks[0][key], ranks[1][key]), key
 
     single = make_model()
-    train(single, make_optimizer(single, preconditioned), rank=0, world=1)
+    train(single, make_optimizer(single, decoupled), rank=0, world=1)
     reference = single.state_dict()
     for key, value in ranks[0].items():
         torch.testing.assert_close(value, reference[key], rtol=0, atol=1e-6)

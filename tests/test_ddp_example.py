@@ -14,7 +14,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ddp_train.py"
 def test_torchrun_example_ranks_agree(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(EXAMPLE), "--epochs", "3", "--lam", "1.0", "--out", str(tmp_path)],
+         str(EXAMPLE), "--epochs", "3", "--lam", "1e-3", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr

@@ -304,9 +304,7 @@ def test_proximal_training_zeroes_whole_units_that_compact_removes(images: Tenso
     model = TinyResNet()
     groups = neuron_groups(model, 4e-3, example_input=X[:8])
     reg = shrinkage.Regularizer(model, None, groups=groups)
-    opt = shrinkage.Proximal(
-        torch.optim.Adam(model.parameters(), lr=1e-2), reg, preconditioned=True
-    )
+    opt = shrinkage.Proximal(torch.optim.Adam(model.parameters(), lr=1e-2), reg)
     gen = torch.Generator().manual_seed(0)
     for _ in range(4):
         model.train()
@@ -321,11 +319,15 @@ def test_proximal_training_zeroes_whole_units_that_compact_removes(images: Tenso
     assert (
         sum(a for a, _ in report.kept.values()) <= sum(b for _, b in report.kept.values()) - zeros
     )
+    assert all(after > 0 for after, _ in report.kept.values())  # not a collapsed network
     assert count_macs(small, X[:1]) < count_macs(model, X[:1])
     with torch.no_grad():
-        torch.testing.assert_close(small(X), model(X), atol=1e-4, rtol=1e-4)
-        accuracy = float((small(X).argmax(1) == y).float().mean())
-    assert accuracy > 0.6
+        full, compacted = model(X), small(X)
+    torch.testing.assert_close(compacted, full, atol=1e-4, rtol=1e-4)
+    # the same predictions wherever the top two logits are not within the tolerance above
+    top2 = full.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 1e-3
+    assert torch.equal(compacted.argmax(1)[clear], full.argmax(1)[clear])
 
 
 @pytest.mark.parametrize("model_class", [TinyResNet, Dense, Depthwise, SqueezeExcite])

@@ -38,16 +38,16 @@ class Module(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1e-2)
 
 
-@pytest.mark.parametrize("preconditioned", [False, True])
-def test_callback_matches_proximal_by_hand(preconditioned: bool) -> None:
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_callback_matches_proximal_by_hand(decoupled: bool) -> None:
     X, y = data()
     batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
     epochs = 5
 
     by_hand = net()
-    reg = shrinkage.Regularizer(by_hand, shrinkage.L1(1e-2 if preconditioned else 0.5))
+    reg = shrinkage.Regularizer(by_hand, shrinkage.L1(0.5 if decoupled else 1e-2))
     opt = shrinkage.Proximal(
-        torch.optim.Adam(by_hand.parameters(), lr=1e-2), reg, preconditioned=preconditioned
+        torch.optim.Adam(by_hand.parameters(), lr=1e-2), reg, decoupled=decoupled
     )
     for _ in range(epochs):
         for x, t in batches:
@@ -56,10 +56,8 @@ def test_callback_matches_proximal_by_hand(preconditioned: bool) -> None:
             opt.step()
 
     module = Module()
-    penalty = shrinkage.L1(1e-2 if preconditioned else 0.5)
-    callback = ProximalCallback(
-        shrinkage.Regularizer(module.net, penalty), preconditioned=preconditioned
-    )
+    penalty = shrinkage.L1(0.5 if decoupled else 1e-2)
+    callback = ProximalCallback(shrinkage.Regularizer(module.net, penalty), decoupled=decoupled)
     trainer = pl.Trainer(
         max_epochs=epochs,
         callbacks=[callback],

@@ -25,8 +25,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "nadam": lambda p: torch.optim.NAdam(p, lr=1e-2),
     "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-2, centered=True),
     "adagrad": lambda p: torch.optim.Adagrad(p, lr=1e-1, lr_decay=0.01),
+    "radam": lambda p: torch.optim.RAdam(p, lr=1e-2),
+    "adamax": lambda p: torch.optim.Adamax(p, lr=1e-2),
 }
-ADAPTIVE = {"adam", "adam-amsgrad", "adamw", "nadam", "rmsprop", "adagrad"}
+ADAPTIVE = {"adam", "adam-amsgrad", "adamw", "nadam", "rmsprop", "adagrad", "radam", "adamax"}
 
 
 def make_model(seed: int = 0) -> nn.Sequential:
@@ -58,19 +60,21 @@ def same_parameters(a: nn.Module, b: nn.Module) -> bool:
 MODES = [(name, False) for name in OPTIMIZERS] + [
     (name, True) for name in OPTIMIZERS if name in ADAPTIVE
 ]
+"""``(optimizer, decoupled)``: the default step for every optimizer, and the decoupled step
+for the adaptive ones (for SGD the two are one)."""
 
 
-@pytest.mark.parametrize(("name", "preconditioned"), MODES)
+@pytest.mark.parametrize(("name", "decoupled"), MODES)
 @pytest.mark.parametrize("foreach", [False, True])
 def test_zero_lam_reproduces_the_inner_optimizer_bit_for_bit(
-    name: str, preconditioned: bool, foreach: bool
+    name: str, decoupled: bool, foreach: bool
 ) -> None:
     data = batches(15)
     plain, wrapped = make_model(), make_model()
     train(plain, OPTIMIZERS[name](plain.parameters()), data)
     reg = Regularizer(wrapped, {"0.weight": L1(0.0), "2.*": ElasticNet(0.0, 0.5)})
     prox = Proximal(
-        OPTIMIZERS[name](wrapped.parameters()), reg, preconditioned=preconditioned, foreach=foreach
+        OPTIMIZERS[name](wrapped.parameters()), reg, decoupled=decoupled, foreach=foreach
     )
     train(wrapped, prox, data)
     assert same_parameters(plain, wrapped)
@@ -96,20 +100,26 @@ def test_with_sgd_it_is_exactly_proximal_gradient_descent(penalty: Penalty) -> N
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("preconditioned", [False, True])
+@pytest.mark.parametrize("decoupled", [False, True])
 @pytest.mark.parametrize(
-    "penalty", [L1(0.05), ElasticNet(0.05, 0.5), GroupLasso(0.05, "columns")], ids=repr
+    "penalty",
+    [
+        L1(0.05),
+        L2(0.05),
+        ElasticNet(0.05, 0.5),
+        L1(0.05, positive=True),
+        GroupLasso(0.05, "columns"),
+    ],
+    ids=repr,
 )
-def test_foreach_and_per_tensor_paths_agree_bit_for_bit(
-    penalty: Penalty, preconditioned: bool
-) -> None:
+def test_foreach_and_per_tensor_paths_agree_bit_for_bit(penalty: Penalty, decoupled: bool) -> None:
     data = batches(12)
     models = [make_model(), make_model()]
     for model, foreach in zip(models, (True, False), strict=True):
         opt = Proximal(
             torch.optim.Adam(model.parameters(), lr=1e-2),
             Regularizer(model, penalty),
-            preconditioned=preconditioned,
+            decoupled=decoupled,
             foreach=foreach,
         )
         train(model, opt, data)
@@ -119,7 +129,7 @@ def test_foreach_and_per_tensor_paths_agree_bit_for_bit(
 def test_preconditioned_step_is_the_prox_in_adams_metric() -> None:
     model = make_model()
     adam = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.99), eps=1e-6)
-    prox = Proximal(adam, Regularizer(model, {"0.weight": L1(0.5)}), preconditioned=True)
+    prox = Proximal(adam, Regularizer(model, {"0.weight": L1(0.5)}))
     ((x, y),) = batches(1)
     nn.functional.mse_loss(model(x), y).backward()
     before = model[0].weight.detach().clone()
@@ -134,6 +144,45 @@ def test_preconditioned_step_is_the_prox_in_adams_metric() -> None:
     step = 1e-2 / (v_hat.sqrt() + 1e-6)
     expected = torch.sign(after_inner) * torch.clamp(after_inner.abs() - 0.5 * step, min=0)
     torch.testing.assert_close(model[0].weight.detach(), expected)
+
+
+WITHOUT_MOMENTUM: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.0, 0.99), eps=1e-3),
+    "adam-amsgrad": lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.0, 0.99), amsgrad=True),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=1e-2, betas=(0.0, 0.99), weight_decay=0.0),
+    "nadam": lambda p: torch.optim.NAdam(p, lr=1e-2, betas=(0.0, 0.99)),
+    "radam": lambda p: torch.optim.RAdam(p, lr=1e-2, betas=(0.0, 0.99)),
+    "adamax": lambda p: torch.optim.Adamax(p, lr=1e-2, betas=(0.0, 0.99)),
+    "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-2, centered=True),
+    "adagrad": lambda p: torch.optim.Adagrad(p, lr=1e-1, lr_decay=0.01, eps=1e-3),
+}
+"""Each adaptive optimizer with its momentum off: its step is then ``w <- w - s * grad``,
+so the element-wise step ``s`` it took can be read off the update itself."""
+
+
+@pytest.mark.parametrize("name", list(WITHOUT_MOMENTUM))
+@pytest.mark.parametrize("at_step", [1, 9])  # RAdam rectifies its variance from step 6
+def test_the_default_prox_takes_the_step_the_optimizer_took(name: str, at_step: int) -> None:
+    """The oracle is the optimizer's own update: ``s = (w_before - w_after) / grad``, then
+    ``w <- prox_{s P}(w_after)`` by hand, against :class:`Proximal`'s default step."""
+    penalty = ElasticNet(0.3, 0.7)
+    data = [(x.double(), y.double()) for x, y in batches(at_step)]
+    model, reference = make_model().double(), make_model().double()
+    inner = WITHOUT_MOMENTUM[name](model.parameters())
+    plain = WITHOUT_MOMENTUM[name](reference.parameters())
+    train(model, inner, data[:-1])
+    train(reference, plain, data[:-1])
+    prox = Proximal(inner, Regularizer(model, {"0.weight": penalty}))
+    train(model, prox, data[-1:])
+    before = reference[0].weight.detach().clone()
+    train(reference, plain, data[-1:])
+    assert reference[0].weight.grad is not None
+    after = reference[0].weight.detach().clone()
+    steps = (before - after) / reference[0].weight.grad
+    assert bool((steps > 0).all())
+    penalty.prox_(after, steps)
+    torch.testing.assert_close(model[0].weight.detach(), after, rtol=1e-9, atol=1e-12)
+    assert torch.equal(model[2].weight, reference[2].weight)  # not regularized: Adam alone
 
 
 def test_lr_scheduler_changes_the_threshold() -> None:
@@ -154,15 +203,13 @@ def test_lr_scheduler_changes_the_threshold() -> None:
     assert shrink_by == pytest.approx([0.2, 0.1, 0.05], rel=1e-5)
 
 
-@pytest.mark.parametrize("preconditioned", [False, True])
-def test_state_dict_resume_equals_uninterrupted_training(preconditioned: bool) -> None:
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_state_dict_resume_equals_uninterrupted_training(decoupled: bool) -> None:
     data = batches(20)
 
     def build(model: nn.Module) -> tuple[Proximal, torch.optim.lr_scheduler.LRScheduler]:
         reg = Regularizer(model, {"0.weight": L1(0.2), "2.weight": GroupLasso(0.1, "columns")})
-        prox = Proximal(
-            torch.optim.Adam(model.parameters(), lr=1e-2), reg, preconditioned=preconditioned
-        )
+        prox = Proximal(torch.optim.Adam(model.parameters(), lr=1e-2), reg, decoupled=decoupled)
         return prox, torch.optim.lr_scheduler.StepLR(prox, step_size=4, gamma=0.7)
 
     def run(
@@ -237,13 +284,13 @@ def lasso_reference(lam: float) -> np.ndarray:
 
 
 def fit_linear(
-    opt_factory: Callable, lam: float, steps: int, preconditioned: bool, gamma: float = 1.0
+    opt_factory: Callable, lam: float, steps: int, decoupled: bool = False, gamma: float = 1.0
 ) -> nn.Linear:
     X, y = diabetes()
     torch.manual_seed(0)
     model = nn.Linear(X.shape[1], 1).double()
     reg = Regularizer(model, L1(lam))
-    prox = Proximal(opt_factory(model.parameters()), reg, preconditioned=preconditioned)
+    prox = Proximal(opt_factory(model.parameters()), reg, decoupled=decoupled)
     sched = torch.optim.lr_scheduler.ExponentialLR(prox, gamma=gamma)
     for _ in range(steps):
         prox.zero_grad()
@@ -263,7 +310,7 @@ def kkt_residual(model: nn.Linear, lam: float) -> float:
 
 def test_proximal_sgd_reaches_sklearn_lasso_solution_with_exact_zeros() -> None:
     lam = 0.05
-    model = fit_linear(lambda p: torch.optim.SGD(p, lr=0.2), lam, 4000, preconditioned=False)
+    model = fit_linear(lambda p: torch.optim.SGD(p, lr=0.2), lam, 4000)
     coef = model.weight.detach().numpy().ravel()
     reference = lasso_reference(lam)
     np.testing.assert_allclose(coef, reference, atol=1e-6)
@@ -274,21 +321,22 @@ def test_proximal_sgd_reaches_sklearn_lasso_solution_with_exact_zeros() -> None:
 def test_preconditioned_adam_minimises_loss_plus_penalty() -> None:
     lam = 0.05
     adam = lambda p: torch.optim.Adam(p, lr=0.02)  # noqa: E731
-    model = fit_linear(adam, lam, 3000, preconditioned=True, gamma=0.998)
+    model = fit_linear(adam, lam, 3000, gamma=0.998)
     reference = lasso_reference(lam)
     np.testing.assert_allclose(model.weight.detach().numpy().ravel(), reference, atol=2e-3)
     assert kkt_residual(model, lam) < 1e-3
     # the decoupled mode under Adam is a different problem: far from the Lasso's optimality
-    decoupled = fit_linear(adam, lam, 3000, preconditioned=False, gamma=0.998)
+    decoupled = fit_linear(adam, lam, 3000, decoupled=True, gamma=0.998)
     assert kkt_residual(decoupled, lam) > 10 * kkt_residual(model, lam)
 
 
 def test_l1_prox_gives_exact_zeros_where_a_loss_term_does_not() -> None:
+    """The same ``lam`` both ways under Adam: the prox gives exact zeros, the loss term none."""
     data = batches(200)
     by_prox, by_loss = make_model(), make_model()
-    prox = Proximal(torch.optim.Adam(by_prox.parameters(), lr=1e-2), Regularizer(by_prox, L1(0.5)))
+    prox = Proximal(torch.optim.Adam(by_prox.parameters(), lr=1e-2), Regularizer(by_prox, L1(0.01)))
     train(by_prox, prox, data)
-    reg = Regularizer(by_loss, L1(0.5 * 1e-2))
+    reg = Regularizer(by_loss, L1(0.01))
     opt = torch.optim.Adam(by_loss.parameters(), lr=1e-2)
     for x, y in data:
         opt.zero_grad()
@@ -298,11 +346,9 @@ def test_l1_prox_gives_exact_zeros_where_a_loss_term_does_not() -> None:
     assert zeros(by_prox) > 20 and zeros(by_loss) == 0
 
 
-@pytest.mark.parametrize("preconditioned", [False, True])
+@pytest.mark.parametrize("decoupled", [False, True])
 @pytest.mark.parametrize("penalty", [L1(0.5), ElasticNet(0.5, 0.5), GroupLasso(2.0)], ids=repr)
-def test_parameters_keep_their_storage_over_training(
-    penalty: Penalty, preconditioned: bool
-) -> None:
+def test_parameters_keep_their_storage_over_training(penalty: Penalty, decoupled: bool) -> None:
     """Every step updates the parameters in place: the same Parameter objects, the same
     memory, so references a user keeps to them (or to their data) stay live."""
     model = make_model()
@@ -312,7 +358,7 @@ def test_parameters_keep_their_storage_over_training(
     prox = Proximal(
         torch.optim.Adam(model.parameters(), lr=1e-2),
         Regularizer(model, penalty),
-        preconditioned=preconditioned,
+        decoupled=decoupled,
     )
     assert [p.data_ptr() for p in model.parameters()] == addresses
     train(model, prox, batches(25))

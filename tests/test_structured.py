@@ -53,9 +53,7 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 def train(model: nn.Sequential, groups, X, y, epochs: int) -> None:
     reg = shrinkage.Regularizer(model, None, groups=groups)
-    opt = shrinkage.Proximal(
-        torch.optim.Adam(model.parameters(), lr=3e-3), reg, preconditioned=True
-    )
+    opt = shrinkage.Proximal(torch.optim.Adam(model.parameters(), lr=3e-3), reg)
     gen = torch.Generator().manual_seed(0)
     for _ in range(epochs):
         model.train()

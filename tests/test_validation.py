@@ -204,18 +204,63 @@ def test_proximal_regularizer_of_wrong_type() -> None:
         Proximal(torch.optim.SGD(m.parameters(), lr=0.1), L1(0.1))  # type: ignore[arg-type]
 
 
-def test_proximal_preconditioned_with_sgd() -> None:
+class Lion(torch.optim.Optimizer):
+    """A user's own optimizer (sign of a momentum): no element-wise step Proximal knows."""
+
+    def __init__(self, params, lr: float = 1e-4) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[no-untyped-def]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(torch.sign(p.grad), alpha=-group["lr"])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda params: Lion(params),
+        lambda params: torch.optim.Rprop(params),
+        lambda params: type("MyAdam", (torch.optim.Adam,), {})(params),  # a subclass may differ
+    ],
+    ids=["Lion", "Rprop", "Adam subclass"],
+)
+def test_proximal_refuses_an_optimizer_whose_step_it_does_not_know(make) -> None:  # type: ignore[no-untyped-def]
     m = model()
-    with pytest.raises(
-        ValueError, match=r"preconditioned=True needs an adaptive optimizer .* got SGD"
-    ):
-        Proximal(
-            torch.optim.SGD(m.parameters(), lr=0.1), Regularizer(m, L1(0.1)), preconditioned=True
+    with pytest.raises(ValueError) as caught:
+        Proximal(make(m.parameters()), Regularizer(m, L1(0.1)))
+    message = str(caught.value)
+    assert "does not know the element-wise step of" in message
+    assert "decoupled=True" in message  # the first choice
+    assert "Adam, AdamW, NAdam, RAdam, Adamax, RMSprop, Adagrad" in message  # the second
+    decoupled = Proximal(make(m.parameters()), Regularizer(m, L1(0.1)), decoupled=True)
+    assert decoupled.decoupled and not decoupled.preconditioned
+
+
+def test_proximal_refuses_maximize() -> None:
+    m = model()
+    with pytest.raises(ValueError, match=r"param_groups \[0\] have maximize=True"):
+        Proximal(torch.optim.Adam(m.parameters(), maximize=True), Regularizer(m, L1(0.1)))
+
+
+def test_proximal_decoupled_not_a_bool() -> None:
+    m = model()
+    with pytest.raises(TypeError, match=r"decoupled must be True or False, got 'yes'"):
+        Proximal(torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1)), decoupled="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("old", "decoupled"), [(True, False), (False, True)])
+def test_proximal_old_preconditioned_spelling_warns_and_keeps_its_meaning(
+    old: bool, decoupled: bool
+) -> None:
+    m = model()
+    with pytest.warns(FutureWarning, match=r"preconditioned=.* is deprecated"):
+        prox = Proximal(
+            torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1)), preconditioned=old
         )
-
-
-def test_proximal_preconditioned_not_a_bool() -> None:
-    m = model()
+    assert prox.decoupled is decoupled and prox.preconditioned is not decoupled
     with pytest.raises(TypeError, match=r"preconditioned must be True or False"):
         Proximal(torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1)), preconditioned="yes")  # type: ignore[arg-type]
 
@@ -244,10 +289,16 @@ def test_proximal_load_plain_optimizer_state() -> None:
 
 def test_proximal_load_state_of_other_mode() -> None:
     m = model()
-    saved = Proximal(torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1))).state_dict()
-    prox = Proximal(torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1)), preconditioned=True)
-    with pytest.raises(ValueError, match=r"saved with preconditioned=False"):
+    reg = Regularizer(m, L1(0.1))
+    saved = Proximal(torch.optim.Adam(m.parameters()), reg, decoupled=True).state_dict()
+    prox = Proximal(torch.optim.Adam(m.parameters()), Regularizer(m, L1(0.1)))
+    with pytest.raises(ValueError, match=r"saved with decoupled=True.* decoupled=False"):
         prox.load_state_dict(saved)
+    old = {k: v for k, v in saved.items() if k != "decoupled"} | {"preconditioned": False}
+    with pytest.raises(ValueError, match=r"saved with decoupled=True"):  # before decoupled=
+        prox.load_state_dict(old)
+    sgd = Proximal(torch.optim.SGD(m.parameters(), lr=0.1), reg, decoupled=True).state_dict()
+    Proximal(torch.optim.SGD(m.parameters(), lr=0.1), reg).load_state_dict(sgd)  # one step
 
 
 # -- convert and sparsity ----------------------------------------------------------------------

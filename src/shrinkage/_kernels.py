@@ -78,6 +78,44 @@ def clamp_negative_(ws: list[Tensor], foreach: bool) -> None:
             w.clamp_min_(0.0)
 
 
+def scaled_separable_prox_(
+    ws: list[Tensor],
+    threshold: float,
+    ridge: float,
+    denominators: list[Tensor],
+    positive: bool,
+    foreach: bool,
+) -> None:
+    """The prox of ``a|w| + b w^2`` with the element-wise steps ``lr / d``, in the scaled
+    coordinates ``u = d * w``:
+
+        w <- softshrink(d * w, lr * a) / (d + 2 * lr * b)
+
+    (``threshold = lr * a``, ``ridge = 2 * lr * b``; with ``positive``, negative entries then
+    set to zero). The same as :func:`separable_prox_` with ``threshold = lr * a / d`` and
+    ``divisor = 1 + 2 * lr * b / d`` up to rounding, in three passes over memory and no
+    allocation. ``denominators`` (``d > 0``, one per tensor) are overwritten."""
+    if foreach:
+        torch._foreach_mul_(ws, denominators)
+        if threshold > 0:
+            clipped = torch._foreach_clamp_min(ws, -threshold)
+            torch._foreach_clamp_max_(clipped, threshold)
+            torch._foreach_sub_(ws, clipped)
+        if ridge > 0:
+            torch._foreach_add_(denominators, ridge)
+        torch._foreach_div_(ws, denominators)
+    else:
+        for w, d in zip(ws, denominators, strict=True):
+            w.mul_(d)
+            if threshold > 0:
+                _softshrink_out(w, threshold, out=w)
+            if ridge > 0:
+                d.add_(ridge)
+            w.div_(d)
+    if positive:
+        clamp_negative_(ws, foreach)
+
+
 def separable_prox_(
     ws: list[Tensor],
     a: float,

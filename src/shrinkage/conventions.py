@@ -27,7 +27,7 @@ number of training samples):
 
 AdamW's decoupled decay ``w <- (1 - lr*v) * w`` is not the gradient of any penalty on the loss
 once Adam rescales gradients, so it has no exact conversion; its nearest form in shrinkage is
-``Proximal(Adam(...), Regularizer(model, L2(v / 2)))`` (decoupled), whose step
+``Proximal(Adam(...), Regularizer(model, L2(v / 2)), decoupled=True)``, whose step
 ``w / (1 + lr*v)`` agrees with AdamW's to first order in ``lr*v``.
 """
 
@@ -122,8 +122,8 @@ def convert(
         raise NoExactConversionError(
             f"no exact conversion between {src!r} and {dst!r}: AdamW's decoupled decay "
             "w <- (1 - lr*wd) * w is not a penalty on the loss under Adam. The nearest form is "
-            "Proximal(Adam(..., weight_decay=0), Regularizer(model, L2(wd / 2))) in decoupled "
-            "mode, equal to first order in lr*wd."
+            "Proximal(Adam(..., weight_decay=0), Regularizer(model, L2(wd / 2)), "
+            "decoupled=True), equal to first order in lr*wd."
         )
     rules = []
     for arg, name in (("src", src), ("dst", dst)):

@@ -1,15 +1,18 @@
 """``Proximal``: any torch optimizer's step, then each penalty's proximal step.
 
-The composition is ``w <- prox_{s P}(optimizer_step(w))`` with ``s`` the current ``lr`` of the
-parameter's group (decoupled mode), or ``s = lr / (sqrt(v_hat) + eps)`` element-wise, the
-optimizer's own adaptive step (preconditioned mode). Because ``s`` is read from
-``param_groups`` at every step, LR schedulers change the threshold too, and ``state_dict`` /
-``load_state_dict`` round-trip through the inner optimizer unchanged.
+The composition is ``w <- prox_{s P}(optimizer_step(w))`` with ``s`` the optimizer's own
+element-wise step: ``lr / d`` for an adaptive optimizer with denominator ``d`` (proximal Adam,
+the default), ``lr`` for SGD. Its fixed points are the stationary points of ``loss + P``, so
+``lam`` means what it means in ``loss + reg.penalty()``. ``decoupled=True`` takes ``s = lr``
+whatever the optimizer (the L1 analogue of AdamW's decoupled weight decay). Because ``s`` is
+read from ``param_groups`` and the optimizer's state at every step, LR schedulers change the
+threshold too, and ``state_dict`` / ``load_state_dict`` round-trip through the inner optimizer
+unchanged.
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,57 +22,75 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from ._kernels import Step
+from ._preconditioners import KNOWN, Reader, preconditioner
 from .penalties import MultiTensorPenalty, Penalty
 from .regularizer import Regularizer
 
 __all__ = ["Proximal"]
 
-_StepScale = Callable[[Tensor, dict[str, Any], dict[str, Any], float], Tensor | None]
+_UNSET: Any = object()
+
+CHUNK = 1 << 18
+"""Entries of a parameter stepped at a time by the per-tensor tier: its denominator and its
+prox run on windows of this many entries (1 MB in float32), which stay in the cache between
+the kernels, instead of five passes over the whole tensor in memory."""
 
 
-def _adam_steps(
-    p: Tensor, state: dict[str, Any], group: dict[str, Any], lr: float
-) -> Tensor | None:
-    """``lr / (sqrt(v / (1 - beta2^t)) + eps)``, Adam's element-wise step (AdamW, NAdam too)."""
-    key = "max_exp_avg_sq" if group.get("amsgrad") else "exp_avg_sq"
-    if key not in state:
-        return None
-    t = float(state["step"])
-    bias_correction2 = 1.0 - group["betas"][1] ** t
-    denom = state[key].sqrt().div_(math.sqrt(bias_correction2)).add_(group["eps"])
-    return denom.reciprocal_().mul_(lr)
+def _windows(p: Tensor) -> list[slice | None]:
+    """Windows of :data:`CHUNK` entries of a contiguous ``p``; ``[None]`` (the whole tensor)
+    for a small or non-contiguous one."""
+    n = p.numel()
+    if n <= CHUNK or not p.is_contiguous():
+        return [None]
+    return [slice(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
 
 
-def _rmsprop_steps(
-    p: Tensor, state: dict[str, Any], group: dict[str, Any], lr: float
-) -> Tensor | None:
-    """``lr / (sqrt(E[g^2] - E[g]^2 if centered else E[g^2]) + eps)``, RMSprop's step."""
-    if "square_avg" not in state:
-        return None
-    avg = state["square_avg"]
-    if group.get("centered"):
-        avg = avg.addcmul(state["grad_avg"], state["grad_avg"], value=-1)
-    return avg.sqrt().add_(group["eps"]).reciprocal_().mul_(lr)
+def _mode(optimizer: Optimizer, decoupled: bool, preconditioned: Any) -> tuple[bool, Reader | None]:
+    """``(decoupled, reader)`` for the arguments of :class:`Proximal`, the old
+    ``preconditioned`` spelling translated with a warning; raises where the default cannot
+    keep the meaning of ``lam``."""
+    if not isinstance(decoupled, bool):
+        raise TypeError(f"decoupled must be True or False, got {decoupled!r}")
+    if preconditioned is not _UNSET:
+        if not isinstance(preconditioned, bool):
+            raise TypeError(f"preconditioned must be True or False, got {preconditioned!r}")
+        advice = "drop it" if preconditioned else "write decoupled=True"
+        warnings.warn(
+            f"Proximal(preconditioned={preconditioned}) is deprecated: the optimizer's own "
+            f"element-wise step is now the default and decoupled=True the other mode; {advice}",
+            FutureWarning,
+            stacklevel=3,
+        )
+        decoupled = decoupled or not preconditioned
+    known, reader = preconditioner(optimizer)
+    maximizing = [i for i, g in enumerate(optimizer.param_groups) if g.get("maximize")]
+    if maximizing:
+        raise ValueError(
+            f"the optimizer's param_groups {maximizing} have maximize=True; Proximal minimizes "
+            "loss + penalty: give it an optimizer with maximize=False"
+        )
+    if decoupled:
+        return True, None
+    if not known:
+        names = ", ".join(cls.__name__ for cls in KNOWN)
+        raise ValueError(
+            f"Proximal does not know the element-wise step of {type(optimizer).__name__}, so "
+            "it cannot apply the penalty at the strength it has in loss + lam * P(w). Either "
+            "pass decoupled=True (every step shrinks by lr * lam, the L1 analogue of AdamW's "
+            "decoupled weight decay: lam then means shrinkage per unit of learning rate), or "
+            f"use an optimizer whose step it knows: {names}"
+        )
+    return False, reader
 
 
-def _adagrad_steps(
-    p: Tensor, state: dict[str, Any], group: dict[str, Any], lr: float
-) -> Tensor | None:
-    """``lr_t / (sqrt(sum g^2) + eps)`` with Adagrad's decayed ``lr_t``."""
-    if "sum" not in state:
-        return None
-    t = float(state["step"])
-    clr = lr / (1.0 + (t - 1.0) * group.get("lr_decay", 0.0))
-    return state["sum"].sqrt().add_(group["eps"]).reciprocal_().mul_(clr)
-
-
-_PRECONDITIONERS: tuple[tuple[type[Optimizer], _StepScale], ...] = (
-    (torch.optim.Adam, _adam_steps),
-    (torch.optim.AdamW, _adam_steps),
-    (torch.optim.NAdam, _adam_steps),
-    (torch.optim.RMSprop, _rmsprop_steps),
-    (torch.optim.Adagrad, _adagrad_steps),
-)
+def _saved_decoupled(state_dict: Mapping[str, Any], default: bool) -> bool:
+    """The mode a :meth:`Proximal.state_dict` was saved with (states saved before
+    ``decoupled`` existed say ``preconditioned``, whose ``False`` was the decoupled step)."""
+    if "decoupled" in state_dict:
+        return bool(state_dict["decoupled"])
+    if "preconditioned" in state_dict:
+        return not state_dict["preconditioned"]
+    return default
 
 
 @dataclass
@@ -86,32 +107,50 @@ class Proximal(Optimizer):
     by their exact proximal operators, which set weights (or groups) exactly to zero.
 
     ``step()`` runs ``optimizer.step()``, then for every targeted parameter ``w`` with a
-    gradient, ``w <- prox_{s P}(w)``:
+    gradient, ``w <- prox_{s P}(w)`` with ``s`` the optimizer's own element-wise step:
 
-    * decoupled (default), ``s = lr`` of the parameter's group. With plain SGD this is exactly
-      proximal gradient descent on ``loss + P``. With Adam-family optimizers it is the L1 /
-      group analogue of AdamW's decoupled weight decay: every step moves ``|w|`` towards zero by
-      ``lr * lam`` (L1), whatever the gradient scale, so ``lam`` reads as "shrinkage per unit
-      of learning rate", not as a weight on the loss.
-    * ``preconditioned=True`` (Adam, AdamW, NAdam, RMSprop, Adagrad), ``s = lr / (sqrt(v_hat) +
-      eps)`` element-wise, the optimizer's own adaptive step (proximal Adam). Its fixed points
-      are the stationary points of ``loss + P``, so ``lam`` means the same as in
-      ``loss + reg.penalty()``.
+    * by default, ``s = lr / d`` for an adaptive optimizer (Adam, AdamW, NAdam, RAdam, Adamax,
+      RMSprop, Adagrad: ``d`` its denominator, e.g. Adam's ``sqrt(v_hat) + eps``; proximal
+      Adam) and ``s = lr`` for SGD (proximal gradient descent). The fixed points are the
+      stationary points of ``loss + P``: ``lam`` means the same as in
+      ``loss + reg.penalty()``, with exact zeros;
+    * ``decoupled=True``: ``s = lr`` whatever the optimizer, the L1 and group analogue of
+      AdamW's decoupled weight decay. Under Adam every step then moves ``|w|`` towards zero by
+      ``lr * lam`` whatever the gradient's scale: ``lam`` reads as "shrinkage per unit of
+      learning rate", not as a weight on the loss.
 
-    With every ``lam = 0`` it reproduces the inner optimizer bit for bit. ``param_groups`` and
-    ``state`` are the inner optimizer's own objects, so LR schedulers can wrap either object,
-    and hooks registered on this wrapper (``register_step_pre_hook`` / ``_post_hook``) run
-    around the whole step, prox included. The parameters are only ever updated in place: their
-    storage never moves.
+    Any other optimizer (Lion, Adafactor, your own) has no known step: the default refuses it
+    and names both choices. With every ``lam = 0`` it reproduces the inner optimizer bit for
+    bit. ``param_groups`` and ``state`` are the inner optimizer's own objects, so LR schedulers
+    can wrap either object, and hooks registered on this wrapper (``register_step_pre_hook`` /
+    ``_post_hook``) run around the whole step, prox included. The parameters are only ever
+    updated in place: their storage never moves. For ``d`` the default mode keeps one scratch
+    tensor per regularized parameter on the foreach tier, and one buffer of at most
+    :data:`CHUNK` entries (or of the largest non-contiguous parameter) on the per-tensor tier.
 
     Args:
         optimizer: any ``torch.optim.Optimizer`` over (at least) the regularized parameters.
         regularizer: the :class:`~shrinkage.Regularizer` whose penalties to apply.
-        preconditioned: use the optimizer's adaptive element-wise step (see above).
+        decoupled: the step ``s = lr`` whatever the optimizer (see above).
         foreach: ``True`` for torch's multi-tensor kernels (one kernel per op for all tensors
             of a device and dtype), ``False`` for the per-tensor path (single fused kernels
             such as ``softshrink``); ``None`` picks foreach when every regularized parameter is
             on CUDA, as ``torch.optim`` does, and per-tensor on the CPU, where it is faster.
+        preconditioned: deprecated; ``True`` is the default, ``False`` is ``decoupled=True``.
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: an optimizer whose step is not known (without ``decoupled=True``), one
+            with ``maximize=True``, or regularized parameters outside its ``param_groups``.
+
+    Example:
+        >>> import torch
+        >>> from shrinkage import L1, Regularizer
+        >>> model = torch.nn.Linear(4, 1)
+        >>> adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+        >>> opt = Proximal(adam, Regularizer(model, L1(0.01)))
+        >>> opt.preconditioned  # the prox takes Adam's step lr / (sqrt(v_hat) + eps)
+        True
     """
 
     def __init__(
@@ -119,8 +158,9 @@ class Proximal(Optimizer):
         optimizer: Optimizer,
         regularizer: Regularizer,
         *,
-        preconditioned: bool = False,
+        decoupled: bool = False,
         foreach: bool | None = None,
+        preconditioned: bool = _UNSET,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -130,33 +170,29 @@ class Proximal(Optimizer):
             raise TypeError(
                 f"regularizer must be a shrinkage.Regularizer, got {type(regularizer).__name__}"
             )
-        if not isinstance(preconditioned, bool):
-            raise TypeError(f"preconditioned must be True or False, got {preconditioned!r}")
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be True, False or None, got {foreach!r}")
-        step_scale: _StepScale | None = None
-        if preconditioned:
-            step_scale = next(
-                (fn for cls, fn in _PRECONDITIONERS if isinstance(optimizer, cls)), None
-            )
-            if step_scale is None:
-                supported = ", ".join(cls.__name__ for cls, _ in _PRECONDITIONERS)
-                raise ValueError(
-                    f"preconditioned=True needs an adaptive optimizer ({supported}); "
-                    f"got {type(optimizer).__name__}. Use preconditioned=False with it."
-                )
+        decoupled, reader = _mode(optimizer, decoupled, preconditioned)
         # the base class sets up the hooks and records copies of the groups; the wrapper then
         # shares the inner optimizer's own group list and state (see _share_inner_state)
         super().__init__([dict(group) for group in optimizer.param_groups], optimizer.defaults)
         self.optimizer = optimizer
         self.regularizer = regularizer
-        self.preconditioned = preconditioned
+        self.decoupled = decoupled
         if foreach is None:
             foreach = all(t.parameter.is_cuda for t in regularizer.targets)
         self.foreach = foreach
-        self._step_scale = step_scale
+        self._reader = reader
+        self._scratch: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+        self._whole: dict[int, Tensor] = {}
         self._share_inner_state()
         self._buckets = self._build_buckets()
+
+    @property
+    def preconditioned(self) -> bool:
+        """Whether the prox takes the optimizer's element-wise step ``lr / d`` (not SGD's
+        uniform ``lr``, nor ``decoupled=True``)."""
+        return self._reader is not None
 
     def _share_inner_state(self) -> None:
         """Point ``param_groups`` and ``state`` at the inner optimizer's (again, after it
@@ -204,13 +240,66 @@ class Proximal(Optimizer):
             if not params:
                 continue
             group = groups[bucket.group]
-            lr = float(group["lr"])
-            if self._step_scale is not None:
-                self._apply_preconditioned(bucket.penalty, params, group, lr)
+            if self._reader is None:
+                bucket.penalty.prox_list_(params, float(group["lr"]), foreach=self.foreach)
             else:
-                bucket.penalty.prox_list_(params, lr, foreach=self.foreach)
+                self._apply_preconditioned(bucket.penalty, params, group)
         for unit_groups in self.regularizer.groups:
             self._apply_groups(unit_groups, groups)
+
+    def _buffer(self, p: Tensor, numel: int) -> Tensor:
+        """``numel`` entries of the scratch buffer of ``p``'s device and dtype (one buffer,
+        grown as needed, shared by every parameter stepped one at a time)."""
+        key = (p.device, p.dtype)
+        buffer = self._scratch.get(key)
+        if buffer is None or buffer.numel() < numel:
+            buffer = self._scratch[key] = torch.empty(numel, dtype=p.dtype, device=p.device)
+        return buffer[:numel]
+
+    def _denominators(
+        self, params: list[Tensor], group: dict[str, Any]
+    ) -> dict[float, tuple[list[Tensor], list[Tensor]]]:
+        """The optimizer's denominators ``d`` of whole ``params``, each in a tensor of its
+        own, grouped by the numerator ``lr`` of their step ``lr / d`` (parameters the
+        optimizer has not stepped yet are left out)."""
+        assert self._reader is not None
+        by_lr: dict[float, tuple[list[Tensor], list[Tensor]]] = {}
+        for p in params:
+            denominator = self._reader(self.optimizer.state[p], group)
+            if denominator is None:
+                continue
+            out = self._whole.get(id(p))
+            if out is None:
+                out = self._whole[id(p)] = torch.empty_like(p)
+            denominator.write(out)
+            ws, ds = by_lr.setdefault(denominator.lr, ([], []))
+            ws.append(p)
+            ds.append(out)
+        return by_lr
+
+    def _apply_preconditioned(
+        self, penalty: Penalty, params: list[Tensor], group: dict[str, Any]
+    ) -> None:
+        """``w <- prox_{(lr / d) P}(w)``: all tensors at once on the foreach tier (or for a
+        penalty that is not entry by entry), else one window of :data:`CHUNK` entries at a
+        time, the denominator and the prox of a window run back to back while it is in the
+        cache."""
+        with torch.no_grad():
+            if self.foreach or not penalty.elementwise:
+                for lr, (ws, ds) in self._denominators(params, group).items():
+                    penalty.prox_scaled_(ws, lr, ds, foreach=self.foreach)
+                return
+            assert self._reader is not None
+            for p in params:
+                denominator = self._reader(self.optimizer.state[p], group)
+                if denominator is None:  # not stepped by the optimizer yet
+                    continue
+                flat = p.view(-1) if p.is_contiguous() else p
+                for window in _windows(p):
+                    part = p if window is None else flat[window]
+                    out = self._buffer(p, part.numel()).view(part.shape)
+                    denominator.write(out, window)
+                    penalty.prox_scaled_([part], denominator.lr, [out])
 
     def _apply_groups(self, unit_groups: MultiTensorPenalty, groups: list[dict[str, Any]]) -> None:
         """The prox of a group penalty spanning several tensors, each with its own step."""
@@ -221,31 +310,15 @@ class Proximal(Optimizer):
         with torch.no_grad():
             for p in params:
                 group = groups[self._group_of[id(p)]]
-                lr = float(group["lr"])
-                if self._step_scale is None:
-                    steps.append(lr)
+                if self._reader is None:
+                    steps.append(float(group["lr"]))
                     continue
-                s = self._step_scale(p, self.optimizer.state[p], group, lr)
-                if s is None:
+                found = self._denominators([p], group)
+                if not found:
                     return
-                steps.append(s)
+                ((lr, (_, (d,))),) = found.items()
+                steps.append(d.reciprocal_().mul_(lr))
         unit_groups.prox_(steps)
-
-    def _apply_preconditioned(
-        self, penalty: Penalty, params: list[Tensor], group: dict[str, Any], lr: float
-    ) -> None:
-        assert self._step_scale is not None
-        state = self.optimizer.state
-        ready: list[Tensor] = []
-        steps: list[Tensor] = []
-        with torch.no_grad():
-            for p in params:
-                s = self._step_scale(p, state[p], group, lr)
-                if s is not None:
-                    ready.append(p)
-                    steps.append(s)
-        if ready:
-            penalty.prox_list_(ready, steps, foreach=self.foreach)
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:
         """The inner optimizer's step, then the proximal step of every penalty."""
@@ -273,7 +346,7 @@ class Proximal(Optimizer):
         return {
             "optimizer": self.optimizer.state_dict(),
             "regularizer": self.regularizer.state_dict(),
-            "preconditioned": self.preconditioned,
+            "decoupled": self.decoupled,
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override,unused-ignore]
@@ -286,11 +359,11 @@ class Proximal(Optimizer):
                 "'regularizer' entries; to load a plain optimizer state use "
                 "proximal.optimizer.load_state_dict(...)"
             )
-        saved_mode = state_dict.get("preconditioned", self.preconditioned)
-        if saved_mode != self.preconditioned:
+        saved = _saved_decoupled(state_dict, self.decoupled)
+        if saved != self.decoupled and preconditioner(self.optimizer)[1] is not None:
             raise ValueError(
-                f"state_dict was saved with preconditioned={saved_mode}, this Proximal has "
-                f"preconditioned={self.preconditioned}"
+                f"state_dict was saved with decoupled={saved}, this Proximal has "
+                f"decoupled={self.decoupled}: build it with decoupled={saved} to resume"
             )
         self.optimizer.load_state_dict(state_dict["optimizer"])
         self.regularizer.load_state_dict(state_dict["regularizer"])
@@ -298,8 +371,8 @@ class Proximal(Optimizer):
         self._buckets = self._build_buckets()
 
     def __repr__(self) -> str:
-        mode = "preconditioned" if self.preconditioned else "decoupled"
-        return f"Proximal({self.optimizer!r}, {self.regularizer!r}, {mode})"
+        step = "lr / d" if self.preconditioned else "lr (decoupled)" if self.decoupled else "lr"
+        return f"Proximal({type(self.optimizer).__name__}, {self.regularizer!r}, step {step})"
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__

@@ -121,7 +121,6 @@ class NetworkFamily(Family):
             batch_size=settings.batch_size,
             learning_rate=rate,
             seed=settings.seed,
-            preconditioned=True,
             history=True,
         )
         self.objective = objective

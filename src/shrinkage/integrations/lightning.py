@@ -5,9 +5,10 @@
     trainer.fit(module)
 
 After every step of the optimizer that holds the regularized parameters, the callback runs
-the same proximal step as :class:`shrinkage.Proximal` would (decoupled, or
-``preconditioned=True`` for Adam-family optimizers), so training with it gives the same
-parameters as the loop written by hand with ``Proximal``. It hooks the optimizer's own
+the same proximal step as :class:`shrinkage.Proximal` would (by default the optimizer's own
+element-wise step, so ``lam`` weighs the penalty against the loss; ``decoupled=True``: a step
+of ``lr``), so training with it gives the same parameters as the loop written by hand with
+``Proximal``. It hooks the optimizer's own
 step-post hook, so gradient accumulation, schedulers and precision plugins that skip a step
 skip the prox too. Needs ``pip install shrinkage[lightning]``.
 """
@@ -30,16 +31,31 @@ class ProximalCallback(Callback):
 
     Args:
         regularizer: the :class:`~shrinkage.Regularizer` of (part of) the LightningModule.
-        preconditioned: as in :class:`~shrinkage.Proximal`.
+        decoupled: as in :class:`~shrinkage.Proximal`.
+
+    Raises:
+        TypeError: ``regularizer`` is not a :class:`~shrinkage.Regularizer`, or ``decoupled``
+            not a bool.
+        ValueError: (at the start of fit) not exactly one optimizer holds the regularized
+            parameters, or its step is not known and ``decoupled`` is False.
+
+    Example:
+        >>> import torch
+        >>> from shrinkage import L1, Regularizer
+        >>> callback = ProximalCallback(Regularizer(torch.nn.Linear(3, 1), L1(1e-3)))
+        >>> callback.decoupled
+        False
     """
 
-    def __init__(self, regularizer: Regularizer, *, preconditioned: bool = False) -> None:
+    def __init__(self, regularizer: Regularizer, *, decoupled: bool = False) -> None:
         if not isinstance(regularizer, Regularizer):
             raise TypeError(
                 f"regularizer must be a shrinkage.Regularizer, got {type(regularizer).__name__}"
             )
         self.regularizer = regularizer
-        self.preconditioned = preconditioned
+        if not isinstance(decoupled, bool):
+            raise TypeError(f"decoupled must be True or False, got {decoupled!r}")
+        self.decoupled = decoupled
         self.proximal: Proximal | None = None
         self._handle: Any = None
 
@@ -56,7 +72,7 @@ class ProximalCallback(Callback):
                 f"parameters; found {len(holders)} among {len(trainer.optimizers)}"
             )
         optimizer: torch.optim.Optimizer = holders[0]
-        self.proximal = Proximal(optimizer, self.regularizer, preconditioned=self.preconditioned)
+        self.proximal = Proximal(optimizer, self.regularizer, decoupled=self.decoupled)
         proximal = self.proximal
         self._handle = optimizer.register_step_post_hook(
             lambda opt, args, kwargs: proximal.apply_penalties()

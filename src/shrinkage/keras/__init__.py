@@ -7,14 +7,16 @@ zeros during ``model.fit``, on the TensorFlow, JAX and PyTorch backends.
                               keras.layers.Dense(64, "relu", kernel_regularizer=L1(0.01)),
                               keras.layers.Dense(10)])
     model.compile(optimizer=ProximalAdam(1e-3), loss=...)
-    model.fit(x, y)                  # L1's prox after every update: exact zeros
+    model.fit(x, y)                  # L1's prox with Adam's own step: exact zeros
     print(sparsity(model))
 
 * :mod:`~shrinkage.keras.penalties`: ``L1``, ``L2``, ``ElasticNet``, ``GroupLasso``, Keras
   regularizers with Keras's scale (``L1(0.01)`` adds ``0.01 * sum|w|``, as
   ``keras.regularizers.l1(0.01)``) that know their proximal operators;
-* :mod:`~shrinkage.keras.optimizers`: ``ProximalSGD``, ``ProximalAdam``, ``ProximalAdamW``
-  and :func:`proximal` for any Keras optimizer class;
+* :mod:`~shrinkage.keras.optimizers`: ``ProximalSGD``, ``ProximalAdam``, ``ProximalAdamW``,
+  ``ProximalNadam``, ``ProximalRMSprop``, ``ProximalAdagrad`` (the prox with each one's own
+  element-wise step, so a penalty's strength means what it means in the loss) and
+  :func:`proximal` for any Keras optimizer class;
 * :func:`sparsity`: the per-variable report of exact zeros.
 """
 
@@ -32,7 +34,16 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 if not keras.__version__.startswith("3."):  # pragma: no cover
     raise ImportError(f"shrinkage.keras needs Keras 3, found keras {keras.__version__}")
 
-from .optimizers import ProximalAdam, ProximalAdamW, ProximalMixin, ProximalSGD, proximal
+from .optimizers import (
+    ProximalAdagrad,
+    ProximalAdam,
+    ProximalAdamW,
+    ProximalMixin,
+    ProximalNadam,
+    ProximalRMSprop,
+    ProximalSGD,
+    proximal,
+)
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from .report import sparsity
 
@@ -42,9 +53,12 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Penalty",
+    "ProximalAdagrad",
     "ProximalAdam",
     "ProximalAdamW",
     "ProximalMixin",
+    "ProximalNadam",
+    "ProximalRMSprop",
     "ProximalSGD",
     "proximal",
     "sparsity",

@@ -5,15 +5,16 @@ Each is a ``keras.regularizers.Regularizer`` with Keras's own scale, so it is a 
 ``keras.regularizers.l1(0.01)`` does. Computed with ``keras.ops``, they run on every backend.
 
 With ``proximal=True`` (the default) the penalty is applied by a proximal optimizer of
-:mod:`shrinkage.keras.optimizers`: after each update it sets ``w <- prox_{lr * P}(w)`` with
-the current learning rate ``lr``, which puts weights exactly at zero. Its loss term then only
-reports: ``model.fit`` logs the penalized loss, but the term carries no gradient (it would add
-the penalty a second time). Under a plain Keras optimizer such a penalty is therefore not
-applied at all, and the second time it is computed without a proximal optimizer having been
-built over it (the first may come before ``fit`` builds its optimizer) it warns so
-(TensorFlow traces ``fit``'s step once, so there the warning comes with the next trace, e.g.
-``evaluate``). ``proximal=False`` makes it a plain loss term like Keras's own, under any
-optimizer, with no exact zeros.
+:mod:`shrinkage.keras.optimizers`: after each update it sets ``w <- prox_{s P}(w)`` with the
+optimizer's own element-wise step ``s`` (``lr`` for SGD, Adam's ``lr / (sqrt(v_hat) +
+epsilon)`` for ``ProximalAdam``), which puts weights exactly at zero at the solution of
+``loss + P``. Its loss term then only reports: ``model.fit`` logs the penalized loss, but the
+term carries no gradient (it would add the penalty a second time). Under a plain Keras
+optimizer such a penalty is therefore not applied at all, and the second time it is computed
+without a proximal optimizer having been built over it (the first may come before ``fit``
+builds its optimizer) it warns so (TensorFlow traces ``fit``'s step once, so there the
+warning comes with the next trace, e.g. ``evaluate``). ``proximal=False`` makes it a plain
+loss term like Keras's own, under any optimizer, with no exact zeros.
 """
 
 from __future__ import annotations
@@ -33,6 +34,44 @@ __all__ = ["L1", "L2", "ElasticNet", "GroupLasso", "Penalty"]
 def _soft(x: Any, threshold: Any) -> Any:
     """``sign(x) * max(|x| - threshold, 0)``, entry by entry."""
     return ops.sign(x) * ops.maximum(ops.abs(x) - threshold, 0.0)
+
+
+_NEWTON_STEPS = 30
+"""Iterations of :func:`_group_prox_diagonal` (a fixed count: no data-dependent loop under
+``jit_compile``); safeguarded Newton converges in a handful."""
+
+
+def _group_prox_diagonal(x: Any, step: Any, tau: float, axes: tuple[int, ...]) -> Any:
+    """The group-lasso prox under the diagonal metric ``diag(1 / step)``: minimises
+    ``sum_i (z_i - x_i)^2 / (2 step_i) + tau * sum_g ||z_g||`` over groups spanning ``axes``.
+
+    With ``d = 1 / step``, a group is zero iff ``||d * x||_g <= tau``; otherwise
+    ``z_i = d_i x_i r / (d_i r + tau)`` where ``r = ||z_g||`` solves
+    ``h(r) = phi(r)^(-1/2) - 1 = 0``, ``phi(r) = sum_i (d_i x_i / (d_i r + tau))^2``: Newton's
+    method kept inside the bracket ``[0, ||x_g||]`` by bisection (``h`` is linear in ``r``
+    when the steps are equal on the group, and Newton then lands in one iteration).
+    """
+    x = ops.convert_to_tensor(x)
+    d = 1.0 / ops.convert_to_tensor(step, dtype=x.dtype)
+    dx = d * x
+    total = lambda t: ops.sum(t, axis=axes, keepdims=True)  # noqa: E731
+    active = ops.sqrt(total(dx * dx)) > tau
+    lo = ops.zeros_like(total(x))
+    hi = ops.sqrt(total(x * x))
+    r = 0.5 * hi
+    for _ in range(_NEWTON_STEPS):
+        denominator = d * r + tau
+        phi = ops.maximum(total(ops.square(dx / denominator)), 1e-30)
+        h = 1.0 / ops.sqrt(phi) - 1.0
+        dphi = total(-2.0 * d * dx * dx / denominator**3)
+        dh = -0.5 * phi ** (-1.5) * dphi
+        lo = ops.where(h < 0, r, lo)
+        hi = ops.where(h > 0, r, hi)
+        newton = r - h / ops.where(dh == 0, 1.0, dh)
+        inside = ops.logical_and(newton > lo, newton < hi)
+        r = ops.where(inside, newton, 0.5 * (lo + hi))
+    z = dx * r / (d * r + tau)
+    return ops.where(active, z, ops.zeros_like(z))
 
 
 class Penalty(keras.regularizers.Regularizer):
@@ -67,7 +106,8 @@ class Penalty(keras.regularizers.Regularizer):
                 f"{self!r} is proximal, but no proximal optimizer of shrinkage.keras has been "
                 "built over its weights: it is not applied (its loss term is logged without a "
                 "gradient) and its weights will not reach exact zeros. Train with "
-                "ProximalSGD, ProximalAdam, ProximalAdamW or proximal(...), or pass "
+                "ProximalSGD, ProximalAdam, ProximalAdamW, ProximalNadam, ProximalRMSprop, "
+                "ProximalAdagrad or proximal(...), or pass "
                 "proximal=False for a plain loss term like Keras's",
                 UserWarning,
                 stacklevel=2,
@@ -176,6 +216,12 @@ class GroupLasso(Penalty):
         return self.lam * math.sqrt(size) * ops.sum(norms)
 
     def prox(self, x: Any, step: Any) -> Any:
+        """The group prox with a scalar ``step``, or with element-wise steps (an adaptive
+        optimizer's) by :func:`_group_prox_diagonal`."""
+        x = ops.convert_to_tensor(x)
+        if len(getattr(step, "shape", ())) > 0:
+            axes, size = self._axes(x)
+            return _group_prox_diagonal(x, step, self.lam * math.sqrt(size), axes)
         norms, size = self._norms(x)
         threshold = step * self.lam * math.sqrt(size)
         scale = ops.maximum(1.0 - threshold / ops.maximum(norms, 1e-30), 0.0)

@@ -1,9 +1,9 @@
 """scikit-learn estimators for multi-layer perceptrons trained with shrinkage's penalties.
 
 ``MLPRegressor`` and ``MLPClassifier`` train an MLP in torch with :class:`~shrinkage.Proximal`
-around Adam (preconditioned by default, so ``alpha`` weighs the penalty against the mean loss;
-``preconditioned=False``: every step shrinks the penalized weights by ``learning_rate *
-alpha``), so L1, Elastic Net and group penalties give exact zeros.
+around Adam (with Adam's own element-wise step by default, so ``alpha`` weighs the penalty
+against the mean loss; ``decoupled=True``: every step shrinks the penalized weights by
+``learning_rate * alpha``), so L1, Elastic Net and group penalties give exact zeros.
 
 ``penalty="group_inputs"`` puts a group lasso on each input feature's column of the first
 layer: ``alpha * sum_j sqrt(h) * ||W1[:, j]||_2`` for ``W1 [h, n_features]``. A feature whose
@@ -73,7 +73,7 @@ class _MLPBase(BaseEstimator):
         "max_path_points": [Interval(Integral, 1, None, closed="left")],
         "selection_rule": [StrOptions(set(RULES))],
         "relax": ["boolean"],
-        "preconditioned": ["boolean"],
+        "decoupled": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
     }
@@ -97,7 +97,7 @@ class _MLPBase(BaseEstimator):
         max_path_points: int = 150,
         selection_rule: str = "1se",
         relax: bool = True,
-        preconditioned: bool = True,
+        decoupled: bool = False,
         random_state: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -117,7 +117,7 @@ class _MLPBase(BaseEstimator):
         self.max_path_points = max_path_points
         self.selection_rule = selection_rule
         self.relax = relax
-        self.preconditioned = preconditioned
+        self.decoupled = decoupled
         self.random_state = random_state
         self.device = device
 
@@ -202,7 +202,7 @@ class _MLPBase(BaseEstimator):
             learning_rate=float(self.learning_rate),
             seed=self._seed,
             patience=patience,
-            preconditioned=bool(self.preconditioned),
+            decoupled=bool(self.decoupled),
         )
 
     def _finish(self, model: nn.Sequential, importances: np.ndarray | None = None) -> None:
@@ -322,14 +322,14 @@ class _MLPBase(BaseEstimator):
         """Start where a group is about to be removed within ``path_epochs`` epochs, and grow
         by ``1 + path_multiplier`` per point.
 
-        Preconditioned (``alpha`` weighs the penalty against the loss): a hundredth of the
+        By default (``alpha`` weighs the penalty against the loss): a hundredth of the
         strength at which a zero first layer is stationary. Decoupled (the prox shrinks
         ``||W1[:, j]||`` by ``lr * alpha * sqrt(h)`` per step, or ``|w|`` by ``lr * alpha``):
         a tenth of the strength that removes the smallest column, or the median weight, in
         ``path_epochs`` epochs."""
         assert dense.state is not None
         growth = (1 + self.path_multiplier) ** np.arange(self.max_path_points)
-        if self.preconditioned:
+        if not self.decoupled:
             return 1e-2 * problem.lambda_max_at(dense.state) * growth
         first = dense.state.weights["0.weight"]
         steps = self.path_epochs * math.ceil(n / problem.schedule.batch_size)

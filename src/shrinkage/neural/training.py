@@ -249,8 +249,9 @@ class Schedule:
 
     ``epochs``: at most this many; ``patience``: stop after this many epochs without a lower
     validation loss and keep the best parameters (``None``: run every epoch); ``batch_size``;
-    ``learning_rate`` (Adam's); ``seed``: the batch order; ``preconditioned``: the prox in
-    Adam's metric (see :class:`~shrinkage.Proximal`); ``history``: record the loss per epoch.
+    ``learning_rate`` (Adam's); ``seed``: the batch order; ``decoupled``: the prox with step
+    ``lr`` instead of Adam's own (see :class:`~shrinkage.Proximal`); ``history``: record the
+    loss per epoch.
     """
 
     epochs: int
@@ -258,7 +259,7 @@ class Schedule:
     learning_rate: float
     seed: int
     patience: int | None = None
-    preconditioned: bool = True
+    decoupled: bool = False
     history: bool = False
 
 
@@ -291,7 +292,7 @@ def train_point(
     adam = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
     optimizer: torch.optim.Optimizer = adam
     if regularizer is not None:
-        optimizer = Proximal(adam, regularizer, preconditioned=schedule.preconditioned)
+        optimizer = Proximal(adam, regularizer, decoupled=schedule.decoupled)
     if optimizer_state is not None:
         adam.load_state_dict(copy.deepcopy(optimizer_state))
         for group in adam.param_groups:  # the loaded state carries the rate it ran with

@@ -14,7 +14,7 @@ unit goes to zero as a whole: it neither reads its inputs nor feeds the next lay
 
     groups = neuron_groups(model, lam=1e-3)
     reg = Regularizer(model, None, groups=groups)
-    opt = Proximal(torch.optim.Adam(model.parameters()), reg, preconditioned=True)
+    opt = Proximal(torch.optim.Adam(model.parameters()), reg)
 
 A layer's weights belong to two families of groups (its rows to its own units, its columns to
 the units before it); the proximal steps of the families are applied one after the other.

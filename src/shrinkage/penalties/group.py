@@ -1,0 +1,107 @@
+"""The group lasso on slices of one tensor: rows, columns or any grouping by index."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._group_layout import GroupLayout, group_prox_diagonal
+from .._kernels import Step
+from .._validation import check_factor
+from .base import Penalty, check_lam, check_step
+
+__all__ = ["GroupLasso"]
+
+
+class GroupLasso(Penalty):
+    """Group lasso ``P(w) = lam * sum_g f_g * sqrt(size_g) * ||w_g||_2``.
+
+    Whole groups go to zero together: the prox scales each group by
+    ``max(1 - step * lam * f_g * sqrt(size_g) / ||w_g||, 0)``.
+
+    Args:
+        lam: strength, ``>= 0``.
+        groups: ``"rows"`` (slices along dim 0: a Linear's output neurons, a Conv's filters),
+            ``"columns"`` (slices along dim 1: a Linear's input features, a Conv's input
+            channels), or an integer tensor of the parameter's shape giving each entry's group id.
+        factor: optional non-negative per-group weights ``f_g``, shape ``[G]``.
+    """
+
+    def __init__(self, lam: float, groups: str | Tensor = "rows", factor: Any = None) -> None:
+        self.lam = check_lam(lam)
+        if isinstance(groups, Tensor):
+            if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
+                raise TypeError(
+                    f"groups as a tensor must hold integer group ids, got dtype {groups.dtype}"
+                )
+            if groups.numel() and int(groups.min()) < 0:
+                raise ValueError(f"groups ids must be >= 0, got minimum {int(groups.min())}")
+            groups = groups.detach().long()
+        elif groups not in ("rows", "columns"):
+            raise ValueError(
+                "groups must be 'rows', 'columns' or an integer tensor of group ids; "
+                f"got {groups!r}"
+            )
+        self.groups = groups
+        self.factor = check_factor("factor", factor)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lam": self.lam, "groups": self.groups, "factor": self.factor}
+
+    def _layout(self, w: Tensor) -> tuple[GroupLayout, Tensor]:
+        """The group layout of ``w`` and the per-group weights ``f_g * sqrt(size_g)``."""
+        layout = GroupLayout(w.shape, self.groups, w.device)
+        weights = layout.sizes.to(w.dtype).sqrt()
+        if self.factor is not None:
+            if self.factor.numel() not in (1, layout.n_groups):
+                raise ValueError(
+                    f"factor has {self.factor.numel()} entries but the parameter of shape "
+                    f"{tuple(w.shape)} has {layout.n_groups} groups"
+                )
+            weights = weights * self.factor.to(device=w.device, dtype=w.dtype).reshape(-1)
+        return layout, weights
+
+    def value(self, w: Tensor) -> Tensor:
+        layout, weights = self._layout(w)
+        return self.lam * (weights * layout.norms(w)).sum()
+
+    def prox_(self, w: Tensor, step: Step) -> Tensor:
+        check_step(step)
+        if self.lam == 0:
+            return w
+        with torch.no_grad():
+            layout, weights = self._layout(w)
+            tau = self.lam * weights
+            if isinstance(step, Tensor) and step.numel() > 1:
+                w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
+                return w
+            norms = layout.norms(w)
+            t = step * tau
+            keep = norms > t
+            scale = torch.where(keep, 1.0 - t / torch.where(keep, norms, 1.0), 0.0)
+            w.mul_(layout.expand(scale.to(w.dtype)))
+        return w
+
+    def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
+        layout, weights = self._layout(w)
+        tau = self.lam * weights
+        norms = layout.norms(w)
+        nonzero = norms > 0
+        direction = w / layout.expand(torch.where(nonzero, norms, 1.0))
+        on_support = layout.sum((grad + layout.expand(tau) * direction) ** 2).sqrt()
+        off_support = torch.clamp(layout.norms(grad) - tau, min=0.0)
+        return torch.linalg.vector_norm(torch.where(nonzero, on_support, off_support))
+
+    def lambda_max(self, grad_at_zero: Tensor) -> float:
+        g = grad_at_zero.detach()
+        layout, weights = self._layout(g)
+        gnorms = layout.norms(g)
+        penalized = weights > 0
+        if bool((gnorms[~penalized] > 0).any()):
+            return math.inf
+        if not bool(penalized.any()):
+            return 0.0
+        return float((gnorms[penalized] / weights[penalized]).max())
