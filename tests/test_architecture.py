@@ -44,7 +44,7 @@ def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
-        ("penalties.py", "import matplotlib", "shrinkage.penalties -> matplotlib"),
+        ("penalties/base.py", "import matplotlib", "shrinkage.penalties.base -> matplotlib"),
         ("proximal.py", "from .experiments import Settings", "proximal -> shrinkage.experiments"),
         ("path.py", "import optuna", "shrinkage.path -> optuna"),
         ("regularizer.py", "from .cli import main", "shrinkage.regularizer -> shrinkage.cli"),
