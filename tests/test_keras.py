@@ -395,6 +395,7 @@ def test_proximal_adam_solves_the_l1_problem_of_keras_l1() -> None:
     """``L1(lam)`` under ``ProximalAdam`` reaches the solution of ``mean loss + lam ||w||_1``
     (what ``keras.regularizers.l1(lam)`` states): shrinkage.linear's, with its exact zeros.
     Measured on torch and JAX: coefficients within 1.2e-7, KKT residual 2e-8."""
+    import torch
     from sklearn.datasets import make_classification
     from sklearn.preprocessing import StandardScaler
 
@@ -417,8 +418,6 @@ def test_proximal_adam_solves_the_l1_problem_of_keras_l1() -> None:
     np.testing.assert_allclose(kernel.ravel(), reference.coef_.ravel(), atol=1e-4)
     assert abs(float(bias[0]) - float(reference.intercept_[0])) < 1e-4
     assert np.array_equal(kernel.ravel() == 0, reference.coef_.ravel() == 0)
-    import torch
-
     w = torch.tensor(kernel.ravel(), dtype=torch.float64, requires_grad=True)
     logits = torch.tensor(X, dtype=torch.float64) @ w + float(bias[0])
     target = torch.tensor(y, dtype=torch.float64)

@@ -93,8 +93,9 @@ def scaled_separable_prox_(
 
     (``threshold = lr * a``, ``ridge = 2 * lr * b``; with ``positive``, negative entries then
     set to zero). The same as :func:`separable_prox_` with ``threshold = lr * a / d`` and
-    ``divisor = 1 + 2 * lr * b / d`` up to rounding, in three passes over memory and no
-    allocation. ``denominators`` (``d > 0``, one per tensor) are overwritten."""
+    ``divisor = 1 + 2 * lr * b / d`` up to rounding; on the per-tensor tier in three passes
+    over ``w`` and no allocation. ``denominators`` (``d > 0``, one per tensor) are
+    overwritten."""
     if foreach:
         torch._foreach_mul_(ws, denominators)
         if threshold > 0:

@@ -256,25 +256,32 @@ class Proximal(Optimizer):
             buffer = self._scratch[key] = torch.empty(numel, dtype=p.dtype, device=p.device)
         return buffer[:numel]
 
+    def _whole_denominator(self, p: Tensor, group: dict[str, Any]) -> tuple[float, Tensor] | None:
+        """``(lr, d)``: the optimizer's denominator of all of ``p``, in a scratch tensor of
+        ``p``'s own, and the numerator of its step ``lr / d``; ``None`` when the optimizer
+        has not stepped ``p`` yet."""
+        assert self._reader is not None
+        denominator = self._reader(self.optimizer.state[p], group)
+        if denominator is None:
+            return None
+        out = self._whole.get(id(p))
+        if out is None:
+            out = self._whole[id(p)] = torch.empty_like(p)
+        denominator.write(out)
+        return denominator.lr, out
+
     def _denominators(
         self, params: list[Tensor], group: dict[str, Any]
     ) -> dict[float, tuple[list[Tensor], list[Tensor]]]:
-        """The optimizer's denominators ``d`` of whole ``params``, each in a tensor of its
-        own, grouped by the numerator ``lr`` of their step ``lr / d`` (parameters the
-        optimizer has not stepped yet are left out)."""
-        assert self._reader is not None
+        """:meth:`_whole_denominator` of every parameter, grouped by the numerator ``lr``
+        (parameters the optimizer has not stepped yet are left out)."""
         by_lr: dict[float, tuple[list[Tensor], list[Tensor]]] = {}
         for p in params:
-            denominator = self._reader(self.optimizer.state[p], group)
-            if denominator is None:
-                continue
-            out = self._whole.get(id(p))
-            if out is None:
-                out = self._whole[id(p)] = torch.empty_like(p)
-            denominator.write(out)
-            ws, ds = by_lr.setdefault(denominator.lr, ([], []))
-            ws.append(p)
-            ds.append(out)
+            found = self._whole_denominator(p, group)
+            if found is not None:
+                ws, ds = by_lr.setdefault(found[0], ([], []))
+                ws.append(p)
+                ds.append(found[1])
         return by_lr
 
     def _apply_preconditioned(
@@ -313,10 +320,10 @@ class Proximal(Optimizer):
                 if self._reader is None:
                     steps.append(float(group["lr"]))
                     continue
-                found = self._denominators([p], group)
-                if not found:
+                found = self._whole_denominator(p, group)
+                if found is None:  # not stepped by the optimizer yet
                     return
-                ((lr, (_, (d,))),) = found.items()
+                lr, d = found
                 steps.append(d.reciprocal_().mul_(lr))
         unit_groups.prox_(steps)
 

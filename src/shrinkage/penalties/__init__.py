@@ -1,6 +1,6 @@
 """Penalties: small objects that hold their hyperparameters and know their maths.
 
-Every penalty ``P`` offers the same four operations, and nothing outside this module looks
+Every penalty ``P`` offers the same operations, and nothing outside this package looks
 inside one:
 
 ``value(w)``
@@ -9,6 +9,9 @@ inside one:
     the proximal operator, in place and exact:
     ``w <- argmin_x 1/2 * sum((x - w)^2 / step) + P(x)``. ``step`` is a positive scalar or a
     tensor of positive element-wise steps (a diagonal metric, as in proximal Adam).
+``prox_scaled_(ws, lr, denominators)``
+    the same prox with the element-wise steps ``lr / d`` given by an adaptive optimizer's
+    denominators ``d`` (L1, L2 and Elastic Net run it in the scaled coordinates ``d * w``).
 ``optimality(w, grad)``
     ``dist(-grad, dP(w))``, the Euclidean distance from ``-grad`` to the subdifferential of
     ``P`` at ``w``: zero exactly when ``w`` is stationary for ``f + P`` with ``grad = ∇f(w)``.

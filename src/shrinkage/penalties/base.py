@@ -66,6 +66,7 @@ class Penalty(abc.ABC):
         Adam step. ``denominators`` are scratch: this may overwrite them.
 
         Example:
+            >>> from shrinkage import L1
             >>> w, d = torch.tensor([0.5, -2.0]), torch.tensor([1.0, 4.0])
             >>> L1(1.0).prox_scaled_([w], 1.0, [d])  # steps 1 and 1/4
             >>> w
