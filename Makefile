@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-kernels test-slow test-conformance lint bench clean
+.PHONY: demo test test-kernels test-slow test-conformance lint bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ demo: $(VENV)/.installed-cli
 	$(VENV)/bin/shrinkage compare --data digits --penalties none,l1,l2,elasticnet,group_inputs
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples docs
+	$(VENV)/bin/ruff format --check src tests benchmarks examples docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -38,10 +38,10 @@ lint: $(VENV)/.installed-dev
 # TensorFlow when it is installed (skipped otherwise)
 test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
-	KERAS_BACKEND=jax $(PY) -m pytest -m "not slow" tests/test_keras.py $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -m "not slow" tests/keras $(PYTEST_ARGS)
 	@if $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is None)"; then \
-		KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests/test_keras.py $(PYTEST_ARGS); \
-	else echo "tensorflow is not installed: tests/test_keras.py on its backend skipped"; fi
+		KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests/keras $(PYTEST_ARGS); \
+	else echo "tensorflow is not installed: tests/keras on its backend skipped"; fi
 
 # the suite again on other kernels and one thread: ATen's portable (non-vectorized) kernels
 # and single-threaded reductions round differently from this machine's defaults, as another
@@ -56,6 +56,12 @@ test-conformance: $(VENV)/.installed-dev
 	cd conformance && PYTHONPATH=. ../$(PY) -m pytest -c pytest.ini --rootdir . \
 		$$tests/test_coordinate_descent.py $$tests/test_ridge.py $$tests/test_logistic.py $(PYTEST_ARGS)
 
+# the documentation: user guide, API reference, gallery (its examples run and draw their
+# figures); warnings are errors. Output in docs/_build/html.
+docs: $(VENV)/.installed-dev
+	$(VENV)/bin/sphinx-build -W --keep-going -b html -j 1 docs docs/_build/html
+	$(PY) docs/screenshots.py docs/_build/html
+
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
@@ -63,4 +69,4 @@ bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/step_overhead.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts docs/_build docs/auto_examples docs/sg_execution_times.rst

@@ -57,7 +57,8 @@ def main() -> None:
         X = StandardScaler().fit_transform(X)
 
         start = time.perf_counter()
-        model = MLPRegressor(penalty="group_inputs", random_state=seed).fit_path(X, y)
+        model = MLPRegressor(penalty="group_inputs", selection_rule="1se", random_state=seed)
+        model.fit_path(X, y)
         ours = set(int(j) for j in model.selected_features_)
         rows.append(
             (

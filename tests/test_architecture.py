@@ -91,7 +91,7 @@ def test_no_module_over_500_lines() -> None:
 
 def test_only_the_command_line_exits_the_process() -> None:
     for path in sources():
-        if path.name != "cli.py":
+        if path.relative_to(SRC).parts[0] != "cli":
             assert "sys.exit" not in path.read_text(), path.relative_to(SRC)
 
 

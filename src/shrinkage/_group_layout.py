@@ -35,12 +35,12 @@ class GroupLayout:
             self.n_groups = int(groups.max()) + 1 if groups.numel() else 0
             self.sizes = torch.bincount(self.index, minlength=self.n_groups)
             return
-        if groups == "columns" and len(shape) < 2:
+        if groups == "inputs" and len(shape) < 2:
             raise ValueError(
-                "groups='columns' needs a parameter with at least 2 dimensions, "
+                "groups='inputs' needs a parameter with at least 2 dimensions, "
                 f"got shape {tuple(shape)}"
             )
-        self.dim = 0 if groups == "rows" else 1
+        self.dim = 0 if groups == "outputs" else 1
         self.n_groups = shape[self.dim]
         numel = math.prod(shape)
         per_group = numel // self.n_groups if self.n_groups else 0

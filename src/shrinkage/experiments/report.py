@@ -45,6 +45,7 @@ from .store import RunInfo, Store
 __all__ = [
     "FIGURES",
     "RunView",
+    "edge_notes",
     "histogram_figure",
     "importance_figure",
     "load_run",
@@ -166,6 +167,9 @@ def validation_figure(view: RunView) -> Figure:
             lams[keep], choice.mean[keep], yerr=choice.se[keep], color=_color(name),
             label="validation",
         )  # fmt: skip
+        dense = _dense_loss(view)
+        if dense is not None:  # the network's lam = 0 end: no penalty
+            ax.axhline(dense, color="#888888", ls="-.", lw=1, label="validation, no penalty")
         ax.axvline(lams[choice.best], color="k", ls="--", lw=1, label="lam_min")
         ax.axvline(lams[choice.one_se], color="k", ls=":", lw=1.5, label="lam_1se")
         ax.set_xscale("log")
@@ -264,6 +268,27 @@ def importances(view: RunView, name: str) -> np.ndarray:
     return out
 
 
+def staying_from(view: RunView, name: str) -> np.ndarray:
+    """``[n_features]``: for each feature of ``name``'s chosen model, the strongest lam from
+    which it stays in the model at every point of the first fold's path down to the chosen
+    lam (the chosen lam itself where that path does not hold it there); 0 for the others.
+
+    Example:
+        A feature that enters at lam 0.3, leaves at 0.1 and enters again at 0.05, chosen at
+        0.02, stays from 0.05.
+    """
+    chosen = view.chosen[name]
+    out = np.zeros(len(view.feature_names) or view.rows[0].n_features)
+    down = [p for p in sorted(view.paths[name][0], key=lambda p: -p.lam) if p.lam >= chosen.lam]
+    for j in chosen.selected:
+        out[j] = chosen.lam
+        for point in reversed(down):
+            if j not in point.selected:
+                break
+            out[j] = point.lam
+    return out
+
+
 def importance_figure(view: RunView, top: int = 30) -> Figure:
     """The ``top`` features by importance, for every penalty that zeros weights."""
     names = [n for n in view.penalized if n != "l2"] or view.penalized
@@ -306,6 +331,45 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _dense_loss(view: RunView) -> float | None:
+    """The unpenalized network's mean validation loss over folds (``lam = 0``), if the run
+    trained one."""
+    folds = view.paths.get("none", {})
+    losses = [points[0].val_loss for points in folds.values() if points]
+    known = [v for v in losses if v is not None]
+    return float(np.mean(known)) if known and len(known) == len(losses) else None
+
+
+def edge_notes(view: RunView) -> list[str]:
+    """One sentence for each penalty whose lowest validation loss sits at an end of the
+    strengths tried, saying which end and what is on the other side of it.
+
+    Example:
+        ``["l1: the lowest validation loss (0.0871) is at the weakest lam tried (1e-05);
+        the unpenalized network validates at 0.112"]``
+    """
+    notes, dense = [], _dense_loss(view)
+    for name in view.penalized:
+        choice = view.choice(name)
+        lam, loss = float(choice.lams[choice.best]), float(choice.mean[choice.best])
+        if len(choice.lams) < 2:
+            continue
+        where = f"the lowest validation loss ({loss:.4g}) is at"
+        if choice.best == int(np.argmin(choice.lams)):
+            side = (
+                f"; the unpenalized network validates at {dense:.4g}"
+                if dense is not None
+                else ": within the strengths tried, less penalty always validated better"
+            )
+            notes.append(f"{name}: {where} the weakest lam tried ({lam:.3g}){side}")
+        elif choice.best == int(np.argmax(choice.lams)):
+            notes.append(
+                f"{name}: {where} the strongest lam tried ({lam:.3g}): the data favour the "
+                "most heavily penalized model tried"
+            )
+    return notes
+
+
 def render(view: RunView, out_dir: str | Path) -> Path:
     """Write ``report.html`` (self-contained: the plots embedded as PNG data) and the PNGs
     beside it into ``out_dir``; returns the HTML file's path."""
@@ -344,6 +408,7 @@ img {{ max-width: 100%; }} section {{ margin-top: 2em; }}
 {html.escape(str(meta.get("task")))}; each lam chosen on {how} by the "{html.escape(s.rule)}"
 rule, then evaluated on a held-out test part (seed {s.seed}).</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{"".join(f"<p class='note'>{html.escape(n)}</p>" for n in edge_notes(view))}
 {"".join(sections)}
 </body></html>
 """

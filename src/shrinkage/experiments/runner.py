@@ -4,7 +4,7 @@ a held-out test part. What ``shrinkage compare``, ``path`` and ``select`` run.
 
 Everything goes through :func:`shrinkage.path` and its :class:`~shrinkage.PathPoint`
 records, and every record is committed to a :class:`~.store.Store` as soon as it is
-computed, so an interrupted run resumes where it stopped and recomputes nothing it has:
+computed, so an interrupted run resumes where it stopped and recomputes nothing it has::
 
     settings = Settings(data="digits", penalties=("none", "l1", "l2"))
     with Store("runs.db") as store:
@@ -20,6 +20,15 @@ The strength is chosen on the validation loss by :func:`shrinkage.path.choose_fr
 of the lowest; the standard error over folds with ``cv``, over validation samples without).
 With ``cv``, the chosen path is then refitted on all the training folds up to the chosen point
 (fold ``-1`` in the store).
+
+When the lowest validation loss sits at the weakest strength of a decreasing grid (the
+linear models' paths, from ``lambda_max`` down: the curve still falls there, so the "too
+little penalty" side of the trade-off is not on the grid yet), the grid goes on down at the
+same ratio, :data:`EXTEND_BY` of ``n_lambdas`` more points at a time, warm-started from the
+last point, at most :data:`MAX_EXTENSIONS` times. A network's path runs the other way, from
+the dense network (``lam = 0``, the "none" penalty) up, so that side is the dense network
+itself. A report says when a choice still sits at an end. A grid the user gives (``lams``)
+is kept as it is.
 """
 
 from __future__ import annotations
@@ -40,6 +49,12 @@ from .settings import Settings
 from .store import Store
 
 __all__ = ["Progress", "Runner", "chosen_point", "run_experiment"]
+
+EXTEND_BY = 0.5
+"""Points added below a grid's weakest strength at each extension, as a share of
+``n_lambdas``."""
+MAX_EXTENSIONS = 2
+"""How many times a penalty's grid goes on below its weakest strength."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(task, done, total)``: called after each finished path point."""
@@ -92,9 +107,10 @@ class Runner:
         rest, test, folds = make_folds(dataset, seed=settings.seed, cv=settings.cv)
         self.data = _Data(dataset, rest, test, folds)
         self._grids: dict[str, np.ndarray] = {}
-        self._paths: dict[tuple[str, int, int | None], list[PathPoint]] = {}
+        self._extensions: dict[str, int] = {}
+        self._paths: dict[tuple[str, int, int], list[PathPoint]] = {}
         if dense is not None:
-            self._paths[("none", 0, None)] = [dense]
+            self._paths[("none", 0, 1)] = [dense]
 
     @property
     def dataset(self) -> Dataset:
@@ -130,13 +146,13 @@ class Runner:
 
     def path(self, penalty: str, fold: int, stop_after: int | None = None) -> list[PathPoint]:
         """The stored prefix of this path, completed (and committed point by point)."""
-        key = (penalty, fold, stop_after)
-        if key in self._paths:
-            return self._paths[key]
-        done = [] if self.store is None else self.store.points(self.run_id, penalty, fold)
         grid = self.grid(penalty)
         if stop_after is not None:
             grid = grid[: stop_after + 1]
+        key = (penalty, fold, len(grid))
+        if key in self._paths:
+            return self._paths[key]
+        done = [] if self.store is None else self.store.points(self.run_id, penalty, fold)
         # an MLP path (dense to sparse) ends once every input is dropped
         stops = (
             self.settings.model == "mlp"
@@ -181,11 +197,32 @@ class Runner:
         if penalty not in self._grids:
             family, _, _ = self.family(penalty, 0)
             self._grids[penalty] = family.grid(self._warm(penalty, 0))
-        return self._grids[penalty]
+        grid = self._grids[penalty]
+        times = self._extensions.get(penalty, 0)
+        if times == 0:
+            return grid
+        more = max(2, round(EXTEND_BY * self.settings.n_lambdas)) * times
+        return np.concatenate([grid, grid[-1] * (grid[-1] / grid[-2]) ** np.arange(1, more + 1)])
 
     def paths(self, penalty: str) -> list[list[PathPoint]]:
-        """The path of every fold."""
-        return [self.path(penalty, f) for f in range(len(self.data.folds))]
+        """The path of every fold, on the grid extended while the best validation loss sits
+        at its weakest strength (see the module docstring)."""
+        while True:
+            paths = [self.path(penalty, f) for f in range(len(self.data.folds))]
+            if not self._extends(penalty, paths):
+                return paths
+            self._extensions[penalty] = self._extensions.get(penalty, 0) + 1
+
+    def _extends(self, penalty: str, paths: list[list[PathPoint]]) -> bool:
+        """Whether ``penalty``'s grid goes on below its weakest strength now."""
+        grid = self.grid(penalty)
+        can = penalty != "none" and self.settings.lams is None and len(grid) >= 2
+        can = can and grid[-1] < grid[0]  # decreasing: the path can go on down
+        if not can or self._extensions.get(penalty, 0) >= MAX_EXTENSIONS:
+            return False
+        if min(len(p) for p in paths) < len(grid):  # a path that stopped early: all inputs out
+            return False
+        return choose_from_paths(paths).best == len(grid) - 1
 
     def choice(self, penalty: str) -> Choice:
         """Both rules on the validation losses of every fold's path."""

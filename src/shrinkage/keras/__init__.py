@@ -1,5 +1,5 @@
 """shrinkage for Keras 3 (``pip install shrinkage[keras]``): the same penalties, and exact
-zeros during ``model.fit``, on the TensorFlow, JAX and PyTorch backends.
+zeros during ``model.fit``, on the TensorFlow, JAX and PyTorch backends::
 
     from shrinkage.keras import L1, ProximalAdam, sparsity
 
@@ -10,7 +10,7 @@ zeros during ``model.fit``, on the TensorFlow, JAX and PyTorch backends.
     model.fit(x, y)                  # L1's prox with Adam's own step: exact zeros
     print(sparsity(model))
 
-* :mod:`~shrinkage.keras.penalties`: ``L1``, ``L2``, ``ElasticNet``, ``GroupLasso``, Keras
+* :mod:`~shrinkage.keras.penalties`: ``L1``, ``L2``, ``L1L2``, ``GroupLasso``, Keras
   regularizers with Keras's scale (``L1(0.01)`` adds ``0.01 * sum|w|``, as
   ``keras.regularizers.l1(0.01)``) that know their proximal operators;
 * :mod:`~shrinkage.keras.optimizers`: ``ProximalSGD``, ``ProximalAdam``, ``ProximalAdamW``,
@@ -44,11 +44,12 @@ from .optimizers import (
     ProximalSGD,
     proximal,
 )
-from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .penalties import L1, L1L2, L2, ElasticNet, GroupLasso, Penalty
 from .report import sparsity
 
 __all__ = [
     "L1",
+    "L1L2",
     "L2",
     "ElasticNet",
     "GroupLasso",

@@ -28,7 +28,11 @@ from keras import ops
 
 from .._validation import check_choice, check_real
 
-__all__ = ["L1", "L2", "ElasticNet", "GroupLasso", "Penalty"]
+__all__ = ["L1", "L1L2", "L2", "ElasticNet", "GroupLasso", "Penalty"]
+
+_FORMER = {"rows": "inputs", "columns": "outputs"}
+"""The former words for ``GroupLasso``'s ``groups`` here (a Keras kernel is ``[in, out]``),
+and what they are now."""
 
 
 def _soft(x: Any, threshold: Any) -> Any:
@@ -160,9 +164,17 @@ class L2(Penalty):
 
 
 @keras.saving.register_keras_serializable(package="shrinkage")
-class ElasticNet(Penalty):
-    """``P(w) = l1 * sum|w_i| + l2 * sum w_i^2`` (Keras's ``l1_l2``); prox: soft-threshold by
-    ``step * l1``, then divide by ``1 + 2 * step * l2``."""
+class L1L2(Penalty):
+    """``P(w) = l1 * sum|w_i| + l2 * sum w_i^2``, Keras's ``L1L2`` (``l1_l2``) with its two
+    strengths; prox: soft-threshold by ``step * l1``, then divide by ``1 + 2 * step * l2``.
+
+    The torch port's :class:`shrinkage.ElasticNet` is the same penalty with one strength and a
+    mix: ``ElasticNet(lam, l1_ratio)`` is ``L1L2(lam * l1_ratio, lam * (1 - l1_ratio))``.
+
+    Example:
+        >>> L1L2(0.01, 0.001).get_config()
+        {'l1': 0.01, 'l2': 0.001, 'proximal': True}
+    """
 
     def __init__(self, l1: float = 0.01, l2: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
@@ -179,19 +191,44 @@ class ElasticNet(Penalty):
 
 
 @keras.saving.register_keras_serializable(package="shrinkage")
+class ElasticNet(L1L2):
+    """The former name of :class:`L1L2` here (``l1, l2``), kept with a ``FutureWarning``:
+    ``ElasticNet`` names ``(lam, l1_ratio)`` in the torch port."""
+
+    def __init__(self, l1: float = 0.01, l2: float = 0.01, proximal: bool = True) -> None:
+        warnings.warn(
+            "shrinkage.keras.ElasticNet(l1, l2) is now shrinkage.keras.L1L2(l1, l2), Keras's "
+            "name for the pair; ElasticNet means (lam, l1_ratio) in shrinkage",
+            FutureWarning,
+            stacklevel=2,
+        )
+        super().__init__(l1, l2, proximal)
+
+
+@keras.saving.register_keras_serializable(package="shrinkage")
 class GroupLasso(Penalty):
     """``P(w) = lam * sum_g sqrt(size_g) * ||w_g||_2`` over the slices of a kernel.
 
-    ``groups="rows"``: one group per input (the second-to-last axis: a ``Dense`` kernel
+    ``groups="inputs"``: one group per input (the second-to-last axis: a ``Dense`` kernel
     ``[in, out]``'s rows, a ``Conv2D`` kernel ``[kh, kw, in, out]``'s input channels), for
-    feature selection; ``"columns"``: one group per unit (the last axis: a ``Dense`` layer's
-    neurons, a ``Conv2D``'s filters). The prox scales each group by
+    feature selection; ``"outputs"``: one group per output (the last axis: a ``Dense``
+    layer's neurons, a ``Conv2D``'s filters). The words mean the same as in
+    :class:`shrinkage.GroupLasso`; the former ``"rows"`` (inputs here) and ``"columns"``
+    (outputs) still work, with a ``FutureWarning``. The prox scales each group by
     ``max(1 - step * lam * sqrt(size_g) / ||w_g||, 0)``, so whole groups reach zero."""
 
-    def __init__(self, lam: float = 0.01, groups: str = "rows", proximal: bool = True) -> None:
+    def __init__(self, lam: float = 0.01, groups: str = "inputs", proximal: bool = True) -> None:
         super().__init__(proximal)
         self.lam = check_real("lam", lam, low=0.0)
-        self.groups = check_choice("groups", groups, ("rows", "columns"))
+        if groups in _FORMER:
+            warnings.warn(
+                f"GroupLasso(groups={groups!r}) is now groups={_FORMER[groups]!r} (the same "
+                "groups; the word says the same in the torch GroupLasso)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            groups = _FORMER[groups]
+        self.groups = check_choice("groups", groups, ("inputs", "outputs"))
 
     def _axes(self, x: Any) -> tuple[tuple[int, ...], float]:
         """The axes a group spans, and its size."""
@@ -201,7 +238,7 @@ class GroupLasso(Penalty):
                 f"GroupLasso(groups={self.groups!r}) needs a kernel of 2 or more axes, got "
                 f"shape {list(shape)}"
             )
-        axis = len(shape) - (2 if self.groups == "rows" else 1)
+        axis = len(shape) - (2 if self.groups == "inputs" else 1)
         axes = tuple(i for i in range(len(shape)) if i != axis)
         return axes, float(math.prod(shape[i] for i in axes))
 

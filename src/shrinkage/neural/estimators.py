@@ -10,14 +10,16 @@ layer: ``alpha * sum_j sqrt(h) * ||W1[:, j]||_2`` for ``W1 [h, n_features]``. A 
 column is zero no longer reaches the network. ``fit_path`` follows LassoNet's idea: train the
 dense network, then raise ``alpha`` geometrically with warm starts until every input is
 dropped, scoring each point on a validation split; it keeps the point chosen by
-``selection_rule`` ("min" validation loss, or "1se": the strongest penalty whose validation
-loss is within one standard error of the minimum). ``feature_importances_`` is then the
+``selection_rule`` ("min" validation loss, the default as in the linear CV estimators, or
+"1se": the strongest penalty whose validation loss is within one standard error of the
+minimum, a sparser model). ``feature_importances_`` is then the
 ``alpha`` at which each feature left the model.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -48,6 +50,10 @@ from .training import (
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
+SCALE_SPREAD = 10.0
+"""With ``standardize=False``: inputs whose standard deviations differ by more than this
+factor, or lie further than it from 1, get a warning."""
+
 ESTIMATOR_PENALTIES = ("l1", "l2", "elasticnet", "group_inputs")
 """The names of :data:`~shrinkage.neural.penalties.PENALTIES` the estimators accept."""
 assert set(ESTIMATOR_PENALTIES) <= set(PENALTIES)
@@ -74,6 +80,7 @@ class _MLPBase(BaseEstimator):
         "selection_rule": [StrOptions(set(RULES))],
         "relax": ["boolean"],
         "decoupled": ["boolean"],
+        "standardize": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
     }
@@ -95,9 +102,10 @@ class _MLPBase(BaseEstimator):
         path_multiplier: float = 0.1,
         path_epochs: int = 10,
         max_path_points: int = 150,
-        selection_rule: str = "1se",
+        selection_rule: str = "min",
         relax: bool = True,
         decoupled: bool = False,
+        standardize: bool = True,
         random_state: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -118,6 +126,7 @@ class _MLPBase(BaseEstimator):
         self.selection_rule = selection_rule
         self.relax = relax
         self.decoupled = decoupled
+        self.standardize = standardize
         self.random_state = random_state
         self.device = device
 
@@ -154,6 +163,7 @@ class _MLPBase(BaseEstimator):
         X, y = validate_data(
             self, X, y, dtype=np.float32, y_numeric=isinstance(self, RegressorMixin)
         )
+        X = self._fit_scaling(X)
         y_enc, self._n_outputs = self._encode_targets(y)
         rng = (
             np.random.RandomState(self.random_state)
@@ -186,6 +196,30 @@ class _MLPBase(BaseEstimator):
             None if X_val is None else to_x(X_val),
             None if y_val is None else self._target_tensor(y_val),
         )
+
+    def _fit_scaling(self, X: np.ndarray) -> np.ndarray:
+        """``(X - x_mean_) / x_scale_``: each input standardized (``standardize``), so that
+        a penalty on the first layer weighs every feature alike; without it, a warning when
+        the inputs' standard deviations differ by more than :data:`SCALE_SPREAD` or lie
+        outside ``[1 / SCALE_SPREAD, SCALE_SPREAD]``."""
+        std = X.std(axis=0, dtype=np.float64)
+        if not self.standardize:
+            self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+            live = std[std > 0]
+            spread = live.size and live.max() > SCALE_SPREAD * live.min()
+            if live.size and (spread or not 1 / SCALE_SPREAD <= live.min() <= SCALE_SPREAD):
+                warnings.warn(
+                    f"{type(self).__name__}(standardize=False): the inputs' standard deviations "
+                    f"run from {live.min():.3g} to {live.max():.3g}, and a penalty on the "
+                    "first layer weighs each feature by its scale; standardize them, or "
+                    "leave standardize=True",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            return X
+        self.x_mean_ = X.mean(axis=0, dtype=np.float64)
+        self.x_scale_ = np.where(std > 0, std, 1.0)
+        return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 
     def _new_model(self, n_features: int) -> nn.Sequential:
         generator = torch.Generator().manual_seed(self._seed)
@@ -354,6 +388,7 @@ class _MLPBase(BaseEstimator):
     def _forward(self, X: Any) -> Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = (X - self.x_mean_) / self.x_scale_
         Xt = torch.as_tensor(np.require(X, np.float64, ["C", "W"]), device=self._device)
         return self.model_(Xt)
 
@@ -366,15 +401,18 @@ def _can_stratify(y: np.ndarray, fraction: float) -> bool:
 class MLPRegressor(RegressorMixin, _MLPBase):
     """MLP regression (squared error) with L1, L2, Elastic-Net or input-group penalties.
 
-    Targets are standardized internally and predictions mapped back. Parameters:
+    Inputs (``standardize``, the default) and targets are standardized internally, and
+    predictions mapped back: the weights, penalties and ``alpha`` refer to standardized
+    inputs, as in the command line's runs. Parameters:
     ``hidden_layer_sizes``, ``activation`` ("relu", "tanh", "logistic", "identity"),
     ``penalty`` ("l1", "l2", "elasticnet", "group_inputs" or None), ``alpha``, ``l1_ratio``,
     ``learning_rate`` (Adam), ``batch_size`` ("auto": min(200, n)), ``max_epochs``,
     ``early_stopping`` / ``validation_fraction`` / ``n_iter_no_change``, the path settings
     ``path_multiplier`` / ``path_epochs`` / ``max_path_points`` / ``selection_rule``,
-    ``random_state`` and ``device``.
+    ``standardize``, ``random_state`` and ``device``.
 
-    Attributes: ``model_`` (the ``nn.Sequential``), ``selected_features_``,
+    Attributes: ``model_`` (the ``nn.Sequential``, on standardized inputs), ``x_mean_`` and
+    ``x_scale_`` (``[n_features]``, the inputs' standardization), ``selected_features_``,
     ``feature_importances_``, ``n_iter_`` (epochs), ``validation_loss_``, ``path_`` and
     ``alpha_`` (after :meth:`fit_path`).
     """

@@ -49,7 +49,7 @@ class NamedPenalty:
 
 
 def _columns(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
-    return Regularizer(model, {"0.weight": GroupLasso(lam, groups="columns")})
+    return Regularizer(model, {"0.weight": GroupLasso(lam, groups="inputs")})
 
 
 def _unit_groups(model: nn.Module, lam: float) -> list[UnitGroups] | list[SliceGroups]:
@@ -93,13 +93,13 @@ PENALTIES: dict[str, NamedPenalty] = {
         NamedPenalty(
             "group_inputs",
             _columns,
-            lambda ratio: GroupLasso(1.0, groups="columns"),
+            lambda ratio: GroupLasso(1.0, groups="inputs"),
             removes_inputs=True,
         ),
         NamedPenalty(
             "group_neurons",
             _neurons,
-            lambda ratio: GroupLasso(1.0, groups="rows"),
+            lambda ratio: GroupLasso(1.0, groups="outputs"),
             removes_inputs=False,
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -15,6 +16,9 @@ from .base import Penalty, check_lam, check_step
 
 __all__ = ["GroupLasso"]
 
+_FORMER = {"rows": "outputs", "columns": "inputs"}
+"""The former words for ``groups``, and what they are now."""
+
 
 class GroupLasso(Penalty):
     """Group lasso ``P(w) = lam * sum_g f_g * sqrt(size_g) * ||w_g||_2``.
@@ -24,13 +28,26 @@ class GroupLasso(Penalty):
 
     Args:
         lam: strength, ``>= 0``.
-        groups: ``"rows"`` (slices along dim 0: a Linear's output neurons, a Conv's filters),
-            ``"columns"`` (slices along dim 1: a Linear's input features, a Conv's input
-            channels), or an integer tensor of the parameter's shape giving each entry's group id.
+        groups: ``"outputs"`` (one group per output: slices along dim 0, a Linear's output
+            neurons, a Conv's filters), ``"inputs"`` (one group per input: slices along dim 1,
+            a Linear's input features, a Conv's input channels), or an integer tensor of the
+            parameter's shape giving each entry's group id. The words mean the same in
+            :class:`shrinkage.keras.GroupLasso`. The former ``"rows"`` and ``"columns"`` still
+            work, with a ``FutureWarning``.
         factor: optional non-negative per-group weights ``f_g``, shape ``[G]``.
+
+    Raises:
+        ValueError: ``lam`` negative or not finite, ``groups`` none of the above.
+
+    Example:
+        >>> import torch
+        >>> w = torch.tensor([[3.0, 4.0], [0.1, 0.0]])
+        >>> GroupLasso(1.0, groups="outputs").prox_(w, 0.5)  # rows shrink by 0.5 * sqrt(2)
+        tensor([[2.5757, 3.4343],
+                [0.0000, 0.0000]])
     """
 
-    def __init__(self, lam: float, groups: str | Tensor = "rows", factor: Any = None) -> None:
+    def __init__(self, lam: float, groups: str | Tensor = "outputs", factor: Any = None) -> None:
         self.lam = check_lam(lam)
         if isinstance(groups, Tensor):
             if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
@@ -40,9 +57,17 @@ class GroupLasso(Penalty):
             if groups.numel() and int(groups.min()) < 0:
                 raise ValueError(f"groups ids must be >= 0, got minimum {int(groups.min())}")
             groups = groups.detach().long()
-        elif groups not in ("rows", "columns"):
+        elif groups in _FORMER:
+            warnings.warn(
+                f"GroupLasso(groups={groups!r}) is now groups={_FORMER[groups]!r} (the same "
+                "groups; the word says the same in shrinkage.keras)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            groups = _FORMER[groups]
+        elif groups not in ("outputs", "inputs"):
             raise ValueError(
-                "groups must be 'rows', 'columns' or an integer tensor of group ids; "
+                "groups must be 'outputs', 'inputs' or an integer tensor of group ids; "
                 f"got {groups!r}"
             )
         self.groups = groups

@@ -57,7 +57,7 @@ class UnitGroups(UnitPenalty):
     docstring for the penalty and its prox)."""
 
     def __init__(self, lam: float, members: Sequence[Member], units: int, label: str) -> None:
-        self.penalty = GroupLasso(lam, groups="rows")
+        self.penalty = GroupLasso(lam, groups="outputs")
         self.members = tuple(members)
         self.units = int(units)
         self.label = label

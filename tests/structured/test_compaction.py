@@ -5,18 +5,10 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
-import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 from shrinkage.structured import compact
-
-
-@pytest.fixture(scope="module")
-def digits() -> torch.Tensor:
-    X, _ = load_digits(return_X_y=True)
-    return torch.tensor((X - X.mean(0)) / (X.std(0) + 1e-8), dtype=torch.float32)
 
 
 def mlp() -> nn.Sequential:
@@ -47,7 +39,7 @@ def same_outputs(a: nn.Module, b: nn.Module, x: torch.Tensor) -> None:
         torch.testing.assert_close(b.eval()(x), a.eval()(x), atol=1e-5, rtol=1e-5)
 
 
-def test_mlp_dead_rows_and_unread_columns(digits: torch.Tensor) -> None:
+def test_mlp_dead_rows_and_unread_columns(digits_x: torch.Tensor) -> None:
     model = mlp()
     with torch.no_grad():
         model[0].weight[[1, 5, 6, 20]] = 0.0  # zero incoming weights: constant relu(bias)
@@ -55,28 +47,28 @@ def test_mlp_dead_rows_and_unread_columns(digits: torch.Tensor) -> None:
         model[2].weight[:, [3, 9]] = 0.0  # columns the next layer never reads
         model[2].weight[[0, 15]] = 0.0  # second hidden layer: tanh(bias) constants
     original = copy.deepcopy(model)
-    small, report = compact(model, digits)
+    small, report = compact(model, digits_x)
     assert report.kept == {0: (26, 32), 2: (14, 16)}
     assert small[0].weight.shape == (26, 64) and small[2].weight.shape == (14, 26)
     assert small[4].weight.shape == (10, 14)
     assert report.parameters_after < report.parameters_before
-    same_outputs(original, small, digits)
+    same_outputs(original, small, digits_x)
     for p, q in zip(model.parameters(), original.parameters(), strict=True):
         assert torch.equal(p, q)  # the input model is left alone
 
 
-def test_mlp_layer_with_every_neuron_zeroed_and_one_with_none(digits: torch.Tensor) -> None:
+def test_mlp_layer_with_every_neuron_zeroed_and_one_with_none(digits_x: torch.Tensor) -> None:
     model = mlp()
     with torch.no_grad():
         model[0].weight.zero_()  # every neuron of the first layer is dead
-    small, report = compact(model, digits)
+    small, report = compact(model, digits_x)
     assert report.kept[0] == (1, 32)  # one constant unit stays: layers cannot be empty
     assert report.kept[2] == (16, 16)  # a layer with no dead neuron keeps them all
-    same_outputs(model, small, digits)
+    same_outputs(model, small, digits_x)
 
 
-def test_cnn_with_batchnorm(digits: torch.Tensor) -> None:
-    images = digits.reshape(-1, 1, 8, 8)
+def test_cnn_with_batchnorm(digits_x: torch.Tensor) -> None:
+    images = digits_x.reshape(-1, 1, 8, 8)
     model = cnn()
     with torch.no_grad():
         model[0].weight[[2, 7]] = 0.0  # dead filters before a padded conv
@@ -90,7 +82,7 @@ def test_cnn_with_batchnorm(digits: torch.Tensor) -> None:
     same_outputs(model, small, images)
 
 
-def test_other_models_are_traced_and_mixed_channels_are_kept(digits: torch.Tensor) -> None:
+def test_other_models_are_traced_and_mixed_channels_are_kept(digits_x: torch.Tensor) -> None:
     """What the layer-by-layer path does not take goes through the traced graph: a LayerNorm's
     channels are pinned (kept, with the reason in the report), a grouped convolution loses
     whole groups, and the input model is unchanged."""
@@ -99,13 +91,13 @@ def test_other_models_are_traced_and_mixed_channels_are_kept(digits: torch.Tenso
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x
 
-    same, report = compact(Identity(), digits)
+    same, report = compact(Identity(), digits_x)
     assert type(same) is Identity and report.kept == {} and "a model input" in report.pinned
     model = nn.Sequential(nn.Linear(64, 8), nn.LayerNorm(8), nn.Linear(8, 2))
     with torch.no_grad():
         model[0].weight[3] = 0.0
     state = copy.deepcopy(model.state_dict())
-    small, report = compact(model, digits)
+    small, report = compact(model, digits_x)
     assert small[0].out_features == 8 and any("layer_norm" in why for why in report.pinned)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     grouped = nn.Sequential(
@@ -122,8 +114,8 @@ def test_other_models_are_traced_and_mixed_channels_are_kept(digits: torch.Tenso
         torch.testing.assert_close(small(x), grouped(x), atol=1e-5, rtol=1e-5)
 
 
-def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:
-    images = digits.reshape(-1, 1, 8, 8)
+def test_batchnorm_is_fused_by_default(digits_x: torch.Tensor) -> None:
+    images = digits_x.reshape(-1, 1, 8, 8)
     model = cnn()
     with torch.no_grad():
         model[3].weight[[1, 3, 10]] = 0.0
@@ -133,15 +125,15 @@ def test_batchnorm_is_fused_by_default(digits: torch.Tensor) -> None:
     same_outputs(model, small, images)
 
 
-def test_compact_returns_a_plain_sequential_with_the_layer_names(digits: torch.Tensor) -> None:
+def test_compact_returns_a_plain_sequential_with_the_layer_names(digits_x: torch.Tensor) -> None:
     model = mlp()
     named = nn.Sequential(
         OrderedDict(zip(["fc1", "act1", "fc2", "act2", "head"], model, strict=True))
     )
     with torch.no_grad():
         named.fc1.weight[:5] = 0.0
-    small, report = compact(named, digits, fuse_batchnorm=False)
+    small, report = compact(named, digits_x, fuse_batchnorm=False)
     assert type(small) is nn.Sequential  # an ordinary module, not a subclass of it
     assert [name for name, _ in small.named_children()] == ["fc1", "act1", "fc2", "act2", "head"]
     assert small.fc1.out_features == 27 and report.kept[0] == (27, 32)
-    same_outputs(named, small, digits)
+    same_outputs(named, small, digits_x)

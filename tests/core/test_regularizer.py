@@ -139,10 +139,10 @@ def test_activity_counts_every_call_in_one_forward() -> None:
 
 def test_describe_lists_every_target_with_penalty_shape_and_size() -> None:
     model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
-    text = Regularizer(model, GroupLasso(0.1, "columns")).describe()
+    text = Regularizer(model, GroupLasso(0.1, "inputs")).describe()
     assert "0.weight" in text and "(256, 64)" in text and "16,384" in text
     assert "2.weight" in text and "(10, 256)" in text and "2,560" in text
-    assert "GroupLasso(lam=0.1, groups='columns')" in text
+    assert "GroupLasso(lam=0.1, groups='inputs')" in text
     assert "2 parameters, 18,944 entries regularized" in text
 
 

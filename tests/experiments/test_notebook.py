@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "regularization.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "regularization.ipynb"
 
 
 @pytest.mark.slow  # a minute of subprocesses on 2 cores: make test-slow

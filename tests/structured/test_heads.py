@@ -238,7 +238,7 @@ def test_the_head_pruning_example_runs(monkeypatch, capsys, tmp_path) -> None:
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "examples" / "prune_heads.py"
+    script = Path(__file__).resolve().parents[2] / "examples" / "prune_heads.py"
     report = tmp_path / "heads.html"
     argv = [str(script), "--epochs", "3", "--path-epochs", "1", "--n-lambdas", "3"]
     argv += ["--report", str(report)]

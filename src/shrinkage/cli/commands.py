@@ -1,28 +1,9 @@
-"""The ``shrinkage`` command: parse, call the library, render.
-
-    shrinkage compare --data digits                       # no penalty vs L1, L2, Elastic Net
-    shrinkage compare --data houses.csv --target price --model linear --cv 5 --rule 1se
-    shrinkage path --data diabetes --penalty l1 --model linear
-    shrinkage select --data table.csv --target label      # rank and keep features
-    shrinkage tune --data digits --penalty l1 --trials 30 --workers 2   # Optuna search
-    shrinkage compact model.pt                            # drop dead neurons and channels
-    shrinkage runs                                        # what the store holds
-    shrinkage report RUN_ID                               # render a stored run again
-
-Runs live in the store (``--store``, ``$SHRINKAGE_STORE`` or ``./shrinkage-runs.db``);
-``--resume RUN_ID`` continues an interrupted run. Exit status: 0 on success, 2 on bad input
-(one line on stderr, no traceback), 1 when a ``tune`` worker was lost (the rest is
-reported), 130 when interrupted. The command needs its extra: ``pip install 'shrinkage[cli]'``
-(matplotlib for the reports, rich for the tables and progress bars).
-
-The library names its arguments as Python does (``hidden``); this module renders its errors
-with the options of the command that was typed (``--hidden``).
-"""
+"""What each subcommand does: parse its options into the library's arguments, call the
+library, render the result as a table (or ``--json``) and a report."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -30,129 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._validation import ArgumentError
+from .._validation import ArgumentError
+from .parser import Parser
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "compact", "option_names"]
 
-EXTRA = "pip install 'shrinkage[cli]'"
-_NEEDS = ("matplotlib", "rich")
 _LIBRARY_NAMES = {"path": "store", "penalties": "penalty"}
 """Library argument -> this command's option, where the two differ (``Store(path)`` is
 ``--store``; a one-penalty command's ``--penalty`` is a run's ``penalties``)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse's parser, with one-line errors, that remembers how it spells each argument
-    (``spelled[dest]``: its last option string, or a positional's metavar) and its
-    sub-commands' parsers (``commands``)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.spelled: dict[str, str] = {}
-        self.commands: dict[str, _Parser] = {}
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        action = super().add_argument(*args, **kwargs)
-        self.spelled[action.dest] = (
-            action.option_strings[-1] if action.option_strings else str(action.metavar)
-        )
-        return action
-
-    def error(self, message: str) -> Any:  # one line, exit 2 (argparse's own convention)
-        self.exit(2, f"shrinkage: error: {message}\n")
-
-
-def _experiment_options(p: argparse.ArgumentParser, *, many: bool) -> None:
-    from .experiments import BUNDLED, MODELS, PENALTIES, Settings
-
-    p.add_argument("--data", help=f"{', '.join(BUNDLED)}, or a CSV file")
-    p.add_argument("--target", help="the target column of a CSV file")
-    p.add_argument("--model", choices=MODELS, default="mlp")
-    if many:
-        p.add_argument(
-            "--penalties",
-            default="none,l1,l2,elasticnet",
-            help=f"comma-separated, from {','.join(PENALTIES)}",
-        )
-    else:
-        p.add_argument("--penalty", default="l1", help=f"one of {','.join(PENALTIES[1:])}")
-    p.add_argument(
-        "--cv", type=int, default=None, help="K-fold cross-validation (default: one split)"
-    )
-    p.add_argument("--rule", choices=("min", "1se"), default="min")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-lambdas", type=int, default=Settings.n_lambdas)
-    p.add_argument(
-        "--hidden",
-        help="MLP hidden widths, or CNN block widths, comma-separated (default: 256,256 for "
-        "an MLP, 16,32 for the CNN)",
-    )
-    p.add_argument("--epochs", type=int, default=Settings.epochs, help="dense training epochs")
-    p.add_argument("--path-epochs", type=int, default=Settings.path_epochs, help="epochs per lam")
-    p.add_argument("--learning-rate", type=float, default=Settings.learning_rate)
-    p.add_argument("--l1-ratio", type=float, default=Settings.l1_ratio)
-    p.add_argument("--path-learning-rate", type=float, help="learning rate of the penalized epochs")
-    p.add_argument("--lams", help="the lam grid, comma-separated (default: from lam_max)")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    p.add_argument("--report-dir", help="where to write the report (default: reports/RUN_ID)")
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--store", help="the run store (default: $SHRINKAGE_STORE or ./shrinkage-runs.db)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def build_parser() -> _Parser:
-    parser = _Parser(prog="shrinkage", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    compare = sub.add_parser("compare", help="every penalty side by side, lam chosen on validation")
-    _experiment_options(compare, many=True)
-    path = sub.add_parser("path", help="one penalty over its lam grid")
-    _experiment_options(path, many=False)
-    select = sub.add_parser("select", help="feature selection; writes the selected columns")
-    _experiment_options(select, many=False)
-    select.set_defaults(penalty=None, rule="1se")
-    select.add_argument("--out", help="CSV to write the selected columns to")
-    tune = sub.add_parser("tune", help="search lam (and l1_ratio, learning rate) with Optuna")
-    _experiment_options(tune, many=False)
-    tune.add_argument("--trials", type=int, default=30, help="trials this command runs")
-    tune.add_argument("--workers", type=int, default=1, help="local worker processes")
-    tune.add_argument("--study", help="the study's name (default: DATA-MODEL-PENALTY)")
-    tune.add_argument(
-        "--storage",
-        help="a database URL, e.g. postgresql://user@host/db (default: the run store's file)",
-    )
-    tune.add_argument(
-        "--search", help="what to search: lam and any of l1_ratio,learning_rate (default: all)"
-    )
-    tune.add_argument("--pruner", choices=("median", "none"), default="median")
-    tune.add_argument(
-        "--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats"
-    )
-    tune.add_argument("--sampler-seed", type=int, help="the TPE sampler's seed")
-    compact = sub.add_parser(
-        "compact", help="remove dead neurons and channels from a save_sparse model file"
-    )
-    compact.add_argument("model_file", help="a model saved with shrinkage.save_sparse")
-    compact.add_argument("--out", help="where to write the compact model (default: *-compact.pt)")
-    compact.add_argument(
-        "--input-shape", help="one sample's shape, e.g. 64 or 1,8,8 (default: from the file)"
-    )
-    runs = sub.add_parser("runs", help="list the stored runs")
-    report = sub.add_parser("report", help="render a stored run's report again")
-    report.add_argument("run_id", metavar="RUN_ID")
-    report.add_argument("--report-dir")
-    for name, p in (("compare", compare), ("path", path), ("select", select), ("tune", tune),
-                    ("compact", compact), ("runs", runs), ("report", report)):  # fmt: skip
-        _common(p)
-        parser.commands[name] = p
-    return parser
-
-
-def _option_names(parser: _Parser, command: str) -> Callable[[str], str]:
+def option_names(parser: Parser, command: str) -> Callable[[str], str]:
     """How ``command`` spells a library argument: its option (``--hidden``), or the
     metavar of a positional (``RUN_ID``)."""
     options = parser.commands[command].spelled
@@ -172,7 +41,7 @@ def _integers(option: str, text: str) -> tuple[int, ...]:
 
 
 def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Any:
-    from .experiments import Settings
+    from ..experiments import Settings
 
     if args.data is None:
         raise ArgumentError("data", "is required (a bundled dataset name or a CSV file)")
@@ -205,7 +74,7 @@ def _settings(args: argparse.Namespace, penalties: Sequence[str]) -> Any:
 
 def _one_penalty(args: argparse.Namespace) -> str:
     """``--penalty``, checked before the settings (which speak of a list of penalties)."""
-    from .experiments import PENALTIES
+    from ..experiments import PENALTIES
 
     if args.penalty not in PENALTIES[1:]:
         raise ArgumentError(
@@ -266,7 +135,7 @@ def _emit(
 
 
 def _run(args: argparse.Namespace, store: Any, penalties: Sequence[str], command: str) -> str:
-    from .experiments import run_experiment
+    from ..experiments import run_experiment
 
     settings = None if args.resume else _settings(args, penalties)
     if args.resume and args.data is not None:
@@ -287,9 +156,13 @@ def _run(args: argparse.Namespace, store: Any, penalties: Sequence[str], command
 
 
 def _report(store: Any, run_id: str, out: str | None) -> Path:
-    from .experiments.report import load_run, render
+    """Render the run's report; print a note for each lam chosen at an end of its grid."""
+    from ..experiments.report import edge_notes, load_run, render
 
-    return render(load_run(store, run_id), out or Path("reports") / run_id)
+    view = load_run(store, run_id)
+    for note in edge_notes(view):
+        print(f"shrinkage: note: {note}", file=sys.stderr)
+    return render(view, out or Path("reports") / run_id)
 
 
 def _compare(args: argparse.Namespace, store: Any) -> None:
@@ -303,8 +176,8 @@ def _compare(args: argparse.Namespace, store: Any) -> None:
 
 
 def _path(args: argparse.Namespace, store: Any) -> None:
-    from .experiments.report import load_run
-    from .experiments.results import zero_fraction
+    from ..experiments.report import load_run
+    from ..experiments.results import zero_fraction
 
     run_id = _run(args, store, [_one_penalty(args)], "path")
     view = load_run(store, run_id)
@@ -323,28 +196,51 @@ def _path(args: argparse.Namespace, store: Any) -> None:
 
 
 def _select(args: argparse.Namespace, store: Any) -> None:
-    from .experiments.data import write_selected
-    from .experiments.report import importances, load_run
+    from ..experiments.data import write_selected
+    from ..experiments.report import load_run
 
-    penalty = args.penalty or ("group_inputs" if args.model == "mlp" else "l1")
-    args.penalty = penalty
+    args.penalty = args.penalty or ("group_inputs" if args.model == "mlp" else "l1")
     run_id = _run(args, store, [_one_penalty(args)], "select")
     view = load_run(store, run_id)
     name = view.rows[0].penalty
-    scores, names = importances(view, name), view.feature_names
-    selected = list(view.chosen[name].selected)
-    ranking = [
-        {"feature": names[j], "importance": float(scores[j]), "selected": j in selected}
-        for j in sorted(range(len(names)), key=lambda j: -scores[j])
-    ]
-    settings = view.settings
-    out = Path(args.out or f"{Path(settings.data).stem}-selected.csv")
-    write_selected(
-        settings.data, settings.target, [names[j] for j in selected], out, seed=settings.seed
+    row, names = view.row(name), view.feature_names
+    ranking = _ranking(view, name)
+    html = _report(store, run_id, args.report_dir)
+    out = Path(args.out) if args.out else html.parent / "selected.csv"
+    kept = [r["feature"] for r in ranking if r["selected"]]
+    write_selected(view.settings.data, view.settings.target, kept, out, seed=view.settings.seed)
+    footer = (
+        f"{len(kept)} of {len(names)} features selected by {name} at lam {row.lam:.4g} "
+        f"(rule {view.settings.rule}); test {row.metric} {row.test:.4f} (train {row.train:.4f})\n"
+        f"selected columns written to {out}; report: {html}"
     )
-    footer = f"{len(selected)} of {len(names)} features selected; written to {out}"
-    payload = {"run": run_id, "out": str(out), "features": ranking, "footer": footer}
-    _emit(args, payload, ranking, f"features by importance ({name}), run {run_id}")
+    payload = {
+        "run": run_id, "penalty": name, "lam": row.lam, "metric": row.metric,
+        "test": row.test, "train": row.train, "out": str(out), "report": str(html),
+        "features": ranking, "footer": footer,
+    }  # fmt: skip
+    _emit(args, payload, ranking, f"features, selected first ({name}), run {run_id}")
+
+
+def _ranking(view: Any, name: str) -> list[dict[str, Any]]:
+    """The features, the selected ones first, each ordered by the strongest lam from which it
+    stays in the model down to the chosen lam (the features that left before it: by the
+    strongest lam at which they were in it)."""
+    from ..experiments.report import importances, staying_from
+
+    chosen = view.chosen[name]
+    selected = set(chosen.selected)
+    stays, ever = staying_from(view, name), importances(view, name)
+    names = view.feature_names
+    order = sorted(range(len(names)), key=lambda j: (j not in selected, -stays[j], -ever[j]))
+    return [
+        {
+            "feature": names[j],
+            "selected": j in selected,
+            "in model from lam": float(stays[j] if j in selected else ever[j]),
+        }
+        for j in order
+    ]
 
 
 def _runs(args: argparse.Namespace, store: Any) -> None:
@@ -373,8 +269,8 @@ def _render(args: argparse.Namespace, store: Any) -> None:
     print(json.dumps({"run": args.run_id, "report": str(html)}) if args.json else f"report: {html}")
 
 
-def _compact(args: argparse.Namespace) -> None:
-    from .structured import compact_file
+def compact(args: argparse.Namespace) -> None:
+    from ..structured import compact_file
 
     shape = _integers("input_shape", args.input_shape) if args.input_shape else None
     done = compact_file(Path(args.model_file), out=args.out and Path(args.out), input_shape=shape)
@@ -401,8 +297,8 @@ def _compact(args: argparse.Namespace) -> None:
 
 
 def _tune(args: argparse.Namespace, store: Any) -> int:
-    from .experiments import run_experiment
-    from .experiments.tune import TuneConfig, best_settings, sqlite_url, trial_rows, tune
+    from ..experiments import run_experiment
+    from ..experiments.tune import TuneConfig, best_settings, sqlite_url, trial_rows, tune
 
     for option in ("cv", "resume", "lams", "path_learning_rate"):
         if getattr(args, option) is not None:
@@ -453,7 +349,7 @@ def _tune(args: argparse.Namespace, store: Any) -> int:
     return 1 if outcome.lost_workers else 0
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int | None]] = {  # need the store
+COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int | None]] = {  # need the store
     "compare": _compare,
     "path": _path,
     "select": _select,
@@ -461,40 +357,3 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int | None]] = {  # nee
     "runs": _runs,
     "report": _render,
 }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
-    if missing:
-        print(f"shrinkage: the command line needs {', '.join(missing)}: {EXTRA}", file=sys.stderr)
-        return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "compact":
-            _compact(args)
-            return 0
-        from .experiments import Store
-
-        with Store(args.store) as store:
-            return _COMMANDS[args.command](args, store) or 0
-    except ArgumentError as error:
-        message = error.render(_option_names(parser, args.command))
-        print(f"shrinkage: error: {message.splitlines()[0]}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"shrinkage: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "shrinkage: interrupted (finished points and trials are stored: use --resume, or run "
-            "tune again with the same --study)",
-            file=sys.stderr,
-        )
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

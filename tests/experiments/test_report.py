@@ -13,7 +13,7 @@ from shrinkage.experiments.report import FIGURES, importances, load_run, render
 from shrinkage.experiments.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")

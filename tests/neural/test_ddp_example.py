@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ddp_train.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ddp_train.py"
 
 
 def test_torchrun_example_ranks_agree(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_zero_lam_reproduces_the_inner_optimizer_bit_for_bit(
 
 
 @pytest.mark.parametrize(
-    "penalty", [L1(0.3), L2(0.3), ElasticNet(0.3, 0.4), GroupLasso(0.3, "rows")], ids=repr
+    "penalty", [L1(0.3), L2(0.3), ElasticNet(0.3, 0.4), GroupLasso(0.3, "outputs")], ids=repr
 )
 def test_with_sgd_it_is_exactly_proximal_gradient_descent(penalty: Penalty) -> None:
     data = batches(10)
@@ -108,7 +108,7 @@ def test_with_sgd_it_is_exactly_proximal_gradient_descent(penalty: Penalty) -> N
         L2(0.05),
         ElasticNet(0.05, 0.5),
         L1(0.05, positive=True),
-        GroupLasso(0.05, "columns"),
+        GroupLasso(0.05, "inputs"),
     ],
     ids=repr,
 )
@@ -208,7 +208,7 @@ def test_state_dict_resume_equals_uninterrupted_training(decoupled: bool) -> Non
     data = batches(20)
 
     def build(model: nn.Module) -> tuple[Proximal, torch.optim.lr_scheduler.LRScheduler]:
-        reg = Regularizer(model, {"0.weight": L1(0.2), "2.weight": GroupLasso(0.1, "columns")})
+        reg = Regularizer(model, {"0.weight": L1(0.2), "2.weight": GroupLasso(0.1, "inputs")})
         prox = Proximal(torch.optim.Adam(model.parameters(), lr=1e-2), reg, decoupled=decoupled)
         return prox, torch.optim.lr_scheduler.StepLR(prox, step_size=4, gamma=0.7)
 

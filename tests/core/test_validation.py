@@ -69,7 +69,7 @@ def test_factor_that_does_not_broadcast_to_the_parameter() -> None:
 
 
 def test_unknown_groups_name() -> None:
-    with pytest.raises(ValueError, match=r"groups must be 'rows', 'columns' or an integer tensor"):
+    with pytest.raises(ValueError, match=r"groups must be 'outputs', 'inputs' or an integer"):
         GroupLasso(0.1, groups="neurons")
 
 
@@ -90,9 +90,9 @@ def test_group_index_of_wrong_shape() -> None:
 
 def test_columns_on_a_vector() -> None:
     with pytest.raises(
-        ValueError, match=r"groups='columns' needs a parameter with at least 2 dimensions"
+        ValueError, match=r"groups='inputs' needs a parameter with at least 2 dimensions"
     ):
-        GroupLasso(0.1, groups="columns").value(torch.ones(3))
+        GroupLasso(0.1, groups="inputs").value(torch.ones(3))
 
 
 def test_group_factor_of_wrong_length() -> None:

@@ -32,7 +32,7 @@ def group_ids(shape: tuple[int, ...], groups: str | np.ndarray) -> np.ndarray:
     if isinstance(groups, np.ndarray):
         return groups
     grid = np.indices(shape)
-    return grid[0] if groups == "rows" else grid[1]
+    return grid[0] if groups == "outputs" else grid[1]
 
 
 def reference_value(penalty: Penalty, w: np.ndarray) -> float:
@@ -102,7 +102,7 @@ def penalty_and_tensor(draw: st.DrawFn) -> tuple[Penalty, torch.Tensor]:
     if draw(st.booleans()):  # exact zeros in the input exercise the subdifferential branches
         w = torch.where(torch.rand(shape, generator=gen) < 0.3, 0.0, w)
     if kind == "group":
-        layouts = ["rows", "index"] + (["columns"] if len(shape) >= 2 else [])
+        layouts = ["outputs", "index"] + (["inputs"] if len(shape) >= 2 else [])
         layout = draw(st.sampled_from(layouts))
         if layout == "index":
             n_groups = draw(st.integers(1, 4))
@@ -110,7 +110,7 @@ def penalty_and_tensor(draw: st.DrawFn) -> tuple[Penalty, torch.Tensor]:
             count = int(groups.max()) + 1
         else:
             groups = layout
-            count = shape[0] if layout == "rows" else shape[1]
+            count = shape[0] if layout == "outputs" else shape[1]
         factor = torch.rand(count, generator=gen) * 2 if draw(st.booleans()) else None
         return GroupLasso(lam, groups=groups, factor=factor), w
     factor = torch.rand(shape, generator=gen) * 2 if draw(st.booleans()) else None
@@ -253,18 +253,18 @@ def test_zero_lam_prox_leaves_tensor_untouched_bit_for_bit() -> None:
 
 def test_group_lasso_zeros_whole_groups() -> None:
     w = torch.tensor([[3.0, 4.0], [0.1, 0.1], [-1.0, 0.0]])
-    GroupLasso(1.0, "rows").prox_(w, 0.5)  # threshold 0.5 * sqrt(2) per row
+    GroupLasso(1.0, "outputs").prox_(w, 0.5)  # threshold 0.5 * sqrt(2) per row
     assert torch.equal(w[1], torch.zeros(2))
     assert (w[0] != 0).all() and w[2, 0] != 0
     cols = torch.tensor([[3.0, 0.1], [4.0, -0.1]])
-    GroupLasso(1.0, "columns").prox_(cols, 0.5)
+    GroupLasso(1.0, "inputs").prox_(cols, 0.5)
     assert torch.equal(cols[:, 1], torch.zeros(2)) and (cols[:, 0] != 0).all()
 
 
 def test_group_lasso_on_conv_kernel_groups_filters() -> None:
     w = torch.randn(6, 3, 2, 2)
     w[2] *= 1e-3
-    GroupLasso(0.1, "rows").prox_(w, 1.0)
+    GroupLasso(0.1, "outputs").prox_(w, 1.0)
     assert torch.equal(w[2], torch.zeros(3, 2, 2))
     assert int((w.flatten(1).abs().sum(1) == 0).sum()) == 1
 
@@ -286,3 +286,13 @@ def test_prox_of_a_parameter_with_grad_enabled(penalty: Penalty) -> None:
         penalty.prox_list_([p], 0.3)
         penalty.prox_list_([w], 0.3)
     assert torch.equal(p.detach(), w) and p.requires_grad and p.grad_fn is None
+
+
+@pytest.mark.parametrize(("former", "now"), [("rows", "outputs"), ("columns", "inputs")])
+def test_the_former_group_words_still_work_and_say_what_they_are_now(former: str, now: str) -> None:
+    w = torch.arange(6.0).reshape(2, 3)
+    with pytest.warns(FutureWarning, match=rf"groups='{former}'\) is now groups='{now}'"):
+        old = GroupLasso(0.5, groups=former)
+    assert old.groups == now
+    new = GroupLasso(0.5, groups=now).prox_(w.clone(), 0.3)
+    assert torch.equal(old.prox_(w.clone(), 0.3), new)

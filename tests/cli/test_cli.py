@@ -179,8 +179,11 @@ def test_select_path_runs_and_report(tmp_path: Path) -> None:
     assert 3 <= len(kept) < 8
     ranked = [f["feature"] for f in result["features"]]
     assert set(ranked[:3]) == {"f0", "f1", "f2"}  # the informative columns come first
-    importances = [f["importance"] for f in result["features"]]
-    assert importances == sorted(importances, reverse=True)
+    flags = [f["selected"] for f in result["features"]]
+    assert flags == sorted(flags, reverse=True)  # the selected ones first, then the others
+    entered = [f["in model from lam"] for f in result["features"] if f["selected"]]
+    assert entered == sorted(entered, reverse=True) and min(entered) >= result["lam"]
+    assert result["metric"] == "accuracy" and 0.8 < result["test"] <= 1.0
     runs = json.loads(shrinkage("runs", "--json", "--store", env_store, cwd=tmp_path).stdout)
     assert [r["run"] for r in runs] == [result["run"]] and runs[0]["status"] == "done"
     path = json.loads(

@@ -23,8 +23,8 @@ if keras.backend.backend() != BACKEND:
 
 from shrinkage.keras import (  # noqa: E402
     L1,
+    L1L2,
     L2,
-    ElasticNet,
     GroupLasso,
     ProximalAdagrad,
     ProximalAdam,
@@ -84,7 +84,7 @@ W[0, 0] = 0.0
     [
         (L1(0.03), keras.regularizers.l1(0.03)),
         (L2(0.03), keras.regularizers.l2(0.03)),
-        (ElasticNet(0.02, 0.05), keras.regularizers.l1_l2(0.02, 0.05)),
+        (L1L2(0.02, 0.05), keras.regularizers.l1_l2(0.02, 0.05)),
     ],
 )
 def test_penalties_equal_keras_own(ours: object, theirs: object) -> None:
@@ -94,7 +94,21 @@ def test_penalties_equal_keras_own(ours: object, theirs: object) -> None:
     assert a == pytest.approx(b, rel=1e-6)
 
 
-@pytest.mark.parametrize(("groups", "axis"), [("rows", 1), ("columns", 0)])
+def test_the_former_name_of_l1l2_still_works_and_says_its_new_name() -> None:
+    from shrinkage.keras import ElasticNet
+
+    with pytest.warns(FutureWarning, match=r"ElasticNet\(l1, l2\) is now shrinkage\.keras\.L1L2"):
+        old = ElasticNet(0.02, 0.05)
+    assert isinstance(old, L1L2) and old.get_config() == L1L2(0.02, 0.05).get_config()
+
+
+@pytest.mark.parametrize(("former", "now"), [("rows", "inputs"), ("columns", "outputs")])
+def test_the_former_group_words_still_work_and_say_what_they_are_now(former: str, now: str) -> None:
+    with pytest.warns(FutureWarning, match=rf"groups='{former}'\) is now groups='{now}'"):
+        assert GroupLasso(0.1, groups=former).groups == now
+
+
+@pytest.mark.parametrize(("groups", "axis"), [("inputs", 1), ("outputs", 0)])
 def test_group_lasso_value_and_prox(groups: str, axis: int) -> None:
     penalty = GroupLasso(0.1, groups=groups)
     w = keras.ops.convert_to_tensor(W)
@@ -246,11 +260,11 @@ def test_bad_input_is_named() -> None:
     with pytest.raises(ValueError, match=r"^l1 must be >= 0, got -0\.1$"):
         L1(-0.1)
     with pytest.raises(ValueError, match=r"^l2 must be finite \(>= 0\), got inf$"):
-        ElasticNet(0.1, float("inf"))
+        L1L2(0.1, float("inf"))
     for value in ("0.01", True):  # the same refusals as the torch penalties and Keras's own
         with pytest.raises(TypeError, match=f"^lam must be a real number, got {value!r}"):
             GroupLasso(value)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"^groups must be one of 'rows', 'columns'; got 'heads'"):
+    with pytest.raises(ValueError, match=r"^groups must be one of 'inputs', 'outputs'; got 'hea"):
         GroupLasso(0.1, groups="heads")
     assert L1(np.float32(0.5)).l1 == 0.5 and type(L2(1).l2) is float
     with pytest.raises(ValueError, match="use_ema=True"):
@@ -301,7 +315,7 @@ def test_the_keras_example_runs(capsys, monkeypatch) -> None:
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "examples" / "keras_l1.py"
+    script = Path(__file__).resolve().parents[2] / "examples" / "keras_l1.py"
     monkeypatch.setattr(sys, "argv", [str(script), "--epochs", "3"])
     runpy.run_path(str(script), run_name="__main__")
     lines = capsys.readouterr().out.splitlines()
@@ -350,7 +364,7 @@ def test_the_prox_takes_the_step_the_optimizer_took(ours, theirs, kwargs) -> Non
     """With momentum off the update is ``w - s * g``: ``s`` read off Keras's own optimizer,
     then ``prox_{s P}`` by hand, against one step of the proximal one."""
     g = np.random.default_rng(2).normal(size=W.shape).astype("float32")
-    penalty = ElasticNet(1.0, 0.02)
+    penalty = L1L2(1.0, 0.02)
     mine, plain = keras.Variable(W, name="kernel"), keras.Variable(W, name="kernel")
     mine.regularizer = penalty
     optimizer, reference = ours(0.1, **kwargs), theirs(0.1, **kwargs)
@@ -375,7 +389,7 @@ def test_group_lasso_with_element_wise_steps_is_the_diagonal_prox() -> None:
     from shrinkage._group_layout import GroupLayout, group_prox_diagonal
 
     steps = np.random.default_rng(3).uniform(0.05, 0.5, size=W.shape).astype("float32")
-    for groups, axis in (("rows", 0), ("columns", 1)):
+    for groups, axis in (("inputs", 0), ("outputs", 1)):
         penalty = GroupLasso(2.0, groups=groups)
         out = keras.ops.convert_to_numpy(penalty.prox(W, steps))
         shape = (-1, 1) if axis == 0 else (1, -1)

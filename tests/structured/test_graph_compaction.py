@@ -8,7 +8,6 @@ import copy
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -110,9 +109,8 @@ class SqueezeExcite(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def images() -> Tensor:
-    X, _ = load_digits(return_X_y=True)
-    return torch.tensor((X[:64] - 8.0) / 8.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+def images(digit_images: tuple[Tensor, Tensor]) -> Tensor:
+    return digit_images[0][:64]
 
 
 def unit_with(model: nn.Module, x: Tensor, key: tuple[str, int], index: int) -> Unit:
@@ -296,10 +294,10 @@ def test_refusals_name_the_reason_and_change_nothing(images: Tensor) -> None:
         neuron_groups(TinyResNet(), 0.1)
 
 
-def test_proximal_training_zeroes_whole_units_that_compact_removes(images: Tensor) -> None:
-    X, y = load_digits(return_X_y=True)
-    X = torch.tensor((X - 8.0) / 8.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    y = torch.tensor(y)
+def test_proximal_training_zeroes_whole_units_that_compact_removes(
+    images: Tensor, digit_images: tuple[Tensor, Tensor]
+) -> None:
+    X, y = digit_images
     torch.manual_seed(0)
     model = TinyResNet()
     groups = neuron_groups(model, 4e-3, example_input=X[:8])
@@ -378,7 +376,7 @@ def test_the_resnet_example_runs() -> None:
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "examples" / "resnet_channels.py"
+    script = Path(__file__).resolve().parents[2] / "examples" / "resnet_channels.py"
     out = subprocess.run(
         [sys.executable, str(script), "--epochs", "2"], capture_output=True, text=True, check=True
     ).stdout

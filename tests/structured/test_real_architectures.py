@@ -11,12 +11,12 @@ import copy
 
 import pytest
 import torch
+from test_graph_compaction import removed_exactly
 from torch import nn
 
 from shrinkage import compact, count_macs, neuron_groups
 from shrinkage.structured import SliceGroups
 from shrinkage.structured.trace import trace
-from test_graph_compaction import removed_exactly
 from torchvision_cpu import import_torchvision
 
 try:

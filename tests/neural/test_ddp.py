@@ -42,7 +42,7 @@ def global_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
 def make_optimizer(model: nn.Module, decoupled: bool) -> Proximal:
     # Regularizer names differ under DDP ("module." prefix): patterns that match both.
     # the two L1 weights share a bucket (one flat buffer in the decoupled mode on the CPU)
-    spec = {"*0.weight": L1(0.3), "*2.weight": GroupLasso(0.05, "rows"), "*4.weight": L1(0.3)}
+    spec = {"*0.weight": L1(0.3), "*2.weight": GroupLasso(0.05, "outputs"), "*4.weight": L1(0.3)}
     return Proximal(
         torch.optim.Adam(model.parameters(), lr=1e-2),
         Regularizer(model, spec),

@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from test_graph_compaction import TinyResNet, unit_with, zero
 from torch import nn
 
 from shrinkage import compact, load_sparse, save_sparse
-from test_graph_compaction import TinyResNet, unit_with, zero
 
 
 def compacted() -> tuple[nn.Module, torch.Tensor]:

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 import shrinkage
@@ -45,12 +44,6 @@ def test_element_wise_steps_agree_with_scalar_ones() -> None:
         torch.testing.assert_close(p, q)
 
 
-def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    X, y = load_digits(return_X_y=True)
-    X = (X - X.mean(0)) / (X.std(0) + 1e-8)
-    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-
-
 def train(model: nn.Sequential, groups, X, y, epochs: int) -> None:
     reg = shrinkage.Regularizer(model, None, groups=groups)
     opt = shrinkage.Proximal(torch.optim.Adam(model.parameters(), lr=3e-3), reg)
@@ -64,8 +57,10 @@ def train(model: nn.Sequential, groups, X, y, epochs: int) -> None:
     model.eval()
 
 
-def test_mlp_neurons_go_to_zero_whole_and_compact_away() -> None:
-    X, y = digits()
+def test_mlp_neurons_go_to_zero_whole_and_compact_away(
+    digits_xy: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    X, y = digits_xy
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
@@ -84,8 +79,10 @@ def test_mlp_neurons_go_to_zero_whole_and_compact_away() -> None:
         torch.testing.assert_close(small(X), model(X), atol=1e-5, rtol=1e-5)
 
 
-def test_cnn_channels_with_batchnorm_go_to_zero_and_compact_away() -> None:
-    X, y = digits()
+def test_cnn_channels_with_batchnorm_go_to_zero_and_compact_away(
+    digits_xy: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    X, y = digits_xy
     images = X.reshape(-1, 1, 8, 8)
     torch.manual_seed(0)
     model = nn.Sequential(
