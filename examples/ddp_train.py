@@ -7,7 +7,8 @@ averages the gradients, and ``shrinkage.Proximal`` applies the L1 prox after eac
 every rank. The ranks start equal and apply the same update, so they end with identical
 parameters, exact zeros included; each rank writes its state dict to ``OUT/rank{r}.pt``.
 Across nodes, the same command runs on each node with ``--nnodes N --node-rank K
---rdzv-endpoint HOST:PORT`` (see the README).
+--rdzv-endpoint HOST:PORT`` (see the README). Needs nothing beyond ``pip install
+shrinkage``.
 """
 
 from __future__ import annotations

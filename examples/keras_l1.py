@@ -13,16 +13,23 @@ Printed for SGD and Adam: the hidden kernel's exact zeros and the test accuracy.
 the installed Keras backend (``KERAS_BACKEND``: torch, jax or tensorflow).
 
     python examples/keras_l1.py [--lam 0.01] [--epochs 30]
+
+Needs the ``keras`` extra: ``pip install 'shrinkage[keras]'``; it runs on PyTorch (which
+shrinkage installs) unless ``KERAS_BACKEND`` names another backend.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras
+try:
+    import keras
+except ModuleNotFoundError as error:
+    sys.exit(f"keras_l1.py needs {error.name}: pip install 'shrinkage[keras]'")
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split

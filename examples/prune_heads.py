@@ -14,7 +14,8 @@ outputs checked), saved with ``save_sparse`` and loaded with ``load_sparse``.
     python examples/prune_heads.py [--epochs 12] [--path-epochs 4] [--report heads.html]
 
 ``--report`` writes an HTML page of the chosen model's exact zeros with its heat map of
-heads and MLP neurons kept per layer.
+heads and MLP neurons kept per layer. Needs the ``hf`` extra: ``pip install
+'shrinkage[hf]'`` (transformers).
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ from shrinkage import (
 from shrinkage.path import choose
 from shrinkage.structured.heads import head_layouts
 
+try:
+    import transformers
+except ModuleNotFoundError as error:
+    sys.exit(f"prune_heads.py needs {error.name}: pip install 'shrinkage[hf]'")
+except RuntimeError as error:  # transformers imports torchvision whenever it is installed
+    if "torchvision::" not in str(error):
+        raise
+    sys.exit(
+        "prune_heads.py: transformers imports the installed torchvision, whose compiled "
+        "operators do not match this torch build; pip uninstall torchvision (the example "
+        "does not use it), or install the torchvision built for this torch"
+    )
+
 VOCAB, LENGTH = 16, 12
 Data = tuple[Tensor, Tensor]
 
@@ -64,8 +78,6 @@ def task(n: int, seed: int) -> Data:
 
 
 def build() -> nn.Module:
-    import transformers
-
     config = transformers.BertConfig(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=LENGTH, num_labels=2,

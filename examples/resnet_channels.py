@@ -7,6 +7,8 @@ adds tie together form one unit), compacts it, checks the outputs, saves it as s
 loads it back. Prints parameters, MACs per image and test accuracy before and after.
 
     python examples/resnet_channels.py [--lam 2e-3] [--epochs 25]
+
+Needs nothing beyond ``pip install shrinkage``.
 """
 
 from __future__ import annotations
