@@ -142,6 +142,16 @@ def main() -> None:
         for n_jobs in (1, 2) if "GridSearchCV" in args.parts else ():
             key = ("GridSearchCV", f"n_jobs={n_jobs}", "quiet")
             times.setdefault(key, []).append(grid_search(n_jobs, epochs))
+    show(times, list(fits), first, "GridSearchCV" in args.parts)
+
+
+def show(
+    times: dict[tuple[str, str, str], list[float]],
+    fits: list[str],
+    first: dict[int, float],
+    grid: bool,
+) -> None:
+    """The medians of ``times``, their ratios, and the raw times."""
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"{'job':14} {'threads':12} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>10}")
     for name in fits:
@@ -151,7 +161,7 @@ def main() -> None:
         s, a = median[(name, "sized", "quiet")], median[(name, "all threads", "quiet")]
         d = median[(name, "sized", "busy")] / median[(name, "adaptive", "busy")]
         print(f"{'':14} quiet, sized / all threads: {s / a:.2f}; busy, sized / adaptive: {d:.2f}")
-    if "GridSearchCV" in args.parts:
+    if grid:
         one, two = (
             median[("GridSearchCV", "n_jobs=1", "quiet")],
             median[("GridSearchCV", "n_jobs=2", "quiet")],

@@ -80,15 +80,6 @@ def test_no_private_torch_or_optuna_attribute_in_the_sources() -> None:
             assert "torch._foreach_" not in text, where
 
 
-def test_no_module_over_500_lines() -> None:
-    long = {
-        str(p.relative_to(SRC)): n
-        for p in sources()
-        if (n := len(p.read_text().splitlines())) > 500
-    }
-    assert long == {}
-
-
 def test_only_the_command_line_exits_the_process() -> None:
     for path in sources():
         if path.relative_to(SRC).parts[0] != "cli":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,42 @@ MIN_ROWS = 10
 
 
 def _load_csv(path: Path, target: str | None) -> Dataset:
+    """A CSV file with a header row: numeric features, and a target column (classes when it
+    holds text or at most 20 distinct integers, else a regression target)."""
+    header, body = _read_rows(path, target)
+    assert target is not None
+    t = header.index(target)
+    lines = np.array([line for line, _ in body])
+    X = _features(path, header, body, t, lines)
+    feature_names = tuple(h for j, h in enumerate(header) if j != t)
+    raw = [r[t].strip() for _, r in body]
+    empty = np.array([not v or v.lower() == "nan" for v in raw])
+    if empty.any():
+        raise ValueError(
+            f"{path.name}: the target {target!r} is missing on line(s) {_lines(lines[empty])}"
+        )
+    if not all(_is_number(v) for v in raw):
+        classes_s, y = np.unique(np.array(raw), return_inverse=True)
+        dataset = Dataset(
+            path.stem, X, y.astype(np.int64), feature_names, "classification", tuple(classes_s)
+        )
+        return _checked(dataset, target)
+    values = np.array([float(v) for v in raw])
+    if not np.all(np.isfinite(values)):
+        bad = lines[~np.isfinite(values)]
+        raise ValueError(f"{path.name}: the target {target!r} is infinite on line(s) {_lines(bad)}")
+    if np.all(values == np.round(values)) and len(np.unique(values)) <= 20:
+        classes, y = np.unique(values.astype(np.int64), return_inverse=True)
+        names = tuple(str(c) for c in classes)
+        dataset = Dataset(path.stem, X, y.astype(np.int64), feature_names, "classification", names)
+        return _checked(dataset, target)
+    return Dataset(path.stem, X, values, feature_names, "regression")
+
+
+def _read_rows(path: Path, target: str | None) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-empty data rows (with their line numbers), checked: UTF-8,
+    unique column names, the target among them, every row as wide as the header, and at
+    least :data:`MIN_ROWS` rows."""
     where = repr(str(path))
 
     def bad_file(problem: str) -> ArgumentError:
@@ -103,27 +140,11 @@ def _load_csv(path: Path, target: str | None) -> Dataset:
         raise bad_file("is no such file")
     if target is None:
         raise ArgumentError("target", f"is required with a CSV file ({path.name}): name its column")
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError:
-        raise bad_file("is not UTF-8 text; save it as a UTF-8 CSV") from None
-    except (OSError, csv.Error) as error:
-        raise bad_file(f"cannot be read as CSV: {error}") from None
+    rows = _csv_rows(path, bad_file)
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise bad_file("is empty; it needs a header row and data rows")
-    header = [h.strip() for h in rows[0]]
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise bad_file(f"names column(s) {duplicates} more than once in its header")
-    if target not in header:
-        raise ArgumentError(
-            "target", f"{target!r} is not a column of {path.name}; columns: {header}"
-        )
-    t = header.index(target)
+    header = _header(rows[0], target, path, bad_file)
     body = [(i + 2, r) for i, r in enumerate(rows[1:]) if any(cell.strip() for cell in r)]
-    if len(header) < 2:
-        raise bad_file(f"has no feature columns besides the target {target!r}")
     for line, r in body:
         if len(r) != len(header):
             raise ValueError(
@@ -131,8 +152,46 @@ def _load_csv(path: Path, target: str | None) -> Dataset:
             )
     if len(body) < MIN_ROWS:
         raise bad_file(f"has {len(body)} data rows; at least {MIN_ROWS} are needed")
-    lines = np.array([line for line, _ in body])
-    feature_names = tuple(h for j, h in enumerate(header) if j != t)
+    return header, body
+
+
+def _header(
+    row: list[str], target: str, path: Path, bad_file: Callable[[str], ArgumentError]
+) -> list[str]:
+    """The column names: unique, with ``target`` among them, and at least one feature."""
+    header = [h.strip() for h in row]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise bad_file(f"names column(s) {duplicates} more than once in its header")
+    if target not in header:
+        raise ArgumentError(
+            "target", f"{target!r} is not a column of {path.name}; columns: {header}"
+        )
+    if len(header) < 2:
+        raise bad_file(f"has no feature columns besides the target {target!r}")
+    return header
+
+
+def _csv_rows(path: Path, bad_file: Callable[[str], ArgumentError]) -> list[list[str]]:
+    """Every row of the CSV file ``path``, read as UTF-8."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.reader(handle))
+    except UnicodeDecodeError:
+        raise bad_file("is not UTF-8 text; save it as a UTF-8 CSV") from None
+    except (OSError, csv.Error) as error:
+        raise bad_file(f"cannot be read as CSV: {error}") from None
+
+
+def _features(
+    path: Path,
+    header: list[str],
+    body: list[tuple[int, list[str]]],
+    t: int,
+    lines: np.ndarray,
+) -> np.ndarray:
+    """``[rows, columns - 1]``: every column but the target ``t``, each numeric, finite and
+    not constant (the error names the column and the lines)."""
     X = np.empty((len(body), len(header) - 1))
     for k, j in enumerate(j for j in range(len(header)) if j != t):
         column = [r[j].strip() for _, r in body]
@@ -154,34 +213,7 @@ def _load_csv(path: Path, target: str | None) -> Dataset:
                 f"{path.name}: column {header[j]!r} is constant (every value is {X[0, k]:g}); "
                 "it carries no information, drop it"
             )
-    raw = [r[t].strip() for _, r in body]
-    empty = np.array([not v or v.lower() == "nan" for v in raw])
-    if empty.any():
-        raise ValueError(
-            f"{path.name}: the target {target!r} is missing on line(s) {_lines(lines[empty])}"
-        )
-    if all(_is_number(v) for v in raw):
-        values = np.array([float(v) for v in raw])
-        if not np.all(np.isfinite(values)):
-            bad = lines[~np.isfinite(values)]
-            raise ValueError(
-                f"{path.name}: the target {target!r} is infinite on line(s) {_lines(bad)}"
-            )
-        if np.all(values == np.round(values)) and len(np.unique(values)) <= 20:
-            classes, y = np.unique(values.astype(np.int64), return_inverse=True)
-            names = tuple(str(c) for c in classes)
-            return _checked(
-                Dataset(path.stem, X, y.astype(np.int64), feature_names, "classification", names),
-                target,
-            )
-        return Dataset(path.stem, X, values, feature_names, "regression")
-    classes_s, y = np.unique(np.array(raw), return_inverse=True)
-    return _checked(
-        Dataset(
-            path.stem, X, y.astype(np.int64), feature_names, "classification", tuple(classes_s)
-        ),
-        target,
-    )
+    return X
 
 
 def _lines(lines: np.ndarray, show: int = 5) -> str:

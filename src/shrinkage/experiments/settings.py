@@ -90,6 +90,10 @@ class Settings:
             raise ArgumentError("rule", f"must be 'min' or '1se'; got {self.rule!r}")
         if self.cv is not None and (not _positive_integer(self.cv) or self.cv < 2):
             raise ArgumentError("cv", f"must be an integer >= 2; got {self.cv!r}")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Counts, widths, learning rates, strengths and the mix, each in its range."""
         for name in ("n_lambdas", "epochs", "path_epochs", "batch_size"):
             value = getattr(self, name)
             if not _positive_integer(value):

@@ -74,37 +74,35 @@ def default_store_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 # -- JSON + npz encoding ---------------------------------------------------------------------
+def _encoded(o: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``o`` as JSON-ready values, its arrays and tensors moved into ``arrays``."""
+    if isinstance(o, torch.Tensor | np.ndarray):
+        key = f"a{len(arrays)}"
+        tensor = isinstance(o, torch.Tensor)
+        arrays[key] = o.detach().cpu().numpy() if isinstance(o, torch.Tensor) else o
+        return {"__tensor__" if tensor else "__ndarray__": key}
+    if isinstance(o, dict):
+        if all(isinstance(k, str) for k in o):
+            return {"__dict__": {k: _encoded(v, arrays) for k, v in o.items()}}
+        return {"__items__": [[_encoded(k, arrays), _encoded(v, arrays)] for k, v in o.items()]}
+    if isinstance(o, tuple):
+        return {"__tuple__": [_encoded(v, arrays) for v in o]}
+    if isinstance(o, list):
+        return [_encoded(v, arrays) for v in o]
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return {"__float__": repr(o)}
+    if o is None or isinstance(o, bool | int | float | str):
+        return o
+    raise TypeError(f"cannot store a value of type {type(o).__name__}")
+
+
 def encode(obj: Any) -> tuple[str, bytes]:
     """``(json, npz bytes)`` for a structure of dicts, lists, scalars, NumPy arrays and torch
     tensors. Dicts with non-string keys (optimizer states) and tuples round-trip."""
     arrays: dict[str, np.ndarray] = {}
-
-    def walk(o: Any) -> Any:
-        if isinstance(o, torch.Tensor):
-            key = f"a{len(arrays)}"
-            arrays[key] = o.detach().cpu().numpy()
-            return {"__tensor__": key}
-        if isinstance(o, np.ndarray):
-            key = f"a{len(arrays)}"
-            arrays[key] = o
-            return {"__ndarray__": key}
-        if isinstance(o, dict):
-            if all(isinstance(k, str) for k in o):
-                return {"__dict__": {k: walk(v) for k, v in o.items()}}
-            return {"__items__": [[walk(k), walk(v)] for k, v in o.items()]}
-        if isinstance(o, tuple):
-            return {"__tuple__": [walk(v) for v in o]}
-        if isinstance(o, list):
-            return [walk(v) for v in o]
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, float) and not math.isfinite(o):
-            return {"__float__": repr(o)}
-        if o is None or isinstance(o, bool | int | float | str):
-            return o
-        raise TypeError(f"cannot store a value of type {type(o).__name__}")
-
-    doc = json.dumps(walk(obj))
+    doc = json.dumps(_encoded(obj, arrays))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]  # (the keys are a0, a1, ...)
     return doc, buffer.getvalue()

@@ -107,10 +107,22 @@ def run_workers(
         for process in processes:
             process.terminate()
         raise
+    lost += _lost_workers(processes, errors, study, storage, host)
+    done = ran()
+    if progress is not None:
+        progress(done, config.trials)
+    return done
+
+
+def _lost_workers(
+    processes: list[Any], errors: Any, study: Any, storage: Any, host: str
+) -> list[str]:
+    """A line for each worker that ended abnormally (its trials marked failed)."""
     stopped: dict[int, str] = {}
     while not errors.empty():
         index, message = errors.get()
         stopped[index] = message
+    lines = []
     for i, process in enumerate(processes):
         code = process.exitcode
         if code == 0 and i not in stopped:
@@ -118,11 +130,8 @@ def run_workers(
         why = f"stopped: {stopped[i]}" if i in stopped else _exit_reason(code)
         failed = fail_trials_of(study, storage, f"{host}:{process.pid}", f"worker {why}")
         what = f"; its trial {', '.join(map(str, failed))} is marked failed" if failed else ""
-        lost.append(f"worker {i} (pid {process.pid}) {why}{what}")
-    done = ran()
-    if progress is not None:
-        progress(done, config.trials)
-    return done
+        lines.append(f"worker {i} (pid {process.pid}) {why}{what}")
+    return lines
 
 
 def _exit_reason(code: int | None) -> str:

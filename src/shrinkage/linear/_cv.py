@@ -11,14 +11,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._validation import check_device
 from ..path import PathPoint, choose_from_paths, lambda_grid, path
+from ._base import LinearRegressorMixin
 from ._common import (
     ACCEPTED,
     CV_COMMON,
@@ -59,7 +60,7 @@ def alpha_max(
     return max(float(reach.max()), 0.0) / float(s.sum()) if reach.size else 0.0
 
 
-class ElasticNetCV(RegressorMixin, BaseEstimator):
+class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
     """Elastic Net with ``alpha`` (and ``l1_ratio``, given a list) chosen by K-fold CV.
 
     The ``alphas`` grid (an int: that many log-spaced from ``alpha_max`` down to
@@ -78,6 +79,8 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
     n_folds]``, or ``[n_l1_ratio, n_alphas, n_folds]``), ``coef_``, ``intercept_``,
     ``dual_gap_``, ``n_iter_``, ``path_`` (the refit's record).
     """
+
+    multi_output: ClassVar[bool] = False  # one target, as scikit-learn's
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
@@ -293,19 +296,6 @@ class ElasticNetCV(RegressorMixin, BaseEstimator):
         self.coef_, self.intercept_ = model.coef_, model.intercept_
         self.dual_gap_, self.n_iter_ = model.dual_gap_, model.n_iter_
         self.path_ = model.path_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``X @ coef_ + intercept_``, shape ``[n_samples]``."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-        )
-        return np.asarray(X @ self.coef_) + self.intercept_
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
 
 class LassoCV(ElasticNetCV):

@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._validation import check_device
 from ..path import PathPoint, path
+from ._base import LinearRegressorMixin
 from ._common import (
     ACCEPTED,
     COMMON,
@@ -61,7 +62,7 @@ def _targets(y: np.ndarray) -> list[np.ndarray]:
     return [y] if y.ndim == 1 else [y[:, k] for k in range(y.shape[1])]
 
 
-class _LinearRegressorBase(RegressorMixin, BaseEstimator):
+class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
     """Shared by Lasso and ElasticNet: a one-point path of the squared-loss problem per
     target."""
 
@@ -149,25 +150,6 @@ class _LinearRegressorBase(RegressorMixin, BaseEstimator):
             self.n_iter_ = [p.n_iter for p in points]
             self.dual_gap_ = np.array([p.criterion for p in points])
         self.path_ = points
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``X @ coef_.T + intercept_``: ``[n_samples]`` or ``[n_samples, n_targets]``."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-        )
-        return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
-
-    @property
-    def sparse_coef_(self) -> Any:
-        """``coef_`` as a sparse matrix."""
-        return sparse.csr_matrix(np.atleast_2d(self.coef_))
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.multi_output = True
-        return tags
 
 
 _ENET: dict[str, list[Any]] = {
@@ -276,7 +258,7 @@ class Lasso(ElasticNet):
         return params
 
 
-class Ridge(RegressorMixin, BaseEstimator):
+class Ridge(LinearRegressorMixin, BaseEstimator):
     """Ridge regression, scikit-learn's objective ``sum_i s_i (y_i - x_i^T w - b)^2 + alpha *
     ||w||_2^2`` with sample weights ``s``, solved exactly in torch: a Cholesky factorisation
     of ``X^T S X + alpha I`` (``n >= p``) or of ``X X^T + alpha I`` (``p > n``), the
@@ -387,20 +369,6 @@ class Ridge(RegressorMixin, BaseEstimator):
             intercepts.append(float(np.asarray(point.intercept)) if self.fit_intercept else 0.0)
             iterations.append(point.n_iter)
         return np.array(coefs), np.array(intercepts), np.array(iterations)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``X @ coef_.T + intercept_``: ``[n_samples]`` or ``[n_samples, n_targets]``."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-        )
-        return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.multi_output = True
-        return tags
 
 
 def _ridge_solve(

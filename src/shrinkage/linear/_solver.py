@@ -172,7 +172,6 @@ def _polish(
         idx = torch.nonzero((current != 0) | smooth).flatten()
         if idx.numel() == 0:
             break
-        penalized = ~smooth[idx]
         signs = torch.sign(current[idx])
         probe = current.detach().clone().requires_grad_(True)
         (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
@@ -183,33 +182,13 @@ def _polish(
         H.diagonal().add_(penalty.hessian_diag(current)[idx])
         d = _newton_step(H, g)
         # longest step keeping every kinked coordinate on its side of zero
-        crossing = penalized & (signs * d < 0)
+        crossing = ~smooth[idx] & (signs * d < 0)
         t_max = 1.0
         if bool(crossing.any()):
             ratios = -current[idx][crossing] / d[crossing]
             t_max = min(1.0, float(ratios.min()))
-        step, accepted = t_max, False
-        for _ in range(40):
-            candidate = current.clone()
-            candidate[idx] = current[idx] + step * d
-            if step == t_max and t_max < 1.0:  # land exactly on zero where the step stops
-                hits = crossing & ((candidate[idx] * signs) <= 0)
-                landed = candidate[idx]
-                landed[hits] = 0.0
-                candidate[idx] = landed
-            value = _objective(datafit, penalty, candidate)
-            if value < best or (value <= best and step == t_max and t_max < 1.0):
-                accepted = True
-                break
-            if (
-                final
-                and step == t_max
-                and value <= best + flat
-                and _closer(datafit, penalty, candidate, current)
-            ):
-                accepted, value = True, min(value, best)
-                break
-            step *= 0.5
+        search = _Search(datafit, penalty, current, idx, d, signs, crossing, t_max, final, flat)
+        accepted, candidate, value, step = search.run(best)
         if not accepted:
             break
         decrease = best - value
@@ -219,6 +198,55 @@ def _polish(
         if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
             break
     return current if moved_at_all else None
+
+
+@dataclass
+class _Search:
+    """The backtracking line search of one Newton step ``d`` on the coordinates ``idx``:
+    from ``t_max`` (the longest step that keeps every kinked coordinate on its side of
+    zero, landing exactly on zero where it stops), halving until the objective decreases
+    (see :func:`_polish` for ``final`` and ``flat``)."""
+
+    datafit: Datafit
+    penalty: Penalty
+    current: Tensor
+    idx: Tensor
+    d: Tensor
+    signs: Tensor
+    crossing: Tensor
+    t_max: float
+    final: bool
+    flat: float
+
+    def candidate(self, step: float) -> Tensor:
+        """The point ``step`` along ``d``."""
+        idx, out = self.idx, self.current.clone()
+        out[idx] = self.current[idx] + step * self.d
+        if step == self.t_max and self.t_max < 1.0:  # land exactly on zero where it stops
+            hits = self.crossing & ((out[idx] * self.signs) <= 0)
+            landed = out[idx]
+            landed[hits] = 0.0
+            out[idx] = landed
+        return out
+
+    def run(self, best: float) -> tuple[bool, Tensor, float, float]:
+        """``(accepted, candidate, its objective, step)``."""
+        step, t_max = self.t_max, self.t_max
+        candidate, value = self.current, best
+        for _ in range(40):
+            candidate = self.candidate(step)
+            value = _objective(self.datafit, self.penalty, candidate)
+            if value < best or (value <= best and step == t_max and t_max < 1.0):
+                return True, candidate, value, step
+            if (
+                self.final
+                and step == t_max
+                and value <= best + self.flat
+                and _closer(self.datafit, self.penalty, candidate, self.current)
+            ):
+                return True, candidate, min(value, best), step
+            step *= 0.5
+        return False, candidate, value, step
 
 
 _P = ParamSpec("_P")
@@ -235,6 +263,29 @@ def _sized(fn: Callable[Concatenate[Datafit, _P], _R]) -> Callable[Concatenate[D
             return fn(datafit, *args, **kwargs)
 
     return sized
+
+
+def _try_polish(
+    datafit: Datafit,
+    penalty: Penalty,
+    w: Tensor,
+    free: Tensor,
+    criterion: Callable[[Tensor], float],
+    crit: float,
+    last_support: Tensor,
+) -> tuple[tuple[Tensor, float] | None, Tensor]:
+    """A Newton polish of FISTA's iterate ``w``: ``((polished, its criterion), support)``
+    when it lowers the criterion ``crit``, else ``(None, support)``; skipped while the
+    support still moves and a Newton step on it would be costly."""
+    support = w != 0
+    moved = not torch.equal(support, last_support)
+    if moved and _costly_newton(datafit, int(support.sum())):
+        return None, support  # the support still moves: a costly Newton step would be wasted
+    polished = _polish(datafit, penalty, w, free)
+    if polished is None:
+        return None, support
+    crit_polished = criterion(polished)
+    return ((polished, crit_polished) if crit_polished < crit else None), support
 
 
 @_sized
@@ -297,19 +348,14 @@ def _fista(
         if crit < 0.1 * crit_at_polish:  # first-order steps are converging fast: no Newton
             crit_at_polish = crit
             continue
-        support = w != 0
-        moved = not torch.equal(support, last_support)
-        last_support = support
-        if moved and _costly_newton(datafit, int(support.sum())):
-            continue  # the support still moves: a costly Newton step on it would be wasted
-        polished = _polish(datafit, penalty, w, free)
+        polished, last_support = _try_polish(
+            datafit, penalty, w, free, criterion, crit, last_support
+        )
         if polished is not None:
-            crit_polished = criterion(polished)
-            if crit_polished < crit:
-                w, crit = polished, crit_polished
-                z, t = w.clone(), 1.0
-                if g_w is not None:
-                    g_w = g_z = datafit.grad(w)
+            w, crit = polished
+            z, t = w.clone(), 1.0
+            if g_w is not None:
+                g_w = g_z = datafit.grad(w)
         crit_at_polish = crit
     return w, iters, crit
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -187,60 +187,101 @@ def train_epochs(
     the call starts; that count is restored on return, also when training raises (see
     :func:`shrinkage._threads.threads_for`).
     """
-    X, y = data
-    n = X.shape[0]
+    X, _ = data
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
+    best = _Best()
+    epochs_run = 0
+    with ExitStack() as scope:
+        steps = _Steps(model, optimizer, loss_fn, data, best, what, scope)
+        for _ in range(epochs):
+            epochs_run += 1
+            order = torch.randperm(X.shape[0], generator=generator).to(X.device)
+            mean = steps.epoch(order.split(batch_size), record=history is not None)
+            val = math.nan
+            if validation is not None and evaluate is not None:
+                val = evaluate(model, *validation)
+            if history is not None:
+                history.append((mean, val))
+            if on_epoch is not None:
+                on_epoch(epochs_run - 1, model)
+            if patience is not None and not math.isnan(val) and best.stop(val, model, patience):
+                break
+    if best.state is not None:
+        model.load_state_dict(best.state)
+    return epochs_run
 
-    def forward_backward(idx: Tensor) -> Tensor:
-        loss = loss_fn(model(X[idx]), y[idx])
+
+@dataclass
+class _Best:
+    """The lowest validation loss so far, the parameters that reached it, and the epochs
+    since."""
+
+    loss: float = math.inf
+    state: dict[str, Any] | None = None
+    stale: int = 0
+
+    def stop(self, val: float, model: nn.Module, patience: int) -> bool:
+        """Record ``val``; whether ``patience`` epochs have now passed without improvement."""
+        if val < self.loss - 1e-6 * abs(self.loss):
+            self.loss, self.state, self.stale = val, copy.deepcopy(model.state_dict()), 0
+            return False
+        self.stale += 1
+        return self.stale >= patience
+
+
+class _Steps:
+    """The training steps of one :func:`train_epochs` call: forward, backward and the
+    optimizer's step; the first step's work is counted, and the threads sized to it within
+    ``scope``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        data: tuple[Tensor, Tensor],
+        best: _Best,
+        what: str,
+        scope: ExitStack,
+    ) -> None:
+        self.model, self.optimizer, self.loss_fn, self.data = model, optimizer, loss_fn, data
+        self.best, self.what, self.scope = best, what, scope
+        self.sized = False
+
+    def epoch(self, batches: Sequence[Tensor], record: bool) -> float:
+        """One pass over ``batches`` (index tensors); the mean loss of its batches when
+        ``record`` (a host sync per batch only then), else 0."""
+        self.model.train()
+        total, count = 0.0, 0
+        for idx in batches:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._forward_backward(idx) if self.sized else self._first(idx)
+            self.optimizer.step()
+            if record:
+                total, count = total + float(loss.detach()), count + 1
+        return total / max(count, 1)
+
+    def _first(self, idx: Tensor) -> Tensor:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            loss = self._forward_backward(idx)
+        self.scope.enter_context(threads_for(counter.get_total_flops() / 2))
+        self.sized = True
+        return loss
+
+    def _forward_backward(self, idx: Tensor) -> Tensor:
+        X, y = self.data
+        loss = self.loss_fn(self.model(X[idx]), y[idx])
         if not torch.isfinite(loss):
-            if best_state is not None:
-                model.load_state_dict(best_state)
+            if self.best.state is not None:
+                self.model.load_state_dict(self.best.state)
             raise FloatingPointError(
-                f"the training loss became {loss.item()} at {what or 'this point'}; lower "
+                f"the training loss became {loss.item()} at {self.what or 'this point'}; lower "
                 "the learning rate or the penalty, or scale the inputs (the last good "
                 "parameters were kept)"
             )
         loss.backward()
         return loss
-
-    with ExitStack() as scope:
-        threads: int | None = None
-        for _ in range(epochs):
-            epochs_run += 1
-            model.train()
-            total, batches = 0.0, 0
-            for idx in torch.randperm(n, generator=generator).to(X.device).split(batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                if threads is None:  # the first step is counted, the rest sized to it
-                    counter = FlopCounterMode(display=False)
-                    with counter:
-                        loss = forward_backward(idx)
-                    threads = scope.enter_context(threads_for(counter.get_total_flops() / 2))
-                else:
-                    loss = forward_backward(idx)
-                optimizer.step()
-                if history is not None:  # a host sync per batch only when it is asked for
-                    total, batches = total + float(loss.detach()), batches + 1
-            val = math.nan
-            if validation is not None and evaluate is not None:
-                val = evaluate(model, *validation)
-            if history is not None:
-                history.append((total / max(batches, 1), val))
-            if on_epoch is not None:
-                on_epoch(epochs_run - 1, model)
-            if patience is None or math.isnan(val):
-                continue
-            if val < best_loss - 1e-6 * abs(best_loss):
-                best_loss, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return epochs_run
 
 
 @dataclass(frozen=True)

@@ -173,13 +173,7 @@ def neuron_groups(
                 f"is needed for a {type(model).__name__} (only an nn.Sequential of "
                 f"{supported_names()} is grouped without tracing)",
             )
-        traced = trace(model, example_input).units
-        factor = None
-        if weighting == "macs":
-            costs = unit_macs(model, traced, example_input)
-            if float(costs.mean()) > 0:  # a unit that costs nothing still weighs 1 % of one
-                factor = (costs / costs.mean()).clamp(min=0.01)
-        return slice_groups(model, traced, lam, factor)
+        return _traced_groups(model, lam, example_input, weighting)
     assert isinstance(model, nn.Sequential)
     producers = producer_indices(model)
     if len(producers) < 2:
@@ -187,29 +181,46 @@ def neuron_groups(
             "neuron_groups needs at least two producer layers (a hidden one) among "
             f"{supported_names('producer')}"
         )
-    groups = []
-    for a, b in itertools.pairwise(producers):
-        weight, bias, next_weight = (
-            weight_of(model[a]),
-            tensor_of(model[a], "bias"),
-            weight_of(model[b]),
+    return [_layer_units(model, a, b, lam) for a, b in itertools.pairwise(producers)]
+
+
+def _traced_groups(
+    model: nn.Module, lam: float, example_input: Any, weighting: str
+) -> list[SliceGroups]:
+    """The group lasso over the units of ``model``'s traced graph, each weighted by its MACs
+    (``weighting="macs"``) or alike."""
+    traced = trace(model, example_input).units
+    factor = None
+    if weighting == "macs":
+        costs = unit_macs(model, traced, example_input)
+        if float(costs.mean()) > 0:  # a unit that costs nothing still weighs 1 % of one
+            factor = (costs / costs.mean()).clamp(min=0.01)
+    return slice_groups(model, traced, lam, factor)
+
+
+def _layer_units(model: nn.Sequential, a: int, b: int, lam: float) -> UnitGroups:
+    """The units of producer layer ``a`` of a stack: its rows and bias, the norms between,
+    and the columns of the next producer ``b``."""
+    weight, bias, next_weight = (
+        weight_of(model[a]),
+        tensor_of(model[a], "bias"),
+        weight_of(model[b]),
+    )
+    units = int(weight.shape[0])
+    members = [Member(f"{a}.weight", weight, 0)]
+    if bias is not None:
+        members.append(Member(f"{a}.bias", bias, 0))
+    for k in range(a + 1, b):
+        gamma, beta = tensor_of(model[k], "weight"), tensor_of(model[k], "bias")
+        if _role(model[k]) == "norm" and gamma is not None and beta is not None:
+            members += [Member(f"{k}.weight", gamma, 0), Member(f"{k}.bias", beta, 0)]
+    inputs = int(next_weight.shape[1])
+    if inputs % units:
+        raise ValueError(
+            f"layer {b} reads {inputs} inputs, not a multiple of layer {a}'s {units} units"
         )
-        units = int(weight.shape[0])
-        members = [Member(f"{a}.weight", weight, 0)]
-        if bias is not None:
-            members.append(Member(f"{a}.bias", bias, 0))
-        for k in range(a + 1, b):
-            gamma, beta = tensor_of(model[k], "weight"), tensor_of(model[k], "bias")
-            if _role(model[k]) == "norm" and gamma is not None and beta is not None:
-                members += [Member(f"{k}.weight", gamma, 0), Member(f"{k}.bias", beta, 0)]
-        inputs = int(next_weight.shape[1])
-        if inputs % units:
-            raise ValueError(
-                f"layer {b} reads {inputs} inputs, not a multiple of layer {a}'s {units} units"
-            )
-        members.append(Member(f"{b}.weight", next_weight, 1, inputs // units))
-        groups.append(UnitGroups(lam, members, units, f"layer {a} units"))
-    return groups
+    members.append(Member(f"{b}.weight", next_weight, 1, inputs // units))
+    return UnitGroups(lam, members, units, f"layer {a} units")
 
 
 def unit_sparsity(groups: Sequence[UnitGroups]) -> dict[str, tuple[int, int]]:

@@ -207,6 +207,24 @@ def compact_graph(
     graph: Graph = trace(model, example)
     new = copy.deepcopy(model).eval()
     tensors = _tensors(new)
+    removed, folds, kept = _removable(graph, new, tensors, example)
+    drop: dict[tuple[str, int], set[int]] = {}
+    delta: dict[str, Tensor] = {}
+    for unit in removed:
+        for key, slices in unit.members.items():
+            drop.setdefault(key, set()).update(slices)
+        for bias, add in folds[id(unit)].items():
+            delta[bias] = delta[bias] + add if bias in delta else add
+    _cut(new, tensors, drop, delta)
+    check_outputs(model, new, example, atol)
+    return new, _reports(graph, removed, kept, model, new), graph.pinned
+
+
+def _removable(
+    graph: Graph, new: nn.Module, tensors: dict[str, Tensor], example: tuple[Any, ...]
+) -> tuple[list[Unit], dict[int, dict[str, Tensor]], dict[int, str]]:
+    """The dead units to remove, the bias each folds into its consumers (``id(unit) ->
+    {bias: added}``), and the dead units kept, with why."""
     zeros = _Zeros(tensors)
     why_dead = {id(u): dead(u, tensors, zeros) for u in graph.units}
     candidates = [u for u in graph.units if why_dead[id(u)] is not None]
@@ -223,13 +241,17 @@ def compact_graph(
         else:
             folds[id(unit)] = fold
     removed = _keep_one([u for u in candidates if id(u) in folds], tensors, kept)
-    drop: dict[tuple[str, int], set[int]] = {}
-    delta: dict[str, Tensor] = {}
-    for unit in removed:
-        for key, slices in unit.members.items():
-            drop.setdefault(key, set()).update(slices)
-        for bias, add in folds[id(unit)].items():
-            delta[bias] = delta[bias] + add if bias in delta else add
+    return removed, folds, kept
+
+
+def _cut(
+    new: nn.Module,
+    tensors: dict[str, Tensor],
+    drop: dict[tuple[str, int], set[int]],
+    delta: dict[str, Tensor],
+) -> None:
+    """In ``new``: add the folded constants ``delta`` to their biases, cut the slices
+    ``drop[(name, dim)]``, and set each touched layer's shape attributes."""
     shapes = {
         name: {k: getattr(m, k) for k in ("groups", "out_channels") if hasattr(m, k)}
         for name, m in new.named_modules()
@@ -255,8 +277,6 @@ def compact_graph(
             _set(new, name, t)
         for name in {n.rpartition(".")[0] for n in by_name} | {b.rpartition(".")[0] for b in delta}:
             _resize(new.get_submodule(name), shapes[name])
-    check_outputs(model, new, example, atol)
-    return new, _reports(graph, removed, kept, model, new), graph.pinned
 
 
 def check_outputs(model: nn.Module, new: nn.Module, example: tuple[Any, ...], atol: float) -> None:

@@ -1,25 +1,78 @@
-"""One channel rule per ATen op, for :mod:`shrinkage.structured.trace`.
+"""One channel rule per ATen op, and the types the rules speak in.
 
-A rule takes the tracer, the graph node and its output's fake value, and returns the output's
-``(ids, constant)`` arrays (a list of them for ops with several outputs). An op without a rule
-pins every channel it reads and freezes every parameter it reads (see the tracer).
+A rule takes the walk over the graph (:class:`Walk`: what :mod:`shrinkage.structured.trace`'s
+tracer offers the rules), the graph node and its output's fake value, and returns the
+output's :data:`Value` (a list of them for ops with several outputs). An op without a rule
+pins every channel it reads and freezes every parameter it reads (see the tracer). The tracer
+imports this module; this module imports nothing of the tracer's.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, fx
 
-if TYPE_CHECKING:
-    from .trace import Tracer, Value
+__all__ = ["PARAMETER_READERS", "Consumer", "Value", "Walk", "op_name", "rule_for"]
 
-__all__ = ["PARAMETER_READERS", "rule_for"]
+Value = tuple[np.ndarray, np.ndarray]
+"""A tensor's ``(ids, constant)``: each entry's channel id and whether it is constant,
+broadcast to the tensor's shape."""
 
-Rule = Callable[["Tracer", fx.Node, Any], Any]
+
+@dataclass(frozen=True)
+class Consumer:
+    """A convolution or linear layer reading position ``column`` along ``dim`` of graph node
+    ``node`` through input slice ``column`` of parameter ``weight`` (along the weight's
+    ``weight_dim``: 1 for ``[out, in, ...]`` weights, 0 for ``addmm``'s ``[in, out]``);
+    ``padded``: the convolution pads with zeros."""
+
+    weight: str
+    column: int
+    node: str
+    dim: int
+    padded: bool
+    weight_dim: int = 1
+
+
+class Walk(Protocol):
+    """What a rule may ask of the walk over the graph: channel ids and their unions, the
+    values found so far, members, reads and pins."""
+
+    values: dict[str, Any]
+    reads: list[tuple[Consumer, np.ndarray]]
+    produced: list[tuple[str, np.ndarray]]
+    frozen: dict[str, str]
+
+    def fresh(self, n: int) -> np.ndarray: ...
+    def union(self, a: int, b: int) -> None: ...
+    def tie(self, a: np.ndarray, b: np.ndarray) -> None: ...
+    def pin(self, ids: np.ndarray, why: str) -> None: ...
+    def channels(self, ids: np.ndarray, dim: int, why: str) -> np.ndarray: ...
+    def note(self, value: Value) -> Value: ...
+    def get(self, arg: Any) -> Value | None: ...
+    def name(self, arg: Any) -> str | None: ...
+    def tensor(self, name: str) -> Tensor: ...
+    def pinned_value(self, val: Any, why: str) -> Any: ...
+    def member(self, name: str, dim: int, ids: np.ndarray) -> None: ...
+    def unknown(self, node: fx.Node, why: str) -> Any: ...
+
+
+Rule = Callable[[Walk, fx.Node, Any], Any]
+
+
+def op_name(node: fx.Node) -> str:
+    """``"conv2d"`` for ``aten.conv2d.default``; ``"getitem"`` for tuple indexing."""
+    if node.target is operator.getitem:
+        return "getitem"
+    parts = str(node.target).split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "aten" else str(node.target)
+
 
 _ELEMENTWISE = {  # element-wise ops that carry no pointwise tag
     "hardswish", "hardswish_", "dropout", "dropout_", "feature_dropout", "alpha_dropout",
@@ -49,7 +102,7 @@ def _along(ids: np.ndarray, dim: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(ids.reshape(view), shape)
 
 
-def _elementwise(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _elementwise(t: Walk, node: fx.Node, val: Any) -> Any:
     if not isinstance(val, Tensor):
         return None
     shape = _shape(val)
@@ -73,7 +126,7 @@ def _elementwise(t: Tracer, node: fx.Node, val: Any) -> Any:
 
 
 def _produce(
-    t: Tracer, val: Any, dim: int, weight: str, bias: str | None, weight_dim: int = 0
+    t: Walk, val: Any, dim: int, weight: str, bias: str | None, weight_dim: int = 0
 ) -> Value:
     """New ids for the outputs of a convolution or linear layer, along ``dim``; the weight
     holds them along ``weight_dim`` (0 for ``[out, in, ...]``, 1 for ``addmm``'s
@@ -89,7 +142,7 @@ def _produce(
     return _along(out, dim, shape), _along(zero, dim, shape)
 
 
-def _read(t: Tracer, node: fx.Node, dim: int) -> tuple[str, np.ndarray] | None:
+def _read(t: Walk, node: fx.Node, dim: int) -> tuple[str, np.ndarray] | None:
     """The weight's name and the ids of the channels a convolution or linear layer reads
     (along ``dim`` of its input); ``None`` when its weights are not parameters."""
     x, w, b = _a(node)[0], _a(node)[1], _arg(node, 2, "bias")
@@ -100,7 +153,7 @@ def _read(t: Tracer, node: fx.Node, dim: int) -> tuple[str, np.ndarray] | None:
 
 
 def _consume(
-    t: Tracer,
+    t: Walk,
     x: fx.Node,
     weight: str,
     ids: np.ndarray,
@@ -111,14 +164,12 @@ def _consume(
     """Input slice ``k`` of ``weight`` (along ``weight_dim``), reading input ``x``, belongs
     to channel ``ids[k]``'s unit; a unit whose channels are constant where read can be folded
     into this layer's bias."""
-    from .trace import Consumer
-
     t.member(weight, weight_dim, ids)
     t.note(t.values[x.name])
     t.reads.append((Consumer(weight, 0, x.name, dim, padded, weight_dim), np.asarray(ids)))
 
 
-def _conv(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _conv(t: Walk, node: fx.Node, val: Any) -> Any:
     padding = _arg(node, 4, "padding", 0)
     pads = padding if isinstance(padding, list | tuple) else [padding]
     padded = isinstance(padding, str) or any(int(p) != 0 for p in pads)
@@ -144,7 +195,7 @@ def _conv(t: Tracer, node: fx.Node, val: Any) -> Any:
     return out
 
 
-def _linear(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _linear(t: Walk, node: fx.Node, val: Any) -> Any:
     read = _read(t, node, -1)
     if read is None:
         return t.unknown(node, f"{node.name}: a linear layer whose weights are not parameters")
@@ -153,7 +204,7 @@ def _linear(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _produce(t, val, len(_shape(val)) - 1, weight, t.name(_arg(node, 2, "bias")))
 
 
-def _addmm(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _addmm(t: Walk, node: fx.Node, val: Any) -> Any:
     """``bias + x @ weight`` with ``weight [in, out]`` (Hugging Face's ``Conv1D``)."""
     b, x, w = _a(node)[:3]
     weight, bias, value = t.name(w), t.name(b), t.get(x)
@@ -165,9 +216,7 @@ def _addmm(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _produce(t, val, 1, weight, bias, weight_dim=1)
 
 
-def _affine(
-    t: Tracer, node: fx.Node, val: Any, weight: Any, bias: Any, stats: Sequence[Any]
-) -> Any:
+def _affine(t: Walk, node: fx.Node, val: Any, weight: Any, bias: Any, stats: Sequence[Any]) -> Any:
     """A per-channel affine map on dim 1 (BatchNorm, GroupNorm of one channel per group)."""
     value = t.get(_a(node)[0])
     if value is None:
@@ -190,12 +239,12 @@ def _affine(
     )
 
 
-def _batch_norm(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _batch_norm(t: Walk, node: fx.Node, val: Any) -> Any:
     a = node.args
     return _affine(t, node, val, _arg(node, 1, "weight"), _arg(node, 2, "bias"), a[3:5])
 
 
-def _group_norm(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _group_norm(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     groups = int(_arg(node, 1, "num_groups"))
     if value is not None and groups == value[0].shape[1]:
@@ -203,7 +252,7 @@ def _group_norm(t: Tracer, node: fx.Node, val: Any) -> Any:
     return t.unknown(node, f"{node.name}: GroupNorm statistics span several channels")
 
 
-def _norm_over(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _norm_over(t: Walk, node: fx.Node, val: Any) -> Any:
     """LayerNorm and softmax-like ops: channels are mixed by statistics; pinned."""
     value = t.get(_a(node)[0])
     if value is None:
@@ -218,7 +267,7 @@ def _norm_over(t: Tracer, node: fx.Node, val: Any) -> Any:
 
 
 def _reduce(
-    t: Tracer, node: fx.Node, val: Any, dims: Sequence[int], keep: bool, const_ok: bool
+    t: Walk, node: fx.Node, val: Any, dims: Sequence[int], keep: bool, const_ok: bool
 ) -> Any:
     """An op that aggregates along ``dims`` of its input (pooling, means)."""
     value = t.get(_a(node)[0])
@@ -241,7 +290,7 @@ def _reduce(
     return [result, *(result for _ in val[1:])]
 
 
-def _pool(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _pool(t: Walk, node: fx.Node, val: Any) -> Any:
     out = val[0] if isinstance(val, list | tuple) else val
     spatial = out.dim() - 2
     padding = _arg(node, 3, "padding", 0)
@@ -253,7 +302,7 @@ def _pool(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _reduce(t, node, val, range(-spatial, 0), True, const_ok)
 
 
-def _mean(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _mean(t: Walk, node: fx.Node, val: Any) -> Any:
     dims = _arg(node, 1, "dim")
     value = t.get(_a(node)[0])
     if value is None:
@@ -263,7 +312,7 @@ def _mean(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _reduce(t, node, val, dims, bool(_arg(node, 2, "keepdim", False)), True)
 
 
-def _reshape(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _reshape(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None or not isinstance(val, Tensor):
         return t.unknown(node, f"{node.name} reads no channels")
@@ -283,7 +332,7 @@ def _varying(ids: np.ndarray) -> int:
     )
 
 
-def _permute(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _permute(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None:
         return t.unknown(node, f"{node.name} reads no channels")
@@ -299,7 +348,7 @@ def _permute(t: Tracer, node: fx.Node, val: Any) -> Any:
     return np.transpose(ids, order), np.transpose(const, order)
 
 
-def _cat(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _cat(t: Walk, node: fx.Node, val: Any) -> Any:
     parts = [t.get(a) for a in _a(node)[0]]
     if any(p is None for p in parts):
         return t.unknown(node, f"{node.name} concatenates a tensor without channels")
@@ -309,7 +358,7 @@ def _cat(t: Tracer, node: fx.Node, val: Any) -> Any:
     return ids, const
 
 
-def _split(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _split(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None:
         return t.unknown(node, f"{node.name} reads no channels")
@@ -318,14 +367,14 @@ def _split(t: Tracer, node: fx.Node, val: Any) -> Any:
     return list(zip(np.split(value[0], bounds, dim), np.split(value[1], bounds, dim), strict=True))
 
 
-def _getitem(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _getitem(t: Walk, node: fx.Node, val: Any) -> Any:
     parts = t.values.get(_a(node)[0].name) if isinstance(_a(node)[0], fx.Node) else None
     if isinstance(parts, list):
         return parts[int(_a(node)[1])]
     return t.unknown(node, f"{node.name} indexes an unknown value")
 
 
-def _slice(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _slice(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None or not isinstance(val, Tensor):
         return t.unknown(node, f"{node.name} reads no channels")
@@ -344,7 +393,7 @@ def _slice(t: Tracer, node: fx.Node, val: Any) -> Any:
     return ids[cut], const[cut]
 
 
-def _expand(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _expand(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None or not isinstance(val, Tensor):
         return t.unknown(node, f"{node.name} reads no channels")
@@ -352,7 +401,7 @@ def _expand(t: Tracer, node: fx.Node, val: Any) -> Any:
     return _broadcast(value[0], shape), _broadcast(value[1], shape)
 
 
-def _pad(t: Tracer, node: fx.Node, val: Any) -> Any:
+def _pad(t: Walk, node: fx.Node, val: Any) -> Any:
     value = t.get(_a(node)[0])
     if value is None or not isinstance(val, Tensor):
         return t.unknown(node, f"{node.name} reads no channels")
@@ -390,8 +439,6 @@ parameter pins every unit that holds it."""
 
 def rule_for(node: fx.Node) -> Rule | None:
     """The rule for ``node``'s op, or ``None``."""
-    from .trace import op_name
-
     name = op_name(node)
     if name in _RULES:
         return _RULES[name]

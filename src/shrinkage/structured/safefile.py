@@ -202,30 +202,7 @@ def load_module(
             f"{type(model).__name__}"
         )
     for name, spec in header["modules"].items():
-        try:
-            module = model.get_submodule(name)
-        except AttributeError:
-            raise ValueError(f"layer {name!r} of the file is not in the architecture") from None
-        if spec.get("type") == HeadAttention.__name__ and isinstance(
-            module, nn.MultiheadAttention
-        ):  # an nn.MultiheadAttention that lost heads (see compact)
-            module = HeadAttention.from_multihead(module)
-            model.set_submodule(name, module)
-        if type(module).__name__ != spec.get("type"):
-            raise ValueError(
-                f"layer {name!r} is a {type(module).__name__}, the file says {spec.get('type')}"
-            )
-        attributes = _attributes(module)
-        if not attributes or set(spec) - {"type"} != set(attributes):
-            raise ValueError(
-                f"layer {name!r}: the file records {sorted(set(spec) - {'type'})}, "
-                f"a {type(module).__name__} has {list(attributes)}"
-            )
-        for attr in attributes:
-            value = spec.get(attr)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive integer")
-            setattr(module, attr, value)
+        _resize_recorded(model, name, spec)
     expected_keys = set(model.state_dict())
     if set(header["tensors"]) != expected_keys:
         missing = sorted(expected_keys - set(header["tensors"]))[:5]
@@ -235,26 +212,7 @@ def load_module(
             f"unexpected {extra}"
         )
     for name, record in header["tensors"].items():
-        _check_stored(name, record, header["stored"])
-        owner, _, attr = name.rpartition(".")
-        module = model.get_submodule(owner)
-        shape = tuple(int(s) for s in record["shape"])
-        want = _expected(module, attr)
-        if want is not None and tuple(want) != shape:
-            raise ValueError(
-                f"layer {owner!r}: {attr} has shape {list(shape)}, but its attributes say "
-                f"{list(want)}"
-            )
-        dtype = getattr(torch, str(record["dtype"]), None)
-        if not isinstance(dtype, torch.dtype):
-            raise ValueError(f"{name}: unknown dtype {record['dtype']!r}")
-        old = getattr(module, attr)
-        empty = torch.empty(shape, dtype=dtype, device="meta")
-        setattr(
-            module,
-            attr,
-            nn.Parameter(empty, old.requires_grad) if isinstance(old, nn.Parameter) else empty,
-        )
+        _place_recorded(model, name, record, header["stored"])
     check_layouts(model)
     settle_encoders(model)
     volatile = [n for n, _ in model.named_buffers() if n not in expected_keys]
@@ -269,6 +227,59 @@ def load_module(
         for name, value in read_tensors(path, header["tensors"]).items():
             state[name].copy_(value)
     return model.eval(), header["input_shape"]
+
+
+def _resize_recorded(model: nn.Module, name: str, spec: dict[str, Any]) -> None:
+    """Give layer ``name`` of the meta-device ``model`` the shape attributes the file
+    records (an ``nn.MultiheadAttention`` that lost heads becoming a ``HeadAttention``)."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError:
+        raise ValueError(f"layer {name!r} of the file is not in the architecture") from None
+    if spec.get("type") == HeadAttention.__name__ and isinstance(module, nn.MultiheadAttention):
+        module = HeadAttention.from_multihead(module)
+        model.set_submodule(name, module)
+    if type(module).__name__ != spec.get("type"):
+        raise ValueError(
+            f"layer {name!r} is a {type(module).__name__}, the file says {spec.get('type')}"
+        )
+    attributes = _attributes(module)
+    if not attributes or set(spec) - {"type"} != set(attributes):
+        raise ValueError(
+            f"layer {name!r}: the file records {sorted(set(spec) - {'type'})}, "
+            f"a {type(module).__name__} has {list(attributes)}"
+        )
+    for attr in attributes:
+        value = spec.get(attr)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive integer")
+        setattr(module, attr, value)
+
+
+def _place_recorded(
+    model: nn.Module, name: str, record: dict[str, Any], stored: dict[str, Any]
+) -> None:
+    """An empty meta tensor of the recorded shape and dtype in place of ``name``, after
+    checking it against what the file stores and the layer's attributes."""
+    _check_stored(name, record, stored)
+    owner, _, attr = name.rpartition(".")
+    module = model.get_submodule(owner)
+    shape = tuple(int(s) for s in record["shape"])
+    want = _expected(module, attr)
+    if want is not None and tuple(want) != shape:
+        raise ValueError(
+            f"layer {owner!r}: {attr} has shape {list(shape)}, but its attributes say {list(want)}"
+        )
+    dtype = getattr(torch, str(record["dtype"]), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"{name}: unknown dtype {record['dtype']!r}")
+    old = getattr(module, attr)
+    empty = torch.empty(shape, dtype=dtype, device="meta")
+    setattr(
+        module,
+        attr,
+        nn.Parameter(empty, old.requires_grad) if isinstance(old, nn.Parameter) else empty,
+    )
 
 
 def read_tensors(path: Path, records: dict[str, Any] | None = None) -> dict[str, Tensor]:

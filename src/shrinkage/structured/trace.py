@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,25 +28,9 @@ import torch
 from torch import Tensor, fx, nn
 
 from .errors import CompactionError
+from .rules import PARAMETER_READERS, Consumer, Value, op_name, rule_for
 
-__all__ = ["Consumer", "Graph", "Unit", "evaluated", "trace"]
-
-Value = tuple[np.ndarray, np.ndarray]  # (ids, constant) broadcast to the tensor's shape
-
-
-@dataclass(frozen=True)
-class Consumer:
-    """A convolution or linear layer reading position ``column`` along ``dim`` of graph node
-    ``node`` through input slice ``column`` of parameter ``weight`` (along the weight's
-    ``weight_dim``: 1 for ``[out, in, ...]`` weights, 0 for ``addmm``'s ``[in, out]``);
-    ``padded``: the convolution pads with zeros."""
-
-    weight: str
-    column: int
-    node: str
-    dim: int
-    padded: bool
-    weight_dim: int = 1
+__all__ = ["Graph", "Unit", "evaluated", "trace"]
 
 
 @dataclass
@@ -71,14 +54,6 @@ class Graph:
     units: list[Unit]
     pinned: dict[str, int]
     program: torch.export.ExportedProgram
-
-
-def op_name(node: fx.Node) -> str:
-    """``"conv2d"`` for ``aten.conv2d.default``; ``"getitem"`` for tuple indexing."""
-    if node.target is operator.getitem:
-        return "getitem"
-    parts = str(node.target).split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "aten" else str(node.target)
 
 
 class Tracer:
@@ -208,19 +183,12 @@ class Tracer:
 
     # -- the walk -----------------------------------------------------------------------
     def run(self) -> None:
-        from .rules import PARAMETER_READERS, rule_for
-
+        """Give every node of the graph its value: placeholders, ops by their rules, and
+        the outputs pinned."""
         for node in self.program.graph.nodes:
             val = node.meta.get("val")
             if node.op == "placeholder":
-                name = self.names.get(node.name)
-                if name is None:
-                    self.values[node.name] = self.pinned_value(val, "a model input")
-                elif isinstance(val, Tensor):
-                    self.lazy[node.name] = tuple(val.shape)  # ids only if read element-wise
-                    readers = {op_name(user) for user in node.users}
-                    if not readers <= PARAMETER_READERS:
-                        self.frozen.setdefault(name, f"{name} is read by {sorted(readers)}")
+                self._placeholder(node, val)
             elif node.op == "call_function":
                 rule = rule_for(node)
                 if rule is None:
@@ -233,6 +201,18 @@ class Tracer:
                     if value is not None:
                         self.pin(value[0], "a model output")
 
+    def _placeholder(self, node: fx.Node, val: Any) -> None:
+        """A model input (pinned), or a model tensor: its ids made when an op reads it
+        element-wise, and frozen when an op without a parameter rule reads it."""
+        name = self.names.get(node.name)
+        if name is None:
+            self.values[node.name] = self.pinned_value(val, "a model input")
+        elif isinstance(val, Tensor):
+            self.lazy[node.name] = tuple(val.shape)
+            readers = {op_name(user) for user in node.users}
+            if not readers <= PARAMETER_READERS:
+                self.frozen.setdefault(name, f"{name} is read by {sorted(readers)}")
+
     def roots(self) -> np.ndarray:
         """Every id's representative (pointer jumping over the union-find forest)."""
         parent = np.asarray(self.parent, dtype=np.int64)
@@ -243,13 +223,28 @@ class Tracer:
             parent = up
 
     def build(self) -> Graph:
+        """Walk the graph, then gather the channel sets into units."""
         self.run()
+        self._tie_shared_slices()
+        root = self.roots()
+        pinned = self._pinned(root)
+        units = self._units(root, pinned)
+        reasons: dict[str, int] = {}
+        for why in pinned.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        return Graph([u for u in units.values() if u.members], reasons, self.program)
+
+    def _tie_shared_slices(self) -> None:
+        """One slice of a parameter read by two ops is one channel."""
         first: dict[tuple[str, int], np.ndarray] = {}
-        for name, dim, ids in self.members:  # one slice read by two ops is one channel
+        for name, dim, ids in self.members:
             seen = first.setdefault((name, dim), ids)
             for x, y in np.unique(np.stack([seen, ids], 1)[seen != ids], axis=0).tolist():
                 self.union(x, y)
-        root = self.roots()
+
+    def _pinned(self, root: np.ndarray) -> dict[int, str]:
+        """Root -> why its channels can never be removed: pinned by a rule, holding a frozen
+        tensor, or holding one tensor along two dimensions."""
         pinned: dict[int, str] = {}
         for i, why in self.pins.items():
             pinned.setdefault(int(root[i]), why)
@@ -260,11 +255,21 @@ class Tracer:
                     pinned.setdefault(r, self.frozen[name])
                 elif dims.setdefault((r, name), dim) != dim:
                     pinned.setdefault(r, f"{name}'s rows and columns would be one unit")
+        return pinned
+
+    def _units(self, root: np.ndarray, pinned: dict[int, str]) -> dict[int, Unit]:
+        """A unit for every root a layer produced and nothing pinned, with its members,
+        consumers and constancy."""
         units: dict[int, Unit] = {}
         for label, ids in self.produced:
             for r in np.unique(root[ids]).tolist():
                 if r not in pinned and r not in units:
                     units[r] = Unit(label)
+        self._attach(units, root)
+        return units
+
+    def _attach(self, units: dict[int, Unit], root: np.ndarray) -> None:
+        """Each unit's members, consumers and constancy."""
         for name, dim, ids in self.members:
             for r, slices in _by_root(root[ids]):
                 if r in units:
@@ -277,10 +282,6 @@ class Tracer:
         for r in np.unique(root[list(self.nonconstant)]).tolist() if self.nonconstant else []:
             if r in units:
                 units[r].constant = False
-        reasons: dict[str, int] = {}
-        for why in pinned.values():
-            reasons[why] = reasons.get(why, 0) + 1
-        return Graph([u for u in units.values() if u.members], reasons, self.program)
 
 
 def _by_root(roots: np.ndarray) -> list[tuple[int, list[int]]]:
@@ -311,9 +312,6 @@ def trace(model: nn.Module, example_input: Any) -> Graph:
         CompactionError: when the model cannot be exported.
     """
     example = example_input if isinstance(example_input, tuple) else (example_input,)
-    evaluated = (
-        model if not any(m.training for m in model.modules()) else copy.deepcopy(model).eval()
-    )
     with torch.no_grad():
-        tracer = Tracer(evaluated, example)
+        tracer = Tracer(evaluated(model), example)
     return tracer.build()
