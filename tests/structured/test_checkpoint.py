@@ -72,7 +72,7 @@ def test_a_malicious_checkpoint_is_refused(tmp_path: Path, monkeypatch) -> None:
         load_sparse(tmp_path / "raw.pkl")
     assert not (tmp_path / "PWNED").exists()
     torch.save({"some": torch.ones(2)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="is not a shrinkage-sparse/1 checkpoint"):
+    with pytest.raises(ValueError, match="is not a shrinkage checkpoint"):
         load_sparse(tmp_path / "other.pt")
 
 
@@ -101,7 +101,7 @@ def test_compact_command(tmp_path: Path, capsys, monkeypatch) -> None:
     assert main(["compact", str(tmp_path / "noshape.pt"), "--input-shape", "8"]) == 0
     torch.save({"x": 1}, tmp_path / "plain.pt")
     assert main(["compact", str(tmp_path / "plain.pt")]) == 2
-    assert "not a shrinkage-sparse/1 checkpoint" in capsys.readouterr().err
+    assert "not a shrinkage checkpoint" in capsys.readouterr().err
 
 
 def test_layer_names_survive_the_round_trip(tmp_path: Path) -> None:
@@ -112,3 +112,27 @@ def test_layer_names_survive_the_round_trip(tmp_path: Path) -> None:
     assert [name for name, _ in back.named_children()] == ["hidden", "act", "out"]
     x = torch.randn(5, 64)
     assert torch.equal(named(x), back(x))
+
+
+def test_a_file_of_the_earlier_format_still_loads_and_says_so() -> None:
+    """data/sequential-v1.pt was written by the earlier save_sparse (a torch.save payload)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[0].weight[1] = 0.0
+        model[2].weight[:, 1] = 0.0
+    path = Path(__file__).parent / "data" / "sequential-v1.pt"
+    assert path.read_bytes()[:2] == b"PK"  # a zip: torch.save's format, not safetensors
+    with pytest.warns(FutureWarning, match=r"earlier format \(shrinkage-sparse/1\)"):
+        back = load_sparse(path)
+    assert isinstance(back, nn.Sequential)
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_every_model_is_saved_in_one_format(tmp_path: Path) -> None:
+    from shrinkage.structured.safefile import is_safetensors
+
+    save_sparse(sparse_mlp(), tmp_path / "seq.pt")
+    save_sparse(nn.Bilinear(3, 3, 2), tmp_path / "other.pt")
+    assert is_safetensors(tmp_path / "seq.pt") and is_safetensors(tmp_path / "other.pt")

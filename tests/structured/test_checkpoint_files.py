@@ -144,12 +144,29 @@ def test_a_mask_that_disagrees_with_its_shape_is_refused(tmp_path: Path) -> None
     model = nn.Sequential(nn.Linear(1000, 2000), nn.ReLU(), nn.Linear(2000, 2))
     with torch.no_grad():
         model[0].weight[:, ::3] = 0.0
-    path = tmp_path / "m.pt"
-    save_sparse(model, path)
-    payload = torch.load(path, weights_only=True)
-    entry = payload["tensors"]["0.weight"]
-    assert isinstance(entry, dict)  # stored as a bit mask and the nonzeros
-    entry["shape"] = [100_000, 100_000]  # the mask is 250 kB: it encodes 2,000,000 entries
+    from shrinkage.structured.safefile import pack_nonzeros
+
+    packed = pack_nonzeros(model[0].weight.detach())
+    assert packed is not None  # stored as a bit mask and the nonzeros
+    linear = {"type": "Linear", "args": {"bias": True}}
+    payload = {  # the earlier format, still read: a torch.save of plain tensors
+        "format": "shrinkage-sparse/1",
+        "architecture": [
+            {
+                **linear,
+                "name": "0",
+                "args": {"in_features": 1000, "out_features": 2000, "bias": True},
+            },
+            {"type": "ReLU", "name": "1", "args": {}},
+            {**linear, "name": "2", "args": {"in_features": 2000, "out_features": 2, "bias": True}},
+        ],
+        "input_shape": None,
+        "tensors": {
+            # the mask is 250 kB: it encodes 2,000,000 entries, not 10^10
+            "0.weight": {"shape": [100_000, 100_000], "mask": packed[0], "values": packed[1]},
+            **{k: v for k, v in model.state_dict().items() if k != "0.weight"},
+        },
+    }
     torch.save(payload, tmp_path / "crafted.pt")
     outcome, grown = _load_in_fresh_process(tmp_path / "crafted.pt")
     assert "0.weight: a mask of 250000 bytes" in outcome

@@ -1,15 +1,19 @@
 """Sparse checkpoints: only the nonzeros are written, and loading never runs a pickle.
 
-    report = save_sparse(model, "model.pt")        # SaveReport: bytes written vs a dense save
-    model = load_sparse("model.pt")                # the nn.Sequential back (or a state dict)
+    report = save_sparse(model, "model.safetensors")   # SaveReport: bytes vs a dense save
+    model = load_sparse("model.safetensors")           # an nn.Sequential back
+    model = load_sparse("model.safetensors", architecture=build)   # any other model
 
-A tensor with enough zeros is stored as a bit mask of its nonzero positions (1 bit per entry)
-and the nonzero values; other tensors are stored as they are. The file is a ``torch.save``
-of tensors, strings, numbers, lists and dicts only, and :func:`load_sparse` reads it with
-``torch.load(weights_only=True)``, which refuses anything else, a pickled object that would
-run code included. An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers`
-is stored with its architecture, so it comes back as a model; any other model comes back as
-its state dict (load it with ``model.load_state_dict``).
+One format for every model: a ``safetensors`` file (:mod:`shrinkage.structured.safefile`)
+whose tensors with enough zeros are stored as a bit mask of their nonzero positions (1 bit
+per entry) and the nonzero values, and whose header records every layer's shape attributes.
+An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers` also records its
+layers, so it comes back as a model without ``architecture``; any other model comes back
+from ``architecture`` resized to the file, or as its state dict without it.
+
+Files of the earlier format (:data:`FORMAT_V1`: a ``torch.save`` of plain tensors, read with
+``torch.load(weights_only=True)``, which refuses a pickled object) still load, with a
+``FutureWarning``; saving them again writes the safetensors format.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,15 +38,23 @@ from .layers import LAYERS, kind_of
 from .safefile import (
     is_safetensors,
     load_module,
-    pack_nonzeros,
+    read_header,
     read_tensors,
     save_module,
     unpack_nonzeros,
 )
 
-__all__ = ["FORMAT", "CompactedFile", "SaveReport", "compact_file", "load_sparse", "save_sparse"]
+__all__ = [
+    "FORMAT_V1",
+    "CompactedFile",
+    "SaveReport",
+    "compact_file",
+    "load_sparse",
+    "save_sparse",
+]
 
-FORMAT = "shrinkage-sparse/1"
+FORMAT_V1 = "shrinkage-sparse/1"
+"""The earlier format, read but no longer written (see the module docstring)."""
 
 _BY_NAME = {cls.__name__: cls for cls in LAYERS}
 
@@ -81,14 +94,6 @@ def _architecture(model: nn.Module) -> list[dict[str, Any]] | None:
     return layers
 
 
-def _encode(t: Tensor) -> Any:
-    t = t.detach().cpu()
-    packed = pack_nonzeros(t)
-    if packed is None:
-        return t.clone()
-    return {"shape": list(t.shape), "mask": packed[0], "values": packed[1]}
-
-
 def _decode(name: str, entry: Any) -> Tensor:
     if isinstance(entry, Tensor):
         return entry
@@ -99,28 +104,30 @@ def _decode(name: str, entry: Any) -> Tensor:
 def save_sparse(
     model: nn.Module, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
 ) -> SaveReport:
-    """Write ``model``'s parameters and buffers with only their nonzeros (see the module
-    docstring). ``input_shape`` (one sample's shape, e.g. ``(64,)`` or ``(1, 8, 8)``) is kept
-    for tools that need an example input, such as ``shrinkage compact``.
+    """Write ``model``'s parameters and buffers with only their nonzeros, as safetensors (see
+    the module docstring).
 
-    An ``nn.Sequential`` of the layers in :mod:`shrinkage.structured.layers` is written with
-    its architecture (``torch.save`` of plain tensors, read back with ``weights_only``); any
-    other model as a ``safetensors`` file with its layers' shapes
-    (:mod:`shrinkage.structured.safefile`), which ``load_sparse(path, architecture=...)``
-    rebuilds."""
+    Args:
+        model: any module; an ``nn.Sequential`` of the layers of
+            :mod:`shrinkage.structured.layers` is also recorded layer by layer.
+        path: the file to write.
+        input_shape: one sample's shape, e.g. ``(64,)`` or ``(1, 8, 8)``, kept for tools that
+            need an example input, such as ``shrinkage compact``.
+
+    Returns:
+        The file's size beside that of a dense ``torch.save(model.state_dict())``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> model = torch.nn.Sequential(torch.nn.Linear(100, 10))
+        >>> _ = torch.nn.init.zeros_(model[0].weight)
+        >>> path = tempfile.mkdtemp() + "/m.safetensors"
+        >>> save_sparse(model, path).ratio < 0.5
+        True
+    """
     state = model.state_dict()
     target = Path(path)
-    architecture = _architecture(model)
-    if architecture is None:
-        save_module(model, target, input_shape)
-    else:
-        payload = {
-            "format": FORMAT,
-            "architecture": architecture,
-            "input_shape": list(input_shape) if input_shape is not None else None,
-            "tensors": {k: _encode(v) for k, v in state.items()},
-        }
-        torch.save(payload, target)
+    save_module(model, target, input_shape, _architecture(model))
     dense = io.BytesIO()
     torch.save(state, dense)
     floats = [v for v in state.values() if v.is_floating_point()]
@@ -145,8 +152,8 @@ def load_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"refused to load {str(path)!r}: it is not a plain-tensor shrinkage checkpoint "
             f"({first[:200]})"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a {FORMAT} checkpoint (see save_sparse)")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_V1:
+        raise ValueError(f"{str(path)!r} is not a shrinkage checkpoint (see save_sparse)")
     return payload
 
 
@@ -168,22 +175,24 @@ def load_sparse(
     """
     if Path(path).exists() and is_safetensors(path):
         if architecture is None:
-            return read_tensors(Path(path))
+            layers = read_header(Path(path))["sequential"]
+            if layers is None:
+                return read_tensors(Path(path))
+            return load_module(path, lambda: _sequential(path, layers))[0]
         return load_module(path, architecture)[0]
     payload = load_payload(path)
+    warnings.warn(
+        f"{str(path)!r} is a checkpoint of the earlier format ({FORMAT_V1}); it loads, but "
+        "save it again with save_sparse to keep it in the safetensors format",
+        FutureWarning,
+        stacklevel=2,
+    )
     stored = payload["tensors"]
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
     spec_list = payload.get("architecture")
     if spec_list is None:
         return {k: _decode(k, v) for k, v in stored.items()}
     with torch.device("meta"):
-        for index, spec in enumerate(spec_list):
-            cls = _BY_NAME.get(spec["type"])
-            if cls is None:
-                raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
-            args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
-            layers[str(spec.get("name", index))] = cls(**args)
-    model = nn.Sequential(layers)
+        model = _sequential(path, spec_list)
     expected = model.state_dict()
     if set(expected) != set(stored):
         raise ValueError(
@@ -201,6 +210,18 @@ def load_sparse(
     model = model.to_empty(device="cpu")
     model.load_state_dict({k: _decode(k, v) for k, v in stored.items()})
     return model.eval()
+
+
+def _sequential(path: str | os.PathLike[str], layers: list[dict[str, Any]]) -> nn.Sequential:
+    """The ``nn.Sequential`` a file records, layer by layer (type, name, arguments)."""
+    built: OrderedDict[str, nn.Module] = OrderedDict()
+    for index, spec in enumerate(layers):
+        cls = _BY_NAME.get(spec["type"])
+        if cls is None:
+            raise ValueError(f"{str(path)!r}: unknown layer type {spec['type']!r}")
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["args"].items()}
+        built[str(spec.get("name", index))] = cls(**args)
+    return nn.Sequential(built)
 
 
 def _stored_shape(name: str, entry: Any) -> tuple[int, ...]:
@@ -232,7 +253,7 @@ def compact_file(
     path: Path, *, out: Path | None = None, input_shape: tuple[int, ...] | None = None
 ) -> CompactedFile:
     """Compact the ``nn.Sequential`` saved in ``path`` (by :func:`save_sparse`) and save the
-    result to ``out`` (default: ``<name>-compact.pt`` beside it).
+    result to ``out`` (default: ``<name>-compact.pt`` beside it, in the safetensors format).
 
     ``input_shape``: one sample's shape (default: the one the file records); the check of
     the outputs runs on 64 standard-normal samples of that shape (seeded).
@@ -244,7 +265,11 @@ def compact_file(
             "nn.Sequential saved with save_sparse"
         )
     if input_shape is None:
-        stored = load_payload(path).get("input_shape")
+        stored = (
+            read_header(path)["input_shape"]
+            if is_safetensors(path)
+            else load_payload(path).get("input_shape")
+        )
         if not stored:
             raise ArgumentError("input_shape", f"is needed: {path} does not record it")
         input_shape = tuple(int(v) for v in stored)

@@ -40,6 +40,7 @@ __all__ = [
     "is_safetensors",
     "load_module",
     "pack_nonzeros",
+    "read_header",
     "read_tensors",
     "save_module",
     "unpack_nonzeros",
@@ -130,8 +131,15 @@ def _encode(name: str, t: Tensor, out: dict[str, Tensor]) -> dict[str, Any]:
     return record
 
 
-def save_module(model: nn.Module, path: str | os.PathLike[str], input_shape: Any = None) -> None:
-    """Write ``model``'s state dict and layer shapes (see the module docstring)."""
+def save_module(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    input_shape: Any = None,
+    sequential: list[dict[str, Any]] | None = None,
+) -> None:
+    """Write ``model``'s state dict and layer shapes (see the module docstring), and the
+    layers of an ``nn.Sequential`` that can be rebuilt from the file alone (``sequential``:
+    each layer's type, name and constructor arguments)."""
     tensors: dict[str, Tensor] = {}
     records = {name: _encode(name, t, tensors) for name, t in model.state_dict().items()}
     modules = {
@@ -146,6 +154,8 @@ def save_module(model: nn.Module, path: str | os.PathLike[str], input_shape: Any
         "modules": json.dumps(modules),
         "tensors": json.dumps(records),
     }
+    if sequential is not None:
+        metadata["sequential"] = json.dumps(sequential)
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -156,7 +166,8 @@ def is_safetensors(path: str | os.PathLike[str]) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1
 
 
-def _read_header(path: Path) -> dict[str, Any]:
+def read_header(path: Path) -> dict[str, Any]:
+    """The file's metadata, decoded, and the shapes of the tensors it stores."""
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
@@ -168,6 +179,7 @@ def _read_header(path: Path) -> dict[str, Any]:
             "input_shape": json.loads(metadata.get("input_shape", "null")),
             "modules": json.loads(metadata["modules"]),
             "tensors": json.loads(metadata["tensors"]),
+            "sequential": json.loads(metadata.get("sequential", "null")),
             "stored": stored,
         }
     except (KeyError, json.JSONDecodeError) as error:
@@ -193,7 +205,7 @@ def load_module(
     """The model in ``path``, built by ``architecture`` and resized as recorded, in eval mode;
     and the recorded input shape. Raises ``ValueError`` naming the layer on any mismatch."""
     path = Path(path)
-    header = _read_header(path)
+    header = read_header(path)
     with torch.device("meta"):
         model = architecture()
     if type(model).__name__ != header["class"]:
@@ -284,7 +296,7 @@ def _place_recorded(
 
 def read_tensors(path: Path, records: dict[str, Any] | None = None) -> dict[str, Tensor]:
     """The state dict stored in ``path``, decoded (``records``: the header's, if read)."""
-    records = records if records is not None else _read_header(path)["tensors"]
+    records = records if records is not None else read_header(path)["tensors"]
     out = {}
     with safe_open(str(path), framework="pt") as f:
         for name, record in records.items():
