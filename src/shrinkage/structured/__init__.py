@@ -5,6 +5,8 @@
   :class:`~shrinkage.penalties.MultiTensorPenalty` for :class:`~shrinkage.Regularizer`; an
   ``nn.Sequential`` layer by layer, any other network through its ``torch.export`` graph
   (:mod:`~shrinkage.structured.trace`, one rule per op in :mod:`~shrinkage.structured.rules`);
+* :func:`explain`: why channels of a network cannot be grouped (``neuron_groups`` warns
+  with the top reasons when it finds no unit at all);
 * :func:`head_groups`: a group lasso over every attention head
   (:mod:`~shrinkage.structured.heads`, one adapter per layout in
   :mod:`~shrinkage.structured.adapters`); :class:`HeadAttention`, what an
@@ -21,7 +23,7 @@ from .attention import HeadAttention
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
 from .compaction import CompactionReport, compact, dead_units
 from .errors import CompactionError
-from .groups import Member, UnitGroups, neuron_groups, unit_sparsity
+from .groups import Member, UnitGroups, explain, neuron_groups, unit_sparsity
 from .heads import HeadLayout, head_groups
 from .layers import LAYERS, LayerKind
 from .macs import count_macs
@@ -46,6 +48,7 @@ __all__ = [
     "compact_file",
     "count_macs",
     "dead_units",
+    "explain",
     "head_groups",
     "load_sparse",
     "neuron_groups",

@@ -23,6 +23,7 @@ the units before it); the proximal steps of the families are applied one after t
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,12 +185,48 @@ def neuron_groups(
     return [_layer_units(model, a, b, lam) for a, b in itertools.pairwise(producers)]
 
 
+def explain(model: nn.Module, example_input: Any) -> dict[str, int]:
+    """Why channels of ``model`` cannot be grouped: each reason the trace pinned a channel set
+    for (an op without a rule, a model input or output, a tensor an op reads whole, ...) and
+    how many sets it pinned, most first.
+
+    Args:
+        model: any module ``torch.export`` can trace (not changed).
+        example_input: a batch it accepts, or a tuple of positional inputs.
+
+    Returns:
+        ``{reason: channel sets pinned}``, the most frequent reason first.
+
+    Raises:
+        CompactionError: the model cannot be traced.
+
+    Example:
+        >>> import torch
+        >>> reasons = explain(torch.nn.LayerNorm(4), torch.zeros(2, 4))
+        >>> next(iter(reasons))
+        'a model input'
+    """
+    pinned = trace(model, example_input).pinned
+    return dict(sorted(pinned.items(), key=lambda kv: -kv[1]))
+
+
 def _traced_groups(
     model: nn.Module, lam: float, example_input: Any, weighting: str
 ) -> list[SliceGroups]:
     """The group lasso over the units of ``model``'s traced graph, each weighted by its MACs
-    (``weighting="macs"``) or alike."""
-    traced = trace(model, example_input).units
+    (``weighting="macs"``) or alike; a warning naming the top reasons when there is none."""
+    graph = trace(model, example_input)
+    traced = graph.units
+    if not traced:
+        top = sorted(graph.pinned.items(), key=lambda kv: -kv[1])[:3]
+        reasons = "; ".join(f"{why} ({n})" for why, n in top) or "it has no hidden layer"
+        warnings.warn(
+            f"neuron_groups found no unit of {type(model).__name__} it can remove: every "
+            f"channel set is pinned. Most often: {reasons}. "
+            "shrinkage.structured.explain(model, example_input) lists every reason",
+            UserWarning,
+            stacklevel=3,
+        )
     factor = None
     if weighting == "macs":
         costs = unit_macs(model, traced, example_input)

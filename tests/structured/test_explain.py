@@ -1,0 +1,40 @@
+"""A network with nothing to group is told why: neuron_groups warns with the top reasons, and
+explain lists every one."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from shrinkage.structured import explain, neuron_groups
+
+
+class Normed(nn.Module):
+    """Every hidden channel goes through a LayerNorm, whose statistics mix them all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.norm, self.b = nn.Linear(4, 6), nn.LayerNorm(6), nn.Linear(6, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(self.norm(self.a(x)))
+
+
+def test_an_empty_group_list_comes_with_its_reasons() -> None:
+    with pytest.warns(UserWarning, match=r"found no unit of Normed .*: layer_norm .*explain\("):
+        assert neuron_groups(Normed(), 0.1, example_input=torch.zeros(2, 4)) == []
+    reasons = explain(Normed(), torch.zeros(2, 4))
+    assert next(iter(reasons)).startswith("layer_norm (aten.layer_norm.default) computes")
+    assert reasons["a model input"] == 1 and reasons["a model output"] == 2
+    assert list(reasons.values()) == sorted(reasons.values(), reverse=True)
+
+
+def test_a_network_with_units_is_not_warned_about() -> None:
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (groups,) = neuron_groups(model, 0.1, example_input=torch.zeros(2, 4))
+    assert groups.units == 6
