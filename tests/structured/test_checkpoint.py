@@ -115,19 +115,21 @@ def test_layer_names_survive_the_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_file_of_the_earlier_format_still_loads_and_says_so() -> None:
-    """data/sequential-v1.pt was written by the earlier save_sparse (a torch.save payload)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-    with torch.no_grad():
-        model[0].weight[1] = 0.0
-        model[2].weight[:, 1] = 0.0
-    path = Path(__file__).parent / "data" / "sequential-v1.pt"
+    """data/sequential-v1.pt was written by the earlier save_sparse (a torch.save payload) from
+    an nn.Sequential whose tensors data/sequential-v1.json lists."""
+    data = Path(__file__).parent / "data"
+    path = data / "sequential-v1.pt"
     assert path.read_bytes()[:2] == b"PK"  # a zip: torch.save's format, not safetensors
     with pytest.warns(FutureWarning, match=r"earlier format \(shrinkage-sparse/1\)"):
         back = load_sparse(path)
     assert isinstance(back, nn.Sequential)
-    for (k, v), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
-        assert k == k2 and torch.equal(v, v2)
+    assert [type(m) for m in back] == [nn.Linear, nn.ReLU, nn.Linear]
+    expected = json.loads((data / "sequential-v1.json").read_text())
+    state = back.state_dict()
+    assert list(state) == list(expected)
+    for name, values in expected.items():
+        assert torch.equal(state[name], torch.tensor(values, dtype=torch.float32)), name
+    assert int((state["0.weight"][1] == 0).sum()) == 4  # its zeros, where they were
 
 
 def test_every_model_is_saved_in_one_format(tmp_path: Path) -> None:
