@@ -18,6 +18,14 @@ unit goes to zero as a whole: it neither reads its inputs nor feeds the next lay
 
 A layer's weights belong to two families of groups (its rows to its own units, its columns to
 the units before it); the proximal steps of the families are applied one after the other.
+
+Why an ``nn.Sequential`` keeps a group type of its own (:class:`UnitGroups`) beside the traced
+graph's :class:`~shrinkage.structured.slices.SliceGroups`: a stack's units are the rows of one
+matrix per layer, whose prox runs on :class:`~shrinkage.GroupLasso`'s row layout, while
+``SliceGroups`` gathers slices by index. Built as ``SliceGroups``, the prox of an MLP
+784-1024-1024-10 under Adam's element-wise steps took 1.5 to 1.8 times as long (254 to 328 ms
+against 144 to 215 ms per step, three runs of each, alternated). One type waits for a row
+layout inside ``SliceGroups``.
 """
 
 from __future__ import annotations
