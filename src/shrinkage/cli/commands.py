@@ -155,14 +155,20 @@ def _run(args: argparse.Namespace, store: Any, penalties: Sequence[str], command
         )  # fmt: skip
 
 
-def _report(store: Any, run_id: str, out: str | None) -> Path:
-    """Render the run's report; print a note for each lam chosen at an end of its grid."""
-    from ..experiments.report import edge_notes, load_run, render
+def _view(store: Any, run_id: str) -> Any:
+    """The stored run, as its report reads it (:func:`~..experiments.report.load_run`)."""
+    from ..experiments.report import load_run
 
-    view = load_run(store, run_id)
+    return load_run(store, run_id)
+
+
+def _report(view: Any, out: str | None) -> Path:
+    """Render the run's report; print a note for each lam chosen at an end of its grid."""
+    from ..experiments.report import edge_notes, render
+
     for note in edge_notes(view):
         print(f"shrinkage: note: {note}", file=sys.stderr)
-    return render(view, out or Path("reports") / run_id)
+    return render(view, out or Path("reports") / view.info.id)
 
 
 def _compare(args: argparse.Namespace, store: Any) -> None:
@@ -170,17 +176,16 @@ def _compare(args: argparse.Namespace, store: Any) -> None:
         args, store, [p.strip() for p in args.penalties.split(",") if p.strip()], "compare"
     )
     rows = [row.columns() for row in store.results(run_id)]
-    html = _report(store, run_id, args.report_dir)
+    html = _report(_view(store, run_id), args.report_dir)
     payload = {"run": run_id, "report": str(html), "rows": rows, "footer": f"report: {html}"}
     _emit(args, payload, rows, f"run {run_id}")
 
 
 def _path(args: argparse.Namespace, store: Any) -> None:
-    from ..experiments.report import load_run
     from ..experiments.results import zero_fraction
 
     run_id = _run(args, store, [_one_penalty(args)], "path")
-    view = load_run(store, run_id)
+    view = _view(store, run_id)
     name = view.rows[0].penalty
     rows = [
         {
@@ -190,22 +195,21 @@ def _path(args: argparse.Namespace, store: Any) -> None:
         }
         for p in view.paths[name][0]
     ]  # fmt: skip
-    html = _report(store, run_id, args.report_dir)
+    html = _report(view, args.report_dir)
     payload = {"run": run_id, "report": str(html), "points": rows, "footer": f"report: {html}"}
     _emit(args, payload, rows, f"{name} path, run {run_id}")
 
 
 def _select(args: argparse.Namespace, store: Any) -> None:
     from ..experiments.data import write_selected
-    from ..experiments.report import load_run
 
     args.penalty = args.penalty or ("group_inputs" if args.model == "mlp" else "l1")
     run_id = _run(args, store, [_one_penalty(args)], "select")
-    view = load_run(store, run_id)
+    view = _view(store, run_id)
     name = view.rows[0].penalty
     row, names = view.row(name), view.feature_names
     ranking = _ranking(view, name)
-    html = _report(store, run_id, args.report_dir)
+    html = _report(view, args.report_dir)
     out = Path(args.out) if args.out else html.parent / "selected.csv"
     kept = [r["feature"] for r in ranking if r["selected"]]
     write_selected(view.settings.data, view.settings.target, kept, out, seed=view.settings.seed)
@@ -265,7 +269,7 @@ def _runs(args: argparse.Namespace, store: Any) -> None:
 
 
 def _render(args: argparse.Namespace, store: Any) -> None:
-    html = _report(store, args.run_id, args.report_dir)
+    html = _report(_view(store, args.run_id), args.report_dir)
     print(json.dumps({"run": args.run_id, "report": str(html)}) if args.json else f"report: {html}")
 
 
@@ -325,7 +329,7 @@ def _tune(args: argparse.Namespace, store: Any) -> int:
     best = outcome.best
     meta = {"study": outcome.study, "storage": outcome.storage, "trial": best["number"]}
     run_id = run_experiment(best_settings(config, outcome), store, command="tune", meta=meta)
-    html = _report(store, run_id, args.report_dir)
+    html = _report(_view(store, run_id), args.report_dir)
     rows = [row.columns() for row in store.results(run_id)]
     trials = [row.columns() for row in trial_rows(config)]
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))

@@ -156,6 +156,7 @@ def path_figure(view: RunView) -> Figure:
 def validation_figure(view: RunView) -> Figure:
     """Training and validation loss against lam (mean over folds, with one standard error)."""
     fig, axes = _panels(len(view.penalized))
+    dense = _dense_loss(view)
     for ax, name in zip(axes, view.penalized, strict=False):
         folds = view.paths[name]
         choice = view.choice(name)
@@ -167,7 +168,6 @@ def validation_figure(view: RunView) -> Figure:
             lams[keep], choice.mean[keep], yerr=choice.se[keep], color=_color(name),
             label="validation",
         )  # fmt: skip
-        dense = _dense_loss(view)
         if dense is not None:  # the network's lam = 0 end: no penalty
             ax.axhline(dense, color="#888888", ls="-.", lw=1, label="validation, no penalty")
         ax.axvline(lams[choice.best], color="k", ls="--", lw=1, label="lam_min")

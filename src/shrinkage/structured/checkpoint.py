@@ -173,24 +173,38 @@ def load_sparse(
     against the tensors stored in the file, so a damaged or crafted file is refused with a
     ``ValueError`` naming the layer before any memory is allocated for it.
     """
+    return _read(path, architecture)[0]
+
+
+def _read(
+    path: str | os.PathLike[str], architecture: Callable[[], nn.Module] | None
+) -> tuple[nn.Module | dict[str, Tensor], Any]:
+    """What :func:`load_sparse` returns, and the input shape the file records (or ``None``),
+    from one reading of the file."""
     if Path(path).exists() and is_safetensors(path):
-        if architecture is None:
-            layers = read_header(Path(path))["sequential"]
-            if layers is None:
-                return read_tensors(Path(path))
-            return load_module(path, lambda: _sequential(path, layers))[0]
-        return load_module(path, architecture)[0]
+        if architecture is not None:
+            return load_module(path, architecture)
+        header = read_header(Path(path))
+        layers = header["sequential"]
+        if layers is None:
+            return read_tensors(Path(path), header["tensors"]), header["input_shape"]
+        return load_module(path, lambda: _sequential(path, layers))
+    return _read_v1(path)
+
+
+def _read_v1(path: str | os.PathLike[str]) -> tuple[nn.Module | dict[str, Tensor], Any]:
+    """A file of the earlier format (:data:`FORMAT_V1`), with a ``FutureWarning``."""
     payload = load_payload(path)
     warnings.warn(
         f"{str(path)!r} is a checkpoint of the earlier format ({FORMAT_V1}); it loads, but "
         "save it again with save_sparse to keep it in the safetensors format",
         FutureWarning,
-        stacklevel=2,
+        stacklevel=4,
     )
-    stored = payload["tensors"]
+    stored, input_shape = payload["tensors"], payload.get("input_shape")
     spec_list = payload.get("architecture")
     if spec_list is None:
-        return {k: _decode(k, v) for k, v in stored.items()}
+        return {k: _decode(k, v) for k, v in stored.items()}, input_shape
     with torch.device("meta"):
         model = _sequential(path, spec_list)
     expected = model.state_dict()
@@ -209,7 +223,7 @@ def load_sparse(
             )
     model = model.to_empty(device="cpu")
     model.load_state_dict({k: _decode(k, v) for k, v in stored.items()})
-    return model.eval()
+    return model.eval(), input_shape
 
 
 def _sequential(path: str | os.PathLike[str], layers: list[dict[str, Any]]) -> nn.Sequential:
@@ -258,18 +272,13 @@ def compact_file(
     ``input_shape``: one sample's shape (default: the one the file records); the check of
     the outputs runs on 64 standard-normal samples of that shape (seeded).
     """
-    model = load_sparse(path)
+    model, stored = _read(path, None)
     if not isinstance(model, nn.Sequential):
         raise ValueError(
             f"{path} holds a state dict without an architecture; compaction needs an "
             "nn.Sequential saved with save_sparse"
         )
     if input_shape is None:
-        stored = (
-            read_header(path)["input_shape"]
-            if is_safetensors(path)
-            else load_payload(path).get("input_shape")
-        )
         if not stored:
             raise ArgumentError("input_shape", f"is needed: {path} does not record it")
         input_shape = tuple(int(v) for v in stored)

@@ -214,7 +214,11 @@ def explain(model: nn.Module, example_input: Any) -> dict[str, int]:
         >>> next(iter(reasons))
         'a model input'
     """
-    pinned = trace(model, example_input).pinned
+    return _most_first(trace(model, example_input).pinned)
+
+
+def _most_first(pinned: dict[str, int]) -> dict[str, int]:
+    """``pinned`` ordered by count, the most frequent reason first."""
     return dict(sorted(pinned.items(), key=lambda kv: -kv[1]))
 
 
@@ -226,7 +230,7 @@ def _traced_groups(
     graph = trace(model, example_input)
     traced = graph.units
     if not traced:
-        top = sorted(graph.pinned.items(), key=lambda kv: -kv[1])[:3]
+        top = list(_most_first(graph.pinned).items())[:3]
         reasons = "; ".join(f"{why} ({n})" for why, n in top) or "it has no hidden layer"
         warnings.warn(
             f"neuron_groups found no unit of {type(model).__name__} it can remove: every "
