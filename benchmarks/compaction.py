@@ -229,9 +229,7 @@ def run(
         "lam": chosen,
         "validation_accuracy": {f"{k:g}": v for k, v in tried.items()},
         "validation_loss": {f"{k:g}": float(v.mean()) for k, v in losses.items()},
-        "kept_units": {
-            rule: {str(k): v for k, v in fits[lam][3].kept.items()} for rule, lam in chosen.items()
-        },
+        "kept_units": {rule: dict(fits[lam][3].kept) for rule, lam in chosen.items()},
     }
     # every model is timed at each thread count and served at its faster one: at batch 1 the
     # work is small, and waking a second thread often costs more than it saves

@@ -48,7 +48,7 @@ def test_mlp_dead_rows_and_unread_columns(digits_x: torch.Tensor) -> None:
         model[2].weight[[0, 15]] = 0.0  # second hidden layer: tanh(bias) constants
     original = copy.deepcopy(model)
     small, report = compact(model, digits_x)
-    assert report.kept == {0: (26, 32), 2: (14, 16)}
+    assert report.kept == {"0": (26, 32), "2": (14, 16)}
     assert small[0].weight.shape == (26, 64) and small[2].weight.shape == (14, 26)
     assert small[4].weight.shape == (10, 14)
     assert report.parameters_after < report.parameters_before
@@ -62,8 +62,8 @@ def test_mlp_layer_with_every_neuron_zeroed_and_one_with_none(digits_x: torch.Te
     with torch.no_grad():
         model[0].weight.zero_()  # every neuron of the first layer is dead
     small, report = compact(model, digits_x)
-    assert report.kept[0] == (1, 32)  # one constant unit stays: layers cannot be empty
-    assert report.kept[2] == (16, 16)  # a layer with no dead neuron keeps them all
+    assert report.kept["0"] == (1, 32)  # one constant unit stays: layers cannot be empty
+    assert report.kept["2"] == (16, 16)  # a layer with no dead neuron keeps them all
     same_outputs(model, small, digits_x)
 
 
@@ -75,10 +75,10 @@ def test_cnn_with_batchnorm(digits_x: torch.Tensor) -> None:
         model[3].weight[:, 4] = 0.0  # an input channel the next conv never reads
         model[3].weight[[1, 3, 10]] = 0.0  # dead channels before the flatten + linear head
     small, report = compact(model, images, fuse_batchnorm=False)
-    assert report.kept[3] == (9, 12)
+    assert report.kept["3"] == (9, 12)
     assert small[4].num_features == 9 and small[4].running_mean.shape == (9,)
     assert small[8].weight.shape == (10, 9 * 16)
-    assert report.kept[0][0] <= 7  # channel 4 (unread) goes at least
+    assert report.kept["0"][0] <= 7  # channel 4 (unread) goes at least
     same_outputs(model, small, images)
 
 
@@ -121,7 +121,7 @@ def test_batchnorm_is_fused_by_default(digits_x: torch.Tensor) -> None:
         model[3].weight[[1, 3, 10]] = 0.0
     small, report = compact(model, images)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in small)
-    assert len(small) == len(model) - 2 and report.kept[3] == (9, 12)
+    assert len(small) == len(model) - 2 and report.kept["3"] == (9, 12)
     same_outputs(model, small, images)
 
 
@@ -135,5 +135,5 @@ def test_compact_returns_a_plain_sequential_with_the_layer_names(digits_x: torch
     small, report = compact(named, digits_x, fuse_batchnorm=False)
     assert type(small) is nn.Sequential  # an ordinary module, not a subclass of it
     assert [name for name, _ in small.named_children()] == ["fc1", "act1", "fc2", "act2", "head"]
-    assert small.fc1.out_features == 27 and report.kept[0] == (27, 32)
+    assert small.fc1.out_features == 27 and report.kept["fc1"] == (27, 32)
     same_outputs(named, small, digits_x)

@@ -294,7 +294,7 @@ def compact(args: argparse.Namespace) -> None:
         "macs_after": report.macs_after,
         "bytes_before": done.bytes_before,
         "bytes_after": done.bytes_after,
-        "units_kept": {str(k): list(v) for k, v in report.kept.items()},
+        "units_kept": {k: list(v) for k, v in report.kept.items()},
         "footer": footer,
     }
     _emit(args, payload, [], "")

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..penalties import L1, L2, ElasticNet, GroupLasso, Penalty
 from ..regularizer import Regularizer
-from ..structured import SliceGroups, UnitGroups, neuron_groups
+from ..structured import SliceGroups, neuron_groups
 from .training import first_weight
 
 __all__ = ["PENALTIES", "NamedPenalty", "lambda_max", "named_penalty"]
@@ -52,7 +52,7 @@ def _columns(model: nn.Module, lam: float, l1_ratio: float) -> Regularizer:
     return Regularizer(model, {"0.weight": GroupLasso(lam, groups="inputs")})
 
 
-def _unit_groups(model: nn.Module, lam: float) -> list[UnitGroups] | list[SliceGroups]:
+def _unit_groups(model: nn.Module, lam: float) -> list[SliceGroups]:
     """An MLP's hidden units; for a model that gives an ``example_input()`` (the
     :class:`~shrinkage.neural.cnn.SmallResNet`), the channel units of its traced graph,
     each weighted by the multiply-accumulates it costs (``weighting="macs"``)."""

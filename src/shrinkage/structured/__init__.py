@@ -11,8 +11,8 @@
   (:mod:`~shrinkage.structured.heads`, one adapter per layout in
   :mod:`~shrinkage.structured.adapters`); :class:`HeadAttention`, what an
   ``nn.MultiheadAttention`` that lost heads becomes;
-* :func:`compact`: a smaller dense copy without the dead units, same outputs, same class
-  (:mod:`~shrinkage.structured.rebuild` for traced networks);
+* :func:`compact`: a smaller dense copy without the dead units, same outputs, same class,
+  for every network through its traced graph (:mod:`~shrinkage.structured.rebuild`);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
 * :func:`save_sparse` / :func:`load_sparse`: checkpoints of the nonzeros only, never
   unpickled;
@@ -21,9 +21,9 @@
 
 from .attention import HeadAttention
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
-from .compaction import CompactionReport, compact, dead_units
+from .compaction import CompactionReport, compact
 from .errors import CompactionError
-from .groups import Member, UnitGroups, explain, neuron_groups, unit_sparsity
+from .groups import explain, neuron_groups, unit_sparsity
 from .heads import HeadLayout, head_groups
 from .layers import LAYERS, LayerKind
 from .macs import count_macs
@@ -39,15 +39,12 @@ __all__ = [
     "HeadAttention",
     "HeadLayout",
     "LayerKind",
-    "Member",
     "SaveReport",
     "SliceGroups",
     "SliceMember",
-    "UnitGroups",
     "compact",
     "compact_file",
     "count_macs",
-    "dead_units",
     "explain",
     "head_groups",
     "load_sparse",

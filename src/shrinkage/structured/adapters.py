@@ -104,10 +104,8 @@ def _bert(module: nn.Module) -> HeadLayout | None:
     )
     if not isinstance(heads, int) or not isinstance(d, int):
         return None
-    return HeadLayout(
-        "bert", heads, heads, d, _rows(module, "self.query"), _rows(module, "self.key"),
-        _rows(module, "self.value"), (Slot("output.dense.weight", 1),),
-    )  # fmt: skip
+    projections = ("self.query", "self.key", "self.value")
+    return _separate(module, "bert", (heads, heads, d), projections, "output.dense")
 
 
 def _gpt2(module: nn.Module) -> HeadLayout | None:
@@ -143,10 +141,22 @@ def _llama(module: nn.Module) -> HeadLayout | None:
     heads, kv_heads = q.out_features // d, k.out_features // d
     if kv_heads * groups != heads:
         return None
-    return HeadLayout(
-        "llama", heads, kv_heads, d, _rows(module, "q_proj"), _rows(module, "k_proj"),
-        _rows(module, "v_proj"), (Slot("o_proj.weight", 1),),
-    )  # fmt: skip
+    projections = ("q_proj", "k_proj", "v_proj")
+    return _separate(module, "llama", (heads, kv_heads, d), projections, "o_proj")
+
+
+def _separate(
+    module: nn.Module,
+    kind: str,
+    sizes: tuple[int, int, int],
+    projections: tuple[str, str, str],
+    out: str,
+) -> HeadLayout:
+    """The layout of separate query, key and value projections (``projections``, their
+    module names) and an output projection ``out``; ``sizes``: heads, key/value heads, and
+    the width of a head."""
+    q, k, v = (_rows(module, name) for name in projections)
+    return HeadLayout(kind, *sizes, q, k, v, (Slot(f"{out}.weight", 1),))
 
 
 def _timm(module: nn.Module) -> HeadLayout | None:

@@ -19,13 +19,11 @@ unit goes to zero as a whole: it neither reads its inputs nor feeds the next lay
 A layer's weights belong to two families of groups (its rows to its own units, its columns to
 the units before it); the proximal steps of the families are applied one after the other.
 
-Why an ``nn.Sequential`` keeps a group type of its own (:class:`UnitGroups`) beside the traced
-graph's :class:`~shrinkage.structured.slices.SliceGroups`: a stack's units are the rows of one
-matrix per layer, whose prox runs on :class:`~shrinkage.GroupLasso`'s row layout, while
-``SliceGroups`` gathers slices by index. Built as ``SliceGroups``, the prox of an MLP
-784-1024-1024-10 under Adam's element-wise steps took 1.5 to 1.8 times as long (254 to 328 ms
-against 144 to 215 ms per step, three runs of each, alternated). One type waits for a row
-layout inside ``SliceGroups``.
+Every model's units are :class:`~shrinkage.structured.slices.SliceGroups`, one per layer of
+units. An ``nn.Sequential`` of known layers needs no example input: its units are read from
+the layers in order (:func:`stack_units`), the same units the traced graph gives it. A
+layer's units are alike (each holds one row, one bias entry, one column block), so their
+prox runs on rows of a ``[units, size]`` matrix.
 """
 
 from __future__ import annotations
@@ -33,95 +31,17 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from .._kernels import Step
 from .._validation import ArgumentError
-from ..penalties import GroupLasso
 from .layers import kind_of, supported_names, tensor_of, weight_of
 from .macs import unit_macs
-from .slices import SliceGroups, UnitPenalty, slice_groups, step_tensors
-from .trace import trace
+from .slices import SliceGroups, slice_groups
+from .trace import Unit, trace
 
-__all__ = ["Member", "UnitGroups", "neuron_groups", "unit_sparsity"]
-
-
-@dataclass(frozen=True)
-class Member:
-    """One tensor's part in every group: ``parameter``'s slices along ``dim`` (``width``
-    consecutive slices per unit, for the columns behind a ``Flatten``)."""
-
-    name: str
-    parameter: Tensor
-    dim: int
-    width: int = 1
-
-
-class UnitGroups(UnitPenalty):
-    """``units`` groups, group ``j`` made of slice ``j`` of every member (see the module
-    docstring for the penalty and its prox)."""
-
-    def __init__(self, lam: float, members: Sequence[Member], units: int, label: str) -> None:
-        self.penalty = GroupLasso(lam, groups="outputs")
-        self.members = tuple(members)
-        self.units = int(units)
-        self.label = label
-        for m in self.members:
-            if m.parameter.shape[m.dim] != self.units * m.width:
-                raise ValueError(
-                    f"{m.name} has {m.parameter.shape[m.dim]} slices along dim {m.dim}, "
-                    f"not {self.units} units x {m.width}"
-                )
-
-    def _block(self, m: Member, t: Tensor) -> Tensor:
-        """``t`` (shaped like ``m.parameter``) as ``[units, entries per unit]``."""
-        shape = list(t.shape)
-        split = [*shape[: m.dim], self.units, m.width, *shape[m.dim + 1 :]]
-        return t.reshape(split).movedim(m.dim, 0).reshape(self.units, -1)
-
-    def _unblock(self, m: Member, block: Tensor) -> Tensor:
-        shape = list(m.parameter.shape)
-        moved = [self.units, *shape[: m.dim], m.width, *shape[m.dim + 1 :]]
-        return block.reshape(moved).movedim(0, m.dim).reshape(shape)
-
-    def matrix(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
-        """``[units, group size]``: every group as a row."""
-        ts = tensors if tensors is not None else [m.parameter for m in self.members]
-        return torch.cat([self._block(m, t) for m, t in zip(self.members, ts, strict=True)], 1)
-
-    def value(self) -> Tensor:
-        """``lam * sum_j sqrt(size) * ||g_j||`` (differentiable)."""
-        return self.penalty.value(self.matrix())
-
-    def lambda_max(self, grads: Sequence[Tensor]) -> float:
-        """``max_j ||grad_j|| / sqrt(size)``: the smallest ``lam`` at which every zero unit
-        meets its optimality condition (``grads``: one per member, shaped like it)."""
-        m = self.matrix(list(grads)).detach()
-        return float(torch.linalg.vector_norm(m, dim=1).max() / m.shape[1] ** 0.5)
-
-    def norms(self) -> Tensor:
-        """``[units]``: ``||g_j||``; zero for a removed unit."""
-        return torch.linalg.vector_norm(self.matrix().detach(), dim=1)
-
-    @torch.no_grad()
-    def prox_(self, steps: Sequence[Step]) -> None:
-        """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
-        tensor shaped like its parameter for element-wise steps)."""
-        M = self.matrix([m.parameter.detach() for m in self.members])
-        step = step_tensors([m.parameter for m in self.members], steps)
-        self.penalty.prox_(M, step if isinstance(step, float) else self.matrix(step))
-        offset = 0
-        for m in self.members:
-            size = m.parameter.numel() // self.units
-            m.parameter.copy_(self._unblock(m, M[:, offset : offset + size]))
-            offset += size
-
-    def __repr__(self) -> str:
-        return f"UnitGroups({self.label}, {self.units} units, lam={self.lam:g})"
+__all__ = ["explain", "neuron_groups", "stack_units", "unit_sparsity"]
 
 
 def producer_indices(model: nn.Sequential) -> list[int]:
@@ -144,32 +64,44 @@ def sequential_stack(model: nn.Module) -> bool:
 
 def neuron_groups(
     model: nn.Module, lam: float, *, example_input: Any = None, weighting: str = "size"
-) -> list[UnitGroups] | list[SliceGroups]:
-    """A group lasso over every hidden unit of ``model``: ``lam * sum_j f_j * sqrt(size_j) *
-    ||g_j||_2``, ``g_j`` every parameter entry unit ``j`` touches.
+) -> list[SliceGroups]:
+    """A group lasso over every hidden unit of ``model``.
 
-    ``weighting``: ``"size"`` (``f_j = 1``), or ``"macs"`` for a traced model: ``f_j = c_j /
-    mean(c)`` (at least 0.01), ``c_j`` the multiply-accumulates per sample that unit ``j``
-    costs (its weight slices' share of their layers' MACs on ``example_input``,
-    :func:`~shrinkage.structured.macs.unit_macs`). At one strength a unit of a layer that runs
-    at high resolution is then removed before a cheaper unit of the same norm, which trades
-    accuracy for compute rather than for parameters.
+    ``P = lam * sum_j f_j * sqrt(size_j) * ||g_j||_2``, ``g_j`` every parameter entry unit
+    ``j`` touches: its producers' filter and bias slices, BatchNorm scale and shift, and its
+    consumers' input slices. Units are found in one of two ways:
 
-    * An ``nn.Sequential`` of Linear / Conv layers (with BatchNorm, activations, pooling,
-      dropout and ``Flatten`` between them) needs no ``example_input``: one
-      :class:`UnitGroups` per hidden layer, group ``j`` of layer ``a`` holding ``W_a[j]``,
-      ``b_a[j]``, the BatchNorm entries ``j`` after it and ``W_next[:, j]``; the last layer
-      is the output and is not grouped.
-    * Any other model is traced on ``example_input`` (a batch ``[N, ...]``, or a tuple of
-      positional inputs) with ``torch.export`` (:mod:`shrinkage.structured.trace`): channels
-      that a residual ``add``, a ``mul`` or a grouped convolution couple form one unit, and
-      its group holds every producer's filter and bias slice, BatchNorm scale and shift, and
-      every consumer's input slice. One :class:`~shrinkage.structured.slices.SliceGroups` per
-      layer of units. Channels no rule covers (a LayerNorm's, the inputs and outputs) are
-      left out.
+    * an ``nn.Sequential`` of Linear / Conv layers (with BatchNorm, activations, pooling,
+      dropout and ``Flatten`` between them) and no ``example_input``: layer by layer
+      (:func:`stack_units`); the last layer is the output and is not grouped;
+    * any other model, or any model given ``example_input``: traced with ``torch.export``
+      (:mod:`shrinkage.structured.trace`). Channels that a residual ``add``, a ``mul`` or a
+      grouped convolution couple form one unit; channels no rule covers (a LayerNorm's, the
+      inputs and outputs) are left out, and a warning names the top reasons when no unit is
+      left (:func:`explain` lists them all).
+
+    Args:
+        model: the model (not changed).
+        lam: the strength ``lam``.
+        example_input: a batch ``[N, ...]`` the model accepts, or a tuple of positional
+            inputs; needed for any model but a stack.
+        weighting: ``"size"`` (``f_j = 1``), or ``"macs"``: ``f_j = c_j / mean(c)`` (at least
+            0.01), ``c_j`` the multiply-accumulates per sample unit ``j`` costs on
+            ``example_input`` (:func:`~shrinkage.structured.macs.unit_macs`), so that a
+            unit of a layer that runs at high resolution goes before a cheaper one.
+
+    Returns:
+        One :class:`~shrinkage.structured.slices.SliceGroups` per layer of units.
 
     Raises:
+        ArgumentError: a bad ``weighting``, or no ``example_input`` where one is needed.
         CompactionError: the model cannot be traced.
+
+    Example:
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> [(g.label, g.units) for g in neuron_groups(model, lam=0.1)]
+        [('0', 3)]
     """
     if weighting not in ("size", "macs"):
         raise ArgumentError("weighting", f"must be 'size' or 'macs'; got {weighting!r}")
@@ -184,13 +116,7 @@ def neuron_groups(
             )
         return _traced_groups(model, lam, example_input, weighting)
     assert isinstance(model, nn.Sequential)
-    producers = producer_indices(model)
-    if len(producers) < 2:
-        raise ValueError(
-            "neuron_groups needs at least two producer layers (a hidden one) among "
-            f"{supported_names('producer')}"
-        )
-    return [_layer_units(model, a, b, lam) for a, b in itertools.pairwise(producers)]
+    return slice_groups(model, stack_units(model), lam)
 
 
 def explain(model: nn.Module, example_input: Any) -> dict[str, int]:
@@ -247,32 +173,59 @@ def _traced_groups(
     return slice_groups(model, traced, lam, factor)
 
 
-def _layer_units(model: nn.Sequential, a: int, b: int, lam: float) -> UnitGroups:
-    """The units of producer layer ``a`` of a stack: its rows and bias, the norms between,
-    and the columns of the next producer ``b``."""
-    weight, bias, next_weight = (
-        weight_of(model[a]),
-        tensor_of(model[a], "bias"),
-        weight_of(model[b]),
-    )
-    units = int(weight.shape[0])
-    members = [Member(f"{a}.weight", weight, 0)]
-    if bias is not None:
-        members.append(Member(f"{a}.bias", bias, 0))
-    for k in range(a + 1, b):
-        gamma, beta = tensor_of(model[k], "weight"), tensor_of(model[k], "bias")
-        if _role(model[k]) == "norm" and gamma is not None and beta is not None:
-            members += [Member(f"{k}.weight", gamma, 0), Member(f"{k}.bias", beta, 0)]
-    inputs = int(next_weight.shape[1])
+def stack_units(model: nn.Sequential) -> list[Unit]:
+    """The hidden units of a stack, layer by layer: unit ``j`` of producer ``a`` holds row
+    ``j`` of its weight and bias, entry ``j`` of each BatchNorm before the next producer
+    ``b``, and the columns of ``b``'s weight that ``j`` feeds (``width`` columns per unit
+    behind a ``Flatten``).
+
+    Args:
+        model: an ``nn.Sequential`` for which :func:`sequential_stack` holds.
+
+    Returns:
+        One :class:`~shrinkage.structured.trace.Unit` per hidden unit, labelled by its
+        producer's module name.
+
+    Raises:
+        ValueError: fewer than two producers, or a producer whose inputs are not a whole
+            number of columns per unit before it.
+    """
+    producers = producer_indices(model)
+    if len(producers) < 2:
+        raise ValueError(
+            "neuron_groups needs at least two producer layers (a hidden one) among "
+            f"{supported_names('producer')}"
+        )
+    return [u for a, b in itertools.pairwise(producers) for u in _layer_units(model, a, b)]
+
+
+def _layer_units(model: nn.Sequential, a: int, b: int) -> list[Unit]:
+    """The units of producer layer ``a`` of a stack (read by producer ``b``)."""
+    units = int(weight_of(model[a]).shape[0])
+    inputs = int(weight_of(model[b]).shape[1])
     if inputs % units:
         raise ValueError(
             f"layer {b} reads {inputs} inputs, not a multiple of layer {a}'s {units} units"
         )
-    members.append(Member(f"{b}.weight", next_weight, 1, inputs // units))
-    return UnitGroups(lam, members, units, f"layer {a} units")
+    width = inputs // units
+    rows = [f"{a}.weight"] + [f"{a}.bias"] * (tensor_of(model[a], "bias") is not None)
+    for k in range(a + 1, b):
+        has_affine = tensor_of(model[k], "weight") is not None
+        if _role(model[k]) == "norm" and has_affine:
+            rows += [f"{k}.weight", f"{k}.bias"]
+    return [
+        Unit(
+            str(a),
+            {
+                **{(name, 0): [j] for name in rows},
+                (f"{b}.weight", 1): list(range(j * width, (j + 1) * width)),
+            },
+        )
+        for j in range(units)
+    ]
 
 
-def unit_sparsity(groups: Sequence[UnitGroups]) -> dict[str, tuple[int, int]]:
+def unit_sparsity(groups: Sequence[SliceGroups]) -> dict[str, tuple[int, int]]:
     """``label -> (units removed, units)``."""
     out = {}
     for g in groups:

@@ -195,9 +195,10 @@ def _resize(module: nn.Module, before: dict[str, Any]) -> None:
 
 def compact_graph(
     model: nn.Module, example_input: Any, *, atol: float = 1e-5
-) -> tuple[nn.Module, list[GroupReport], dict[str, int]]:
+) -> tuple[nn.Module, list[GroupReport], Graph]:
     """``model`` without its dead units (see the module docstring), the per-layer report and
-    the pinned channel sets by reason. ``model`` is not changed.
+    the traced graph (its units, and the pinned channel sets by reason). ``model`` is not
+    changed.
 
     Raises:
         CompactionError: the model cannot be traced, or the compacted copy does not compute
@@ -217,7 +218,7 @@ def compact_graph(
             delta[bias] = delta[bias] + add if bias in delta else add
     _cut(new, tensors, drop, delta)
     check_outputs(model, new, example, atol)
-    return new, _reports(graph, removed, kept, model, new), graph.pinned
+    return new, _reports(graph, removed, kept, model, new), graph
 
 
 def _removable(

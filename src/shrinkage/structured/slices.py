@@ -71,7 +71,23 @@ class UnitPenalty(MultiTensorPenalty):
 
 
 class SliceGroups(UnitPenalty):
-    """``units`` groups, each made of slices of several members (see the module docstring)."""
+    """``units`` groups, each made of slices of several members (see the module docstring).
+
+    When every unit holds as many slices of each member as every other unit (a layer's
+    neurons or channels), the entries are laid out as a ``[units, size]`` matrix and the prox
+    runs on :class:`~shrinkage.GroupLasso`'s row layout (sums along rows); otherwise as one
+    vector with a group id per entry.
+
+    Args:
+        lam: the strength ``lam``.
+        members: the tensors and which of their slices belong to which unit.
+        units: how many units.
+        label: the name in summaries (a layer's module name).
+        factor: ``[units]``, each unit's ``f_u`` (default 1).
+
+    Raises:
+        ValueError: a member's unit index or ``factor`` has the wrong shape.
+    """
 
     def __init__(
         self,
@@ -84,8 +100,8 @@ class SliceGroups(UnitPenalty):
         self.members = tuple(members)
         self.units = int(units)
         self.label = label
-        self._rows: list[Tensor] = []
-        ids = []
+        self._rows: list[Tensor | None] = []  # a member's slices by unit; None: all, in order
+        counts, ids = [], []
         for m in self.members:
             if m.unit.shape != (m.parameter.shape[m.dim],):
                 raise ValueError(
@@ -93,13 +109,20 @@ class SliceGroups(UnitPenalty):
                     f"{m.parameter.shape[m.dim]} slices along dim {m.dim}"
                 )
             rows = torch.nonzero(m.unit >= 0).reshape(-1)
+            rows = rows[torch.sort(m.unit[rows], stable=True).indices]
+            in_order = rows.numel() == m.unit.numel() and bool(
+                (rows == torch.arange(rows.numel())).all()
+            )
+            self._rows.append(None if in_order else rows)
+            counts.append(torch.bincount(m.unit[rows], minlength=self.units))
             per_slice = m.parameter.numel() // max(m.parameter.shape[m.dim], 1)
-            self._rows.append(rows)
             ids.append(m.unit[rows].repeat_interleave(per_slice))
         self._ids = torch.cat(ids)
+        self._alike = self.units > 0 and all(bool((c == c[0]).all()) for c in counts)
         if factor is not None and tuple(factor.shape) != (self.units,):
             raise ValueError(f"{label}: factor of shape {tuple(factor.shape)} for {units} units")
-        self.penalty = GroupLasso(lam, groups=self._ids, factor=factor)
+        layout: str | Tensor = "outputs" if self._alike else self._ids
+        self.penalty = GroupLasso(lam, groups=layout, factor=factor)
 
     def weights(self) -> Tensor:
         """``[units]``: ``f_u * sqrt(size_u)``, each unit's weight in the penalty."""
@@ -107,19 +130,32 @@ class SliceGroups(UnitPenalty):
         factor = self.penalty.factor
         return root if factor is None else root * factor.double().reshape(-1)
 
-    def vector(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
-        """Every unit's entries, one after the other by member (``tensors``: one per
-        member, shaped like it; default the members themselves)."""
+    def _taken(self, k: int, t: Tensor) -> Tensor:
+        """Member ``k``'s slices of ``t`` that belong to units, ``[slices, ...]`` by unit."""
+        moved = t.movedim(self.members[k].dim, 0)
+        rows = self._rows[k]
+        return moved if rows is None else moved.index_select(0, rows)
+
+    def entries(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
+        """Every unit's entries: ``[units, size]`` when the units are alike, else one vector
+        (``tensors``: one per member, shaped like it; default the members themselves).
+
+        Example:
+            >>> import torch
+            >>> w = torch.arange(6.0).reshape(3, 2)
+            >>> g = SliceGroups(1.0, [SliceMember("w", w, 0, torch.tensor([0, 1, 1]))], 2, "w")
+            >>> g.entries()
+            tensor([0., 1., 2., 3., 4., 5.])
+        """
         ts = tensors if tensors is not None else [m.parameter for m in self.members]
-        parts = [
-            t.movedim(m.dim, 0).index_select(0, rows).reshape(-1)
-            for m, t, rows in zip(self.members, ts, self._rows, strict=True)
-        ]
-        return torch.cat(parts)
+        if self._alike:
+            parts = [self._taken(k, t).reshape(self.units, -1) for k, t in enumerate(ts)]
+            return torch.cat(parts, 1)
+        return torch.cat([self._taken(k, t).reshape(-1) for k, t in enumerate(ts)])
 
     def value(self) -> Tensor:
         """``lam * sum_u f_u * sqrt(size_u) * ||g_u||`` (differentiable)."""
-        return self.penalty.value(self.vector())
+        return self.penalty.value(self.entries())
 
     def sizes(self) -> Tensor:
         """``[units]``: how many entries each unit's group holds."""
@@ -129,25 +165,41 @@ class SliceGroups(UnitPenalty):
         """``max_u ||grad_u|| / (f_u * sqrt(size_u))``: the smallest ``lam`` at which every
         zero unit meets its optimality condition ``||grad_u|| <= lam * f_u * sqrt(size_u)``
         (``grads``: one per member, shaped like it)."""
-        return self.penalty.lambda_max(self.vector(list(grads)))
+        return self.penalty.lambda_max(self.entries(list(grads)))
 
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
-        v = self.vector().detach()
-        return torch.zeros(self.units, dtype=v.dtype).index_add(0, self._ids, v * v).sqrt()
+        e = self.entries().detach()
+        if self._alike:
+            return torch.linalg.vector_norm(e, dim=1)
+        return torch.zeros(self.units, dtype=e.dtype).index_add(0, self._ids, e * e).sqrt()
 
     @torch.no_grad()
     def prox_(self, steps: Sequence[Step]) -> None:
         """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
         tensor shaped like its parameter)."""
-        v = self.vector([m.parameter.detach() for m in self.members])
+        e = self.entries([m.parameter.detach() for m in self.members])
         step = step_tensors([m.parameter for m in self.members], steps)
-        self.penalty.prox_(v, step if isinstance(step, float) else self.vector(step))
+        self.penalty.prox_(e, step if isinstance(step, float) else self.entries(step))
+        self._write(e)
+
+    def _write(self, e: Tensor) -> None:
+        """The entries ``e`` (laid out as :meth:`entries` gives them) back into the members."""
         offset = 0
         for m, rows in zip(self.members, self._rows, strict=True):
             moved = m.parameter.movedim(m.dim, 0)
-            size = rows.numel() * (moved[0].numel() if moved.shape[0] else 0)
-            moved.index_copy_(0, rows, v[offset : offset + size].reshape(-1, *moved.shape[1:]))
+            slices = moved.shape[0] if rows is None else rows.numel()
+            size = slices * (moved[0].numel() if moved.shape[0] else 0)
+            if self._alike:
+                size //= self.units
+                part = e[:, offset : offset + size]
+            else:
+                part = e[offset : offset + size]
+            values = part.reshape(-1, *moved.shape[1:])
+            if rows is None:
+                moved.copy_(values)
+            else:
+                moved.index_copy_(0, rows, values)
             offset += size
 
     def __repr__(self) -> str:
