@@ -13,8 +13,8 @@ measured side by side in this one run.
 Variants: L1 and L2 as loss terms (``loss + reg.penalty()``), Adam's own ``weight_decay``,
 ``Proximal`` with L1, L2 and ElasticNet in its default mode (the prox with Adam's element-wise
 step ``lr / (sqrt(v_hat) + eps)``, the default kernel tier: per-tensor on the CPU, foreach on
-CUDA), L1 with the foreach tier forced, and L1 and ElasticNet with ``decoupled=True`` (the
-step ``lr``).
+CUDA), L1 with the foreach tier forced, L1 and ElasticNet with ``decoupled=True`` (the
+step ``lr``), and the group lasso over whole neurons (``neuron_groups``) in the default mode.
 
 Beside each model the script prints two memory-traffic bounds of the default L1 step, the
 bytes its kernels move over the copy bandwidth measured in the same run
@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 import shrinkage
+from shrinkage.structured import neuron_groups
 
 MODELS = {
     "mlp-784-1024-1024-10 (batch 256)": ((784, 1024, 1024, 10), 256),
@@ -100,10 +101,13 @@ def make_variants(sizes: tuple[int, ...], batch: int, lr: float = 1e-3) -> list[
         return step
 
     def proximal(
-        penalty: shrinkage.Penalty, foreach: bool | None = None, decoupled: bool = False
+        penalty: shrinkage.Penalty | None, foreach: bool | None = None, decoupled: bool = False
     ) -> Callable[[], None]:
         model = fresh()
-        reg = shrinkage.Regularizer(model, penalty)
+        if penalty is None:  # the group lasso over whole neurons
+            reg = shrinkage.Regularizer(model, None, groups=neuron_groups(model, 1e-4))
+        else:
+            reg = shrinkage.Regularizer(model, penalty)
         adam = torch.optim.Adam(model.parameters(), lr=lr)
         opt = shrinkage.Proximal(adam, reg, foreach=foreach, decoupled=decoupled)
 
@@ -125,6 +129,7 @@ def make_variants(sizes: tuple[int, ...], batch: int, lr: float = 1e-3) -> list[
         Variant("Proximal L1 foreach", proximal(shrinkage.L1(1e-4), foreach=True)),
         Variant("Proximal L1 decoupled", proximal(shrinkage.L1(1e-4), decoupled=True)),
         Variant("Proximal EN decoupled", proximal(shrinkage.ElasticNet(1e-4, 0.5), decoupled=True)),
+        Variant("Proximal neuron groups", proximal(None)),
     ]
 
 
