@@ -12,9 +12,9 @@ from sklearn.datasets import make_regression
 from torch import Tensor
 
 from shrinkage import linear as sh
+from shrinkage.linear._bound_datafits import LossOptions, SquaredLoss
 from shrinkage.linear._datafits import Quadratic
-from shrinkage.linear._gram_rows import CREDIT, GramRows
-from shrinkage.linear._losses import LossOptions, SquaredLoss
+from shrinkage.linear._design import CREDIT, GramRows
 from shrinkage.linear._problem import LinearProblem
 from shrinkage.path import lambda_grid, path
 

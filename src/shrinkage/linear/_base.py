@@ -1,5 +1,6 @@
 """What every linear regressor shares, as scikit-learn's ``_base.LinearModel`` keeps it once:
-predictions on dense or sparse ``X``, ``sparse_coef_``, and the tags."""
+predictions on dense or sparse ``X``, ``sparse_coef_``, the tags, and the strength at which
+every coefficient is zero."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._design import as_tensor
 
 __all__ = ["LinearRegressorMixin"]
 
@@ -20,6 +23,39 @@ class LinearRegressorMixin(RegressorMixin):
     multi_output: ClassVar[bool] = True
     coef_: Any
     intercept_: Any
+    fit_intercept: bool
+    positive: bool
+
+    def alpha_max(self, X: Any, y: np.ndarray, weights: np.ndarray | None) -> float:
+        """The smallest ``alpha * l1_ratio`` at which every coefficient is zero.
+
+        ``max_j |x_j^T S (y - mean(y))| / sum s`` (the signed maximum under ``positive``),
+        ``x_j`` centred when an intercept is fitted. Computed from the data, as
+        scikit-learn computes its grid, so that a constant ``y`` gives exactly 0;
+        :meth:`~shrinkage.linear.LinearProblem.lambda_max` is the same quantity read from a
+        built problem's gradient, which paths use.
+
+        Args:
+            X: ``[n, p]``, dense or scipy sparse.
+            y: ``[n]``.
+            weights: ``[n]`` sample weights, or ``None``.
+
+        Returns:
+            ``alpha_max >= 0``.
+        """
+        s = np.ones(X.shape[0]) if weights is None else weights
+        centred = y - np.average(y, weights=s) if self.fit_intercept else y
+        sy = s * centred
+        if sparse.issparse(X):
+            products = np.asarray(X.T @ np.column_stack([sy, s]))
+        else:  # in torch, on its threads, like the solver that follows
+            both = as_tensor(np.column_stack([sy, s]), "cpu")
+            products = (as_tensor(X, "cpu").T @ both).numpy()
+        Xy = products[:, 0]
+        if self.fit_intercept:
+            Xy = Xy - products[:, 1] / s.sum() * sy.sum()
+        reach = Xy if self.positive else np.abs(Xy)
+        return max(float(reach.max()), 0.0) / float(s.sum()) if reach.size else 0.0
 
     def predict(self, X: Any) -> np.ndarray:
         """``X @ coef_.T + intercept_``: ``[n_samples]``, or ``[n_samples, n_targets]`` for a

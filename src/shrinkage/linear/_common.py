@@ -24,7 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
 from ..path import RULES, PathPoint
-from ._sparse import stored_values
+from ._design import stored_values
 
 __all__ = [
     "ACCEPTED",
@@ -61,7 +61,7 @@ ACCEPTED: dict[str, list[Any]] = {
 
 def fit_threads(X: Any) -> AbstractContextManager[int]:
     """:func:`shrinkage._threads.threads_for` one product with the validated ``X``
-    (:func:`~shrinkage.linear._sparse.stored_values`): a fit's set-up (centring, statistics,
+    (:func:`~shrinkage.linear._design.stored_values`): a fit's set-up (centring, statistics,
     scoring) runs on the threads the data are worth and the machine leaves free, like the
     solver inside it, and torch's count is restored when the fit returns or raises."""
     return threads_for(stored_values(X))

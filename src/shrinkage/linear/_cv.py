@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_scalar
@@ -30,34 +29,13 @@ from ._common import (
     refuse_params,
     warn_not_converged,
 )
-from ._gram_stats import GramStats, as_tensor
+from ._design import GramStats
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
 __all__ = ["ElasticNetCV", "LassoCV"]
 
 _RESOLUTION = float(np.finfo(np.float64).resolution)
-
-
-def alpha_max(
-    X: Any, y: np.ndarray, weights: np.ndarray | None, fit_intercept: bool, positive: bool
-) -> float:
-    """``max_j |x_j^T S (y - mean(y))| / sum s`` (``max_j`` of the signed value under
-    ``positive``), with ``x_j`` centred: the smallest ``alpha * l1_ratio`` at which every
-    coefficient is zero. Computed from the data, as scikit-learn does, so that a constant
-    ``y`` gives exactly 0."""
-    s = np.ones(X.shape[0]) if weights is None else weights
-    centred = y - np.average(y, weights=s) if fit_intercept else y
-    sy = s * centred
-    if sparse.issparse(X):
-        products = np.asarray(X.T @ np.column_stack([sy, s]))
-    else:  # in torch, on its threads, like the solver that follows
-        products = (as_tensor(X, "cpu").T @ as_tensor(np.column_stack([sy, s]), "cpu")).numpy()
-    Xy = products[:, 0]
-    if fit_intercept:
-        Xy = Xy - products[:, 1] / s.sum() * sy.sum()
-    reach = Xy if positive else np.abs(Xy)
-    return max(float(reach.max()), 0.0) / float(s.sum()) if reach.size else 0.0
 
 
 class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
@@ -156,7 +134,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                 "supply a grid by providing your estimator with the appropriate `alphas=` "
                 "argument."
             )
-        top = alpha_max(X, y, weights, self.fit_intercept, bool(self.positive)) / l1_ratio
+        top = self.alpha_max(X, y, weights) / l1_ratio
         if top <= _RESOLUTION:
             return np.full(int(self.alphas), _RESOLUTION)
         return lambda_grid(top, int(self.alphas), self.eps)

@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
-from ._gram_rows import GramRows
-from ._sparse import SparseDesign, columns, gram, stored_values
+from ._design import GramRows, SparseDesign, columns, gram, stored_values
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""

@@ -12,7 +12,7 @@ of scikit-learn::
 
 Intercepts are never penalized: centered data for the squared loss, a free coordinate for the
 others. Everything is computed in float64 on ``device``. What differs between the losses lives
-in their objects (:mod:`shrinkage.linear._losses`); the problem only composes a loss, the
+in their objects (:mod:`shrinkage.linear._bound_datafits`); the problem only composes a loss, the
 penalty and the solver.
 """
 
@@ -26,9 +26,9 @@ from torch import Tensor
 
 from ..path import Evaluation, FitInfo, Score
 from ..penalties import ElasticNet as ElasticNetPenalty
+from ._bound_datafits import LOSSES, LinearLoss, LossOptions, SquaredLoss
 from ._datafits import enet_duality_gap
-from ._gram_stats import GramStats, as_tensor
-from ._losses import LOSSES, LinearLoss, LossOptions, SquaredLoss
+from ._design import GramStats, as_tensor
 from ._solver import solve
 
 __all__ = [
@@ -62,8 +62,9 @@ class LinearProblem:
         X: ``[n, p]`` features, dense or scipy sparse; y: ``[n]`` targets (class indices
             ``0..K-1`` for classifiers).
         loss: ``"squared"``, ``"logistic"`` (binary) or ``"multinomial"``: a name of
-            :data:`~shrinkage.linear._losses.LOSSES`, or a built
-            :class:`~shrinkage.linear._losses.LinearLoss` (``X`` and ``y`` are then ``None``).
+            :data:`~shrinkage.linear._bound_datafits.LOSSES`, or a built
+            :class:`~shrinkage.linear._bound_datafits.LinearLoss` (``X`` and ``y`` are then
+            ``None``).
         l1_ratio: the mix of ``r(w)``.
         fit_intercept, tol, max_iter: as in scikit-learn.
         n_classes: for ``"multinomial"``.
@@ -80,7 +81,7 @@ class LinearProblem:
             place (cross-validation passes its own copies of the folds).
         expected_support: feature indices likely to be nonzero along the path (those other
             folds' paths used): on a wide dense design the squared loss computes their Gram
-            rows together at the first need (:class:`~shrinkage.linear._gram_rows.GramRows`).
+            rows together at the first need (:class:`~shrinkage.linear._design.GramRows`).
             It changes the order of the work, not the problem solved.
     """
 

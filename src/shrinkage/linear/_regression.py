@@ -32,9 +32,8 @@ from ._common import (
     output_dtype,
     warn_not_converged,
 )
-from ._gram_stats import GramStats
+from ._design import GramStats, SparseDesign
 from ._problem import LinearProblem, as_problem_kwargs
-from ._sparse import SparseDesign
 
 __all__ = ["ElasticNet", "Lasso", "Ridge"]
 

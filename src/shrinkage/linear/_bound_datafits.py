@@ -1,5 +1,6 @@
-"""The data terms of the linear models, one object per loss: least squares, logistic and
-multinomial.
+"""Each datafit bound to its data, in scikit-learn's layout: least squares, logistic and
+multinomial, one object per loss. The mathematics of each datafit are in
+:mod:`shrinkage.linear._datafits`; this layer adds what comes from the data.
 
 Each loss is built from the data (a dense array or a scipy sparse matrix, never densified, and
 optional sample weights) and knows everything that differs between them, so that
@@ -40,8 +41,7 @@ from torch import Tensor
 
 from ..path import Score
 from ._datafits import Logistic, Multinomial, Quadratic, enet_duality_gap
-from ._gram_stats import GramStats, as_tensor
-from ._sparse import SparseDesign, is_sparse
+from ._design import GramStats, SparseDesign, as_tensor, is_sparse
 
 __all__ = [
     "LOSSES",
