@@ -170,7 +170,20 @@ class PathProblem(Protocol):
 def lambda_grid(lambda_max: float, n_lambdas: int = 100, eps: float = 1e-3) -> np.ndarray:
     """``n_lambdas`` strengths log-spaced from ``lambda_max`` down to ``eps * lambda_max``.
 
-    Returns an array of shape ``[n_lambdas]``, decreasing (all zeros when ``lambda_max`` is 0).
+    Args:
+        lambda_max: the strongest, ``>= 0``.
+        n_lambdas: how many, ``>= 1``.
+        eps: the weakest as a fraction of the strongest, ``> 0``.
+
+    Returns:
+        ``[n_lambdas]``, decreasing (all zeros when ``lambda_max`` is 0).
+
+    Raises:
+        ValueError: an argument out of its range, naming it.
+
+    Example:
+        >>> lambda_grid(1.0, 3, eps=0.01)
+        array([1.  , 0.1 , 0.01])
     """
     check_real("lambda_max", lambda_max, low=0.0)
     check_real("eps", eps, low=0.0, low_open=True)
@@ -322,10 +335,21 @@ def choose(
 
 
 def choose_from_paths(paths: Sequence[Sequence[PathPoint]], *, metric: str = "loss") -> Choice:
-    """:func:`choose` on the records of one path per fold (the same grid), by their
-    validation ``"loss"`` (lower is better) or ``"score"`` (higher is better); the paths are
-    cut to the shortest. With one fold the loss's standard error over the validation samples
-    (``val_loss_se``) is the one the ``"1se"`` rule uses."""
+    """:func:`choose` on the records of one path per fold, all on the same grid.
+
+    With one fold the loss's standard error over the validation samples (``val_loss_se``) is
+    the one the ``"1se"`` rule uses.
+
+    Args:
+        paths: one path per fold, each scored on its validation data; cut to the shortest.
+        metric: ``"loss"`` (lower is better) or ``"score"`` (higher is better).
+
+    Returns:
+        The :class:`Choice` over the common grid.
+
+    Raises:
+        ValueError: no point, or a point without a validation score.
+    """
     check_choice("metric", metric, ("loss", "score"))
     length = min(len(points) for points in paths) if paths else 0
     if length == 0:

@@ -71,11 +71,23 @@ def _owners(model: nn.Module) -> dict[int, tuple[nn.Module, str]]:
 
 
 def default_mask(model: nn.Module, *, embeddings: bool = False) -> dict[str, bool]:
-    """The default targets of a penalty, as ``{name: selected}`` over ``named_parameters()``.
+    """The default targets of a penalty.
 
     Selected: the ``weight`` of every Linear, Bilinear and convolution layer (and of Embedding
     and EmbeddingBag layers when ``embeddings=True``) that is trainable, has at least two
     dimensions and is not named by ``model.no_weight_decay()``.
+
+    Args:
+        model: the model.
+        embeddings: whether embedding tables are selected too.
+
+    Returns:
+        ``{name: selected}`` over ``model.named_parameters()``.
+
+    Example:
+        >>> from torch import nn
+        >>> default_mask(nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2)))
+        {'0.weight': True, '0.bias': False, '1.weight': False, '1.bias': False}
     """
     layers = WEIGHT_LAYERS + (EMBEDDING_LAYERS if embeddings else ())
     excluded = no_weight_decay_names(model)

@@ -152,7 +152,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def penalty_from_config(name: str, config: dict[str, Any]) -> Penalty:
-    """Rebuild a penalty from its class name and :meth:`Penalty.get_config`."""
+    """Rebuild a penalty from its class name and :meth:`Penalty.get_config`.
+
+    Args:
+        name: the class name (``"L1"``, ``"GroupLasso"``, ...).
+        config: what ``get_config`` returned.
+
+    Returns:
+        A new penalty equal to the one saved.
+
+    Raises:
+        ValueError: an unknown name, with the known ones.
+    """
     cls = Penalty._registry.get(name)
     if cls is None:
         known = ", ".join(sorted(Penalty._registry))

@@ -162,16 +162,23 @@ def load_sparse(
 ) -> nn.Module | dict[str, Tensor]:
     """Read a :func:`save_sparse` file. Never unpickles objects.
 
-    Returns:
-        an ``nn.Sequential`` saved with its architecture: that model, in eval mode, its layers
-        named as when saved. Any other model: the model that ``architecture`` (a class or a
-        function of no arguments, e.g. ``torchvision.models.resnet18``) builds, resized to
-        the shapes recorded in the file, in eval mode; without ``architecture``, the state
-        dict.
-
     Every layer is first built on the ``meta`` device and every recorded shape checked
-    against the tensors stored in the file, so a damaged or crafted file is refused with a
-    ``ValueError`` naming the layer before any memory is allocated for it.
+    against the tensors stored in the file, so a damaged or crafted file is refused before
+    any memory is allocated for it.
+
+    Args:
+        path: the file.
+        architecture: for a model other than an ``nn.Sequential`` of known layers, a class
+            or a function of no arguments that builds it (e.g.
+            ``torchvision.models.resnet18``).
+
+    Returns:
+        The ``nn.Sequential`` saved with its layers, in eval mode, its layers named as when
+        saved; or the model ``architecture`` builds, resized to the shapes recorded in the
+        file, in eval mode; or, without ``architecture``, the state dict.
+
+    Raises:
+        ValueError: a damaged or crafted file, naming the layer.
     """
     return _read(path, architecture)[0]
 
@@ -266,11 +273,21 @@ class CompactedFile:
 def compact_file(
     path: Path, *, out: Path | None = None, input_shape: tuple[int, ...] | None = None
 ) -> CompactedFile:
-    """Compact the ``nn.Sequential`` saved in ``path`` (by :func:`save_sparse`) and save the
-    result to ``out`` (default: ``<name>-compact.pt`` beside it, in the safetensors format).
+    """Compact the ``nn.Sequential`` saved in ``path`` and save the result.
 
-    ``input_shape``: one sample's shape (default: the one the file records); the check of
-    the outputs runs on 64 standard-normal samples of that shape (seeded).
+    Args:
+        path: a :func:`save_sparse` file of an ``nn.Sequential``.
+        out: where to write (default: ``<name>-compact.pt`` beside ``path``, in the
+            safetensors format).
+        input_shape: one sample's shape (default: the one the file records); the check of
+            the outputs runs on 64 standard-normal samples of that shape (seeded).
+
+    Returns:
+        The file written, the :class:`CompactionReport`, and both files' sizes.
+
+    Raises:
+        ValueError: ``path`` holds no ``nn.Sequential``.
+        ArgumentError: no ``input_shape`` given or recorded.
     """
     model, stored = _read(path, None)
     if not isinstance(model, nn.Sequential):

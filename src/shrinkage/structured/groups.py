@@ -226,7 +226,14 @@ def _layer_units(model: nn.Sequential, a: int, b: int) -> list[Unit]:
 
 
 def unit_sparsity(groups: Sequence[SliceGroups]) -> dict[str, tuple[int, int]]:
-    """``label -> (units removed, units)``."""
+    """How many units of each group are removed (all zero).
+
+    Args:
+        groups: from :func:`neuron_groups` or :func:`~shrinkage.structured.head_groups`.
+
+    Returns:
+        ``{label: (units removed, units)}``.
+    """
     out = {}
     for g in groups:
         norms = g.norms()

@@ -17,14 +17,27 @@ __all__ = ["count_macs", "unit_macs"]
 
 
 def count_macs(model: nn.Module, example_input: Any) -> int:
-    """Multiply-accumulates of ``model`` on ``example_input`` (a batch, or a tuple of
-    positional inputs), in eval mode: half the FLOPs that
-    :class:`torch.utils.flop_counter.FlopCounterMode` counts for matrix products and
-    convolutions (a ``[N, k] @ [k, m]`` product is ``N * k * m`` MACs); element-wise work
-    (BatchNorm, activations, pooling) is not counted. ``model`` is not changed (a model with
-    a module in training mode runs as an eval-mode copy). ``nn.TransformerEncoderLayer``'s
-    fused inference kernel, whose products the counter cannot see, is off while counting
-    (the same products then run one by one)."""
+    """Multiply-accumulates of ``model`` on ``example_input``, in eval mode.
+
+    Half the FLOPs that :class:`torch.utils.flop_counter.FlopCounterMode` counts for matrix
+    products and convolutions (a ``[N, k] @ [k, m]`` product is ``N * k * m`` MACs);
+    element-wise work (BatchNorm, activations, pooling) is not counted.
+    ``nn.TransformerEncoderLayer``'s fused inference kernel, whose products the counter
+    cannot see, is off while counting (the same products then run one by one).
+
+    Args:
+        model: the model (not changed: one with a module in training mode runs as an
+            eval-mode copy).
+        example_input: a batch, or a tuple of positional inputs.
+
+    Returns:
+        The MACs of the whole batch.
+
+    Example:
+        >>> import torch
+        >>> count_macs(torch.nn.Linear(4, 3), torch.zeros(2, 4))
+        24
+    """
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), _unfused_attention(), counter:
