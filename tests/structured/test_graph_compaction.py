@@ -250,7 +250,7 @@ def test_constants_of_dead_channels_are_folded_where_exact(images: Tensor) -> No
     assert small.c3.in_channels == 4  # 0 needs no folding; 0.5 would meet c3's zero padding
     (row,) = [r for r in report.groups if r.label == "c2"]
     assert (row.units_before, row.units_after) == (5, 4)
-    assert row.kept == {"a constant channel enters c3, which pads with zeros": 1}
+    assert row.kept == {"a constant channel enters c3, whose output then varies by position": 1}
     with torch.no_grad():
         torch.testing.assert_close(small(images), model(images), atol=1e-5, rtol=1e-5)
 

@@ -130,7 +130,8 @@ def _fold(
         if module + ".bias" not in tensors and not hasattr(model.get_submodule(module), "bias"):
             return f"{module} has no bias to absorb a constant channel"
         if c.padded:
-            return f"a constant channel enters {c.weight.rsplit('.', 1)[0]}, which pads with zeros"
+            where = c.weight.rsplit(".", 1)[0]
+            return f"a constant channel enters {where}, whose output then varies by position"
         w = tensors[c.weight].detach().select(c.weight_dim, c.column)
         bias = c.weight.rsplit(".", 1)[0] + ".bias"
         add = (w.reshape(w.shape[0], -1).sum(1) * c0).to(w.dtype)
@@ -167,6 +168,7 @@ def _set(model: nn.Module, name: str, value: Tensor) -> None:
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -180,14 +182,18 @@ def _resize(module: nn.Module, before: dict[str, Any]) -> None:
         module.groups = max(groups, 1)
         module.out_channels = int(w.shape[0])
         module.in_channels = int(w.shape[1]) * module.groups
+    elif isinstance(module, _TRANSPOSED) and isinstance(w, Tensor):  # [in, out / groups, ...]
+        module.in_channels, module.out_channels = int(w.shape[0]), int(w.shape[1])
     elif isinstance(module, nn.Linear) and isinstance(w, Tensor):
         module.out_features, module.in_features = int(w.shape[0]), int(w.shape[1])
     elif isinstance(module, _BATCHNORMS):
         ref = w if isinstance(w, Tensor) else module.running_mean
         if ref is not None:
             module.num_features = int(ref.shape[0])
-    elif isinstance(module, nn.GroupNorm) and isinstance(w, Tensor):
-        module.num_groups = module.num_channels = int(w.shape[0])
+    elif isinstance(module, nn.GroupNorm) and isinstance(w, Tensor):  # whole groups removed
+        per_group = before["num_channels"] // before["num_groups"]
+        module.num_channels = int(w.shape[0])
+        module.num_groups = module.num_channels // per_group
     elif hasattr(module, "nf") and hasattr(module, "nx") and isinstance(w, Tensor):
         for attr, size in (("nx", w.shape[0]), ("nf", w.shape[1])):  # Conv1D: [in, out]
             setattr(module, attr, int(size))
@@ -254,7 +260,11 @@ def _cut(
     """In ``new``: add the folded constants ``delta`` to their biases, cut the slices
     ``drop[(name, dim)]``, and set each touched layer's shape attributes."""
     shapes = {
-        name: {k: getattr(m, k) for k in ("groups", "out_channels") if hasattr(m, k)}
+        name: {
+            k: getattr(m, k)
+            for k in ("groups", "out_channels", "num_groups", "num_channels")
+            if hasattr(m, k)
+        }
         for name, m in new.named_modules()
     }
     with torch.no_grad():

@@ -30,7 +30,8 @@ class Consumer:
     """A convolution or linear layer reading position ``column`` along ``dim`` of graph node
     ``node`` through input slice ``column`` of parameter ``weight`` (along the weight's
     ``weight_dim``: 1 for ``[out, in, ...]`` weights, 0 for ``addmm``'s ``[in, out]``);
-    ``padded``: the convolution pads with zeros."""
+    ``padded``: a constant input channel does not give a constant output (a convolution
+    that pads with zeros, a transposed convolution)."""
 
     weight: str
     column: int
@@ -195,6 +196,19 @@ def _conv(t: Walk, node: fx.Node, val: Any) -> Any:
     return out
 
 
+def _conv_transpose(t: Walk, node: fx.Node, val: Any) -> Any:
+    """A transposed convolution, weight ``[in, out / groups, ...]``: it reads its input
+    channels along the weight's dim 0 and produces its outputs along dim 1. A constant input
+    channel gives outputs that vary with position (the kernel's taps overlap unevenly), so
+    such a channel is never folded into the bias; a grouped one pins its channels."""
+    read = _read(t, node, 1)
+    if read is None or int(_arg(node, 6, "groups", 1)) != 1:
+        return t.unknown(node, f"{node.name}: a transposed convolution with groups or buffers")
+    weight, ids = read
+    _consume(t, _a(node)[0], weight, ids, 1, True, weight_dim=0)
+    return _produce(t, val, 1, weight, t.name(_arg(node, 2, "bias")), weight_dim=1)
+
+
 def _linear(t: Walk, node: fx.Node, val: Any) -> Any:
     read = _read(t, node, -1)
     if read is None:
@@ -216,13 +230,22 @@ def _addmm(t: Walk, node: fx.Node, val: Any) -> Any:
     return _produce(t, val, 1, weight, bias, weight_dim=1)
 
 
-def _affine(t: Walk, node: fx.Node, val: Any, weight: Any, bias: Any, stats: Sequence[Any]) -> Any:
-    """A per-channel affine map on dim 1 (BatchNorm, GroupNorm of one channel per group)."""
+def _affine(
+    t: Walk,
+    node: fx.Node,
+    val: Any,
+    weight: Any,
+    bias: Any,
+    stats: Sequence[Any],
+    const: np.ndarray | None = None,
+) -> Any:
+    """A per-channel affine map on dim 1 (BatchNorm, GroupNorm's scale and shift); ``const``:
+    which outputs are constant before the scale (default: the constant inputs)."""
     value = t.get(_a(node)[0])
     if value is None:
         return t.unknown(node, f"{node.name} reads no channels")
     ids = t.channels(value[0], 1, f"{node.name} reads channels that vary along other dims")
-    const = value[1]
+    const = value[1] if const is None else const
     for arg in (weight, bias, *stats):
         name = t.name(arg)
         if name is not None:
@@ -245,11 +268,24 @@ def _batch_norm(t: Walk, node: fx.Node, val: Any) -> Any:
 
 
 def _group_norm(t: Walk, node: fx.Node, val: Any) -> Any:
+    """GroupNorm: its statistics span each group's channels, so a group is removed whole
+    (the other groups' statistics do not change): the channels of a group are tied into one
+    unit, and a group whose every input is constant outputs constants."""
     value = t.get(_a(node)[0])
+    if value is None:
+        return t.unknown(node, f"{node.name} reads no channels")
     groups = int(_arg(node, 1, "num_groups"))
-    if value is not None and groups == value[0].shape[1]:
-        return _affine(t, node, val, _arg(node, 2, "weight"), _arg(node, 3, "bias"), ())
-    return t.unknown(node, f"{node.name}: GroupNorm statistics span several channels")
+    ids = t.channels(value[0], 1, f"{node.name} reads channels that vary along other dims")
+    for block in ids.reshape(groups, -1):
+        if (block < 0).any():
+            t.pin(block, f"{node.name}: a group holds pinned channels")
+        for i in block[block >= 0][1:].tolist():
+            t.union(int(block[block >= 0][0]), i)
+    const = value[1]
+    per_group = const.reshape(const.shape[0], groups, -1).all(-1)
+    grouped = np.repeat(per_group, const.shape[1] // groups, axis=1)
+    const = np.broadcast_to(grouped.reshape(grouped.shape + (1,) * (const.ndim - 2)), const.shape)
+    return _affine(t, node, val, _arg(node, 2, "weight"), _arg(node, 3, "bias"), (), const)
 
 
 def _norm_over(t: Walk, node: fx.Node, val: Any) -> Any:
@@ -412,6 +448,8 @@ def _pad(t: Walk, node: fx.Node, val: Any) -> Any:
 
 _RULES: dict[str, Rule] = {
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear, "addmm": _addmm,
+    "conv_transpose1d": _conv_transpose, "conv_transpose2d": _conv_transpose,
+    "conv_transpose3d": _conv_transpose,
     "batch_norm": _batch_norm, "_native_batch_norm_legit_no_training": _batch_norm,
     "group_norm": _group_norm, "layer_norm": _norm_over, "softmax": _norm_over,
     "_softmax": _norm_over, "log_softmax": _norm_over,
@@ -431,6 +469,7 @@ _RULES: dict[str, Rule] = {
 
 PARAMETER_READERS = frozenset(
     {"conv1d", "conv2d", "conv3d", "linear", "addmm", "batch_norm", "group_norm",
+     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
      "_native_batch_norm_legit_no_training", "add", "add_", "mul", "mul_", "sub", "div"}
 )  # fmt: skip
 """Ops whose parameter operands the rules turn into members; any other reader of a
