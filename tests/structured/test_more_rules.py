@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import shrinkage
 from shrinkage.structured import SliceGroups, compact, neuron_groups
 
 
@@ -77,4 +78,71 @@ def test_a_constant_channel_into_a_transposed_convolution_is_kept() -> None:
     assert report.kept["0"] == (4, 4)
     (row,) = [r for r in report.groups if r.label == "0"]
     assert row.kept == {"a constant channel enters 2, whose output then varies by position": 1}
+    same_outputs(model, small, x)
+
+
+class SquareResidual(nn.Module):
+    """``h + relu(fc2(h))``: fc2's outputs are tied to its own inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.head = nn.Linear(6, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        return self.head(h + torch.relu(self.fc2(h)))
+
+
+def test_a_unit_that_is_a_row_and_a_column_of_one_weight() -> None:
+    torch.manual_seed(0)
+    model = SquareResidual().eval()
+    x = torch.randn(5, 6)
+    main, columns = neuron_groups(model, 0.1, example_input=x)
+    assert main.units == columns.units == 8
+    assert [(m.name, m.dim) for m in columns.members] == [("fc2.weight", 1)]
+    zero_unit(main, 3)
+    zero_unit(columns, 3)
+    weight = model.fc2.weight.detach().clone()
+    small, report = compact(model, x)
+    assert report.kept["fc1"] == (7, 8)
+    keep = [0, 1, 2, 4, 5, 6, 7]
+    torch.testing.assert_close(small.fc2.weight, weight[keep][:, keep])
+    same_outputs(model, small, x)
+
+
+def test_the_square_unit_stays_while_it_carries_a_signal() -> None:
+    """Its columns zero but not its rows: the channel still carries ``fc1``'s output to the
+    head, so it stays. Its rows zero but not its columns: the channel is a constant zero,
+    which nothing needs, so it goes."""
+    torch.manual_seed(0)
+    model = SquareResidual().eval()
+    x = torch.randn(5, 6)
+    main, columns = neuron_groups(model, 0.1, example_input=x)
+    zero_unit(columns, 3)
+    small, report = compact(model, x)
+    assert report.kept["fc1"] == (8, 8)
+    same_outputs(model, small, x)
+    model = SquareResidual().eval()
+    main, columns = neuron_groups(model, 0.1, example_input=x)
+    zero_unit(main, 3)
+    small, report = compact(model, x)
+    assert report.kept["fc1"] == (7, 8)
+    same_outputs(model, small, x)
+
+
+def test_training_the_square_units_removes_them_whole() -> None:
+    torch.manual_seed(0)
+    model = SquareResidual()
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+    groups = neuron_groups(model, 0.05, example_input=x)
+    reg = shrinkage.Regularizer(model, None, groups=groups)
+    opt = shrinkage.Proximal(torch.optim.Adam(model.parameters(), lr=1e-2), reg)
+    for _ in range(200):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    small, report = compact(model, x)
+    kept, units = report.kept["fc1"]
+    assert kept < units
     same_outputs(model, small, x)

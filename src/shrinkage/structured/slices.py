@@ -13,7 +13,7 @@ on the vector of all those entries:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,25 +211,63 @@ def slice_groups(
 ) -> list[SliceGroups]:
     """One :class:`SliceGroups` per set of units that hold the same tensors along the same
     dims (a layer's channels, say), over ``model``'s own parameters (buffers are left out).
-    ``factor``: ``[len(units)]``, each unit's ``f_u`` (default 1)."""
+
+    Units that hold one tensor along two dims (a residual around a square layer: its rows
+    and its columns) get a second family for the second dim, so that no entry is in two
+    groups of one family; a unit is removed when both of its groups are zero.
+
+    Args:
+        model: the model whose parameters the units name.
+        units: from :func:`~shrinkage.structured.trace.trace` or
+            :func:`~shrinkage.structured.groups.stack_units`.
+        lam: the strength ``lam``.
+        factor: ``[len(units)]``, each unit's ``f_u`` (default 1).
+
+    Returns:
+        The families, in the order their units first appear.
+    """
     params = dict(model.named_parameters())
-    families: dict[tuple[tuple[str, int], ...], list[Unit]] = {}
-    factors: dict[tuple[tuple[str, int], ...], list[float]] = {}
+    families: dict[tuple[tuple[str, int], ...], list[int]] = {}
     for u, unit in enumerate(units):
-        key = tuple(sorted(k for k in unit.members if k[0] in params))
-        if key:
-            families.setdefault(key, []).append(unit)
-            factors.setdefault(key, []).append(1.0 if factor is None else float(factor[u]))
-    out = []
-    for key, family in families.items():
-        members = []
-        for name, dim in key:
-            p = params[name]
-            index = torch.full((p.shape[dim],), -1, dtype=torch.long)
-            for u, unit in enumerate(family):
-                index[unit.members[(name, dim)]] = u
-            members.append(SliceMember(name, p, dim, index))
-        label = family[0].label if len(family) > 1 else f"{family[0].label} (1 unit)"
-        f = None if factor is None else torch.tensor(factors[key], dtype=torch.float64)
-        out.append(SliceGroups(lam, members, len(family), label, f))
-    return out
+        for key in _families(k for k in unit.members if k[0] in params):
+            families.setdefault(key, []).append(u)
+    return [_family(params, units, key, family, lam, factor) for key, family in families.items()]
+
+
+def _families(members: Iterable[tuple[str, int]]) -> list[tuple[tuple[str, int], ...]]:
+    """A unit's ``(name, dim)`` members as families: all of them, less the second dim of a
+    tensor held along two, which makes a family of its own."""
+    first: dict[str, tuple[str, int]] = {}
+    again: list[tuple[str, int]] = []
+    for key in sorted(members):
+        if key[0] in first:
+            again.append(key)
+        else:
+            first[key[0]] = key
+    main = tuple(sorted(first.values()))
+    return [k for k in [main, *((a,) for a in again)] if k]
+
+
+def _family(
+    params: Mapping[str, Tensor],
+    units: Sequence[Unit],
+    key: tuple[tuple[str, int], ...],
+    family: list[int],
+    lam: float,
+    factor: Tensor | None,
+) -> SliceGroups:
+    """The :class:`SliceGroups` of the units ``family`` (indices into ``units``) over the
+    members ``key``."""
+    members = []
+    for name, dim in key:
+        p = params[name]
+        index = torch.full((p.shape[dim],), -1, dtype=torch.long)
+        for u, i in enumerate(family):
+            index[units[i].members[(name, dim)]] = u
+        members.append(SliceMember(name, p, dim, index))
+    first = units[family[0]]
+    label = first.label if len(family) > 1 else f"{first.label} (1 unit)"
+    if len(key) == 1 and len([k for k in first.members if k[0] == key[0][0]]) > 1:
+        label = f"{label}, {key[0][0]} along dim {key[0][1]}"
+    f = None if factor is None else factor[family].to(torch.float64)
+    return SliceGroups(lam, members, len(family), label, f)

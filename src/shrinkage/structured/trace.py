@@ -243,18 +243,16 @@ class Tracer:
                 self.union(x, y)
 
     def _pinned(self, root: np.ndarray) -> dict[int, str]:
-        """Root -> why its channels can never be removed: pinned by a rule, holding a frozen
-        tensor, or holding one tensor along two dimensions."""
+        """Root -> why its channels can never be removed: pinned by a rule, or holding a
+        frozen tensor. A unit may hold one tensor along two dims (a residual around a square
+        layer ties its outputs to its inputs): removing its rows and its columns is exact."""
         pinned: dict[int, str] = {}
         for i, why in self.pins.items():
             pinned.setdefault(int(root[i]), why)
-        dims: dict[tuple[int, str], int] = {}
-        for name, dim, ids in self.members:
-            for r in np.unique(root[ids]).tolist():
-                if name in self.frozen:
+        for name, _, ids in self.members:
+            if name in self.frozen:
+                for r in np.unique(root[ids]).tolist():
                     pinned.setdefault(r, self.frozen[name])
-                elif dims.setdefault((r, name), dim) != dim:
-                    pinned.setdefault(r, f"{name}'s rows and columns would be one unit")
         return pinned
 
     def _units(self, root: np.ndarray, pinned: dict[int, str]) -> dict[int, Unit]:
