@@ -27,7 +27,9 @@ def test_an_empty_group_list_comes_with_its_reasons() -> None:
     with pytest.warns(UserWarning, match=r"found no unit of Normed .*: layer_norm .*explain\("):
         assert neuron_groups(Normed(), 0.1, example_input=torch.zeros(2, 4)) == []
     reasons = explain(Normed(), torch.zeros(2, 4))
-    assert next(iter(reasons)).startswith("layer_norm (aten.layer_norm.default) computes")
+    first = next(iter(reasons))
+    assert first.startswith("layer_norm (aten.layer_norm.default) computes")
+    assert first.endswith("[in norm]")  # the layer that pins them
     assert reasons["a model input"] == 1 and reasons["a model output"] == 2
     assert list(reasons.values()) == sorted(reasons.values(), reverse=True)
 

@@ -85,6 +85,7 @@ class Tracer:
         self.frozen: dict[str, str] = {}  # tensor -> why every unit holding it is pinned
         self.lazy: dict[str, tuple[int, ...]] = {}  # graph inputs that are model tensors
         self.nonconstant: set[int] = set()
+        self.module = ""  # the module of the op being walked, named in pin reasons
 
     # -- ids ----------------------------------------------------------------------------
     def fresh(self, n: int) -> np.ndarray:
@@ -116,6 +117,9 @@ class Tracer:
             self.union(x, y)
 
     def pin(self, ids: np.ndarray, why: str) -> None:
+        """Pin the channels ``ids`` for the reason ``why``, with the layer that pins them
+        (the module of the op being walked) named after it."""
+        why = f"{why} [in {self.module}]" if self.module else why
         for i in np.unique(ids).tolist():
             if i >= 0:
                 self.pins.setdefault(i, why)
@@ -187,6 +191,7 @@ class Tracer:
         the outputs pinned."""
         for node in self.program.graph.nodes:
             val = node.meta.get("val")
+            self.module = _module_of(node)
             if node.op == "placeholder":
                 self._placeholder(node, val)
             elif node.op == "call_function":
@@ -196,6 +201,7 @@ class Tracer:
                 else:
                     self.values[node.name] = rule(self, node, val)
             elif node.op == "output":
+                self.module = ""
                 for arg in node.all_input_nodes:
                     value = self.get(arg)
                     if value is not None:
@@ -290,6 +296,13 @@ def _by_root(roots: np.ndarray) -> list[tuple[int, list[int]]]:
     return [
         (int(v), order[a:b].tolist()) for v, a, b in zip(values, starts.tolist(), ends, strict=True)
     ]
+
+
+def _module_of(node: fx.Node) -> str:
+    """The name of the innermost module whose forward ran ``node`` (``""``: the model's
+    own forward, or none recorded)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(list(stack.values())[-1][0]) if stack else ""
 
 
 def evaluated(model: nn.Module) -> nn.Module:
