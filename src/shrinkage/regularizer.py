@@ -86,10 +86,23 @@ def regularize_layer(
 ) -> nn.Module:
     """Attach Keras-style penalties to one layer and return the layer.
 
-    ``kernel`` applies to ``layer.weight``, ``bias`` to ``layer.bias``; ``activity`` penalises
-    the layer's output ``y`` (shape ``[batch, ...]``) with ``activity.value(y) / batch``, the
-    batch average Keras uses, through a forward hook. A :class:`Regularizer` built on a model
-    that contains the layer picks these up; they take precedence over its model-wide spec.
+    A :class:`Regularizer` built on a model that contains the layer picks these up; they take
+    precedence over its model-wide spec.
+
+    Args:
+        layer: the layer (changed in place: it records its penalties).
+        kernel: the penalty of ``layer.weight``.
+        bias: the penalty of ``layer.bias``.
+        activity: a penalty of the layer's output ``y`` (``[batch, ...]``):
+            ``activity.value(y) / batch``, the batch average Keras uses, through a forward
+            hook.
+
+    Returns:
+        ``layer`` itself.
+
+    Raises:
+        TypeError: ``layer`` is not a module, or a penalty is not a :class:`Penalty`.
+        ValueError: the layer has no ``weight`` (or ``bias``) parameter for its penalty.
 
     Example::
 

@@ -85,7 +85,7 @@ def _groups(
 
 
 def head_groups(model: nn.Module, lam: float, example_input: object = None) -> list[SliceGroups]:
-    """A group lasso over every attention head of ``model``:
+    """A group lasso over every attention head of ``model``.
 
         P = lam * sum_h sqrt(size_h) * ||theta_h||_2,
 
@@ -94,9 +94,16 @@ def head_groups(model: nn.Module, lam: float, example_input: object = None) -> l
     and head size ``d``). With grouped-query attention, each query head's group is its query
     rows and output columns, and each key/value head has its own group (key and value rows).
 
-    Returns one :class:`SliceGroups` per layer (two with grouped-query attention), holding
-    ``model``'s own parameters, for :class:`~shrinkage.Regularizer`. ``example_input`` is
-    accepted for symmetry with :func:`~shrinkage.neuron_groups` and not needed.
+    Args:
+        model: a model whose attention modules an adapter recognizes
+            (:mod:`~shrinkage.structured.adapters`).
+        lam: the strength ``lam``.
+        example_input: accepted for symmetry with :func:`~shrinkage.neuron_groups`; not
+            needed.
+
+    Returns:
+        One :class:`SliceGroups` per layer (two with grouped-query attention), holding
+        ``model``'s own parameters, for :class:`~shrinkage.Regularizer`.
 
     Raises:
         CompactionError: ``model`` has no attention module that an adapter recognizes.
