@@ -54,7 +54,8 @@ test-kernels: $(VENV)/.installed-dev
 test-conformance: $(VENV)/.installed-dev
 	tests=$$($(PY) -c "import os, sklearn.linear_model.tests as t; print(os.path.dirname(t.__file__))") && \
 	cd conformance && PYTHONPATH=. ../$(PY) -m pytest -c pytest.ini --rootdir . \
-		$$tests/test_coordinate_descent.py $$tests/test_ridge.py $$tests/test_logistic.py $(PYTEST_ARGS)
+		$$tests/test_coordinate_descent.py $$tests/test_ridge.py $$tests/test_logistic.py \
+		$$tests/test_common.py $$tests/test_sparse_coordinate_descent.py $(PYTEST_ARGS)
 
 # the documentation: user guide, API reference, gallery (its examples run and draw their
 # figures); warnings are errors. Output in docs/_build/html.

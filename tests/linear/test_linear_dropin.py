@@ -300,3 +300,19 @@ def test_warm_start_from_a_hand_set_coef(cls: type) -> None:
     model.fit(X, y)
     assert model.n_iter_ <= 1
     np.testing.assert_allclose(model.coef_, solution.coef_, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["Lasso", "ElasticNet"])
+def test_one_column_y_gives_scikit_learns_shapes(name: str) -> None:
+    """``y`` of shape ``(n, 1)``: ``coef_ [p]``, ``intercept_ [1]``, scalar ``n_iter_`` and
+    ``dual_gap_``, predictions ``[n]``, and the same numbers as scikit-learn's."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 6)
+    y = (X[:, :2] @ [1.5, -2.0])[:, None] + 0.1 * rng.randn(40, 1)
+    ours = getattr(sh, name)(alpha=0.05).fit(X, y)
+    theirs = getattr(sk, name)(alpha=0.05, tol=1e-10).fit(X, y)
+    assert ours.coef_.shape == theirs.coef_.shape == (6,)
+    assert np.shape(ours.intercept_) == np.shape(theirs.intercept_) == (1,)
+    assert np.ndim(ours.n_iter_) == 0 and np.ndim(ours.dual_gap_) == 0
+    assert ours.predict(X).shape == (40,)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)

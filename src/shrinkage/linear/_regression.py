@@ -87,7 +87,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
                 (point,) = path(problem, [float(self.alpha)], initial_state=start)
                 warn_not_converged(point, type(self).__name__)
                 points.append(point)
-            self._set_fitted(points, y.ndim == 1, output_dtype(X))
+            self._set_fitted(points, y.ndim, output_dtype(X))
             return self
 
     def _shared_gram(
@@ -133,14 +133,19 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             return None
         return list(coef)
 
-    def _set_fitted(self, points: list[PathPoint], single: bool, dtype: Any) -> None:
+    def _set_fitted(self, points: list[PathPoint], y_ndim: int, dtype: Any) -> None:
+        """The fitted attributes in scikit-learn's shapes: one target (``y`` 1-D, or one
+        column) gives a 1-D ``coef_`` and scalar ``n_iter_`` and ``dual_gap_``; the intercept
+        is a scalar for a 1-D ``y`` and ``[n_targets]`` otherwise."""
         coefs = [np.asarray(p.coef, dtype=dtype) for p in points]
         intercepts = [float(np.asarray(p.intercept)) for p in points]
         if not self.fit_intercept:
             intercepts = [0.0 for _ in points]
-        if single:
+        if len(points) == 1:
             self.coef_: np.ndarray = coefs[0]
-            self.intercept_: Any = dtype(intercepts[0])
+            self.intercept_: Any = (
+                dtype(intercepts[0]) if y_ndim == 1 else np.array(intercepts, dtype=dtype)
+            )
             self.n_iter_: Any = points[0].n_iter
             self.dual_gap_: Any = points[0].criterion
         else:
