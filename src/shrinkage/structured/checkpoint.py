@@ -61,8 +61,15 @@ _BY_NAME = {cls.__name__: cls for cls in LAYERS}
 
 @dataclass(frozen=True)
 class SaveReport:
-    """What :func:`save_sparse` wrote: the file, its size, and the size of a dense
-    ``torch.save(model.state_dict())`` of the same model."""
+    """What :func:`save_sparse` wrote.
+
+    Attributes:
+        path: the file.
+        bytes: its size.
+        dense_bytes: the size of a dense ``torch.save(model.state_dict())`` of the model.
+        nonzeros: the nonzero floating-point entries of the state dict.
+        entries: all its floating-point entries.
+    """
 
     path: Path
     bytes: int
@@ -261,8 +268,14 @@ def _stored_shape(name: str, entry: Any) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class CompactedFile:
-    """What :func:`compact_file` did: where it wrote, the compaction's report, and the two
-    files' sizes."""
+    """What :func:`compact_file` did.
+
+    Attributes:
+        out: the file it wrote.
+        report: the compaction's :class:`CompactionReport`.
+        bytes_before: the size of the file read.
+        bytes_after: the size of the file written.
+    """
 
     out: Path
     report: CompactionReport

@@ -31,8 +31,16 @@ __all__ = ["GroupReport", "check_outputs", "compact_graph", "dead"]
 
 @dataclass(frozen=True)
 class GroupReport:
-    """One layer's units (those first produced by ``label``): units and the parameter
-    entries they hold, before and after; ``kept``: dead units kept, by reason."""
+    """One layer's units: those first produced by layer ``label``.
+
+    Attributes:
+        label: the producing layer's module name.
+        units_before: its units before compaction.
+        units_after: and after.
+        parameters_before: that layer's own parameter entries before.
+        parameters_after: and after.
+        kept: dead units that had to stay, counted by reason.
+    """
 
     label: str
     units_before: int

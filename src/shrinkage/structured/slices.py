@@ -40,8 +40,15 @@ def step_tensors(parameters: Sequence[Tensor], steps: Sequence[Step]) -> float |
 
 @dataclass(frozen=True)
 class SliceMember:
-    """Tensor ``parameter`` (named ``name`` in the model): slice ``k`` along ``dim`` belongs
-    to unit ``unit[k]`` (``-1``: to no unit of this penalty)."""
+    """One tensor's part in a :class:`SliceGroups`.
+
+    Attributes:
+        name: the tensor's name in the model.
+        parameter: the tensor.
+        dim: the dim along which it is sliced.
+        unit: ``[parameter.shape[dim]]``: slice ``k`` belongs to unit ``unit[k]`` (``-1``: to
+            no unit of this penalty).
+    """
 
     name: str
     parameter: Tensor
