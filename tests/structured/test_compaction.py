@@ -137,3 +137,21 @@ def test_compact_returns_a_plain_sequential_with_the_layer_names(digits_x: torch
     assert [name for name, _ in small.named_children()] == ["fc1", "act1", "fc2", "act2", "head"]
     assert small.fc1.out_features == 27 and report.kept["fc1"] == (27, 32)
     same_outputs(named, small, digits_x)
+
+
+def test_a_sequential_subclass_keeps_its_forward_and_its_batchnorm(digits_x: torch.Tensor) -> None:
+    """Folding drops layers, which only a plain ``nn.Sequential`` can lose: a subclass with
+    a forward of its own comes back as its class, its BatchNorm in place."""
+
+    class Doubled(nn.Sequential):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2.0 * super().forward(x)
+
+    images = digits_x.reshape(-1, 1, 8, 8)
+    model = Doubled(*cnn())
+    with torch.no_grad():
+        model[3].weight[[1, 3, 10]] = 0.0
+    small, report = compact(model, images)
+    assert type(small) is Doubled and isinstance(small[4], nn.BatchNorm2d)
+    assert report.kept["3"] == (9, 12)
+    same_outputs(model, small, images)

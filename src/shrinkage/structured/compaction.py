@@ -9,7 +9,7 @@ bias), and checks that the new model's outputs equal the old one's on the exampl
 compaction serves every model: an ``nn.Sequential`` of standard layers is traced like any
 other network.
 
-In an ``nn.Sequential`` the BatchNorm layers that follow a Linear or Conv layer are then
+In a plain ``nn.Sequential`` the BatchNorm layers that follow a Linear or Conv layer are then
 folded into it and dropped (:mod:`shrinkage.structured.batchnorm`, a pass over the same
 graph). Any other model keeps its BatchNorm layers: it comes back as its own class with
 its attributes in place, which a checkpoint's ``architecture`` rebuilds.
@@ -84,7 +84,7 @@ def compact(
             the result.
         atol: the largest absolute difference allowed between the two models' outputs on
             ``example_input`` (relative to the output scale).
-        fuse_batchnorm: in an ``nn.Sequential``, fold each BatchNorm that reads a Linear or
+        fuse_batchnorm: in a plain ``nn.Sequential``, fold each BatchNorm that reads a Linear or
             Conv layer's output into it (eval-mode statistics: ``W <- W * g / sqrt(var +
             eps)``, ``b <- (b - mean) * g / sqrt(var + eps) + beta``) and drop it, as inference
             engines do. ``False`` keeps the BatchNorm layers; other models always keep them.
@@ -111,7 +111,7 @@ def compact(
     without_heads, head_rows = compact_heads(model)
     new, rows, graph = compact_graph(without_heads, example, atol=atol)
     folded: set[str] = set()
-    if fuse_batchnorm and isinstance(new, nn.Sequential):
+    if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward
         folded = _fold_all(new, graph)
     if folded:
         new = nn.Sequential(OrderedDict(
