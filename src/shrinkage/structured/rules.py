@@ -189,11 +189,18 @@ def _conv(t: Walk, node: fx.Node, val: Any) -> Any:
         block = np.concatenate(
             [ids[g * per_in : (g + 1) * per_in], outs[g * per_out : (g + 1) * per_out]]
         )
-        if (block < 0).any():
-            t.pin(block, f"{node.name}: a group reads pinned channels")
-        for i in block[block >= 0][1:].tolist():
-            t.union(int(block[block >= 0][0]), i)
+        _tie_group(t, block, f"{node.name}: a group reads pinned channels")
     return out
+
+
+def _tie_group(t: Walk, block: np.ndarray, why: str) -> None:
+    """Channels ``block`` go together (a group of a grouped convolution or a GroupNorm): one
+    unit, pinned whole (for ``why``) when any of them is pinned already."""
+    if (block < 0).any():
+        t.pin(block, why)
+    kept = block[block >= 0]
+    for i in kept[1:].tolist():
+        t.union(int(kept[0]), i)
 
 
 def _conv_transpose(t: Walk, node: fx.Node, val: Any) -> Any:
@@ -277,10 +284,7 @@ def _group_norm(t: Walk, node: fx.Node, val: Any) -> Any:
     groups = int(_arg(node, 1, "num_groups"))
     ids = t.channels(value[0], 1, f"{node.name} reads channels that vary along other dims")
     for block in ids.reshape(groups, -1):
-        if (block < 0).any():
-            t.pin(block, f"{node.name}: a group holds pinned channels")
-        for i in block[block >= 0][1:].tolist():
-            t.union(int(block[block >= 0][0]), i)
+        _tie_group(t, block, f"{node.name}: a group holds pinned channels")
     const = value[1]
     per_group = const.reshape(const.shape[0], groups, -1).all(-1)
     grouped = np.repeat(per_group, const.shape[1] // groups, axis=1)
