@@ -108,7 +108,8 @@ class SliceGroups(UnitPenalty):
         self.units = int(units)
         self.label = label
         self._rows: list[Tensor | None] = []  # a member's slices by unit; None: all, in order
-        counts, ids = [], []
+        counts, indexed = [], []
+        self._sizes = torch.zeros(self.units, dtype=torch.long)  # entries per unit
         for m in self.members:
             if m.unit.shape != (m.parameter.shape[m.dim],):
                 raise ValueError(
@@ -123,12 +124,14 @@ class SliceGroups(UnitPenalty):
             self._rows.append(None if in_order else rows)
             counts.append(torch.bincount(m.unit[rows], minlength=self.units))
             per_slice = m.parameter.numel() // max(m.parameter.shape[m.dim], 1)
-            ids.append(m.unit[rows].repeat_interleave(per_slice))
-        self._ids = torch.cat(ids)
+            self._sizes += counts[-1] * per_slice
+            indexed.append((m.unit[rows], per_slice))
         self._alike = self.units > 0 and all(bool((c == c[0]).all()) for c in counts)
+        # one group id per entry, only for the vector layout (the rows need none)
+        self._ids = None if self._alike else torch.cat([u.repeat_interleave(s) for u, s in indexed])
         if factor is not None and tuple(factor.shape) != (self.units,):
             raise ValueError(f"{label}: factor of shape {tuple(factor.shape)} for {units} units")
-        layout: str | Tensor = "outputs" if self._alike else self._ids
+        layout: str | Tensor = "outputs" if self._ids is None else self._ids
         self.penalty = GroupLasso(lam, groups=layout, factor=factor)
 
     def weights(self) -> Tensor:
@@ -166,7 +169,7 @@ class SliceGroups(UnitPenalty):
 
     def sizes(self) -> Tensor:
         """``[units]``: how many entries each unit's group holds."""
-        return torch.bincount(self._ids, minlength=self.units)
+        return self._sizes.clone()
 
     def lambda_max(self, grads: Sequence[Tensor]) -> float:
         """``max_u ||grad_u|| / (f_u * sqrt(size_u))``: the smallest ``lam`` at which every
@@ -177,7 +180,7 @@ class SliceGroups(UnitPenalty):
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
         e = self.entries().detach()
-        if self._alike:
+        if self._ids is None:
             return torch.linalg.vector_norm(e, dim=1)
         return torch.zeros(self.units, dtype=e.dtype).index_add(0, self._ids, e * e).sqrt()
 
