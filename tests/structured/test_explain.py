@@ -13,11 +13,12 @@ from shrinkage.structured import explain, neuron_groups
 
 
 class Normed(nn.Module):
-    """Every hidden channel goes through a LayerNorm, whose statistics mix them all."""
+    """Every hidden channel goes through a norm (a LayerNorm by default), whose statistics
+    mix them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, norm: type[nn.Module] = nn.LayerNorm) -> None:
         super().__init__()
-        self.a, self.norm, self.b = nn.Linear(4, 6), nn.LayerNorm(6), nn.Linear(6, 2)
+        self.a, self.norm, self.b = nn.Linear(4, 6), norm(6), nn.Linear(6, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.b(self.norm(self.a(x)))
@@ -56,23 +57,12 @@ class Shuffled(nn.Module):
         return self.b(h)
 
 
-class Normalized(nn.Module):
-    """A hidden layer whose channels an RMSNorm mixes (its mean of squares)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.a, self.norm, self.b = nn.Linear(4, 6), nn.RMSNorm(6), nn.Linear(6, 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.b(self.norm(self.a(x)))
-
-
 @pytest.mark.parametrize(
     ("model", "example", "layer"),
     [
         (Normed(), torch.zeros(2, 4), "norm"),
         (Shuffled(), torch.zeros(2, 1, 3, 3), ""),
-        (Normalized(), torch.zeros(2, 4), "norm"),
+        (Normed(nn.RMSNorm), torch.zeros(2, 4), "norm"),
     ],
     ids=["layernorm", "channel-shuffle", "rmsnorm"],
 )
