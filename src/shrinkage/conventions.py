@@ -86,6 +86,29 @@ CONVENTIONS: dict[str, dict[str, _Rule]] = {
 _ADAMW = "torch_adamw_weight_decay"
 
 
+def _rule(arg: str, name: str, penalty: str) -> _Rule:
+    """The rule of convention ``name`` (the argument ``arg``) for ``penalty``."""
+    rule = CONVENTIONS[name].get(penalty)
+    if rule is None:
+        has = [c for c, r in CONVENTIONS.items() if penalty in r]
+        raise ValueError(
+            f"{arg}={name!r} has no {penalty.upper()} strength; conventions with one: {has}"
+        )
+    return rule
+
+
+def _samples(n_samples: int | None, src: str, dst: str) -> int:
+    """``n_samples`` checked, for a conversion whose side sums the data term over samples."""
+    if n_samples is None:
+        raise ValueError(
+            f"n_samples is required to convert between {src!r} and {dst!r} "
+            "(scikit-learn sums the data term over samples)"
+        )
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    return n_samples
+
+
 def convert(
     value: float,
     penalty: str = "l2",
@@ -125,26 +148,8 @@ def convert(
             "Proximal(Adam(..., weight_decay=0), Regularizer(model, L2(wd / 2)), "
             "decoupled=True), equal to first order in lr*wd."
         )
-    rules = []
-    for arg, name in (("src", src), ("dst", dst)):
-        rule = CONVENTIONS[name].get(penalty)
-        if rule is None:
-            has = [c for c, r in CONVENTIONS.items() if penalty in r]
-            raise ValueError(
-                f"{arg}={name!r} has no {penalty.upper()} strength; conventions with one: {has}"
-            )
-        rules.append(rule)
-    src_rule, dst_rule = rules
-    n = 0
-    if src_rule.needs_n or dst_rule.needs_n:
-        if n_samples is None:
-            raise ValueError(
-                f"n_samples is required to convert between {src!r} and {dst!r} "
-                "(scikit-learn sums the data term over samples)"
-            )
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        n = n_samples
+    src_rule, dst_rule = (_rule(arg, name, penalty) for arg, name in (("src", src), ("dst", dst)))
+    n = _samples(n_samples, src, dst) if src_rule.needs_n or dst_rule.needs_n else 0
     lam = src_rule.to_lam(v, n)
     if dst_rule.inverse and lam == 0:
         raise ValueError(f"value={value!r} means no penalty, which {dst!r} (C) cannot express")

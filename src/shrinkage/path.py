@@ -221,44 +221,59 @@ def path(
     Returns:
         One :class:`PathPoint` per fitted strength, in grid order.
     """
-    if lambdas is None:
-        grid = lambda_grid(problem.lambda_max(), n_lambdas, eps)
-    else:
-        grid = np.asarray(lambdas, dtype=float).reshape(-1)
-        if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-            raise ValueError(
-                f"lambdas must be a non-empty sequence of finite values >= 0, got {lambdas!r}"
-            )
+    grid = (
+        lambda_grid(problem.lambda_max(), n_lambdas, eps)
+        if lambdas is None
+        else _checked_grid(lambdas)
+    )
     state = problem.initial_state() if initial_state is None else initial_state
     points: list[PathPoint] = []
     for i, lam in enumerate(grid):
-        start = time.perf_counter()
-        state, info = problem.fit(float(lam), state)
-        seconds = time.perf_counter() - start
-        described = problem.describe(state)
-        scored = None if validation is None else problem.score(state, *validation)
-        point = PathPoint(
-            lam=float(lam),
-            coef=described.coef,
-            intercept=described.intercept,
-            train_loss=described.train_loss,
-            val_loss=None if scored is None else scored.loss,
-            val_score=None if scored is None else scored.score,
-            val_loss_se=None if scored is None else scored.loss_se,
-            n_nonzero=len(described.selected),
-            selected=described.selected,
-            n_iter=info.n_iter,
-            converged=info.converged,
-            criterion=info.criterion,
-            seconds=seconds,
-            state=described.state,
-        )
+        point, state = _fit_point(problem, float(lam), state, validation)
         points.append(point)
         if progress is not None:
             progress(i, len(grid), point)
         if stop is not None and stop(point):
             break
     return points
+
+
+def _checked_grid(lambdas: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``lambdas`` as a flat float array, refused unless non-empty, finite and ``>= 0``."""
+    grid = np.asarray(lambdas, dtype=float).reshape(-1)
+    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
+        raise ValueError(
+            f"lambdas must be a non-empty sequence of finite values >= 0, got {lambdas!r}"
+        )
+    return grid
+
+
+def _fit_point(
+    problem: PathProblem, lam: float, state: Any, validation: tuple[Any, ...] | None
+) -> tuple[PathPoint, Any]:
+    """Fit ``problem`` at ``lam`` from the warm start ``state``: ``(its point, new state)``."""
+    start = time.perf_counter()
+    state, info = problem.fit(lam, state)
+    seconds = time.perf_counter() - start
+    described = problem.describe(state)
+    scored = None if validation is None else problem.score(state, *validation)
+    point = PathPoint(
+        lam=lam,
+        coef=described.coef,
+        intercept=described.intercept,
+        train_loss=described.train_loss,
+        val_loss=None if scored is None else scored.loss,
+        val_score=None if scored is None else scored.score,
+        val_loss_se=None if scored is None else scored.loss_se,
+        n_nonzero=len(described.selected),
+        selected=described.selected,
+        n_iter=info.n_iter,
+        converged=info.converged,
+        criterion=info.criterion,
+        seconds=seconds,
+        state=described.state,
+    )
+    return point, state
 
 
 @dataclass(frozen=True)

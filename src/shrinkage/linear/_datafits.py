@@ -7,6 +7,7 @@ held at zero) for working-set solvers. The solver never looks inside one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -278,6 +279,14 @@ def _dense_columns(X: Design, idx: Tensor) -> Tensor:
     return chosen.dense() if isinstance(chosen, SparseDesign) else chosen
 
 
+def _weighted_lipschitz(X: Design, weights: Tensor | None, total: float, over: int) -> float:
+    """``max_i s_i * ||X||_2^2 / (over * sum_i s_i)``: a Lipschitz constant of the gradient of
+    a weighted mean of per-sample losses of ``x_i^T w`` whose second derivative is at most
+    ``1 / over`` (4 for the logistic loss, 2 for the softmax cross-entropy)."""
+    top = float(weights.max()) if weights is not None else 1.0
+    return top * largest_singular_value_sq(X) / (over * total)
+
+
 class Logistic:
     """``f(w) = sum_i s_i log(1 + exp(-y_i x_i^T w)) / sum_i s_i`` with ``y_i = +-1`` and
     sample weights ``s`` (all 1 when ``None``).
@@ -289,7 +298,6 @@ class Logistic:
     def __init__(self, X: Design, signs: Tensor, weights: Tensor | None = None) -> None:
         self.X, self.s, self.n, self.weights = X, signs, X.shape[0], weights
         self._total = float(weights.sum()) if weights is not None else float(self.n)
-        self._lipschitz: float | None = None
 
     @property
     def size(self) -> int:
@@ -314,12 +322,9 @@ class Logistic:
         Xs = _dense_columns(self.X, idx)
         return (Xs * self._per_sample(p * (1 - p))[:, None]).T @ Xs / self._total
 
-    @property
+    @functools.cached_property
     def lipschitz(self) -> float:
-        if self._lipschitz is None:
-            top = float(self.weights.max()) if self.weights is not None else 1.0
-            self._lipschitz = top * largest_singular_value_sq(self.X) / (4 * self._total)
-        return self._lipschitz
+        return _weighted_lipschitz(self.X, self.weights, self._total, 4)
 
     def restrict(self, idx: Tensor) -> Logistic:
         if idx.numel() == self.size:
@@ -339,7 +344,6 @@ class Multinomial:
         self.X, self.y, self.n, self.k, self.weights = X, y, X.shape[0], n_classes, weights
         self._total = float(weights.sum()) if weights is not None else float(self.n)
         self.Y = torch.nn.functional.one_hot(y, n_classes).to(torch.float64)
-        self._lipschitz: float | None = None
 
     @property
     def size(self) -> int:
@@ -374,12 +378,9 @@ class Multinomial:
         XP = Xs * Pa
         return ((self._rows(XP).T @ Xs) * same - self._rows(XP).T @ XP) / self._total
 
-    @property
+    @functools.cached_property
     def lipschitz(self) -> float:
-        if self._lipschitz is None:
-            top = float(self.weights.max()) if self.weights is not None else 1.0
-            self._lipschitz = top * largest_singular_value_sq(self.X) / (2 * self._total)
-        return self._lipschitz
+        return _weighted_lipschitz(self.X, self.weights, self._total, 2)
 
     def restrict(self, idx: Tensor) -> Multinomial:
         raise NotImplementedError("the multinomial datafit is solved on all coordinates")

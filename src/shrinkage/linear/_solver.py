@@ -160,12 +160,7 @@ def _polish(
         return None
     current = w.clone()
     best = _objective(datafit, penalty, current)
-    # the objective's round-off: it sums terms as large as its value at zero, so a change
-    # below this is noise, and a full step is then judged by the optimality distance
-    flat = 0.0
-    if final:
-        at_zero = abs(float(datafit.value(torch.zeros_like(w))))
-        flat = 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
+    flat = _round_off(datafit, w, best) if final else 0.0
     moved_at_all = False
     affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
     for _ in range(max_newton):
@@ -173,14 +168,9 @@ def _polish(
         if idx.numel() == 0:
             break
         signs = torch.sign(current[idx])
-        probe = current.detach().clone().requires_grad_(True)
-        (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
-        g = datafit.grad(current)[idx] + pen_grad[idx]
-        if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
+        d = _newton_direction(datafit, penalty, current, idx)
+        if d is None:
             break
-        H = datafit.hessian(idx, current).clone()
-        H.diagonal().add_(penalty.hessian_diag(current)[idx])
-        d = _newton_step(H, g)
         # longest step keeping every kinked coordinate on its side of zero
         crossing = ~smooth[idx] & (signs * d < 0)
         t_max = 1.0
@@ -198,6 +188,29 @@ def _polish(
         if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
             break
     return current if moved_at_all else None
+
+
+def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
+    """The objective's round-off near ``w``: it sums terms as large as its value at zero, so
+    a change below this is noise (a full step is then judged by the optimality distance)."""
+    at_zero = abs(float(datafit.value(torch.zeros_like(w))))
+    return 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
+
+
+def _newton_direction(
+    datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
+) -> Tensor | None:
+    """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
+    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there;
+    ``None`` when the gradient is already zero to round-off."""
+    probe = current.detach().clone().requires_grad_(True)
+    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
+    g = datafit.grad(current)[idx] + pen_grad[idx]
+    if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
+        return None
+    H = datafit.hessian(idx, current).clone()
+    H.diagonal().add_(penalty.hessian_diag(current)[idx])
+    return _newton_step(H, g)
 
 
 @dataclass
@@ -313,51 +326,78 @@ def _fista(
     tolerance is a loose fraction of where it started, and a more accurate inner solution
     saves outer rounds over the whole problem).
     """
-    lipschitz = datafit.lipschitz
-    step = 1.0 / lipschitz if lipschitz > 0 else 1.0
     affine = bool(getattr(datafit, "affine_grad", False))
     if check_every is None:
         check_every = 1 if affine else polish_every
-    w = w.clone()
-    z, t = w.clone(), 1.0
-    g_w = datafit.grad(w) if affine else None
-    g_z = g_w
+    state = _Momentum.start(datafit, penalty, w, affine)
     iters = 0
-    crit = criterion(w)
+    crit = criterion(state.w)
     crit_at_polish = crit
-    last_support = w != 0
+    last_support = state.w != 0
     while iters < max_iter and crit > tol:
         iters += 1
-        grad_z = g_z if g_z is not None else datafit.grad(z)
-        w_next = penalty.prox_(z - step * grad_z, step)
-        if float((z - w_next) @ (w_next - w)) > 0:  # momentum points uphill: restart
-            t = 1.0
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        beta = (t - 1.0) / t_next
-        z = w_next + beta * (w_next - w)
-        if g_w is not None:
-            g_next = datafit.grad(w_next)
-            g_z = g_next + beta * (g_next - g_w)
-            g_w = g_next
-        w, t = w_next, t_next
+        state.advance()
         if iters % check_every and iters < max_iter:
             continue
-        crit = criterion(w)
+        crit = criterion(state.w)
         if crit <= tol or iters % polish_every:
             continue
         if crit < 0.1 * crit_at_polish:  # first-order steps are converging fast: no Newton
             crit_at_polish = crit
             continue
         polished, last_support = _try_polish(
-            datafit, penalty, w, free, criterion, crit, last_support
+            datafit, penalty, state.w, free, criterion, crit, last_support
         )
         if polished is not None:
             w, crit = polished
-            z, t = w.clone(), 1.0
-            if g_w is not None:
-                g_w = g_z = datafit.grad(w)
+            state.restart_at(w)
         crit_at_polish = crit
-    return w, iters, crit
+    return state.w, iters, crit
+
+
+@dataclass
+class _Momentum:
+    """FISTA's iterates: ``w``, the extrapolated point ``z``, the momentum ``t``, and for an
+    affine gradient the gradients at ``w`` and ``z`` (see :func:`_fista`)."""
+
+    datafit: Datafit
+    penalty: Penalty
+    step: float
+    w: Tensor
+    z: Tensor
+    t: float
+    g_w: Tensor | None
+    g_z: Tensor | None
+
+    @classmethod
+    def start(cls, datafit: Datafit, penalty: Penalty, w: Tensor, affine: bool) -> _Momentum:
+        """The iterates at ``w`` (copied), with the step ``1 / L``."""
+        lipschitz = datafit.lipschitz
+        step = 1.0 / lipschitz if lipschitz > 0 else 1.0
+        g_w = datafit.grad(w) if affine else None
+        return cls(datafit, penalty, step, w.clone(), w.clone(), 1.0, g_w, g_w)
+
+    def advance(self) -> None:
+        """One proximal-gradient step from ``z``, with an adaptive restart of the momentum
+        when it points uphill."""
+        grad_z = self.g_z if self.g_z is not None else self.datafit.grad(self.z)
+        w_next = self.penalty.prox_(self.z - self.step * grad_z, self.step)
+        if float((self.z - w_next) @ (w_next - self.w)) > 0:  # momentum points uphill
+            self.t = 1.0
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
+        beta = (self.t - 1.0) / t_next
+        self.z = w_next + beta * (w_next - self.w)
+        if self.g_w is not None:
+            g_next = self.datafit.grad(w_next)
+            self.g_z = g_next + beta * (g_next - self.g_w)
+            self.g_w = g_next
+        self.w, self.t = w_next, t_next
+
+    def restart_at(self, w: Tensor) -> None:
+        """Start again from ``w`` (a polished point), without momentum."""
+        self.w, self.z, self.t = w, w.clone(), 1.0
+        if self.g_w is not None:
+            self.g_w = self.g_z = self.datafit.grad(w)
 
 
 @_sized
@@ -397,55 +437,79 @@ def solve(
     full_criterion = (
         _kkt(datafit, penalty) if criterion is None else functools.partial(criterion, datafit)
     )
-    w = w0.clone()
-    if not working_set:
-        w, iters, crit = _fista(datafit, penalty, w, free, tol, max_iter, full_criterion)
-        if finish:
-            w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, False)
-        return Solution(w, iters, crit, crit <= tol)
-    iters = 0
-    ws_size = max(10, 2 * int(((w != 0) | free).sum()))
-    crit = full_criterion(w)
-    while crit > tol and iters < max_iter:
-        k = min(ws_size, w.numel())
-        if k >= 0.5 * w.numel():  # most of the problem: solve it whole, to tol, no copy
-            w, used, crit = _fista(datafit, penalty, w, free, tol, max_iter - iters, full_criterion)
-            iters += used
-            break
-        # Rank coordinates by their proximal-gradient step; for a zero coordinate it is a
-        # monotone function of the optimality violation whatever the step, so a unit step
-        # ranks as well as 1 / L and needs no Lipschitz constant of the full problem.
-        grad = datafit.grad(w)
-        score = (w - penalty.prox_(w - grad, 1.0)).abs()
-        score[(w != 0) | free] = math.inf
-        idx = torch.topk(score, k).indices.sort().values
-        sub_penalty = penalty_for(idx)
-        sub = datafit.restrict(idx)
-        if criterion is None:
-            sub_criterion = _kkt(sub, sub_penalty)
-            inner_tol = max(1e-3 * sub_criterion(w[idx]), 1e-14)
-            check_every: int | None = 10  # let the inner solve run on: see _fista
-        else:
-            sub_criterion = functools.partial(criterion, sub)
-            inner_tol, check_every = INNER_SHARE * tol, None
-        w_sub, used, _ = _fista(
-            sub,
-            sub_penalty,
-            w[idx],
-            free[idx],
-            inner_tol,
-            max_iter - iters,
-            sub_criterion,
-            check_every=check_every,
-        )
-        iters += max(used, 1)
-        w = w.clone()
-        w[idx] = w_sub
-        crit = full_criterion(w)
-        ws_size = min(2 * ws_size, w.numel())
+    if working_set:
+        sets = _WorkingSets(datafit, penalty_for, free, tol, criterion)
+        w, iters, crit = sets.run(w0, max_iter, full_criterion)
+    else:
+        w, iters, crit = _fista(datafit, penalty, w0, free, tol, max_iter, full_criterion)
     if finish:
-        w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, True)
+        w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, working_set)
     return Solution(w, iters, crit, crit <= tol)
+
+
+@dataclass
+class _WorkingSets:
+    """The outer loop of :func:`solve` with working sets: rank the coordinates, solve the
+    problem restricted to the best ``k`` of them, double ``k``, until ``tol`` is met."""
+
+    datafit: Datafit
+    penalty_for: PenaltyFor
+    free: Tensor
+    tol: float
+    criterion: Callable[[Any, Tensor], float] | None
+
+    def run(
+        self, w: Tensor, max_iter: int, full_criterion: Callable[[Tensor], float]
+    ) -> tuple[Tensor, int, float]:
+        """``(w, iterations, criterion)`` from the warm start ``w``."""
+        iters = 0
+        size = max(10, 2 * int(((w != 0) | self.free).sum()))
+        crit = full_criterion(w)
+        while crit > self.tol and iters < max_iter:
+            k = min(size, w.numel())
+            if k >= 0.5 * w.numel():  # most of the problem: solve it whole, to tol, no copy
+                penalty = self.penalty_for(None)
+                w, used, crit = _fista(
+                    self.datafit, penalty, w, self.free, self.tol, max_iter - iters, full_criterion
+                )
+                return w, iters + used, crit
+            idx = self.best(w, k)
+            w_sub, used = self.inner(w[idx], idx, max_iter - iters)
+            iters += max(used, 1)
+            w = w.clone()
+            w[idx] = w_sub
+            crit = full_criterion(w)
+            size = min(2 * size, w.numel())
+        return w, iters, crit
+
+    def best(self, w: Tensor, k: int) -> Tensor:
+        """The sorted indices of the ``k`` coordinates with the largest proximal-gradient
+        step, every nonzero and free one among them. For a zero coordinate that step is a
+        monotone function of the optimality violation whatever the step size, so a unit
+        step ranks as well as ``1 / L`` and needs no Lipschitz constant of the full problem."""
+        penalty = self.penalty_for(None)
+        score = (w - penalty.prox_(w - self.datafit.grad(w), 1.0)).abs()
+        score[(w != 0) | self.free] = math.inf
+        return torch.topk(score, k).indices.sort().values
+
+    def inner(self, w_sub: Tensor, idx: Tensor, budget: int) -> tuple[Tensor, int]:
+        """The problem restricted to ``idx``, solved from ``w_sub``: ``(w_sub, iterations)``.
+        Without a problem criterion, to a 1e-3 fall of its KKT distance, left to run on to the
+        next check (see :func:`_fista`); with one, to ``INNER_SHARE * tol``."""
+        sub_penalty = self.penalty_for(idx)
+        sub = self.datafit.restrict(idx)
+        check_every: int | None = None
+        if self.criterion is None:
+            sub_criterion = _kkt(sub, sub_penalty)
+            inner_tol, check_every = max(1e-3 * sub_criterion(w_sub), 1e-14), 10
+        else:
+            sub_criterion = functools.partial(self.criterion, sub)
+            inner_tol = INNER_SHARE * self.tol
+        w_sub, used, _ = _fista(
+            sub, sub_penalty, w_sub, self.free[idx], inner_tol, budget, sub_criterion,
+            check_every=check_every,
+        )  # fmt: skip
+        return w_sub, used
 
 
 def _finish(

@@ -287,12 +287,24 @@ class _MLPBase(BaseEstimator):
         lambdas: Any = None,
         progress: Callable[[int, int, PathPoint], None] | None = None,
     ) -> Any:
-        """Dense to sparse: train without penalty, then along an increasing ``alpha`` grid
-        with warm starts until no input is left (or ``max_path_points``); keep the point
-        chosen by ``selection_rule`` on the validation split. Returns ``self``.
+        """Fit along a warm-started path, from dense to sparse, and keep the best point.
 
-        ``lambdas``: the increasing grid to follow (default: from an automatic start,
-        multiplied by ``1 + path_multiplier`` at each point).
+        Trains without penalty, then along an increasing ``alpha`` grid until no input is
+        left (or ``max_path_points``), and keeps the point that ``selection_rule`` chooses on
+        the validation split.
+
+        Args:
+            X: inputs, ``[n_samples, n_features]``.
+            y: targets, ``[n_samples]``.
+            lambdas: the increasing grid to follow; default: from an automatic start,
+                multiplied by ``1 + path_multiplier`` at each point.
+            progress: called as ``progress(i, total, point)`` after each point.
+
+        Returns:
+            ``self``, with ``path_``, ``alpha_``, ``best_index_`` and ``validation_loss_``.
+
+        Raises:
+            ValueError: ``penalty`` is None, or too few samples for a validation split.
         """
         if self.penalty is None:
             raise ValueError("fit_path needs a penalty; got penalty=None")
@@ -302,9 +314,30 @@ class _MLPBase(BaseEstimator):
                 "fit_path scores each point on a validation split (validation_fraction) and needs "
                 f"at least 10 samples; got {len(np.asarray(y))}"
             )
-        n, p = X_tr.shape
-        train, validation = (X_tr, y_tr), (X_val, y_val)
-        model = self._new_model(p)
+        model = self._new_model(X_tr.shape[1])
+        dense_point, problem = self._path_problems(model, (X_tr, y_tr), (X_val, y_val))
+        grid = (
+            np.asarray(lambdas, dtype=float)
+            if lambdas is not None
+            else self._default_grid(problem, dense_point, X_tr.shape[0])
+        )
+        points = path(
+            problem,
+            grid,
+            validation=(X_val, y_val),
+            initial_state=dense_point.state,
+            stop=lambda point: point.n_nonzero == 0,
+            progress=progress,
+        )
+        self._keep_path([dense_point, *points], model)
+        return self
+
+    def _path_problems(
+        self, model: nn.Sequential, train: tuple[Any, Any], validation: tuple[Any, Any]
+    ) -> tuple[PathPoint, MLPPathProblem]:
+        """The dense start (trained without penalty) and the penalized path problem."""
+        assert self.penalty is not None  # fit_path checks it
+        n = train[0].shape[0]
         refit = self._schedule(n, self.max_epochs, self.n_iter_no_change)
         dense = MLPPathProblem(model, self._objective, train, None, refit, validation=validation)
         (dense_point,) = path(dense, [0.0], validation=validation)
@@ -321,20 +354,12 @@ class _MLPBase(BaseEstimator):
             relax_schedule=refit,
             record_optimizer=False,
         )
-        grid = (
-            np.asarray(lambdas, dtype=float)
-            if lambdas is not None
-            else self._default_grid(problem, dense_point, n)
-        )
-        points = path(
-            problem,
-            grid,
-            validation=validation,
-            initial_state=dense_point.state,
-            stop=lambda point: point.n_nonzero == 0,
-            progress=progress,
-        )
-        points = [dense_point, *points]
+        return dense_point, problem
+
+    def _keep_path(self, points: list[PathPoint], model: nn.Sequential) -> None:
+        """Load the point ``selection_rule`` chooses into ``model`` and set the fitted
+        attributes; a feature's importance is the ``alpha`` at which it leaves the model
+        (never: past the last point)."""
         chosen = choose_from_paths([points]).index(self.selection_rule)
         self.path_ = points
         self.alpha_ = points[chosen].lam
@@ -342,7 +367,7 @@ class _MLPBase(BaseEstimator):
         state = points[chosen].state
         assert state is not None
         model.load_state_dict(state.predicting)
-        # the alpha at which each feature leaves the model (never: past the last point)
+        p = self.n_features_in_
         leaves = np.full(p, points[-1].lam * (1 + self.path_multiplier))
         for point in reversed(points):
             gone = np.setdiff1d(np.arange(p), point.selected)
@@ -350,7 +375,6 @@ class _MLPBase(BaseEstimator):
         self.n_iter_ = sum(point.n_iter for point in points)
         self.validation_loss_ = float(points[chosen].val_loss or math.nan)
         self._finish(model, importances=leaves)
-        return self
 
     def _default_grid(self, problem: MLPPathProblem, dense: PathPoint, n: int) -> np.ndarray:
         """Start where a group is about to be removed within ``path_epochs`` epochs, and grow

@@ -110,13 +110,9 @@ def compact(
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     without_heads, head_rows = compact_heads(model)
     new, rows, graph = compact_graph(without_heads, example, atol=atol)
-    folded: set[str] = set()
+    folded = False
     if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward
-        folded = _fold_all(new, graph)
-    if folded:
-        new = nn.Sequential(OrderedDict(
-            (name, layer) for name, layer in new.named_children() if name not in folded
-        ))  # fmt: skip
+        new, folded = _without_batchnorm(new, graph)
     if head_rows or folded:
         check_outputs(model, new, example, atol)
     rows = head_rows + rows
@@ -129,6 +125,16 @@ def compact(
         *_macs(model, new, example_input),
     )
     return new.eval(), report
+
+
+def _without_batchnorm(model: nn.Sequential, graph: Graph) -> tuple[nn.Sequential, bool]:
+    """``model`` with every BatchNorm that :func:`_fold_all` folds left out, and whether one
+    was."""
+    folded = _fold_all(model, graph)
+    if not folded:
+        return model, False
+    kept = ((name, layer) for name, layer in model.named_children() if name not in folded)
+    return nn.Sequential(OrderedDict(kept)), True
 
 
 def _fold_all(model: nn.Sequential, graph: Graph) -> set[str]:
