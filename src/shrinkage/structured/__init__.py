@@ -11,6 +11,9 @@
   (:mod:`~shrinkage.structured.heads`, one adapter per layout in
   :mod:`~shrinkage.structured.adapters`); :class:`HeadAttention`, what an
   ``nn.MultiheadAttention`` that lost heads becomes;
+* :func:`residual_groups`: a group lasso over the residual width of an RMSNorm decoder
+  (Llama, Mistral, Qwen2; :mod:`~shrinkage.structured.residual`), also
+  ``head_groups(..., residual=True)``;
 * :func:`compact`: a smaller dense copy without the dead units, same outputs, same class,
   for every network through its traced graph (:mod:`~shrinkage.structured.rebuild`);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
@@ -28,6 +31,7 @@ from .heads import HeadLayout, head_groups
 from .layers import LAYERS, LayerKind
 from .macs import count_macs
 from .rebuild import GroupReport
+from .residual import residual_groups
 from .slices import SliceGroups, SliceMember
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "head_groups",
     "load_sparse",
     "neuron_groups",
+    "residual_groups",
     "save_sparse",
     "unit_sparsity",
 ]

@@ -9,6 +9,10 @@ bias), and checks that the new model's outputs equal the old one's on the exampl
 compaction serves every model: an ``nn.Sequential`` of standard layers is traced like any
 other network.
 
+Before the graph, two passes remove what a traced graph cannot show: attention heads
+(:mod:`shrinkage.structured.heads`) and the residual channels of RMSNorm decoders
+(:mod:`shrinkage.structured.residual`, each norm rescaled to match).
+
 In a plain ``nn.Sequential`` the BatchNorm layers that follow a Linear or Conv layer are then
 folded into it and dropped (:mod:`shrinkage.structured.batchnorm`, a pass over the same
 graph). Any other model keeps its BatchNorm layers: it comes back as its own class with
@@ -33,6 +37,7 @@ from .errors import CompactionError
 from .heads import compact_heads
 from .macs import count_macs
 from .rebuild import GroupReport, check_outputs, compact_graph
+from .residual import compact_residual
 from .trace import Graph
 
 __all__ = ["CompactionError", "CompactionReport", "compact"]
@@ -72,10 +77,8 @@ def compact(
 
     The result is an instance of ``model``'s own class with smaller layers in the same places
     (``model.layer3[1].conv2`` still exists; an ``nn.Sequential`` keeps its layer names).
-    Attention layers that :mod:`~shrinkage.structured.heads` recognizes lose their dead heads
-    first (head counts and widths set to match; an ``nn.MultiheadAttention`` that loses heads
-    becomes a :class:`~shrinkage.structured.attention.HeadAttention`, the same call and
-    outputs).
+    Dead attention heads and the dead residual channels of RMSNorm decoders go first
+    (:mod:`~shrinkage.structured.heads`, :mod:`~shrinkage.structured.residual`).
 
     Args:
         model: the model (left unchanged; evaluated in eval mode).
@@ -109,13 +112,14 @@ def compact(
     """
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     without_heads, head_rows = compact_heads(model)
-    new, rows, graph = compact_graph(without_heads, example, atol=atol)
+    narrower, width_rows = compact_residual(without_heads)
+    new, rows, graph = compact_graph(narrower, example, atol=atol)
     folded = False
     if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward
         new, folded = _without_batchnorm(new, graph)
-    if head_rows or folded:
+    if head_rows or width_rows or folded:
         check_outputs(model, new, example, atol)
-    rows = head_rows + rows
+    rows = head_rows + width_rows + rows
     report = CompactionReport(
         {r.label: (r.units_after, r.units_before) for r in rows},
         sum(p.numel() for p in model.parameters()),

@@ -44,6 +44,7 @@ from .adapters import (
 from .attention import HeadAttention, settle_encoders
 from .errors import CompactionError
 from .rebuild import GroupReport
+from .residual import residual_groups
 from .slices import SliceGroups, SliceMember
 
 __all__ = [
@@ -84,7 +85,9 @@ def _groups(
     return SliceGroups(lam, members, count, label)
 
 
-def head_groups(model: nn.Module, lam: float, example_input: object = None) -> list[SliceGroups]:
+def head_groups(
+    model: nn.Module, lam: float, example_input: object = None, *, residual: bool = False
+) -> list[SliceGroups]:
     """A group lasso over every attention head of ``model``.
 
         P = lam * sum_h sqrt(size_h) * ||theta_h||_2,
@@ -100,16 +103,21 @@ def head_groups(model: nn.Module, lam: float, example_input: object = None) -> l
         lam: the strength ``lam``.
         example_input: accepted for symmetry with :func:`~shrinkage.neuron_groups`; not
             needed.
+        residual: also group the residual channels of every RMSNorm decoder
+            (:func:`~shrinkage.structured.residual.residual_groups`), which
+            :func:`~shrinkage.compact` removes exactly.
 
     Returns:
         One :class:`SliceGroups` per layer (two with grouped-query attention), holding
-        ``model``'s own parameters, for :class:`~shrinkage.Regularizer`.
+        ``model``'s own parameters, for :class:`~shrinkage.Regularizer`; with ``residual``,
+        one more per decoder.
 
     Raises:
-        CompactionError: ``model`` has no attention module that an adapter recognizes.
+        CompactionError: ``model`` has no attention module that an adapter recognizes, or
+            (with ``residual``) no RMSNorm decoder.
     """
     del example_input
-    out = []
+    out = residual_groups(model, lam) if residual else []
     for name, layout in head_layouts(model):
         module = model.get_submodule(name)
         prefix = f"{name}." if name else ""
@@ -124,7 +132,7 @@ def head_groups(model: nn.Module, lam: float, example_input: object = None) -> l
         else:
             every = layout.query + layout.keys + layout.values + layout.output
             out.append(_groups(prefix, module, every, d, layout.heads, lam, f"{name} heads"))
-    if not out:
+    if len(out) == 0 or all(g.label.endswith("residual") for g in out):
         found = unrecognized(model)
         raise CompactionError(
             f"{type(model).__name__} has no attention layer shrinkage recognizes (BERT-style "

@@ -9,11 +9,11 @@ positions and the nonzero values, like :mod:`shrinkage.structured.checkpoint`) a
 header's metadata, the shape attributes of every layer (``in_channels``, ``out_channels``,
 ``groups``, ``in_features``, ``num_features``, ...; an attention module's head counts,
 ``num_attention_heads``, ``num_heads``, ``num_key_value_groups``, and GPT-2 ``Conv1D``'s
-``nf`` / ``nx``). Loading builds ``architecture()`` on the ``meta`` device (no memory),
-puts a ``HeadAttention`` where the file has one in place of an ``nn.MultiheadAttention``
-that lost heads, gives each recorded layer its recorded attributes and tensor shapes, checks
-every shape against the tensors stored in the file and against the layer's own attributes,
-and only then allocates and reads the tensors. A mismatch raises a
+``nf`` / ``nx``; an RMSNorm's epsilon). Loading builds ``architecture()`` on the ``meta``
+device (no memory), puts a ``HeadAttention`` where the file has one in place of an
+``nn.MultiheadAttention`` that lost heads, gives each recorded layer its recorded attributes
+and tensor shapes, checks every shape against the tensors stored in the file and against the
+layer's own attributes, and only then allocates and reads the tensors. A mismatch raises a
 ``ValueError`` that names the layer.
 """
 
@@ -61,9 +61,27 @@ _SHAPES: dict[type[nn.Module], tuple[str, ...]] = {
 
 
 def _attributes(module: nn.Module) -> tuple[str, ...]:
-    """The integer attributes a checkpoint records for ``module``: a standard layer's
-    shape attributes, an attention module's head counts (:func:`shape_attributes`)."""
-    return _SHAPES.get(type(module)) or shape_attributes(module)
+    """The attributes a checkpoint records for ``module``: a standard layer's shape
+    attributes, an attention module's head counts (:func:`shape_attributes`), an RMSNorm's
+    epsilon (a float, which removing residual channels rescales)."""
+    return _SHAPES.get(type(module)) or shape_attributes(module) or _epsilon(module)
+
+
+def _epsilon(module: nn.Module) -> tuple[str, ...]:
+    """``("eps",)`` for an ``nn.RMSNorm`` with one, ``("variance_epsilon",)`` for a module
+    with that float attribute (Hugging Face's RMSNorms), else ``()``."""
+    if isinstance(module, nn.RMSNorm):
+        return ("eps",) if isinstance(module.eps, float) else ()
+    hugging_face = isinstance(getattr(module, "variance_epsilon", None), float)
+    return ("variance_epsilon",) if hugging_face else ()
+
+
+def _recorded(value: Any) -> bool:
+    """Whether ``value`` is an attribute a file may record: a positive integer, or a
+    positive finite float (an epsilon)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value > 0 and math.isfinite(value)
 
 
 def _expected(module: nn.Module, name: str) -> tuple[int, ...] | None:
@@ -143,7 +161,7 @@ def save_module(
     tensors: dict[str, Tensor] = {}
     records = {name: _encode(name, t, tensors) for name, t in model.state_dict().items()}
     modules = {
-        name: {"type": type(m).__name__, **{k: int(getattr(m, k)) for k in _attributes(m)}}
+        name: {"type": type(m).__name__, **{k: getattr(m, k) for k in _attributes(m)}}
         for name, m in model.named_modules()
         if _attributes(m)
     }
@@ -263,8 +281,9 @@ def _resize_recorded(model: nn.Module, name: str, spec: dict[str, Any]) -> None:
         )
     for attr in attributes:
         value = spec.get(attr)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive integer")
+        if not _recorded(value) or type(value) is not type(getattr(module, attr)):
+            kind = type(getattr(module, attr)).__name__
+            raise ValueError(f"layer {name!r}: {attr}={value!r} is not a positive {kind}")
         setattr(module, attr, value)
 
 
@@ -286,6 +305,8 @@ def _place_recorded(
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"{name}: unknown dtype {record['dtype']!r}")
     old = getattr(module, attr)
+    if isinstance(module, nn.RMSNorm) and attr == "weight":
+        module.normalized_shape = shape
     empty = torch.empty(shape, dtype=dtype, device="meta")
     setattr(
         module,
