@@ -26,6 +26,7 @@ own call overhead can exceed what they save for models this small
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +35,10 @@ from torch import Tensor, nn
 
 from .batchnorm import batchnorm_folds, fold_batchnorm_
 from .errors import CompactionError
-from .heads import compact_heads
+from .heads import remove_heads_
 from .macs import count_macs
-from .rebuild import GroupReport, check_outputs, compact_graph
-from .residual import compact_residual
+from .rebuild import GroupReport, check_outputs, remove_dead_units_
+from .residual import remove_residual_
 from .trace import Graph
 
 __all__ = ["CompactionError", "CompactionReport", "compact"]
@@ -111,15 +112,14 @@ def compact(
         {'0': (2, 3)}
     """
     example = example_input if isinstance(example_input, tuple) else (example_input,)
-    without_heads, head_rows = compact_heads(model)
-    narrower, width_rows = compact_residual(without_heads)
-    new, rows, graph = compact_graph(narrower, example, atol=atol)
-    folded = False
+    new = copy.deepcopy(model).eval()  # the one working copy every pass changes
+    rows = remove_heads_(new)
+    rows += remove_residual_(new)
+    graph_rows, graph = remove_dead_units_(new, example)
     if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward
-        new, folded = _without_batchnorm(new, graph)
-    if head_rows or width_rows or folded:
-        check_outputs(model, new, example, atol)
-    rows = head_rows + width_rows + rows
+        new = _without_batchnorm(new, graph)
+    check_outputs(model, new, example, atol)
+    rows += graph_rows
     report = CompactionReport(
         {r.label: (r.units_after, r.units_before) for r in rows},
         sum(p.numel() for p in model.parameters()),
@@ -131,14 +131,13 @@ def compact(
     return new.eval(), report
 
 
-def _without_batchnorm(model: nn.Sequential, graph: Graph) -> tuple[nn.Sequential, bool]:
-    """``model`` with every BatchNorm that :func:`_fold_all` folds left out, and whether one
-    was."""
+def _without_batchnorm(model: nn.Sequential, graph: Graph) -> nn.Sequential:
+    """``model`` with every BatchNorm that :func:`_fold_all` folds left out."""
     folded = _fold_all(model, graph)
     if not folded:
-        return model, False
+        return model
     kept = ((name, layer) for name, layer in model.named_children() if name not in folded)
-    return nn.Sequential(OrderedDict(kept)), True
+    return nn.Sequential(OrderedDict(kept))
 
 
 def _fold_all(model: nn.Sequential, graph: Graph) -> set[str]:

@@ -19,15 +19,14 @@ decoders, timm's ``Attention`` and ``torch.nn.MultiheadAttention``):
 
 * :func:`head_groups`: one :class:`~shrinkage.structured.slices.SliceGroups` per layer (two
   with grouped-query attention), for :class:`~shrinkage.Regularizer`;
-* :func:`compact_heads`: a copy without the removable heads, every attribute its forward
-  reads (head counts, projection widths) set to match. An ``nn.MultiheadAttention`` that
-  loses heads becomes a :class:`~shrinkage.structured.attention.HeadAttention` (the same
-  call and outputs; ``nn.MultiheadAttention`` cannot hold fewer heads than its width).
+* :func:`remove_heads_`: the removable heads out of :func:`~shrinkage.compact`'s working
+  copy, every attribute its forward reads (head counts, projection widths) set to match. An
+  ``nn.MultiheadAttention`` that loses heads becomes a
+  :class:`~shrinkage.structured.attention.HeadAttention` (the same call and outputs;
+  ``nn.MultiheadAttention`` cannot hold fewer heads than its width).
 """
 
 from __future__ import annotations
-
-import copy
 
 import torch
 from torch import Tensor, nn
@@ -50,9 +49,9 @@ from .slices import SliceGroups, SliceMember
 __all__ = [
     "HeadLayout",
     "check_layouts",
-    "compact_heads",
     "head_groups",
     "head_layouts",
+    "remove_heads_",
     "shape_attributes",
 ]
 
@@ -211,27 +210,26 @@ def _cut(module: nn.Module, layout: HeadLayout, queries: list[int], kv: list[int
     set_heads(module, layout, queries, kv)
 
 
-def compact_heads(model: nn.Module) -> tuple[nn.Module, list[GroupReport]]:
-    """An eval-mode copy of ``model`` without its removable heads (see the module docstring),
-    and one report row per attention layer (heads and that layer's parameters before and
-    after, and the dead heads kept with the reason). ``model`` is not changed; a model
-    without a recognized attention layer is returned itself, with no rows."""
-    if next(head_layouts(model), None) is None:
-        return model, []
-    new = copy.deepcopy(model).eval()
+def remove_heads_(model: nn.Module) -> list[GroupReport]:
+    """Remove the removable heads of the eval-mode ``model`` in place (see the module
+    docstring): one report row per attention layer (heads and that layer's parameters before
+    and after, and the dead heads kept with the reason); no rows for a model without a
+    recognized attention layer. The caller owns ``model`` (:func:`~shrinkage.compact` passes
+    its working copy) and checks its outputs."""
     rows = []
     with torch.no_grad():
-        for name, layout in list(head_layouts(new)):
-            module = new.get_submodule(name)
+        for name, layout in list(head_layouts(model)):
+            module = model.get_submodule(name)
             before = sum(p.numel() for p in module.parameters())
             queries, kv, reasons = _keep(module, layout)
             if isinstance(module, nn.MultiheadAttention) and len(queries) < layout.heads:
                 module = HeadAttention.from_multihead(module)
-                new.set_submodule(name, module)
+                model.set_submodule(name, module)
                 layout = next(lay for n, lay in head_layouts(module) if n == "")
             if len(queries) < layout.heads or len(kv) < layout.kv_heads:
                 _cut(module, layout, queries, kv)
             after = sum(p.numel() for p in module.parameters())
             rows.append(GroupReport(name, layout.heads, len(queries), before, after, reasons))
-    settle_encoders(new)
-    return new, rows
+    if rows:
+        settle_encoders(model)
+    return rows

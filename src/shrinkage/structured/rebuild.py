@@ -2,19 +2,19 @@
 
 A unit (see :mod:`shrinkage.structured.trace`) is **dead** when every entry of its
 parameters is zero, or when each of its channels is a constant whatever the input (a zero
-filter with a bias, a BatchNorm whose scale is zero). :func:`compact_graph` removes dead units
-from a deep copy of the model, slicing every member tensor, and adds the constant
+filter with a bias, a BatchNorm whose scale is zero). :func:`remove_dead_units_` removes dead
+units from :func:`~shrinkage.compact`'s working copy of the model, slicing every member
+tensor, and adds the constant
 ``sum_kernel W[:, k] * c`` that a removed channel ``k`` of value ``c`` fed a consumer to that
 consumer's bias. That is exact for a linear layer and for a convolution without zero
 padding; a constant ``c != 0`` entering a zero-padded convolution gives different values at
 the borders, so that unit is kept and the report says why. Layer attributes that describe
 shapes (``in_channels``, ``out_channels``, ``groups``, ``in_features``, ``num_features``,
-...) are updated, and the outputs are compared with the original's before returning.
+...) are updated; ``compact`` then compares the outputs with the original's.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from torch import Tensor, fx, nn
 from .errors import CompactionError
 from .trace import Graph, Unit, evaluated, trace
 
-__all__ = ["GroupReport", "check_outputs", "compact_graph", "dead"]
+__all__ = ["GroupReport", "check_outputs", "dead", "remove_dead_units_"]
 
 
 @dataclass(frozen=True)
@@ -207,22 +207,20 @@ def _resize(module: nn.Module, before: dict[str, Any]) -> None:
             setattr(module, attr, int(size))
 
 
-def compact_graph(
-    model: nn.Module, example_input: Any, *, atol: float = 1e-5
-) -> tuple[nn.Module, list[GroupReport], Graph]:
-    """``model`` without its dead units (see the module docstring), the per-layer report and
-    the traced graph (its units, and the pinned channel sets by reason). ``model`` is not
-    changed.
+def remove_dead_units_(
+    model: nn.Module, example: tuple[Any, ...]
+) -> tuple[list[GroupReport], Graph]:
+    """Remove the dead units of the eval-mode ``model`` in place (its layers get new,
+    smaller tensors): the per-layer report and the traced graph. The caller owns ``model``
+    and checks its outputs against the original's.
 
     Raises:
-        CompactionError: the model cannot be traced, or the compacted copy does not compute
-            the same outputs (the message says which and by how much); nothing was changed.
+        CompactionError: the model cannot be traced.
     """
-    example = example_input if isinstance(example_input, tuple) else (example_input,)
     graph: Graph = trace(model, example)
-    new = copy.deepcopy(model).eval()
-    tensors = _tensors(new)
-    removed, folds, kept = _removable(graph, new, tensors, example)
+    before = {label: _size(model, label) for label in {u.label for u in graph.units}}
+    tensors = _tensors(model)
+    removed, folds, kept = _removable(graph, model, tensors, example)
     drop: dict[tuple[str, int], set[int]] = {}
     delta: dict[str, Tensor] = {}
     for unit in removed:
@@ -230,9 +228,13 @@ def compact_graph(
             drop.setdefault(key, set()).update(slices)
         for bias, add in folds[id(unit)].items():
             delta[bias] = delta[bias] + add if bias in delta else add
-    _cut(new, tensors, drop, delta)
-    check_outputs(model, new, example, atol)
-    return new, _reports(graph, removed, kept, model, new), graph
+    _cut(model, tensors, drop, delta)
+    return _reports(graph, removed, kept, before, model), graph
+
+
+def _size(model: nn.Module, label: str) -> int:
+    """The parameter entries of ``model``'s layer ``label``."""
+    return sum(p.numel() for p in model.get_submodule(label).parameters())
 
 
 def _removable(
@@ -328,9 +330,13 @@ def check_outputs(model: nn.Module, new: nn.Module, example: tuple[Any, ...], at
 
 
 def _reports(
-    graph: Graph, removed: list[Unit], kept: dict[int, str], model: nn.Module, new: nn.Module
+    graph: Graph,
+    removed: list[Unit],
+    kept: dict[int, str],
+    before: dict[str, int],
+    new: nn.Module,
 ) -> list[GroupReport]:
-    """One row per producing layer: its units, and its own parameters before and after."""
+    """One row per producing layer: its units, and its own parameters ``before`` and after."""
     gone = {id(u) for u in removed}
     rows: dict[str, list[int]] = {}
     reasons: dict[str, dict[str, int]] = {}
@@ -341,11 +347,7 @@ def _reports(
         if id(unit) in kept:
             r = reasons.setdefault(unit.label, {})
             r[kept[id(unit)]] = r.get(kept[id(unit)], 0) + 1
-
-    def size(m: nn.Module, label: str) -> int:
-        return sum(p.numel() for p in m.get_submodule(label).parameters())
-
     return [
-        GroupReport(label, a, b, size(model, label), size(new, label), reasons.get(label, {}))
+        GroupReport(label, a, b, before[label], _size(new, label), reasons.get(label, {}))
         for label, (a, b) in rows.items()
     ]

@@ -18,13 +18,13 @@ channels change: its width stays.)
 
 * :func:`residual_groups`: one :class:`~shrinkage.structured.slices.SliceGroups` whose unit
   ``j`` is every slice that channel ``j`` touches;
-* :func:`compact_residual`: a copy without the channels whose writers are all zero, every
-  norm rescaled and every width attribute set to match.
+* :func:`remove_residual_`: the channels whose writers are all zero out of
+  :func:`~shrinkage.compact`'s working copy, every norm rescaled and every width attribute
+  set to match.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from .errors import CompactionError
 from .rebuild import GroupReport
 from .slices import SliceGroups, SliceMember
 
-__all__ = ["ResidualLayout", "compact_residual", "residual_groups", "residual_layouts"]
+__all__ = ["ResidualLayout", "remove_residual_", "residual_groups", "residual_layouts"]
 
 _LAYER = {
     "input_layernorm",
@@ -274,35 +274,32 @@ def _cut(model: nn.Module, layout: ResidualLayout, keep: Tensor) -> None:
     _set_width(model.get_submodule(layout.decoder), layout.width, keep.numel())
 
 
-def compact_residual(model: nn.Module) -> tuple[nn.Module, list[GroupReport]]:
-    """A copy of ``model`` without the residual channels its writers leave at zero.
+def remove_residual_(model: nn.Module) -> list[GroupReport]:
+    """Remove, in place, the residual channels the writers of ``model``'s RMSNorm decoders
+    leave at zero (see the module docstring).
 
     Args:
-        model: any module (not changed); only its RMSNorm decoders change.
+        model: an eval-mode model the caller owns (:func:`~shrinkage.compact` passes its
+            working copy); only its RMSNorm decoders change.
 
     Returns:
-        ``(new, rows)``: an eval-mode copy and one report row per decoder (channels and
-        parameters before and after). A model without such a decoder is returned itself,
-        with no rows.
+        One report row per decoder (channels and parameters before and after); none for a
+        model without such a decoder.
     """
-    layouts = list(residual_layouts(model))
-    if not layouts:
-        return model, []
-    new = copy.deepcopy(model).eval()
     rows = []
     with torch.no_grad():
-        for layout in layouts:
-            dead = _dead(new, layout)
+        for layout in list(residual_layouts(model)):
+            dead = _dead(model, layout)
             reasons: dict[str, int] = {}
             if bool(dead.all()):  # one channel stays: a stream of width 0 has no shape
                 dead[0] = False
                 reasons["a decoder keeps one channel"] = 1
             keep = torch.nonzero(~dead).reshape(-1)
-            decoder = new.get_submodule(layout.decoder)
+            decoder = model.get_submodule(layout.decoder)
             before = sum(p.numel() for p in decoder.parameters())
             if keep.numel() < layout.width:
-                _cut(new, layout, keep)
+                _cut(model, layout, keep)
             after = sum(p.numel() for p in decoder.parameters())
             label = f"{layout.decoder} residual" if layout.decoder else "residual"
             rows.append(GroupReport(label, layout.width, keep.numel(), before, after, reasons))
-    return new, rows
+    return rows

@@ -175,14 +175,19 @@ class Tracer:
         self.members.append((name, dim, np.asarray(ids, dtype=np.int64)))
 
     def unknown(self, node: fx.Node, why: str) -> Any:
-        """Pin every input channel, freeze every parameter read, pinned outputs."""
+        """Pin every input channel, freeze every parameter read, pinned outputs. A model
+        tensor no op has read element-wise yet keeps no ids: frozen, it pins every unit that
+        a later read ties it to (an embedding's ``[vocab, width]`` weight is never turned
+        into one id per entry)."""
         for arg in node.all_input_nodes:
-            value = self.get(arg)
-            if value is not None:
-                self.pin(value[0], why)
             name = self.name(arg)
             if name is not None:
                 self.frozen.setdefault(name, why)
+            if arg.name in self.lazy:
+                continue
+            value = self.get(arg)
+            if value is not None:
+                self.pin(value[0], why)
         return self.pinned_value(node.meta.get("val"), why)
 
     # -- the walk -----------------------------------------------------------------------
