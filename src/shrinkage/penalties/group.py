@@ -99,16 +99,30 @@ class GroupLasso(Penalty):
             return w
         with torch.no_grad():
             layout, weights = self._layout(w)
-            tau = self.lam * weights
             if isinstance(step, Tensor) and step.numel() > 1:
+                tau = self.lam * weights
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
-            norms = layout.norms(w)
-            t = step * tau
-            keep = norms > t
-            scale = torch.where(keep, 1.0 - t / torch.where(keep, norms, 1.0), 0.0)
-            w.mul_(layout.expand(scale.to(w.dtype)))
+            w.mul_(layout.expand(self.scales(layout.norms(w), weights, step).to(w.dtype)))
         return w
+
+    def scales(self, norms: Tensor, weights: Tensor, step: float | Tensor) -> Tensor:
+        """What the prox with a scalar ``step`` multiplies each group by.
+
+        ``max(1 - step * lam * weights_g / ||w_g||, 0)``, for groups whose norms are known
+        (a penalty whose groups span several tensors computes them tensor by tensor).
+
+        Args:
+            norms: ``[G]``, the groups' norms ``||w_g||``.
+            weights: ``[G]``, their weights ``f_g * sqrt(size_g)``.
+            step: the step, one number.
+
+        Returns:
+            ``[G]``, in ``[0, 1]``.
+        """
+        t = step * (self.lam * weights)
+        keep = norms > t
+        return torch.where(keep, 1.0 - t / torch.where(keep, norms, 1.0), 0.0)
 
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
         layout, weights = self._layout(w)

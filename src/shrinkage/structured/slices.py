@@ -179,19 +179,56 @@ class SliceGroups(UnitPenalty):
 
     def norms(self) -> Tensor:
         """``[units]``: ``||g_u||``; zero for a unit that can be removed."""
-        e = self.entries().detach()
         if self._ids is None:
-            return torch.linalg.vector_norm(e, dim=1)
+            return self._squares().sqrt()
+        e = self.entries().detach()
         return torch.zeros(self.units, dtype=e.dtype).index_add(0, self._ids, e * e).sqrt()
+
+    @torch.no_grad()
+    def _squares(self) -> Tensor:
+        """``[units]``: ``||g_u||^2`` of alike units, summed member by member (no copy of
+        all the entries at once)."""
+        total = None
+        for k, m in enumerate(self.members):
+            part = self._taken(k, m.parameter.detach()).reshape(self.units, -1)
+            squares = (part * part).sum(1)
+            total = squares if total is None else total + squares
+        assert total is not None  # a SliceGroups has members
+        return total
 
     @torch.no_grad()
     def prox_(self, steps: Sequence[Step]) -> None:
         """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
         tensor shaped like its parameter)."""
-        e = self.entries([m.parameter.detach() for m in self.members])
         step = step_tensors([m.parameter for m in self.members], steps)
+        if isinstance(step, float) and self._alike:
+            self._scale_(step)
+            return
+        e = self.entries([m.parameter.detach() for m in self.members])
         self.penalty.prox_(e, step if isinstance(step, float) else self.entries(step))
         self._write(e)
+
+    def _scale_(self, step: float) -> None:
+        """The prox with one scalar step on alike units: each unit scaled by
+        :meth:`GroupLasso.scales <shrinkage.GroupLasso.scales>`, member by member."""
+        if self.penalty.lam == 0:
+            return
+        squares = self._squares()
+        weights = self._sizes.to(squares.dtype).sqrt()  # in GroupLasso's precision
+        if self.penalty.factor is not None:
+            weights = weights * self.penalty.factor.to(squares.dtype).reshape(-1)
+        norms = torch.where(squares > 0, torch.where(squares > 0, squares, 1.0).sqrt(), 0.0)
+        scale = self.penalty.scales(norms, weights, step)
+        for m, rows in zip(self.members, self._rows, strict=True):
+            moved = m.parameter.detach().movedim(m.dim, 0)
+            per_slice = scale.to(m.parameter.dtype).repeat_interleave(
+                (moved.shape[0] if rows is None else rows.numel()) // self.units
+            )
+            shape = (-1, *([1] * (moved.dim() - 1)))
+            if rows is None:
+                moved.mul_(per_slice.view(shape))
+            else:
+                moved.index_copy_(0, rows, moved.index_select(0, rows) * per_slice.view(shape))
 
     def _write(self, e: Tensor) -> None:
         """The entries ``e`` (laid out as :meth:`entries` gives them) back into the members."""
