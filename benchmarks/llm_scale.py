@@ -9,11 +9,15 @@ memory sampled every 5 ms:
 * ``prox steps``: three steps of ``Proximal(SGD)`` on the next-token loss of one batch;
 * ``compact``: a quarter of the residual channels, of the query heads and of the MLP neurons
   set to zero (what a long enough path would do), then ``compact`` (outputs checked);
-* ``save`` / ``load``: ``save_sparse`` of the compact model, ``load_sparse`` with the config.
+* ``save``: ``save_sparse`` of the compact model;
+* ``load``: ``load_sparse`` with the config, in a new process (as a server loads it), and
+  its logits compared with the compact model's.
 
-Peak memory is reported above the process's resident memory before the model was built, as a
-multiple of the model's own size (4 bytes a parameter), so that a stage that grows faster
-than the model shows.
+Peak memory is reported above the process's resident memory before the model was built (for
+``load``, before loading), as a multiple of the original model's size (4 bytes a parameter),
+so that a stage that grows faster than the model shows. The stages of one process run in
+order, so a stage's peak includes what the earlier ones still hold (the original model
+throughout).
 
     python benchmarks/llm_scale.py                       # 10M, 100M, 300M and 1B
     python benchmarks/llm_scale.py --sizes 10M 100M
@@ -142,10 +146,12 @@ def recipe(size: str) -> dict[str, Any]:
         path = Path(tmp) / "small.safetensors"
         with stage(rows, "save", base):
             shrinkage.save_sparse(small, path)
-        with stage(rows, "load", base):
-            back = shrinkage.load_sparse(path, architecture=lambda: build(size))
-    with torch.no_grad():
-        same = bool(back(x).logits.equal(small(x).logits))
+        with torch.no_grad():
+            torch.save({"tokens": x, "logits": small(x).logits}, Path(tmp) / "expected.pt")
+        del model, small
+        loaded = json.loads(fresh_process("--load", size, tmp))
+    rows["load"] = loaded["stage"]
+    same = loaded["equal"]
     return {
         "size": size,
         "parameters": n,
@@ -157,6 +163,20 @@ def recipe(size: str) -> dict[str, Any]:
 
 def build(size: str) -> Any:
     return transformers.LlamaForCausalLM(config(size))
+
+
+def load(size: str, folder: str) -> dict[str, Any]:
+    """``load_sparse`` of the saved model, in this (fresh) process, as a server would; and
+    whether its logits equal the saved ones."""
+    base = resident()
+    rows: dict[str, Any] = {}
+    with stage(rows, "load", base):
+        file = Path(folder) / "small.safetensors"
+        back = shrinkage.load_sparse(file, architecture=lambda: build(size))
+    expected = torch.load(Path(folder) / "expected.pt")
+    with torch.no_grad():
+        equal = bool(back(expected["tokens"]).logits.equal(expected["logits"]))
+    return {"stage": rows["load"], "equal": equal}
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -184,20 +204,29 @@ def run(sizes: list[str], launch: Callable[[str], dict[str, Any]]) -> list[dict[
     return results
 
 
-def in_fresh_process(size: str) -> dict[str, Any]:
+def fresh_process(*args: str) -> str:
+    """The last line this script prints when run with ``args`` in a new process."""
     out = subprocess.run(
-        [sys.executable, __file__, "--one", size], check=True, capture_output=True, text=True
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return out.stdout.strip().splitlines()[-1]
+
+
+def in_fresh_process(size: str) -> dict[str, Any]:
+    return json.loads(fresh_process("--one", size))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--one", choices=list(SIZES), help=argparse.SUPPRESS)
+    parser.add_argument("--load", nargs=2, metavar=("SIZE", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(recipe(args.one)))
+        return
+    if args.load:
+        print(json.dumps(load(*args.load)))
         return
     print(f"torch threads: {torch.get_num_threads()}, {TOKENS} tokens, float32")
     results = run(args.sizes, in_fresh_process)

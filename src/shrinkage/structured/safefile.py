@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 FORMAT = "shrinkage-sparse/2"
+_VOLATILE = "volatile:"
+"""The prefix of the stored buffers that a state dict leaves out."""
 
 _SHAPES: dict[type[nn.Module], tuple[str, ...]] = {
     nn.Conv1d: ("in_channels", "out_channels", "groups"),
@@ -159,7 +161,13 @@ def save_module(
     layers of an ``nn.Sequential`` that can be rebuilt from the file alone (``sequential``:
     each layer's type, name and constructor arguments)."""
     tensors: dict[str, Tensor] = {}
-    records = {name: _encode(name, t, tensors) for name, t in model.state_dict().items()}
+    state = model.state_dict()
+    records = {name: _encode(name, t, tensors) for name, t in state.items()}
+    volatile = {  # buffers the state dict leaves out (a rotary embedding's frequencies)
+        _VOLATILE + name: _encode(_VOLATILE + name, b, tensors)
+        for name, b in model.named_buffers()
+        if name not in state
+    }
     modules = {
         name: {"type": type(m).__name__, **{k: getattr(m, k) for k in _attributes(m)}}
         for name, m in model.named_modules()
@@ -171,6 +179,7 @@ def save_module(
         "input_shape": json.dumps(list(input_shape) if input_shape is not None else None),
         "modules": json.dumps(modules),
         "tensors": json.dumps(records),
+        "volatile": json.dumps(volatile),
     }
     if sequential is not None:
         metadata["sequential"] = json.dumps(sequential)
@@ -198,6 +207,7 @@ def read_header(path: Path) -> dict[str, Any]:
             "modules": json.loads(metadata["modules"]),
             "tensors": json.loads(metadata["tensors"]),
             "sequential": json.loads(metadata.get("sequential", "null")),
+            "volatile": json.loads(metadata.get("volatile", "null")),
             "stored": stored,
         }
     except (KeyError, json.JSONDecodeError) as error:
@@ -247,16 +257,28 @@ def load_module(
     settle_encoders(model)
     volatile = [n for n, _ in model.named_buffers() if n not in expected_keys]
     model = model.to_empty(device="cpu")
-    if volatile:  # buffers the state dict leaves out: from a real build of the architecture
-        reference = dict(architecture().named_buffers())
+    if volatile:
         with torch.no_grad():
-            for name in volatile:
-                model.get_buffer(name).copy_(reference[name])
+            for name, value in _volatile(path, header, volatile, architecture).items():
+                model.get_buffer(name).copy_(value)
     state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     with torch.no_grad():
         for name, value in read_tensors(path, header["tensors"]).items():
             state[name].copy_(value)
     return model.eval(), header["input_shape"]
+
+
+def _volatile(
+    path: Path, header: dict[str, Any], names: list[str], architecture: Callable[[], nn.Module]
+) -> dict[str, Tensor]:
+    """The buffers ``names`` that the state dict leaves out: from the file, which records
+    them; from a real build of the architecture for a file written before it did."""
+    records = header.get("volatile") or {}
+    if {_VOLATILE + n for n in names} <= set(records):
+        stored = read_tensors(path, {_VOLATILE + n: records[_VOLATILE + n] for n in names})
+        return {name.removeprefix(_VOLATILE): t for name, t in stored.items()}
+    reference = dict(architecture().named_buffers())
+    return {name: reference[name] for name in names}
 
 
 def _resize_recorded(model: nn.Module, name: str, spec: dict[str, Any]) -> None:
