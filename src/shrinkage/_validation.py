@@ -99,6 +99,14 @@ def check_choice(name: str, value: Any, allowed: Collection[str]) -> str:
     return value
 
 
+def check_positive_int(name: str, value: Any) -> int:
+    """``value``, refused with an :class:`ArgumentError` naming ``name`` unless it is an
+    integer ``>= 1`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ArgumentError(name, f"must be a positive integer; got {value!r}")
+    return value
+
+
 def check_factor(name: str, factor: Any) -> torch.Tensor | None:
     """Check a per-element or per-group penalty factor (glmnet's ``penalty.factor``).
 

@@ -16,6 +16,8 @@
   ``head_groups(..., residual=True)``;
 * :func:`compact`: a smaller dense copy without the dead units, same outputs, same class,
   for every network through its traced graph (:mod:`~shrinkage.structured.rebuild`);
+* :class:`Budget`: raise the strength during training until the compacted model costs a
+  requested fraction of its MACs or parameters (:mod:`~shrinkage.structured.budget`);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
 * :func:`save_sparse` / :func:`load_sparse`: checkpoints of the nonzeros only, never
   unpickled;
@@ -23,6 +25,7 @@
 """
 
 from .attention import HeadAttention
+from .budget import Budget, BudgetReport
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
 from .compaction import CompactionReport, compact
 from .errors import CompactionError
@@ -36,6 +39,8 @@ from .slices import SliceGroups, SliceMember
 
 __all__ = [
     "LAYERS",
+    "Budget",
+    "BudgetReport",
     "CompactedFile",
     "CompactionError",
     "CompactionReport",

@@ -33,6 +33,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .._validation import check_positive_int
 from .batchnorm import batchnorm_folds, fold_batchnorm_
 from .errors import CompactionError
 from .heads import remove_heads_
@@ -72,7 +73,12 @@ class CompactionReport:
 
 
 def compact(
-    model: nn.Module, example_input: Any, *, atol: float = 1e-5, fuse_batchnorm: bool = True
+    model: nn.Module,
+    example_input: Any,
+    *,
+    atol: float = 1e-5,
+    fuse_batchnorm: bool = True,
+    round_to: int = 1,
 ) -> tuple[nn.Module, CompactionReport]:
     """A smaller dense copy of ``model`` without its dead units (see the module docstring).
 
@@ -88,15 +94,16 @@ def compact(
             the result.
         atol: the largest absolute difference allowed between the two models' outputs on
             ``example_input`` (relative to the output scale).
-        fuse_batchnorm: in a plain ``nn.Sequential``, fold each BatchNorm that reads a Linear or
-            Conv layer's output into it (eval-mode statistics: ``W <- W * g / sqrt(var +
-            eps)``, ``b <- (b - mean) * g / sqrt(var + eps) + beta``) and drop it, as inference
-            engines do. ``False`` keeps the BatchNorm layers; other models always keep them.
+        fuse_batchnorm: in a plain ``nn.Sequential``, fold each BatchNorm into the layer it
+            reads (:mod:`~shrinkage.structured.batchnorm`); other models keep them.
+        round_to: each layer of units keeps a multiple of ``round_to`` of them (or all):
+            dead units fill it up, and the outputs stay the same.
 
     Returns:
         ``(compact_model, report)``, the compact model in eval mode.
 
     Raises:
+        ArgumentError: ``round_to`` is not a positive integer.
         CompactionError: the model cannot be traced, or the compacted copy does not compute
             the same outputs; nothing changed.
 
@@ -111,24 +118,29 @@ def compact(
         >>> report.kept
         {'0': (2, 3)}
     """
+    check_positive_int("round_to", round_to)
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     new = copy.deepcopy(model).eval()  # the one working copy every pass changes
     rows = remove_heads_(new)
     rows += remove_residual_(new)
-    graph_rows, graph = remove_dead_units_(new, example)
+    graph_rows, graph = remove_dead_units_(new, example, round_to)
     if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward
         new = _without_batchnorm(new, graph)
     check_outputs(model, new, example, atol)
-    rows += graph_rows
-    report = CompactionReport(
+    return new.eval(), _report(model, new, rows + graph_rows, graph, example_input)
+
+
+def _report(
+    model: nn.Module, new: nn.Module, rows: list[GroupReport], graph: Graph, example: Any
+) -> CompactionReport:
+    return CompactionReport(
         {r.label: (r.units_after, r.units_before) for r in rows},
         sum(p.numel() for p in model.parameters()),
         sum(p.numel() for p in new.parameters()),
         tuple(rows),
         graph.pinned,
-        *_macs(model, new, example_input),
+        *_macs(model, new, example),
     )
-    return new.eval(), report
 
 
 def _without_batchnorm(model: nn.Sequential, graph: Graph) -> nn.Sequential:

@@ -164,6 +164,31 @@ def _keep_one(removed: list[Unit], tensors: dict[str, Tensor], kept: dict[int, s
         removed = [u for u in removed if u is not stay]
 
 
+def _rounded(graph: Graph, removed: list[Unit], kept: dict[int, str], round_to: int) -> list[Unit]:
+    """``removed`` less the dead units each layer keeps so that its width stays a multiple
+    of ``round_to`` (or is the whole layer)."""
+    if round_to <= 1:
+        return removed
+    width: dict[str, int] = {}
+    for unit in graph.units:
+        width[unit.label] = width.get(unit.label, 0) + 1
+    gone: dict[str, int] = {}
+    for unit in removed:
+        gone[unit.label] = gone.get(unit.label, 0) + 1
+    fill = {
+        label: min(width[label], -(-(width[label] - n) // round_to) * round_to) - (width[label] - n)
+        for label, n in gone.items()
+    }
+    out = []
+    for unit in reversed(removed):  # the last dead units of a layer fill it up
+        if fill[unit.label] > 0:
+            fill[unit.label] -= 1
+            kept[id(unit)] = f"kept for a width that is a multiple of {round_to}"
+        else:
+            out.append(unit)
+    return out[::-1]
+
+
 def _set(model: nn.Module, name: str, value: Tensor) -> None:
     owner, _, attr = name.rpartition(".")
     module = model.get_submodule(owner)
@@ -208,11 +233,12 @@ def _resize(module: nn.Module, before: dict[str, Any]) -> None:
 
 
 def remove_dead_units_(
-    model: nn.Module, example: tuple[Any, ...]
+    model: nn.Module, example: tuple[Any, ...], round_to: int = 1
 ) -> tuple[list[GroupReport], Graph]:
     """Remove the dead units of the eval-mode ``model`` in place (its layers get new,
     smaller tensors): the per-layer report and the traced graph. The caller owns ``model``
-    and checks its outputs against the original's.
+    and checks its outputs against the original's. Each layer keeps a multiple of
+    ``round_to`` units (or all of them): dead units fill it up, which changes no output.
 
     Raises:
         CompactionError: the model cannot be traced.
@@ -221,6 +247,7 @@ def remove_dead_units_(
     before = {label: _size(model, label) for label in {u.label for u in graph.units}}
     tensors = _tensors(model)
     removed, folds, kept = _removable(graph, model, tensors, example)
+    removed = _rounded(graph, removed, kept, round_to)
     drop: dict[tuple[str, int], set[int]] = {}
     delta: dict[str, Tensor] = {}
     for unit in removed:

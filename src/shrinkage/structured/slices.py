@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .._kernels import Step
 from ..penalties import GroupLasso, MultiTensorPenalty
+from ..penalties.base import check_lam
 from .trace import Unit
 
 __all__ = ["SliceGroups", "SliceMember", "UnitPenalty", "slice_groups", "step_tensors"]
@@ -67,7 +68,13 @@ class UnitPenalty(MultiTensorPenalty):
 
     @property
     def lam(self) -> float:
+        """The strength ``lam``; setting it changes the penalty in place (a budget raises
+        it during training)."""
         return float(self.penalty.lam)
+
+    @lam.setter
+    def lam(self, value: float) -> None:
+        self.penalty.lam = check_lam(value)
 
     @property
     def named_parameters(self) -> tuple[tuple[str, Tensor], ...]:

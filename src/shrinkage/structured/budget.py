@@ -1,0 +1,205 @@
+"""Structured sparsity to a budget: raise the group lasso's strength until the model is cheap
+enough, then stop.
+
+    groups = neuron_groups(model, 1e-4, example_input=x[:2])
+    opt = Proximal(torch.optim.Adam(model.parameters()), Regularizer(model, None, groups=groups))
+    budget = Budget(model, groups, x[:2], target=0.5, optimizer=opt)   # 2x fewer MACs
+    for step, (inputs, labels) in enumerate(batches):
+        train_step(model, opt, inputs, labels)
+        if step % 10 == 9 and budget.check():
+            break
+    small, report = compact(model, x[:2], round_to=budget.round_to)
+
+Every few steps, :meth:`Budget.check` measures what the model would
+cost once compacted (:func:`~shrinkage.compact` on the example input, run only when a unit
+has reached zero since the last check; its widths rounded up to ``round_to``;
+MACs per sample or parameters). Above the target it multiplies every group's strength by
+``growth``; below ``(1 - tolerance) * target`` (too far: the last strength removed more than
+the budget asked) it puts the model and optimizer back as they were at the last check and
+retries with that strength divided by ``growth``, then takes smaller steps (``growth`` to its
+square root); in between it says stop. Units
+leave only by reaching exact zero, so compaction stays exact whatever the budget.
+
+Costs are counted, never timed: a budget in measured latency would make the trained model
+depend on what else runs on the machine. MACs follow latency on the models of
+``benchmarks/structured.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._validation import ArgumentError, check_positive_int
+from .compaction import compact
+from .macs import count_macs
+from .slices import SliceGroups
+
+__all__ = ["Budget", "BudgetReport"]
+
+COSTS = ("macs", "parameters")
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """Where a :class:`Budget` stands.
+
+    Attributes:
+        cost: ``"macs"`` (per sample) or ``"parameters"``.
+        dense: the cost of the model when the budget was made.
+        target: the cost asked for.
+        reached: the cost of the compacted model at the last check.
+        lam: the groups' strength now.
+        checks: how many checks ran.
+        retries: how many times a step went too far and was taken back.
+        done: whether ``reached`` is within the tolerance below ``target``.
+    """
+
+    cost: str
+    dense: int
+    target: float
+    reached: int
+    lam: float
+    checks: int
+    retries: int
+    done: bool
+
+
+class Budget:
+    """Drive ``groups``' strength up until the compacted model costs ``target`` (see the module
+    docstring).
+
+    Args:
+        model: the model being trained (read, and restored on a retry).
+        groups: the group lassos applied to it (their strength is raised in place); the
+            first strength is theirs, which must be positive.
+        example_input: a batch (or tuple of inputs) that :func:`~shrinkage.compact` and the
+            MAC count run on.
+        target: the cost to reach, as a fraction of the dense cost, in ``(0, 1)``: ``0.5``
+            for 2x fewer.
+        cost: ``"macs"`` (per sample) or ``"parameters"``.
+        round_to: widths rounded up to a multiple of this, as ``compact(round_to=)`` does.
+        growth: the factor the strength is multiplied by at each check while the cost is
+            above target (checked every 10 steps, 1.05 raises it tenfold in about 470 steps).
+        tolerance: how far below the target a check may land, as a fraction of it.
+        optimizer: restored with the model on a retry (its moments belong to the weights).
+
+    Raises:
+        ArgumentError: a bad ``target``, ``cost``, ``round_to``, ``growth`` or
+            ``tolerance``, or no group with a positive strength.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        groups: Sequence[SliceGroups],
+        example_input: Any,
+        *,
+        target: float,
+        cost: str = "macs",
+        round_to: int = 1,
+        growth: float = 1.05,
+        tolerance: float = 0.05,
+        optimizer: torch.optim.Optimizer | None = None,
+    ) -> None:
+        _check(target, cost, round_to, growth, tolerance)
+        if not groups or any(g.lam <= 0 for g in groups):
+            raise ArgumentError("groups", "must be group lassos with a positive strength")
+        self.model, self.groups, self.example = model, list(groups), example_input
+        self.cost, self.round_to, self.growth = cost, round_to, growth
+        self.tolerance, self.optimizer = tolerance, optimizer
+        self.lam = groups[0].lam
+        self.dense = self._measure(model)
+        self.target = target * self.dense
+        self._saved = self._snapshot()
+        self._reached, self._checks, self._retries, self._done = self.dense, 0, 0, False
+        self._zeros = tuple(int((g.norms() == 0).sum()) for g in self.groups)
+
+    def _measure(self, model: nn.Module) -> int:
+        """The cost of ``model`` once compacted."""
+        was_training = model.training
+        small, _ = compact(model, self.example, round_to=self.round_to)
+        model.train(was_training)
+        if self.cost == "parameters":
+            return sum(p.numel() for p in small.parameters())
+        first = self.example[0] if isinstance(self.example, tuple) else self.example
+        return count_macs(small, first[:1])
+
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        state = copy.deepcopy(self.model.state_dict())
+        moments = copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else None
+        return state, moments
+
+    def _set_lam(self, lam: float) -> None:
+        self.lam = lam
+        for g in self.groups:
+            g.lam = lam
+
+    def check(self) -> bool:
+        """Measure, then raise the strength, take a step back, or say stop.
+
+        Returns:
+            ``True`` once the compacted model's cost is within ``tolerance`` below the
+            target (or the strength can no longer be refined): stop training.
+        """
+        self._checks += 1
+        zeros = tuple(int((g.norms() == 0).sum()) for g in self.groups)
+        if zeros != self._zeros:  # compaction runs only when a unit has left or come back
+            self._reached, self._zeros = self._measure(self.model), zeros
+        if self._reached > self.target:
+            self._saved = self._snapshot()
+            self._set_lam(self.lam * self.growth)
+            return False
+        if self._reached >= (1 - self.tolerance) * self.target:
+            self._done = True
+            return True
+        return self._step_back()
+
+    def _step_back(self) -> bool:
+        """Put back the last state above the target, with a smaller step; ``True`` (stop)
+        when the step cannot be refined further."""
+        if self.growth < 1.0 + 1e-3:
+            warnings.warn(
+                f"Budget: the cost went from above the target {self.target:.4g} to "
+                f"{self._reached} in the smallest step of strength; stopping there",
+                UserWarning,
+                stacklevel=3,
+            )
+            return True
+        state, moments = self._saved
+        self.model.load_state_dict(state)
+        if self.optimizer is not None and moments is not None:
+            self.optimizer.load_state_dict(moments)
+        self._retries += 1
+        self._set_lam(self.lam / self.growth)  # the strength that went too far, less a step
+        self.growth = math.sqrt(self.growth)
+        return False
+
+    @property
+    def report(self) -> BudgetReport:
+        """Where the budget stands (see :class:`BudgetReport`)."""
+        return BudgetReport(
+            self.cost, self.dense, self.target, self._reached, self.lam, self._checks,
+            self._retries, self._done,
+        )  # fmt: skip
+
+
+def _check(target: float, cost: str, round_to: int, growth: float, tolerance: float) -> None:
+    if not isinstance(target, int | float) or not 0 < target < 1:
+        raise ArgumentError(
+            "target", f"must be a fraction of the dense cost in (0, 1); got {target!r}"
+        )
+    if cost not in COSTS:
+        raise ArgumentError("cost", f"must be one of {list(COSTS)}; got {cost!r}")
+    check_positive_int("round_to", round_to)
+    if not isinstance(growth, int | float) or not growth > 1:
+        raise ArgumentError("growth", f"must be a number above 1; got {growth!r}")
+    if not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
+        raise ArgumentError("tolerance", f"must be in (0, 1); got {tolerance!r}")
