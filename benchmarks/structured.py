@@ -24,8 +24,16 @@ the latency of each final network at batch 1 and 256 (median of interleaved repe
 intra-op thread, eval and inference mode), eager and ``torch.compile`` (``--no-compile``
 skips compiling), on the first seed.
 
+With ``--budgets 2 3 4``, budget rows instead: from the same dense network, proximal Adam
+with the MACs-weighted group lasso and a :class:`~shrinkage.structured.Budget` checked every
+``--budget-every`` steps until the compacted network has 1/2, 1/3, 1/4 of the dense MACs
+(within 5 % below); then ``compact`` (accuracy unchanged), and both it and Torch-Pruning at
+the MACs reached (sparse training for as many epochs, then pruning by magnitude) refitted for
+``path_epochs``; with latency at batch 1 and 256 against the dense network's, first seed.
+
     python benchmarks/structured.py                      # seeds 0, 1 and 2
     python benchmarks/structured.py --seeds 0 --no-compile --json
+    python benchmarks/structured.py --budgets 2 3 4      # the budget rows
 """
 
 from __future__ import annotations
@@ -42,10 +50,11 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn import functional as F
 
-from shrinkage import compact, count_macs
+from shrinkage import Proximal, Regularizer, compact, count_macs
 from shrinkage.experiments import Settings
 from shrinkage.experiments.problems import NetworkFamily
 from shrinkage.experiments.runner import Runner
+from shrinkage.structured import Budget, neuron_groups
 from timing import interleaved
 
 
@@ -178,6 +187,97 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
+def budget_train(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, target: float, args: argparse.Namespace
+) -> tuple[Budget, int]:
+    """Proximal Adam with the group lasso over channels (MACs-weighted) and a MACs budget
+    checked every ``--budget-every`` steps; returns the budget and the epochs it took."""
+    groups = neuron_groups(model, args.budget_lam, example_input=X[:2], weighting="macs")
+    reg = Regularizer(model, None, groups=groups)
+    opt = Proximal(torch.optim.Adam(model.parameters(), lr=args.budget_lr), reg)
+    budget = Budget(model, groups, X[:2], target=target, optimizer=opt)
+    gen = torch.Generator().manual_seed(0)
+    step = 0
+    for epoch in range(1, args.budget_max_epochs + 1):
+        model.train()
+        for idx in torch.randperm(len(X), generator=gen).split(64):
+            opt.zero_grad()
+            F.cross_entropy(model(X[idx]), y[idx]).backward()
+            opt.step()
+            step += 1
+            if step % args.budget_every == 0 and budget.check():
+                return budget, epoch
+    return budget, args.budget_max_epochs
+
+
+def run_budgets(seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """For each factor: the dense network trained to ``1 / factor`` of its MACs, compacted
+    and refitted; Torch-Pruning from the same network to the MACs reached, refitted alike."""
+    settings = Settings(
+        data="digits", model="cnn", penalties=("none", "group_neurons"), rule="1se",
+        seed=seed, epochs=args.epochs, path_epochs=args.path_epochs, cv=None,
+    )  # fmt: skip
+    runner = Runner(settings, None, "")
+    family, X, y = runner.family("group_neurons", 0)
+    dense_family, _, _ = runner.family("none", 0)
+    assert isinstance(family, NetworkFamily) and isinstance(dense_family, NetworkFamily)
+    test = runner.data.test
+    Xte = torch.as_tensor(X[test], dtype=torch.float32)
+    yte = torch.as_tensor(y[test], dtype=torch.long)
+    Xtr, ytr = family.data
+    dense = copy.deepcopy(dense_family.problem.model)
+    dense.load_state_dict(runner.path("none", 0)[0].state.predicting)
+    dense.eval()
+    row: dict[str, Any] = {
+        "seed": seed,
+        "dense": {"macs": size(dense, Xtr)[1], "final": accuracy(dense, Xte, yte)},
+    }
+    for factor in args.budgets:
+        model = copy.deepcopy(dense)
+        budget, epochs = budget_train(model, Xtr, ytr, 1.0 / factor, args)
+        trained = accuracy(model, Xte, yte)
+        ours, _ = compact(model.eval(), Xtr[:256])
+        cut = accuracy(ours, Xte, yte)
+        family.refit(ours, settings.path_epochs)
+        theirs_trained = copy.deepcopy(dense).train()
+        sparse_train(theirs_trained, Xtr, ytr, epochs, args.budget_lr, seed)
+        theirs = prune_to(theirs_trained, Xtr[:1], size(ours, Xtr)[1])
+        theirs_cut = accuracy(theirs, Xte, yte)
+        family.refit(theirs, settings.path_epochs)
+        report = budget.report
+        row[f"{factor}x"] = {
+            "target": report.target, "reached": size(ours, Xtr)[1], "epochs": epochs,
+            "stepped_back": report.stepped_back, "trained": trained, "cut": cut,
+            "final": accuracy(ours, Xte, yte), "theirs_macs": size(theirs, Xtr)[1],
+            "theirs_cut": theirs_cut, "theirs_final": accuracy(theirs, Xte, yte),
+        }  # fmt: skip
+        if seed == args.seeds[0]:
+            for batch in (1, 256):
+                times = latency({"dense": dense, "ours": ours}, Xte[:batch], args.rounds,
+                                50 if batch == 1 else 5)  # fmt: skip
+                row[f"{factor}x"][f"latency_b{batch}"] = times["ours"] / times["dense"]
+    return row
+
+
+def show_budgets(row: dict[str, Any], factors: list[float]) -> None:
+    print(f"seed {row['seed']}: dense {row['dense']['macs']:,} MACs, "
+          f"test accuracy {100 * row['dense']['final']:.2f}")  # fmt: skip
+    heads = ("target", "reached", "/target", "epochs", "trained", "cut", "change", "final",
+             "TP MACs", "TP cut", "TP final", "lat b1", "lat b256")  # fmt: skip
+    print("  " + " ".join(f"{h:>9}" for h in heads))
+    for factor in factors:
+        r = row[f"{factor}x"]
+        lat = [f"{r[k]:.2f}x" if k in r else "" for k in ("latency_b1", "latency_b256")]
+        cells = (
+            f"{factor:g}x", f"{r['reached']:,}", f"{r['reached'] / r['target']:.3f}",
+            str(r["epochs"]), f"{100 * r['trained']:.2f}", f"{100 * r['cut']:.2f}",
+            f"{100 * (r['cut'] - r['trained']):+.2f}", f"{100 * r['final']:.2f}",
+            f"{r['theirs_macs']:,}", f"{100 * r['theirs_cut']:.2f}",
+            f"{100 * r['theirs_final']:.2f}", *lat,
+        )  # fmt: skip
+        print("  " + " ".join(f"{c:>9}" for c in cells))
+
+
 def show(row: dict[str, Any]) -> None:
     dense = row["dense"]
     budget = row["budget_epochs"]
@@ -213,7 +313,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--budgets", type=float, nargs="+", help="rows to MAC budgets: 2 3 4 for 2x, 3x, 4x fewer"
+    )
+    parser.add_argument("--budget-lam", type=float, default=1e-4, help="the starting strength")
+    parser.add_argument("--budget-lr", type=float, default=1e-3)
+    parser.add_argument("--budget-every", type=int, default=5, help="steps between checks")
+    parser.add_argument("--budget-max-epochs", type=int, default=300)
     args = parser.parse_args()
+    if args.budgets:
+        for seed in args.seeds:
+            budget_row = run_budgets(seed, args)
+            if args.json:
+                print(json.dumps(budget_row))
+            else:
+                show_budgets(budget_row, args.budgets)
+        return
     rows = []
     for seed in args.seeds:
         row = run(seed, args)

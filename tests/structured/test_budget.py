@@ -75,8 +75,8 @@ def test_rounded_widths_count_in_the_cost() -> None:
 
 
 def test_a_step_too_far_is_taken_back() -> None:
-    """A start strong enough to remove almost everything in ten steps: the check puts the
-    weights back and lowers the strength."""
+    """A start strong enough to remove most units in ten steps: the check puts back the
+    weights of the check before and zeroes its weakest units, as few as meet the target."""
     X, y = digits()
     torch.manual_seed(0)
     model = mlp()
@@ -86,14 +86,26 @@ def test_a_step_too_far_is_taken_back() -> None:
         shrinkage.Regularizer(model, None, groups=groups),
     )
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    relative = [(g.norms().double() / g.weights()).tolist() for g in groups]
     budget = Budget(model, groups, X[:2], target=0.9, optimizer=opt)
     for _ in range(10):
         opt.zero_grad()
         nn.functional.cross_entropy(model(X[:64]), y[:64]).backward()
         opt.step()
-    assert not budget.check()
-    assert budget.report.retries == 1 and budget.report.lam < 0.5
-    assert all(model.state_dict()[k].equal(v) for k, v in before.items())
+    assert budget.check()
+    report = budget.report
+    assert report.stepped_back and report.reached <= report.target
+    zero = [(g.norms() == 0).tolist() for g in groups]
+    expected = {k: v.clone() for k, v in before.items()}  # the first weights, those units zero
+    for k, g in enumerate(groups):
+        for m in g.members:
+            rows = torch.nonzero(torch.tensor(zero[k])[m.unit.clamp(min=0)] & (m.unit >= 0))
+            expected[m.name].index_fill_(m.dim, rows.reshape(-1), 0.0)
+    assert all(model.state_dict()[k].equal(v) for k, v in expected.items())
+    pairs = [
+        (r, z) for rs, zs in zip(relative, zero, strict=True) for r, z in zip(rs, zs, strict=True)
+    ]
+    assert max(r for r, z in pairs if z) <= min(r for r, z in pairs if not z)
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,12 @@ Every few steps, :meth:`Budget.check` measures what the model would
 cost once compacted (:func:`~shrinkage.compact` on the example input, run only when a unit
 has reached zero since the last check; its widths rounded up to ``round_to``;
 MACs per sample or parameters). Above the target it multiplies every group's strength by
-``growth``; below ``(1 - tolerance) * target`` (too far: the last strength removed more than
-the budget asked) it puts the model and optimizer back as they were at the last check and
-retries with that strength divided by ``growth``, then takes smaller steps (``growth`` to its
-square root); in between it says stop. Units
-leave only by reaching exact zero, so compaction stays exact whatever the budget.
+``growth``; in the band down to ``(1 - tolerance) * target`` it says stop. Below it (the
+last steps removed a burst of units at once, more than the budget asked) it puts the model
+and optimizer back as they were at the last check above the target and sets to zero the
+weakest units there (smallest norm per unit of penalty weight: those the rising strength was
+removing), as few as meet the target, and says stop. Units leave only as exact zeros, so
+compaction stays exact whatever the budget.
 
 Costs are counted, never timed: a budget in measured latency would make the trained model
 depend on what else runs on the machine. MACs follow latency on the models of
@@ -28,8 +29,6 @@ depend on what else runs on the machine. MACs follow latency on the models of
 from __future__ import annotations
 
 import copy
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +57,8 @@ class BudgetReport:
         reached: the cost of the compacted model at the last check.
         lam: the groups' strength now.
         checks: how many checks ran.
-        retries: how many times a step went too far and was taken back.
+        stepped_back: whether the last steps went too far: the state of the check before
+            was put back and its weakest units set to zero instead.
         done: whether ``reached`` is within the tolerance below ``target``.
     """
 
@@ -68,7 +68,7 @@ class BudgetReport:
     reached: int
     lam: float
     checks: int
-    retries: int
+    stepped_back: bool
     done: bool
 
 
@@ -119,7 +119,7 @@ class Budget:
         self.dense = self._measure(model)
         self.target = target * self.dense
         self._saved = self._snapshot()
-        self._reached, self._checks, self._retries, self._done = self.dense, 0, 0, False
+        self._reached, self._checks, self._stepped_back, self._done = self.dense, 0, False, False
         self._zeros = tuple(int((g.norms() == 0).sum()) for g in self.groups)
 
     def _measure(self, model: nn.Module) -> int:
@@ -163,31 +163,66 @@ class Budget:
         return self._step_back()
 
     def _step_back(self) -> bool:
-        """Put back the last state above the target, with a smaller step; ``True`` (stop)
-        when the step cannot be refined further."""
-        if self.growth < 1.0 + 1e-3:
-            warnings.warn(
-                f"Budget: the cost went from above the target {self.target:.4g} to "
-                f"{self._reached} in the smallest step of strength; stopping there",
-                UserWarning,
-                stacklevel=3,
-            )
-            return True
+        """Put back the last state above the target, then zero its weakest units (smallest
+        ``||g_u|| / (f_u sqrt(size_u))``, the units the strength was about to remove) until
+        the compacted cost is just at or below the target; ``True``: stop."""
         state, moments = self._saved
-        self.model.load_state_dict(state)
         if self.optimizer is not None and moments is not None:
             self.optimizer.load_state_dict(moments)
-        self._retries += 1
-        self._set_lam(self.lam / self.growth)  # the strength that went too far, less a step
-        self.growth = math.sqrt(self.growth)
-        return False
+        order = self._weakest(state)
+        low, high = 0, len(order)  # the fewest weakest units whose removal meets the target
+        while low < high:
+            middle = (low + high) // 2
+            if self._zeroed(state, order[:middle]) <= self.target:
+                high = middle
+            else:
+                low = middle + 1
+        chosen = self._in_band(state, order, low)
+        self._reached = self._zeroed(state, chosen)
+        self._zeros = tuple(int((g.norms() == 0).sum()) for g in self.groups)
+        self._stepped_back = True
+        self._done = self._reached >= (1 - self.tolerance) * self.target
+        return True
+
+    def _in_band(
+        self, state: dict[str, Any], order: list[tuple[int, int]], k: int
+    ) -> list[tuple[int, int]]:
+        """The ``k`` weakest units, or, when removing them lands below the band because the
+        last one costs much, the ``k - 1`` weakest and the next weakest (of 32) that lands
+        in it."""
+        low = (1 - self.tolerance) * self.target
+        if k == 0 or self._zeroed(state, order[:k]) >= low:
+            return order[:k]
+        for unit in order[k : k + 32]:
+            if low <= self._zeroed(state, [*order[: k - 1], unit]) <= self.target:
+                return [*order[: k - 1], unit]
+        return order[:k]
+
+    def _weakest(self, state: dict[str, Any]) -> list[tuple[int, int]]:
+        """``(group, unit)`` of every unit still alive in ``state``, weakest first."""
+        self.model.load_state_dict(state)
+        scores = []
+        for k, g in enumerate(self.groups):
+            relative = (g.norms().double() / g.weights()).tolist()
+            scores += [(r, k, u) for u, r in enumerate(relative) if r > 0]
+        return [(k, u) for _, k, u in sorted(scores)]
+
+    @torch.no_grad()
+    def _zeroed(self, state: dict[str, Any], units: list[tuple[int, int]]) -> int:
+        """The cost once compacted of ``state`` with ``units`` set to zero (left in place)."""
+        self.model.load_state_dict(state)
+        for k, u in units:
+            for m in self.groups[k].members:
+                rows = torch.nonzero(m.unit == u).reshape(-1)
+                m.parameter.index_fill_(m.dim, rows, 0.0)
+        return self._measure(self.model)
 
     @property
     def report(self) -> BudgetReport:
         """Where the budget stands (see :class:`BudgetReport`)."""
         return BudgetReport(
             self.cost, self.dense, self.target, self._reached, self.lam, self._checks,
-            self._retries, self._done,
+            self._stepped_back, self._done,
         )  # fmt: skip
 
 
