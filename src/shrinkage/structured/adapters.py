@@ -1,7 +1,7 @@
 """Which slices of an attention module belong to which head: one small adapter per layout.
 
-A traced graph shows a head only as a reshape of a projection's channels, so attention layers
-are recognized by their modules and attributes instead:
+These layouts are recognized by their modules and attributes (a layer no adapter names is
+found from its traced graph instead, :mod:`~shrinkage.structured.graph_heads`):
 
 * Hugging Face BERT-style encoders (``self.query / key / value``, ``output.dense``);
 * GPT-2 (one fused ``c_attn`` ``Conv1D``, weight ``[in, out]``, and ``c_proj``);
@@ -255,9 +255,15 @@ def _set_head_attention(module: nn.Module, queries: list[int], kv: list[int], d:
 
 
 _ADAPTERS = (_bert, _gpt2, _llama, _timm, _multihead, _head_attention)
+
+
+def _set_nothing(module: nn.Module, queries: list[int], kv: list[int], d: int) -> None:
+    """A layer found from the graph: its forward reads the head count from its tensors."""
+
+
 _SETTERS: dict[str, Callable[[nn.Module, list[int], list[int], int], None]] = {
     "bert": _set_bert, "gpt2": _set_gpt2, "llama": _set_llama, "timm": _set_timm,
-    "head_attention": _set_head_attention,
+    "head_attention": _set_head_attention, "graph": _set_nothing,
 }  # fmt: skip
 
 

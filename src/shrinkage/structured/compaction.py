@@ -121,7 +121,7 @@ def compact(
     check_positive_int("round_to", round_to)
     example = example_input if isinstance(example_input, tuple) else (example_input,)
     new = copy.deepcopy(model).eval()  # the one working copy every pass changes
-    rows = remove_heads_(new)
+    rows = remove_heads_(new, example)
     rows += remove_residual_(new)
     graph_rows, graph = remove_dead_units_(new, example, round_to)
     if fuse_batchnorm and type(new) is nn.Sequential:  # a subclass may have its own forward

@@ -28,6 +28,8 @@ decoders, timm's ``Attention`` and ``torch.nn.MultiheadAttention``):
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -42,7 +44,8 @@ from .adapters import (
 )
 from .attention import HeadAttention, settle_encoders
 from .errors import CompactionError
-from .rebuild import GroupReport
+from .graph_heads import graph_head_layouts
+from .rebuild import GroupReport, outputs_of, same_outputs
 from .residual import residual_groups
 from .slices import SliceGroups, SliceMember
 
@@ -84,6 +87,27 @@ def _groups(
     return SliceGroups(lam, members, count, label)
 
 
+def all_head_layouts(
+    model: nn.Module, example: tuple[Any, ...] | None
+) -> list[tuple[str, HeadLayout]]:
+    """The layouts the adapters recognize, then, given ``example`` inputs, those the traced
+    graph shows for layers no adapter takes (:mod:`~shrinkage.structured.graph_heads`)."""
+    found = list(head_layouts(model))
+    if example is None:
+        return found
+    named = [n for n, _ in found]
+    return found + [
+        (n, layout)
+        for n, layout in graph_head_layouts(model, example)
+        if not any(_nested(n, a) for a in named)
+    ]
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether module ``a`` is module ``b``, or holds it, or is held by it."""
+    return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.") or not a or not b
+
+
 def head_groups(
     model: nn.Module, lam: float, example_input: object = None, *, residual: bool = False
 ) -> list[SliceGroups]:
@@ -100,8 +124,9 @@ def head_groups(
         model: a model whose attention modules an adapter recognizes
             (:mod:`~shrinkage.structured.adapters`).
         lam: the strength ``lam``.
-        example_input: accepted for symmetry with :func:`~shrinkage.neuron_groups`; not
-            needed.
+        example_input: a batch the model accepts (or a tuple of inputs): with it, the
+            attention layers no adapter recognizes are found from the traced graph
+            (:mod:`~shrinkage.structured.graph_heads`).
         residual: also group the residual channels of every RMSNorm decoder
             (:func:`~shrinkage.structured.residual.residual_groups`), which
             :func:`~shrinkage.compact` removes exactly.
@@ -115,9 +140,8 @@ def head_groups(
         CompactionError: ``model`` has no attention module that an adapter recognizes, or
             (with ``residual``) no RMSNorm decoder.
     """
-    del example_input
     out = residual_groups(model, lam) if residual else []
-    for name, layout in head_layouts(model):
+    for name, layout in all_head_layouts(model, _as_tuple(example_input)):
         module = model.get_submodule(name)
         prefix = f"{name}." if name else ""
         d = layout.head_dim
@@ -132,14 +156,7 @@ def head_groups(
             every = layout.query + layout.keys + layout.values + layout.output
             out.append(_groups(prefix, module, every, d, layout.heads, lam, f"{name} heads"))
     if len(out) == 0 or all(g.label.endswith("residual") for g in out):
-        found = unrecognized(model)
-        raise CompactionError(
-            f"{type(model).__name__} has no attention layer shrinkage recognizes (BERT-style "
-            "self.query/key/value + output.dense, GPT-2 c_attn + c_proj, Llama-style "
-            "q_proj/k_proj/v_proj/o_proj, timm Attention without scale_norm or gate, or "
-            "nn.MultiheadAttention without add_bias_kv / add_zero_attn)"
-            + (f"; not supported: {'; '.join(found)}" if found else "")
-        )
+        raise _refusal(model, example_input is not None)
     return out
 
 
@@ -210,26 +227,81 @@ def _cut(module: nn.Module, layout: HeadLayout, queries: list[int], kv: list[int
     set_heads(module, layout, queries, kv)
 
 
-def remove_heads_(model: nn.Module) -> list[GroupReport]:
+def _as_tuple(example_input: object) -> tuple[Any, ...] | None:
+    if example_input is None:
+        return None
+    return example_input if isinstance(example_input, tuple) else (example_input,)
+
+
+def remove_heads_(model: nn.Module, example: tuple[Any, ...] | None = None) -> list[GroupReport]:
     """Remove the removable heads of the eval-mode ``model`` in place (see the module
     docstring): one report row per attention layer (heads and that layer's parameters before
     and after, and the dead heads kept with the reason); no rows for a model without a
     recognized attention layer. The caller owns ``model`` (:func:`~shrinkage.compact` passes
-    its working copy) and checks its outputs."""
+    its working copy) and checks its outputs. Given ``example`` inputs, layers found from
+    the graph lose their heads too, each kept whole when its outputs would change."""
     rows = []
+    layouts = all_head_layouts(model, example)
+    reference = outputs_of(model, example) if example and _graph(layouts) else []
     with torch.no_grad():
-        for name, layout in list(head_layouts(model)):
+        for name, layout in layouts:
             module = model.get_submodule(name)
             before = sum(p.numel() for p in module.parameters())
             queries, kv, reasons = _keep(module, layout)
+            before_cut = dict(module.named_parameters())
             if isinstance(module, nn.MultiheadAttention) and len(queries) < layout.heads:
                 module = HeadAttention.from_multihead(module)
                 model.set_submodule(name, module)
                 layout = next(lay for n, lay in head_layouts(module) if n == "")
             if len(queries) < layout.heads or len(kv) < layout.kv_heads:
                 _cut(module, layout, queries, kv)
+                if layout.kind == "graph" and example and not _unchanged(model, reference, example):
+                    _restore(module, before_cut)
+                    reasons = {"kept: the layer's forward holds a fixed head count": layout.heads}
+                    queries = list(range(layout.heads))
             after = sum(p.numel() for p in module.parameters())
             rows.append(GroupReport(name, layout.heads, len(queries), before, after, reasons))
     if rows:
         settle_encoders(model)
     return rows
+
+
+def _graph(layouts: list[tuple[str, HeadLayout]]) -> bool:
+    return any(layout.kind == "graph" for _, layout in layouts)
+
+
+def _unchanged(model: nn.Module, reference: list[Tensor], example: tuple[Any, ...]) -> bool:
+    """Whether ``model`` still returns ``reference`` on ``example``."""
+    try:
+        same_outputs(reference, model, example, 1e-5)
+    except CompactionError:
+        return False
+    return True
+
+
+def _restore(module: nn.Module, parameters: dict[str, nn.Parameter]) -> None:
+    """Put ``module``'s former parameters back (and its linear layers' widths)."""
+    for name, parameter in parameters.items():
+        owner, _, attr = name.rpartition(".")
+        holder = module.get_submodule(owner)
+        setattr(holder, attr, parameter)
+        if isinstance(holder, nn.Linear):
+            holder.out_features, holder.in_features = holder.weight.shape
+
+
+def _refusal(model: nn.Module, traced: bool) -> CompactionError:
+    """The error for a model without a layer whose heads shrinkage finds."""
+    found = unrecognized(model)
+    return CompactionError(
+        f"{type(model).__name__} has no attention layer shrinkage recognizes (BERT-style "
+        "self.query/key/value + output.dense, GPT-2 c_attn + c_proj, Llama-style "
+        "q_proj/k_proj/v_proj/o_proj, timm Attention without scale_norm or gate, or "
+        "nn.MultiheadAttention without add_bias_kv / add_zero_attn"
+        + (
+            ", nor one whose traced graph splits projections into heads for "
+            "scaled_dot_product_attention)"
+            if traced
+            else "; pass example_input to find heads from the traced graph)"
+        )
+        + (f"; not supported: {'; '.join(found)}" if found else "")
+    )

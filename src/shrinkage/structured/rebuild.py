@@ -26,7 +26,14 @@ from torch import Tensor, fx, nn
 from .errors import CompactionError
 from .trace import Graph, Unit, evaluated, trace
 
-__all__ = ["GroupReport", "check_outputs", "dead", "remove_dead_units_"]
+__all__ = [
+    "GroupReport",
+    "check_outputs",
+    "dead",
+    "outputs_of",
+    "remove_dead_units_",
+    "same_outputs",
+]
 
 
 @dataclass(frozen=True)
@@ -331,12 +338,24 @@ def check_outputs(model: nn.Module, new: nn.Module, example: tuple[Any, ...], at
     """Raise :class:`CompactionError` unless ``new`` computes ``model``'s outputs on
     ``example`` (positional inputs), every output within ``atol`` times its scale
     (``max(1, max |output|)``)."""
-    reference = _call(evaluated(model), example)
+    same_outputs(_call(evaluated(model), example), new, example, atol)
+
+
+def outputs_of(model: nn.Module, example: tuple[Any, ...]) -> list[Tensor]:
+    """Every tensor ``model`` returns on ``example`` (positional inputs), without gradients."""
+    return _call(model, example)
+
+
+def same_outputs(
+    reference: list[Tensor], new: nn.Module, example: tuple[Any, ...], atol: float
+) -> None:
+    """Raise :class:`CompactionError` unless ``new`` returns ``reference`` on ``example``,
+    every output within ``atol`` times its scale (``max(1, max |output|)``)."""
     try:
         outputs = _call(new, example)
     except Exception as error:  # any failure of the user's forward on the smaller layers
         raise CompactionError(
-            f"the compacted {type(model).__name__} fails on the example input "
+            f"the compacted {type(new).__name__} fails on the example input "
             f"({type(error).__name__}: {str(error)[:300]}); nothing was changed"
         ) from None
     if len(outputs) != len(reference):
