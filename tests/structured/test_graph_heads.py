@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from shrinkage import CompactionError, compact, head_groups
+from shrinkage.structured.graph_heads import graph_head_layouts
 from shrinkage.structured.heads import head_layouts
 from units import zero_units
 
@@ -24,9 +25,9 @@ class Attention(nn.Module):
     """Self-attention on ``scaled_dot_product_attention``; ``fixed``: the forward splits the
     projections by a stored head count instead of by the head size."""
 
-    def __init__(self, fixed: bool = False) -> None:
+    def __init__(self, fixed: bool = False, matmul: bool = False) -> None:
         super().__init__()
-        self.heads, self.fixed = HEADS, fixed
+        self.heads, self.fixed, self.matmul = HEADS, fixed, matmul
         self.query, self.key, self.value = (nn.Linear(WIDTH, WIDTH) for _ in range(3))
         self.out = nn.Linear(WIDTH, WIDTH)
 
@@ -37,15 +38,19 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         q, k, v = (self.split(f(x)) for f in (self.query, self.key, self.value))
-        a = nn.functional.scaled_dot_product_attention(q, k, v)
+        if self.matmul:
+            scores = torch.matmul(q, k.transpose(-1, -2)) / (WIDTH // HEADS) ** 0.5
+            a = torch.matmul(torch.softmax(scores, dim=-1), v)
+        else:
+            a = nn.functional.scaled_dot_product_attention(q, k, v)
         return self.out(a.transpose(1, 2).reshape(*x.shape[:2], -1))
 
 
 class Block(nn.Module):
-    def __init__(self, fixed: bool = False) -> None:
+    def __init__(self, fixed: bool = False, matmul: bool = False) -> None:
         super().__init__()
         self.embed = nn.Linear(8, WIDTH)
-        self.attention = Attention(fixed)
+        self.attention = Attention(fixed, matmul)
         self.head = nn.Linear(WIDTH, 3)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,6 +79,11 @@ CASES: dict[str, tuple[Callable[[], nn.Module], Callable[[], Tensor], str]] = {
         "transformer.layer.1.attention",
     ),
     "sdpa": (Block, lambda: torch.randn(2, 9, 8), "attention"),
+    "matmul-softmax-matmul": (
+        lambda: Block(matmul=True),
+        lambda: torch.randn(2, 9, 8),
+        "attention",
+    ),
 }
 
 
@@ -117,3 +127,26 @@ def test_a_fixed_head_count_keeps_the_heads_and_says_why() -> None:
 def test_without_an_example_the_refusal_says_how_to_find_them() -> None:
     with pytest.raises(CompactionError, match="pass example_input"):
         head_groups(distilbert(), 1.0)
+
+
+def test_the_graph_finds_the_heads_the_bert_adapter_names() -> None:
+    """Oracle: on BERT's eager attention (matmul, softmax, matmul), the layouts read from the
+    graph are the adapter's, slot for slot."""
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=WIDTH, num_hidden_layers=2, num_attention_heads=HEADS,
+        intermediate_size=48, max_position_embeddings=32, attn_implementation="eager",
+    )  # fmt: skip
+    model = transformers.BertModel(config).eval()
+    x = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(0))
+    named = {name: layout for name, layout in head_layouts(model)}
+    found = graph_head_layouts(model, (x,))
+    assert len(found) == len(named) == 2
+    for module, layout in found:  # the adapter takes the module that holds all four
+        adapter = named[module]
+        assert (layout.heads, layout.head_dim) == (adapter.heads, adapter.head_dim)
+        pairs = (
+            (layout.query, adapter.query), (layout.keys, adapter.keys),
+            (layout.values, adapter.values), (layout.output, adapter.output),
+        )  # fmt: skip
+        for mine, theirs in pairs:
+            assert set(mine) == set(theirs)

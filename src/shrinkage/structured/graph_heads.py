@@ -3,7 +3,8 @@
 In the ``torch.export`` graph of a model, an attention layer that splits its projections into
 heads shows the split: each of the query, key and value projections is a ``linear`` whose
 output is viewed as ``[..., L, heads, head_dim]`` and transposed to ``[..., heads, L,
-head_dim]`` before ``scaled_dot_product_attention``; the attention's output is transposed
+head_dim]`` before ``scaled_dot_product_attention`` (or ``matmul(softmax(matmul(q, k^T)),
+v)``, with scaling, masks and dropout between); the attention's output is transposed
 back, reshaped to ``[..., L, heads * head_dim]`` and read by the output projection. Such a
 layer gets a :class:`~shrinkage.structured.adapters.HeadLayout` of kind ``"graph"`` without
 any adapter: its heads are units for :func:`~shrinkage.head_groups` and are removed by
@@ -113,9 +114,34 @@ def _common(parameters: list[str]) -> str:
     return ".".join(common)
 
 
+_SCORES = {"softmax", "_softmax", "dropout", "add", "mul", "div", "sub", "where", "masked_fill"}
+
+
+def _attention_inputs(node: fx.Node) -> tuple[Any, Any, Any] | None:
+    """``(query, key, value)`` of an attention: ``scaled_dot_product_attention``, or
+    ``matmul(softmax(matmul(q, k^T) ...), v)`` (scaling, masks and dropout between)."""
+    if _op(node) == _SDPA:
+        return node.args[0], node.args[1], node.args[2]
+    if _op(node) != "matmul":
+        return None
+    scores: Any = node.args[0]
+    softmax = False
+    while _op(scores) in _SCORES:
+        softmax = softmax or _op(scores) in ("softmax", "_softmax")
+        scores = scores.args[0]
+    if not softmax or _op(scores) != "matmul":
+        return None
+    key: Any = _skip(scores.args[1])
+    swaps_last = _op(key) == "transpose" and sorted(int(d) % 4 for d in key.args[1:3]) == [2, 3]
+    return (scores.args[0], key.args[0], node.args[1]) if swaps_last else None
+
+
 def _layout(attention: fx.Node, names: dict[str, str]) -> tuple[str, HeadLayout] | None:
-    """The module and head layout of one ``scaled_dot_product_attention``, or ``None``."""
-    found = [_projection(a, names) for a in attention.args[:3]]
+    """The module and head layout of one attention, or ``None``."""
+    inputs = _attention_inputs(attention)
+    if inputs is None:
+        return None
+    found = [_projection(a, names) for a in inputs]
     if any(f is None for f in found) or len({(f[2], f[3]) for f in found if f}) != 1:
         return None
     projections = [f for f in found if f is not None]
@@ -159,8 +185,7 @@ def graph_head_layouts(model: nn.Module, example: tuple[Any, ...]) -> list[tuple
     names = dict(program.graph_signature.inputs_to_parameters)
     out = []
     for node in program.graph.nodes:
-        if _op(node) == _SDPA:
-            found = _layout(node, names)
-            if found is not None:
-                out.append(found)
+        found = _layout(node, names)
+        if found is not None:
+            out.append(found)
     return out
