@@ -10,6 +10,7 @@ ESTIMATORS = [
     linear.Lasso(alpha=0.1),
     linear.ElasticNet(alpha=0.1),
     linear.Ridge(),
+    linear.RidgeCV(),
     linear.LogisticRegression(),
     # sample_weight is checked equivalent to repeated rows to 1e-7 on a rank-deficient design:
     # the two fits agree to the solver's tolerance, so it is set tight here (at the default

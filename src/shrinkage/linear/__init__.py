@@ -5,6 +5,7 @@ from ._logistic import LogisticRegression
 from ._logistic_cv import LogisticRegressionCV
 from ._problem import LinearProblem
 from ._regression import ElasticNet, Lasso, Ridge
+from ._ridge_cv import RidgeCV
 
 __all__ = [
     "ElasticNet",
@@ -15,4 +16,5 @@ __all__ = [
     "LogisticRegression",
     "LogisticRegressionCV",
     "Ridge",
+    "RidgeCV",
 ]

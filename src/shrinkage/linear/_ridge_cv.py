@@ -1,0 +1,276 @@
+"""Ridge regression with ``alpha`` chosen by efficient leave-one-out cross-validation.
+
+For the ridge fit with sample weights ``s``, centred (when an intercept is fitted) and scaled
+by ``sqrt(s)``, ``X~ = U diag(d) V^T`` (thin SVD), every leave-one-out residual follows from
+the full fit at each ``alpha`` without refitting: with the hat matrix
+``H = U diag(d^2 / (d^2 + alpha)) U^T`` (plus the intercept's ``sqrt(s) sqrt(s)^T / sum s``),
+
+    e_i = (y~_i - (H y~)_i) / (1 - H_ii),
+
+which is scikit-learn's generalized cross-validation in its ``"svd"`` mode: one
+decomposition serves the whole grid. With ``cv`` set, each ``alpha`` is scored by K-fold
+cross-validation of :class:`~shrinkage.linear.Ridge` instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Real
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import GridSearchCV
+
+from ._base import LinearRegressorMixin
+from ._common import fit_threads, output_dtype
+from ._regression import Ridge, regression_data
+
+__all__ = ["RidgeCV"]
+
+
+class _Identity(BaseEstimator):
+    """A fitted regressor whose predictions are its inputs, for scoring predictions that
+    are already made."""
+
+    def fit(self, X: Any, y: Any) -> _Identity:
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return X
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
+class RidgeCV(LinearRegressorMixin, BaseEstimator):
+    """Ridge regression with ``alpha`` chosen from ``alphas`` by cross-validation.
+
+    The objective is :class:`~shrinkage.linear.Ridge`'s. By default (``cv=None``) each alpha
+    is scored by efficient leave-one-out (see the module docstring): the mean squared error,
+    or ``scoring`` on the leave-one-out predictions; ``alpha_per_target`` then picks one
+    alpha per target. With ``cv`` (an int or a splitter) each alpha is scored by K-fold
+    cross-validation of :class:`~shrinkage.linear.Ridge`, ``scoring`` by default its ``R^2``.
+
+    Args:
+        alphas: positive strengths to try.
+        fit_intercept: fit an intercept (not penalized).
+        scoring: a scorer name or callable ``scorer(estimator, X, y)``; ``None`` as above.
+        cv: ``None`` for leave-one-out, else as ``GridSearchCV``'s ``cv``.
+        gcv_mode: accepted for scikit-learn's sake (``None``, ``"auto"``, ``"svd"``,
+            ``"eigen"``): every mode is the SVD here.
+        store_cv_results: keep ``cv_results_`` (leave-one-out only): squared errors
+            (``scoring=None``) or predictions, ``[n_samples, (n_targets,) n_alphas]``.
+        alpha_per_target: one alpha per target (leave-one-out only).
+
+    Attributes: ``alpha_`` (a float, or ``[n_targets]``), ``best_score_``, ``coef_``
+    (``[n_features]`` or ``[n_targets, n_features]``), ``intercept_``, ``cv_results_``.
+
+    Raises:
+        ValueError: an alpha that is not positive, or ``cv`` with ``store_cv_results`` or
+            ``alpha_per_target``.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(50, 3))
+        >>> RidgeCV(alphas=[0.1, 1.0, 10.0]).fit(X, X @ [1.0, 2.0, 0.0]).alpha_
+        0.1
+    """
+
+    alpha_: Any
+    best_score_: Any
+    cv_results_: np.ndarray
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "alphas": ["array-like", Real],
+        "fit_intercept": ["boolean"],
+        "scoring": [str, callable, None],
+        "cv": ["cv_object"],
+        "gcv_mode": [None, str],
+        "store_cv_results": ["boolean"],
+        "alpha_per_target": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alphas: Any = (0.1, 1.0, 10.0),
+        *,
+        fit_intercept: bool = True,
+        scoring: Any = None,
+        cv: Any = None,
+        gcv_mode: str | None = None,
+        store_cv_results: bool = False,
+        alpha_per_target: bool = False,
+    ) -> None:
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.cv = cv
+        self.gcv_mode = gcv_mode
+        self.store_cv_results = store_cv_results
+        self.alpha_per_target = alpha_per_target
+
+    def _grid(self) -> np.ndarray:
+        alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
+        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
+            raise ValueError(f"alphas must be positive numbers; got {self.alphas!r}")
+        return alphas
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeCV:
+        """Choose ``alpha`` and fit with it.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (densified for the
+                leave-one-out decomposition).
+            y: ``[n_samples]`` or ``[n_samples, n_targets]``.
+            sample_weight: ``[n_samples]`` non-negative weights, or ``None``.
+
+        Returns:
+            ``self``.
+        """
+        self._validate_params()
+        alphas = self._grid()
+        if self.cv is not None:
+            return self._fit_kfold(X, y, sample_weight, alphas)
+        X, y, weights = regression_data(self, X, y, sample_weight)
+        if sparse.issparse(X):
+            warnings.warn(
+                f"RidgeCV's leave-one-out densifies the sparse X ({X.shape[0]} x {X.shape[1]}, "
+                f"{X.shape[0] * X.shape[1] * 8 / 1e6:.1f} MB); pass cv=5 for K-fold on sparse X",
+                UserWarning,
+                stacklevel=2,
+            )
+        dense = X.toarray() if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+        with fit_threads(X):
+            _LeaveOneOut(self, dense, y, weights).fit(alphas)
+        dtype = output_dtype(X)
+        self.coef_ = np.asarray(self.coef_, dtype=dtype)
+        return self
+
+    def _fit_kfold(self, X: Any, y: Any, sample_weight: Any, alphas: np.ndarray) -> RidgeCV:
+        if self.store_cv_results:
+            raise ValueError("cv!=None and store_cv_results=True are incompatible")
+        if self.alpha_per_target:
+            raise ValueError("cv!=None and alpha_per_target=True are incompatible")
+        search = GridSearchCV(
+            Ridge(fit_intercept=self.fit_intercept), {"alpha": alphas}, cv=self.cv,
+            scoring=self.scoring,
+        )  # fmt: skip
+        search.fit(X, y, sample_weight=sample_weight)
+        best = search.best_estimator_
+        self.alpha_ = float(search.best_params_["alpha"])
+        self.best_score_ = search.best_score_
+        self.coef_, self.intercept_ = best.coef_, best.intercept_
+        self.n_features_in_ = best.n_features_in_
+        if hasattr(best, "feature_names_in_"):
+            self.feature_names_in_ = best.feature_names_in_
+        return self
+
+
+class _LeaveOneOut:
+    """Leave-one-out over a grid of alphas from one SVD (see the module docstring)."""
+
+    def __init__(
+        self, estimator: RidgeCV, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None
+    ) -> None:
+        self.estimator, self.y = estimator, y
+        n = X.shape[0]
+        s = np.ones(n) if weights is None else weights
+        self.weighted = weights is not None
+        self.root = torch.as_tensor(np.sqrt(s))
+        fit_intercept = estimator.fit_intercept
+        self.x_mean = s @ X / s.sum() if fit_intercept else np.zeros(X.shape[1])
+        self.y_mean = s @ y / s.sum() if fit_intercept else np.zeros(y.shape[1:])
+        Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
+        Y = torch.as_tensor(y - self.y_mean).reshape(n, -1)
+        self.Y = Y * self.root[:, None]
+        self.U, self.d, Vt = torch.linalg.svd(Xc, full_matrices=False)
+        self.V = Vt.T
+        self.UtY = self.U.T @ self.Y
+        self.Ut_root = self.U.T @ self.root
+        self.long = X.shape[0] > X.shape[1]
+
+    def solve(self, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(leave-one-out residuals [n, targets], coef [p, targets])`` at ``alpha``."""
+        d2 = self.d**2
+        shrink = alpha / (d2 + alpha)
+        U, Y, root = self.U, self.Y, self.root
+        if self.long:  # (I - H) = U diag(shrink - 1) U^T + I on the complement of U
+            residual = U @ ((shrink - 1)[:, None] * self.UtY) + Y
+            diagonal = (U**2) @ (shrink - 1) + 1
+            free = U @ ((shrink - 1) * self.Ut_root) + root
+        else:
+            residual = U @ (shrink[:, None] * self.UtY)
+            diagonal = (U**2) @ shrink
+            free = U @ (shrink * self.Ut_root)
+        if self.estimator.fit_intercept:  # the intercept's direction is not penalized
+            diagonal = diagonal - free * root / (root @ root)
+        coef = self.V @ ((self.d / (d2 + alpha))[:, None] * self.UtY)
+        return residual / diagonal[:, None], coef
+
+    def score(self, looe: torch.Tensor) -> Any:
+        """The estimator's score of the leave-one-out residuals (higher is better), one per
+        target with ``alpha_per_target``; and what ``cv_results_`` keeps."""
+        est = self.estimator
+        if est.scoring is None:
+            squared = looe**2
+            mean = -squared.mean(0) if est.alpha_per_target else -squared.mean()
+            return mean.numpy(), squared.numpy()
+        scaled = self.Y - looe
+        if self.weighted:
+            scaled = scaled / self.root[:, None]
+        predictions = scaled.numpy() + np.reshape(self.y_mean, (1, -1))
+        scorer, y = check_scoring(_Identity(), scoring=est.scoring), self.y.reshape(len(self.y), -1)
+        weights = {"sample_weight": (self.root**2).numpy()} if self.weighted else {}
+        if est.alpha_per_target:
+            per = np.array(
+                [
+                    scorer(_Identity(), predictions[:, k], y[:, k], **weights)
+                    for k in range(y.shape[1])
+                ]
+            )
+        else:
+            shaped = predictions[:, 0] if self.y.ndim == 1 else predictions
+            per = np.asarray(scorer(_Identity(), shaped, self.y, **weights))
+        return per, predictions
+
+    def fit(self, alphas: np.ndarray) -> None:
+        """Score every alpha, keep the best (per target with ``alpha_per_target``), and set
+        the estimator's attributes."""
+        est, targets = self.estimator, self.Y.shape[1]
+        per_target = est.alpha_per_target and targets > 1
+        best_score = np.full(targets if per_target else 1, -np.inf)
+        best_alpha = np.zeros_like(best_score)
+        best_coef = torch.zeros(self.V.shape[0], targets, dtype=torch.float64)
+        kept = []
+        for alpha in alphas:
+            looe, coef = self.solve(float(alpha))
+            score, results = self.score(looe)
+            kept.append(results)
+            better = (
+                np.atleast_1d(score > best_score)
+                if per_target
+                else np.array([score > best_score[0]])
+            )
+            columns = torch.as_tensor(better if per_target else np.repeat(better, targets))
+            best_coef[:, columns] = coef[:, columns]
+            best_score = np.where(better, np.atleast_1d(score), best_score)
+            best_alpha = np.where(better, alpha, best_alpha)
+        self._set(best_coef.numpy(), best_alpha, best_score, kept)
+
+    def _set(self, coef: np.ndarray, alpha: np.ndarray, score: np.ndarray, kept: list[Any]) -> None:
+        est, one = self.estimator, self.y.ndim == 1 or self.y.shape[1] == 1
+        est.coef_ = coef[:, 0] if one else coef.T
+        est.intercept_ = 0.0  # scikit-learn's, for every shape of y
+        if est.fit_intercept:
+            intercept = self.y_mean - self.x_mean @ coef
+            est.intercept_ = float(np.ravel(intercept)[0]) if self.y.ndim == 1 else intercept
+        per_target = est.alpha_per_target and not one
+        est.alpha_ = alpha if per_target else float(alpha[0])
+        est.best_score_ = score if per_target else float(score[0])
+        if est.store_cv_results:
+            stacked = np.stack([np.asarray(k).reshape(len(self.y), -1) for k in kept], -1)
+            est.cv_results_ = stacked[:, 0, :] if self.y.ndim == 1 else stacked
