@@ -71,6 +71,7 @@ class LossOptions:
     sample_weight: np.ndarray | None = None
     overwrite_X: bool = False
     expected_support: np.ndarray | None = None
+    penalty_factor: np.ndarray | None = None
 
 
 class LinearLoss(abc.ABC):
@@ -160,6 +161,7 @@ class SquaredLoss(LinearLoss):
         if n >= p:  # least squares only needs its Gram statistics
             stats = GramStats.of(X, y, weights, options.device)
             self._from_stats(stats, options.fit_intercept)
+            self._weigh(options.penalty_factor)
             return
         s = np.ones(n) if weights is None else weights
         y = np.asarray(y, dtype=np.float64)
@@ -181,6 +183,7 @@ class SquaredLoss(LinearLoss):
             design, yt, use_gram=False, expected_support=options.expected_support
         )
         self._unpenalized(p, options.device)
+        self._weigh(options.penalty_factor)
 
     @classmethod
     def from_stats(cls, stats: GramStats, *, fit_intercept: bool) -> SquaredLoss:
@@ -209,17 +212,27 @@ class SquaredLoss(LinearLoss):
         self.free = torch.zeros(p, dtype=torch.bool, device=device)
         self.factor = None
 
+    def _weigh(self, penalty_factor: np.ndarray | None) -> None:
+        """Per-feature penalty factors (glmnet's ``penalty.factor``): a feature of factor 0
+        is free, as an intercept is."""
+        if penalty_factor is None:
+            return
+        self.factor = torch.as_tensor(penalty_factor, dtype=torch.float64, device=self.free.device)
+        self.free = self.factor == 0
+
     def stopping(
         self, l1: float, l2: float, tol: float, positive: bool = False
     ) -> tuple[Criterion | None, float]:
-        """The duality gap, at ``tol`` times ``||y - mean(y)||^2 / n`` (weighted)."""
+        """The duality gap, at ``tol`` times ``||y - mean(y)||^2 / n`` (weighted). With
+        penalty factors, or without a penalty, the optimality distance, at ``tol`` times
+        ``||X^T y|| / n``."""
 
         def gap(restricted: Quadratic, w: Tensor) -> float:
             return enet_duality_gap(restricted, w, l1, l2, positive)
 
         assert isinstance(self.datafit, Quadratic)
         scale = self.datafit.yy / self.datafit.n
-        if l1 == 0 and l2 == 0:  # least squares has no dual bound: the optimality distance
+        if (l1 == 0 and l2 == 0) or self.factor is not None:  # the optimality distance
             top = float(torch.linalg.vector_norm(self.datafit.c))
             return None, tol * top if top > 0 else tol
         return gap, tol * scale if scale > 0 else tol

@@ -83,6 +83,9 @@ class LinearProblem:
             folds' paths used): on a wide dense design the squared loss computes their Gram
             rows together at the first need (:class:`~shrinkage.linear._design.GramRows`).
             It changes the order of the work, not the problem solved.
+        penalty_factor: ``[p]`` factors ``c_j >= 0`` of each feature's penalty, ``lam *
+            sum_j c_j r(w_j)`` (squared loss; ``0``: unpenalized), as glmnet's
+            ``penalty.factor`` without its rescaling to sum ``p``.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class LinearProblem:
         finish: bool = False,
         copy_X: bool = True,
         expected_support: np.ndarray | None = None,
+        penalty_factor: np.ndarray | None = None,
     ) -> None:
         if isinstance(loss, LinearLoss):
             self.loss = loss
@@ -112,7 +116,7 @@ class LinearProblem:
             assert X is not None and y is not None
             options = LossOptions(
                 fit_intercept, torch.device(device), n_classes, sample_weight, not copy_X,
-                expected_support,
+                expected_support, penalty_factor,
             )  # fmt: skip
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter

@@ -80,9 +80,11 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             targets = _targets(y)
             warm = self._warm_start(X.shape[1], len(targets))
             points: list[PathPoint] = []
-            shared = self._shared_gram(X, y, weights)
+            factor = self._penalty_factor(X.shape[1])
+            shared = None if factor is not None else self._shared_gram(X, y, weights)
             for k, target in enumerate(targets):
-                problem = self._problem(X, target, weights, None if shared is None else shared[k])
+                stats = None if shared is None else shared[k]
+                problem = self._problem(X, target, weights, stats, factor)
                 start = None if warm is None else problem.state_from(warm[k], 0.0)
                 (point,) = path(problem, [float(self.alpha)], initial_state=start)
                 warn_not_converged(point, type(self).__name__)
@@ -110,8 +112,25 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             )  # fmt: skip
         return out
 
+    def _penalty_factor(self, n_features: int) -> np.ndarray | None:
+        """``penalty_factor`` checked: ``[n_features]``, finite and ``>= 0`` (``None``: all 1)."""
+        if self.penalty_factor is None:
+            return None
+        factor = np.asarray(self.penalty_factor, dtype=np.float64)
+        if factor.shape != (n_features,) or not np.all(np.isfinite(factor)) or np.any(factor < 0):
+            raise ValueError(
+                f"penalty_factor must hold one finite factor >= 0 per feature ({n_features}); "
+                f"got shape {factor.shape}, values {np.asarray(self.penalty_factor)!r}"[:300]
+            )
+        return factor
+
     def _problem(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, stats: GramStats | None
+        self,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        stats: GramStats | None,
+        factor: np.ndarray | None = None,
     ) -> LinearProblem:
         l1_ratio, positive = self._l1_ratio(), bool(self.positive)
         if stats is not None:
@@ -121,7 +140,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             )  # fmt: skip
         return LinearProblem(
             X, y, loss="squared", l1_ratio=l1_ratio, sample_weight=weights, positive=positive,
-            finish=True, **as_problem_kwargs(self),
+            finish=True, penalty_factor=factor, **as_problem_kwargs(self),
         )  # fmt: skip
 
     def _warm_start(self, n_features: int, n_targets: int) -> list[np.ndarray] | None:
@@ -158,6 +177,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
 
 _ENET: dict[str, list[Any]] = {
     "alpha": [Interval(Real, 0, None, closed="left")],
+    "penalty_factor": ["array-like", None],
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     "warm_start": ["boolean"],
     "positive": ["boolean"],
@@ -180,6 +200,13 @@ class ElasticNet(_LinearRegressorBase):
     :class:`shrinkage.ElasticNet` (Keras's convention, no ``1/2``) weighs it twice as much at
     the same numbers: this objective is ``shrinkage.ElasticNet(lam, l1_ratio')`` with
     ``lam = alpha * (1 + l1_ratio) / 2`` and ``l1_ratio' = 2 * l1_ratio / (1 + l1_ratio)``.
+
+    ``penalty_factor`` (``[n_features]``, each ``c_j >= 0``; glmnet's ``penalty.factor``
+    without its rescaling) weighs feature ``j``'s penalty by ``c_j``: ``alpha * c_j *
+    (l1_ratio |w_j| + (1 - l1_ratio) / 2 w_j^2)``, ``c_j = 0`` leaving it unpenalized, and
+    the fit stops on the optimality distance (``<= tol * ||X^T S y|| / sum s``, held in
+    ``dual_gap_``) instead of the gap. For the lasso a factor ``c`` on feature ``j`` is the
+    plain lasso on ``X[:, j] / c``.
 
     ``precompute``, ``copy_X``, ``random_state`` and ``selection`` are accepted for
     scikit-learn's sake and do not change the answer.
@@ -206,6 +233,7 @@ class ElasticNet(_LinearRegressorBase):
         random_state: Any = None,
         selection: str = "cyclic",
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -219,6 +247,7 @@ class ElasticNet(_LinearRegressorBase):
         self.random_state = random_state
         self.selection = selection
         self.device = device
+        self.penalty_factor = penalty_factor
 
     def _l1_ratio(self) -> float:
         return float(self.l1_ratio)
@@ -246,11 +275,13 @@ class Lasso(ElasticNet):
         random_state: Any = None,
         selection: str = "cyclic",
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         super().__init__(
             alpha, l1_ratio=1.0, fit_intercept=fit_intercept, precompute=precompute,
             copy_X=copy_X, max_iter=max_iter, tol=tol, warm_start=warm_start,
             positive=positive, random_state=random_state, selection=selection, device=device,
+            penalty_factor=penalty_factor,
         )  # fmt: skip
 
     def _l1_ratio(self) -> float:

@@ -1,0 +1,67 @@
+"""Per-feature penalty factors (glmnet's ``penalty.factor``) on Lasso and ElasticNet: a factor
+``c`` on feature ``j`` is the plain lasso on ``X[:, j] / c``, and the Elastic Net with factors
+(zeros among them: unpenalized features) meets its optimality conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from shrinkage.linear import ElasticNet, Lasso
+
+TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}
+
+
+def problem(n: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(n + p)
+    X = rng.normal(size=(n, p))
+    y = X[:, :5] @ rng.normal(size=5) + 0.5 * rng.normal(size=n)
+    return X, y, rng.uniform(0.3, 3.0, p), rng.uniform(0.5, 2.0, n)
+
+
+@pytest.mark.parametrize(("n", "p"), [(80, 10), (30, 60)])
+@pytest.mark.parametrize("design", ["dense", "sparse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_factor_is_a_rescaled_column(n: int, p: int, design: str, weighted: bool) -> None:
+    X, y, factor, weights = problem(n, p)
+    sw = weights if weighted else None
+    ours = Lasso(alpha=0.05, penalty_factor=factor, **TIGHT)
+    ours.fit(sparse.csr_matrix(X) if design == "sparse" else X, y, sample_weight=sw)
+    plain = Lasso(alpha=0.05, **TIGHT).fit(X / factor, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, plain.coef_ / factor, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours.coef_ != 0, plain.coef_ != 0)
+    assert ours.intercept_ == pytest.approx(plain.intercept_, abs=1e-6)
+
+
+@pytest.mark.parametrize(("n", "p"), [(80, 10), (30, 60)])
+def test_elastic_net_with_unpenalized_features_meets_its_optimality_conditions(
+    n: int, p: int
+) -> None:
+    X, y, factor, _ = problem(n, p)
+    factor[[0, 7]] = 0.0  # unpenalized
+    alpha, l1_ratio = 0.05, 0.7
+    model = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, penalty_factor=factor, **TIGHT).fit(X, y)
+    w = model.coef_
+    grad = -X.T @ (y - X @ w - model.intercept_) / n
+    l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
+    on = grad + factor * (l1 * np.sign(w) + l2 * w)
+    off = np.maximum(np.abs(grad) - l1 * factor, 0.0)
+    assert np.max(np.abs(np.where(w != 0, on, off))) <= 1e-8
+    assert np.all(w[[0, 7]] != 0)  # free features are not shrunk to zero
+
+
+def test_unit_factors_are_the_plain_model() -> None:
+    X, y, _, _ = problem(50, 12)
+    ours = ElasticNet(alpha=0.1, penalty_factor=np.ones(12), **TIGHT).fit(X, y)
+    plain = ElasticNet(alpha=0.1, **TIGHT).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, plain.coef_, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("factor", [np.ones(3), -np.ones(12), np.full(12, np.nan)])
+def test_bad_factors_are_refused_by_name(factor: np.ndarray) -> None:
+    X, y, _, _ = problem(50, 12)
+    with pytest.raises(ValueError, match="penalty_factor"):
+        Lasso(alpha=0.1, penalty_factor=factor).fit(X, y)
