@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import sparse
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.preprocessing import StandardScaler
 
-from shrinkage.linear import ElasticNet, Lasso
+from shrinkage.linear import ElasticNet, Lasso, LogisticRegression
 
 TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}
 
@@ -65,3 +67,16 @@ def test_bad_factors_are_refused_by_name(factor: np.ndarray) -> None:
     X, y, _, _ = problem(50, 12)
     with pytest.raises(ValueError, match="penalty_factor"):
         Lasso(alpha=0.1, penalty_factor=factor).fit(X, y)
+
+
+@pytest.mark.parametrize("load", [load_breast_cancer, load_wine])  # two classes, three
+def test_a_factor_is_a_rescaled_column_in_logistic_regression(load: Any) -> None:
+    X, y = load(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    factor = np.random.default_rng(0).uniform(0.3, 3.0, X.shape[1])
+    kwargs: dict[str, Any] = {"C": 0.5, "l1_ratio": 1.0, "tol": 1e-10, "max_iter": 10_000}
+    ours = LogisticRegression(penalty_factor=factor, **kwargs).fit(X, y)
+    plain = LogisticRegression(**kwargs).fit(X / factor, y)
+    np.testing.assert_allclose(ours.coef_, plain.coef_ / factor, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours.coef_ != 0, plain.coef_ != 0)
+    np.testing.assert_allclose(ours.intercept_, plain.intercept_, rtol=0, atol=1e-6)

@@ -296,6 +296,12 @@ class _Classification(LinearLoss):
         self.weights = None if weights is None else as_tensor(weights, device)
         self._build(design, torch.as_tensor(y, dtype=torch.long, device=device))
         self.factor = (~self.free).to(torch.float64)
+        if options.penalty_factor is not None:  # a feature's row of coefficients, by its factor
+            rows = self.factor.view(self.n_features + int(self.fit_intercept), -1)
+            rows[: self.n_features] *= torch.as_tensor(
+                options.penalty_factor, dtype=torch.float64, device=device
+            )[:, None]
+            self.free = self.factor == 0
 
     @abc.abstractmethod
     def _build(self, X: Any, y: Tensor) -> None:

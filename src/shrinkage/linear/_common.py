@@ -191,6 +191,21 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return weights
 
 
+def check_penalty_factor(penalty_factor: Any, n_features: int) -> np.ndarray | None:
+    """``penalty_factor`` as ``[n_features]`` float64 factors, each finite and ``>= 0``
+    (``None`` stays ``None``: every factor 1); a ``ValueError`` naming it otherwise."""
+    if penalty_factor is None:
+        return None
+    factor = np.asarray(penalty_factor, dtype=np.float64)
+    if factor.shape != (n_features,) or not np.all(np.isfinite(factor)) or np.any(factor < 0):
+        shown = np.array2string(np.asarray(penalty_factor), threshold=6)
+        raise ValueError(
+            f"penalty_factor must hold one finite factor >= 0 per feature ({n_features}); "
+            f"got shape {factor.shape}: {shown}"
+        )
+    return factor
+
+
 def class_sample_weight(
     class_weight: Any, y: np.ndarray, sample_weight: np.ndarray | None
 ) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from ..path import path
 from ._common import (
     COMMON,
     check_overflow,
+    check_penalty_factor,
     check_sample_weight,
     class_sample_weight,
     fit_threads,
@@ -105,6 +106,7 @@ def logistic_problem(
     l1_ratio: float,
     sample_weight: np.ndarray | None = None,
     finish: bool = True,
+    penalty_factor: np.ndarray | None = None,
 ) -> LinearProblem:
     """The logistic (two classes) or multinomial problem of ``X [n, p]`` (dense or sparse) and
     class indices ``y_idx [n]``, with ``estimator``'s solver settings (``finish``: see
@@ -117,6 +119,7 @@ def logistic_problem(
         n_classes=n_classes,
         sample_weight=sample_weight,
         finish=finish,
+        penalty_factor=penalty_factor,
         **as_problem_kwargs(estimator),
     )
 
@@ -217,6 +220,7 @@ def classification_data(
 
 _LOGISTIC: dict[str, list[Any]] = {
     "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None, Hidden(StrOptions({"deprecated"}))],
+    "penalty_factor": ["array-like", None],
     "C": [Interval(Real, 0, None, closed="right")],
     "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
     "dual": ["boolean"],
@@ -247,7 +251,8 @@ class LogisticRegression(LogisticClassifier):
     divided by ``C sum s`` is at most ``tol``. ``solver``, ``dual``, ``intercept_scaling``,
     ``random_state``, ``verbose`` and ``n_jobs`` are accepted for scikit-learn's sake: the same
     problem is solved whatever they say (the intercept is never penalized, as ``liblinear``
-    would).
+    would). ``penalty_factor`` (``[n_features]``, each ``c_j >= 0``) weighs feature ``j``'s
+    penalty by ``c_j`` (all its classes' coefficients), ``0`` leaving it unpenalized.
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = _LOGISTIC
@@ -270,6 +275,7 @@ class LogisticRegression(LogisticClassifier):
         warm_start: bool = False,
         n_jobs: int | None = None,
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -286,6 +292,7 @@ class LogisticRegression(LogisticClassifier):
         self.warm_start = warm_start
         self.n_jobs = n_jobs
         self.device = device
+        self.penalty_factor = penalty_factor
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
         """Fit on ``X [n_samples, n_features]`` (dense or sparse) and class labels
@@ -295,7 +302,10 @@ class LogisticRegression(LogisticClassifier):
         C, l1_ratio = resolve_penalty(self.penalty, self.l1_ratio, self.C, self.n_jobs)
         X, self.classes_, y_idx, weights = classification_data(self, X, y, sample_weight)
         with fit_threads(X):  # on the threads the data are worth
-            problem = logistic_problem(self, X, y_idx, len(self.classes_), l1_ratio, weights)
+            factor = check_penalty_factor(self.penalty_factor, X.shape[1])
+            problem = logistic_problem(
+                self, X, y_idx, len(self.classes_), l1_ratio, weights, penalty_factor=factor
+            )
             warm = None
             coef: Any = getattr(self, "coef_", None)
             if self.warm_start and coef is not None:

@@ -25,6 +25,7 @@ from ._common import (
     ACCEPTED,
     COMMON,
     check_overflow,
+    check_penalty_factor,
     check_precomputed_gram,
     check_sample_weight,
     fit_threads,
@@ -80,7 +81,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             targets = _targets(y)
             warm = self._warm_start(X.shape[1], len(targets))
             points: list[PathPoint] = []
-            factor = self._penalty_factor(X.shape[1])
+            factor = check_penalty_factor(self.penalty_factor, X.shape[1])
             shared = None if factor is not None else self._shared_gram(X, y, weights)
             for k, target in enumerate(targets):
                 stats = None if shared is None else shared[k]
@@ -111,18 +112,6 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
                 )
             )  # fmt: skip
         return out
-
-    def _penalty_factor(self, n_features: int) -> np.ndarray | None:
-        """``penalty_factor`` checked: ``[n_features]``, finite and ``>= 0`` (``None``: all 1)."""
-        if self.penalty_factor is None:
-            return None
-        factor = np.asarray(self.penalty_factor, dtype=np.float64)
-        if factor.shape != (n_features,) or not np.all(np.isfinite(factor)) or np.any(factor < 0):
-            raise ValueError(
-                f"penalty_factor must hold one finite factor >= 0 per feature ({n_features}); "
-                f"got shape {factor.shape}, values {np.asarray(self.penalty_factor)!r}"[:300]
-            )
-        return factor
 
     def _problem(
         self,
