@@ -11,6 +11,7 @@ ESTIMATORS = [
     linear.ElasticNet(alpha=0.1),
     linear.Ridge(),
     linear.RidgeCV(),
+    linear.GroupLasso(alpha=0.1, groups=None, tol=1e-10, max_iter=10_000),
     linear.LogisticRegression(),
     # sample_weight is checked equivalent to repeated rows to 1e-7 on a rank-deficient design:
     # the two fits agree to the solver's tolerance, so it is set tight here (at the default

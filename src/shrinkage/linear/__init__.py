@@ -1,6 +1,7 @@
 """Penalized linear models with scikit-learn's objectives and attributes, solved in torch."""
 
 from ._cv import ElasticNetCV, LassoCV
+from ._group import GroupLasso
 from ._logistic import LogisticRegression
 from ._logistic_cv import LogisticRegressionCV
 from ._problem import LinearProblem
@@ -10,6 +11,7 @@ from ._ridge_cv import RidgeCV
 __all__ = [
     "ElasticNet",
     "ElasticNetCV",
+    "GroupLasso",
     "Lasso",
     "LassoCV",
     "LinearProblem",
