@@ -7,9 +7,9 @@ Three ingredients, as in the fast Lasso solvers (celer, skglm, glmnet):
    ``|w_j - prox(w_j - g_j / L)|``), doubling the set until the full problem is solved;
 2. **accelerated proximal gradient** (FISTA with adaptive restart) on the restricted problem,
    which identifies the support;
-3. **Newton polishing** on the support with the signs fixed: there ``P`` is smooth, so a few
-   Newton steps (one, for the quadratic datafit) land on the exact optimum; it is accepted
-   only if it keeps the signs and lowers the optimality criterion.
+3. **Newton polishing** on the support with the signs fixed (:mod:`._newton`): there ``P``
+   is smooth, so a few Newton steps (one, for the quadratic datafit) land on the exact
+   optimum; it is accepted only if it keeps the signs and lowers the optimality criterion.
 
 The solver talks to the datafit through ``value / grad / hessian / lipschitz / restrict`` and
 to the penalty through ``value / prox_ / optimality / kinked / hessian_diag``; it never looks inside
@@ -22,38 +22,22 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import torch
 from torch import Tensor
 
-from .._kernels import Step
 from .._threads import threads_for
-from ._common import least_squares
-
-
-class Datafit(Protocol):
-    @property
-    def size(self) -> int: ...
-
-    def value(self, w: Tensor) -> Tensor: ...
-    def grad(self, w: Tensor) -> Tensor: ...
-    def hessian(self, idx: Tensor, w: Tensor) -> Tensor: ...
-    @property
-    def lipschitz(self) -> float: ...
-    @property
-    def gradient_flops(self) -> int: ...
-    def restrict(self, idx: Tensor) -> Any: ...
-
-
-class Penalty(Protocol):
-    """What the solver asks of a penalty: a separable one, smooth off zero."""
-
-    def value(self, w: Tensor) -> Tensor: ...
-    def prox_(self, w: Tensor, step: Step) -> Tensor: ...
-    def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
-    def kinked(self, w: Tensor) -> Tensor: ...
-    def hessian_diag(self, w: Tensor) -> Tensor: ...
+from ._newton import (
+    FINAL_POLISH_SIZE,
+    Datafit,
+    Penalty,
+    costly_newton,
+    kkt,
+    newton_limit,
+    newton_support,
+    polish,
+)
 
 
 @dataclass(frozen=True)
@@ -67,199 +51,11 @@ class Solution:
     converged: bool
 
 
-MAX_NEWTON_SIZE = 1500
-"""Largest support polished by Newton's method (a dense Cholesky of that size)."""
-
-NEWTON_BUDGET = 200
-"""A Newton step on a support of size ``m`` (a Cholesky, ``m^3 / 3`` operations) is taken only
-when it costs at most this many gradients of the datafit (``datafit.gradient_flops``): on a
-sparse design a gradient is cheap, and proximal-gradient steps beat a large dense solve."""
-
-
-def newton_limit(datafit: Datafit) -> int:
-    """Largest support Newton's method works on, for this datafit (at most
-    ``MAX_NEWTON_SIZE``)."""
-    affordable = (3.0 * NEWTON_BUDGET * datafit.gradient_flops) ** (1.0 / 3.0)
-    return min(MAX_NEWTON_SIZE, int(affordable))
-
-
-FINAL_POLISH_SIZE = 200
-"""Largest support polished once more after the tolerance is met: on such a support Newton's
-method costs little (under a millisecond) and makes an easy problem's answer exact, not merely
-within ``tol``. A datafit whose Hessian is at hand (``datafit.hessian_is_cheap``: a Gram
-matrix) is polished up to :func:`newton_limit`."""
-
-
-def _costly_newton(datafit: Datafit, size: int) -> bool:
-    """Whether a Newton step on a support of ``size`` is costly: larger than
-    ``FINAL_POLISH_SIZE`` and dearer than ten gradients. Such a step waits until
-    proximal-gradient steps stop changing the support."""
-    return size > FINAL_POLISH_SIZE and size**3 / 3.0 > 10.0 * datafit.gradient_flops
-
-
 INNER_SHARE = 0.03
 """A working set is solved to this share of the full problem's tolerance on its criterion."""
 
 PenaltyFor = Callable[[Tensor | None], Penalty]
 """``penalty_for(idx)``: the penalty on coordinates ``idx`` (``None``: all of them)."""
-
-
-def _kkt(datafit: Datafit, penalty: Penalty) -> Callable[[Tensor], float]:
-    return lambda w: float(penalty.optimality(w, datafit.grad(w)))
-
-
-def _objective(datafit: Datafit, penalty: Penalty, w: Tensor) -> float:
-    return float(datafit.value(w) + penalty.value(w))
-
-
-def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tensor) -> bool:
-    """Whether ``candidate`` is nearer optimality than ``current`` (by the distance to the
-    subdifferential): how a step is judged when the objective cannot tell them apart."""
-    kkt = _kkt(datafit, penalty)
-    return kkt(candidate) < kkt(current)
-
-
-def _newton_step(H: Tensor, g: Tensor) -> Tensor:
-    """``-H^{-1} g`` by Cholesky, or the minimum-norm solution of ``H d = -g`` when ``H`` is
-    singular. A nearly singular ``H`` (collinear features) is solved by Cholesky: its large
-    step along the near-null direction, where an L1 penalty still decreases linearly, is what
-    carries a coordinate to zero (the step is cut where one crosses zero)."""
-    factor, info = torch.linalg.cholesky_ex(H)
-    if int(info) == 0:
-        return torch.cholesky_solve(-g[:, None], factor).flatten()
-    return least_squares(H, -g[:, None]).flatten()
-
-
-def _newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
-    """``[d]`` boolean: the coordinates Newton's method works on, the nonzero ones and those
-    where the penalty is smooth at zero (``free`` ones, a pure L2 part)."""
-    return (w != 0) | free | ~penalty.kinked(w)
-
-
-def _polish(
-    datafit: Datafit,
-    penalty: Penalty,
-    w: Tensor,
-    free: Tensor,
-    max_newton: int = 50,
-    final: bool = False,
-) -> Tensor | None:
-    """Newton's method on the support of ``w`` (plus the coordinates where the penalty is
-    smooth: :func:`_newton_support`) with the signs of ``w`` kept, an active-set method: a step
-    that would carry a coordinate across a kink at zero stops there and drops it from the
-    support. Every step lowers the objective.
-    Returns ``None`` when no step could be taken, or when the support is too large for a
-    dense Newton system (:func:`newton_limit`; first-order steps carry on alone).
-
-    ``final``: the last polish of a solution that meets the tolerance, where a full step whose
-    objective change is within round-off is also taken when it lowers the optimality
-    distance (near the optimum the objective is flat to machine precision, the gradient is
-    not). During the iterations such steps are not taken: the objective alone decides."""
-    smooth = free | ~penalty.kinked(w)
-    if int(((w != 0) | smooth).sum()) > newton_limit(datafit):
-        return None
-    current = w.clone()
-    best = _objective(datafit, penalty, current)
-    flat = _round_off(datafit, w, best) if final else 0.0
-    moved_at_all = False
-    affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
-    for _ in range(max_newton):
-        idx = torch.nonzero((current != 0) | smooth).flatten()
-        if idx.numel() == 0:
-            break
-        signs = torch.sign(current[idx])
-        d = _newton_direction(datafit, penalty, current, idx)
-        if d is None:
-            break
-        # longest step keeping every kinked coordinate on its side of zero
-        crossing = ~smooth[idx] & (signs * d < 0)
-        t_max = 1.0
-        if bool(crossing.any()):
-            ratios = -current[idx][crossing] / d[crossing]
-            t_max = min(1.0, float(ratios.min()))
-        search = _Search(datafit, penalty, current, idx, d, signs, crossing, t_max, final, flat)
-        accepted, candidate, value, step = search.run(best)
-        if not accepted:
-            break
-        decrease = best - value
-        current, best, moved_at_all = candidate, value, True
-        if step == 1.0 and affine:  # a quadratic on a fixed support: one full step solves it
-            break
-        if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
-            break
-    return current if moved_at_all else None
-
-
-def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
-    """The objective's round-off near ``w``: it sums terms as large as its value at zero, so
-    a change below this is noise (a full step is then judged by the optimality distance)."""
-    at_zero = abs(float(datafit.value(torch.zeros_like(w))))
-    return 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
-
-
-def _newton_direction(
-    datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
-) -> Tensor | None:
-    """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
-    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there;
-    ``None`` when the gradient is already zero to round-off."""
-    probe = current.detach().clone().requires_grad_(True)
-    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
-    g = datafit.grad(current)[idx] + pen_grad[idx]
-    if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
-        return None
-    H = datafit.hessian(idx, current).clone()
-    H.diagonal().add_(penalty.hessian_diag(current)[idx])
-    return _newton_step(H, g)
-
-
-@dataclass
-class _Search:
-    """The backtracking line search of one Newton step ``d`` on the coordinates ``idx``:
-    from ``t_max`` (the longest step that keeps every kinked coordinate on its side of
-    zero, landing exactly on zero where it stops), halving until the objective decreases
-    (see :func:`_polish` for ``final`` and ``flat``)."""
-
-    datafit: Datafit
-    penalty: Penalty
-    current: Tensor
-    idx: Tensor
-    d: Tensor
-    signs: Tensor
-    crossing: Tensor
-    t_max: float
-    final: bool
-    flat: float
-
-    def candidate(self, step: float) -> Tensor:
-        """The point ``step`` along ``d``."""
-        idx, out = self.idx, self.current.clone()
-        out[idx] = self.current[idx] + step * self.d
-        if step == self.t_max and self.t_max < 1.0:  # land exactly on zero where it stops
-            hits = self.crossing & ((out[idx] * self.signs) <= 0)
-            landed = out[idx]
-            landed[hits] = 0.0
-            out[idx] = landed
-        return out
-
-    def run(self, best: float) -> tuple[bool, Tensor, float, float]:
-        """``(accepted, candidate, its objective, step)``."""
-        step, t_max = self.t_max, self.t_max
-        candidate, value = self.current, best
-        for _ in range(40):
-            candidate = self.candidate(step)
-            value = _objective(self.datafit, self.penalty, candidate)
-            if value < best or (value <= best and step == t_max and t_max < 1.0):
-                return True, candidate, value, step
-            if (
-                self.final
-                and step == t_max
-                and value <= best + self.flat
-                and _closer(self.datafit, self.penalty, candidate, self.current)
-            ):
-                return True, candidate, min(value, best), step
-            step *= 0.5
-        return False, candidate, value, step
 
 
 _P = ParamSpec("_P")
@@ -278,7 +74,7 @@ def _sized(fn: Callable[Concatenate[Datafit, _P], _R]) -> Callable[Concatenate[D
     return sized
 
 
-def _try_polish(
+def _trypolish(
     datafit: Datafit,
     penalty: Penalty,
     w: Tensor,
@@ -292,9 +88,9 @@ def _try_polish(
     support still moves and a Newton step on it would be costly."""
     support = w != 0
     moved = not torch.equal(support, last_support)
-    if moved and _costly_newton(datafit, int(support.sum())):
+    if moved and costly_newton(datafit, int(support.sum())):
         return None, support  # the support still moves: a costly Newton step would be wasted
-    polished = _polish(datafit, penalty, w, free)
+    polished = polish(datafit, penalty, w, free)
     if polished is None:
         return None, support
     crit_polished = criterion(polished)
@@ -345,7 +141,7 @@ def _fista(
         if crit < 0.1 * crit_at_polish:  # first-order steps are converging fast: no Newton
             crit_at_polish = crit
             continue
-        polished, last_support = _try_polish(
+        polished, last_support = _trypolish(
             datafit, penalty, state.w, free, criterion, crit, last_support
         )
         if polished is not None:
@@ -435,7 +231,7 @@ def solve(
     """
     penalty = penalty_for(None)
     full_criterion = (
-        _kkt(datafit, penalty) if criterion is None else functools.partial(criterion, datafit)
+        kkt(datafit, penalty) if criterion is None else functools.partial(criterion, datafit)
     )
     if working_set:
         sets = _WorkingSets(datafit, penalty_for, free, tol, criterion)
@@ -500,7 +296,7 @@ class _WorkingSets:
         sub = self.datafit.restrict(idx)
         check_every: int | None = None
         if self.criterion is None:
-            sub_criterion = _kkt(sub, sub_penalty)
+            sub_criterion = kkt(sub, sub_penalty)
             inner_tol, check_every = max(1e-3 * sub_criterion(w_sub), 1e-14), 10
         else:
             sub_criterion = functools.partial(self.criterion, sub)
@@ -527,7 +323,7 @@ def _finish(
     on the datafit restricted to the support (``datafit.restrict``), where each evaluation
     costs a product with the support's columns, not with all of them."""
     penalty = penalty_for(None)
-    support = _newton_support(penalty, w, free)
+    support = newton_support(penalty, w, free)
     largest = (
         newton_limit(datafit) if getattr(datafit, "hessian_is_cheap", False) else FINAL_POLISH_SIZE
     )
@@ -536,13 +332,13 @@ def _finish(
     polished: Tensor | None
     if restrict and bool((~support).any()):
         idx = torch.nonzero(support).flatten()
-        sub = _polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
+        sub = polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
         polished = None
         if sub is not None:
             polished = w.clone()
             polished[idx] = sub
     else:
-        polished = _polish(datafit, penalty, w, free, final=True)
+        polished = polish(datafit, penalty, w, free, final=True)
     if polished is None:
         return w, crit
     polished_crit = criterion(polished)

@@ -1,0 +1,242 @@
+"""Newton's method on the support, the solver's last ingredient (see
+:mod:`shrinkage.linear._solver`): with the signs of ``w`` fixed the penalty is smooth there,
+so a few Newton steps, with a line search that stops at zero where a coordinate would cross
+it, land on the exact optimum. Also what the solver asks of a datafit and a penalty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from .._kernels import Step
+from ._common import least_squares
+
+__all__ = [
+    "FINAL_POLISH_SIZE",
+    "Datafit",
+    "Penalty",
+    "costly_newton",
+    "kkt",
+    "newton_limit",
+    "newton_support",
+    "objective",
+    "polish",
+]
+
+
+class Datafit(Protocol):
+    @property
+    def size(self) -> int: ...
+
+    def value(self, w: Tensor) -> Tensor: ...
+    def grad(self, w: Tensor) -> Tensor: ...
+    def hessian(self, idx: Tensor, w: Tensor) -> Tensor: ...
+    @property
+    def lipschitz(self) -> float: ...
+    @property
+    def gradient_flops(self) -> int: ...
+    def restrict(self, idx: Tensor) -> Any: ...
+
+
+class Penalty(Protocol):
+    """What the solver asks of a penalty: a separable one, smooth off zero."""
+
+    def value(self, w: Tensor) -> Tensor: ...
+    def prox_(self, w: Tensor, step: Step) -> Tensor: ...
+    def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
+    def kinked(self, w: Tensor) -> Tensor: ...
+    def hessian_diag(self, w: Tensor) -> Tensor: ...
+
+
+MAX_NEWTON_SIZE = 1500
+"""Largest support polished by Newton's method (a dense Cholesky of that size)."""
+
+NEWTON_BUDGET = 200
+"""A Newton step on a support of size ``m`` (a Cholesky, ``m^3 / 3`` operations) is taken only
+when it costs at most this many gradients of the datafit (``datafit.gradient_flops``): on a
+sparse design a gradient is cheap, and proximal-gradient steps beat a large dense solve."""
+
+
+def newton_limit(datafit: Datafit) -> int:
+    """Largest support Newton's method works on, for this datafit (at most
+    ``MAX_NEWTON_SIZE``)."""
+    affordable = (3.0 * NEWTON_BUDGET * datafit.gradient_flops) ** (1.0 / 3.0)
+    return min(MAX_NEWTON_SIZE, int(affordable))
+
+
+FINAL_POLISH_SIZE = 200
+"""Largest support polished once more after the tolerance is met: on such a support Newton's
+method costs little (under a millisecond) and makes an easy problem's answer exact, not merely
+within ``tol``. A datafit whose Hessian is at hand (``datafit.hessian_is_cheap``: a Gram
+matrix) is polished up to :func:`newton_limit`."""
+
+
+def costly_newton(datafit: Datafit, size: int) -> bool:
+    """Whether a Newton step on a support of ``size`` is costly: larger than
+    ``FINAL_POLISH_SIZE`` and dearer than ten gradients. Such a step waits until
+    proximal-gradient steps stop changing the support."""
+    return size > FINAL_POLISH_SIZE and size**3 / 3.0 > 10.0 * datafit.gradient_flops
+
+
+def kkt(datafit: Datafit, penalty: Penalty) -> Callable[[Tensor], float]:
+    """The optimality distance ``w -> penalty.optimality(w, grad f(w))``."""
+    return lambda w: float(penalty.optimality(w, datafit.grad(w)))
+
+
+def objective(datafit: Datafit, penalty: Penalty, w: Tensor) -> float:
+    return float(datafit.value(w) + penalty.value(w))
+
+
+def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tensor) -> bool:
+    """Whether ``candidate`` is nearer optimality than ``current`` (by the distance to the
+    subdifferential): how a step is judged when the objective cannot tell them apart."""
+    distance = kkt(datafit, penalty)
+    return distance(candidate) < distance(current)
+
+
+def _newton_step(H: Tensor, g: Tensor) -> Tensor:
+    """``-H^{-1} g`` by Cholesky, or the minimum-norm solution of ``H d = -g`` when ``H`` is
+    singular. A nearly singular ``H`` (collinear features) is solved by Cholesky: its large
+    step along the near-null direction, where an L1 penalty still decreases linearly, is what
+    carries a coordinate to zero (the step is cut where one crosses zero)."""
+    factor, info = torch.linalg.cholesky_ex(H)
+    if int(info) == 0:
+        return torch.cholesky_solve(-g[:, None], factor).flatten()
+    return least_squares(H, -g[:, None]).flatten()
+
+
+def newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
+    """``[d]`` boolean: the coordinates Newton's method works on, the nonzero ones and those
+    where the penalty is smooth at zero (``free`` ones, a pure L2 part)."""
+    return (w != 0) | free | ~penalty.kinked(w)
+
+
+def polish(
+    datafit: Datafit,
+    penalty: Penalty,
+    w: Tensor,
+    free: Tensor,
+    max_newton: int = 50,
+    final: bool = False,
+) -> Tensor | None:
+    """Newton's method on the support of ``w`` (plus the coordinates where the penalty is
+    smooth: :func:`newton_support`) with the signs of ``w`` kept, an active-set method: a step
+    that would carry a coordinate across a kink at zero stops there and drops it from the
+    support. Every step lowers the objective.
+    Returns ``None`` when no step could be taken, or when the support is too large for a
+    dense Newton system (:func:`newton_limit`; first-order steps carry on alone).
+
+    ``final``: the last polish of a solution that meets the tolerance, where a full step whose
+    objective change is within round-off is also taken when it lowers the optimality
+    distance (near the optimum the objective is flat to machine precision, the gradient is
+    not). During the iterations such steps are not taken: the objective alone decides."""
+    smooth = free | ~penalty.kinked(w)
+    if int(((w != 0) | smooth).sum()) > newton_limit(datafit):
+        return None
+    current = w.clone()
+    best = objective(datafit, penalty, current)
+    flat = _round_off(datafit, w, best) if final else 0.0
+    moved_at_all = False
+    affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
+    for _ in range(max_newton):
+        idx = torch.nonzero((current != 0) | smooth).flatten()
+        if idx.numel() == 0:
+            break
+        signs = torch.sign(current[idx])
+        d = _newton_direction(datafit, penalty, current, idx)
+        if d is None:
+            break
+        # longest step keeping every kinked coordinate on its side of zero
+        crossing = ~smooth[idx] & (signs * d < 0)
+        t_max = 1.0
+        if bool(crossing.any()):
+            ratios = -current[idx][crossing] / d[crossing]
+            t_max = min(1.0, float(ratios.min()))
+        search = _Search(datafit, penalty, current, idx, d, signs, crossing, t_max, final, flat)
+        accepted, candidate, value, step = search.run(best)
+        if not accepted:
+            break
+        decrease = best - value
+        current, best, moved_at_all = candidate, value, True
+        if step == 1.0 and affine:  # a quadratic on a fixed support: one full step solves it
+            break
+        if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
+            break
+    return current if moved_at_all else None
+
+
+def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
+    """The objective's round-off near ``w``: it sums terms as large as its value at zero, so
+    a change below this is noise (a full step is then judged by the optimality distance)."""
+    at_zero = abs(float(datafit.value(torch.zeros_like(w))))
+    return 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
+
+
+def _newton_direction(
+    datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
+) -> Tensor | None:
+    """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
+    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there;
+    ``None`` when the gradient is already zero to round-off."""
+    probe = current.detach().clone().requires_grad_(True)
+    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
+    g = datafit.grad(current)[idx] + pen_grad[idx]
+    if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
+        return None
+    H = datafit.hessian(idx, current).clone()
+    H.diagonal().add_(penalty.hessian_diag(current)[idx])
+    return _newton_step(H, g)
+
+
+@dataclass
+class _Search:
+    """The backtracking line search of one Newton step ``d`` on the coordinates ``idx``:
+    from ``t_max`` (the longest step that keeps every kinked coordinate on its side of
+    zero, landing exactly on zero where it stops), halving until the objective decreases
+    (see :func:`_polish` for ``final`` and ``flat``)."""
+
+    datafit: Datafit
+    penalty: Penalty
+    current: Tensor
+    idx: Tensor
+    d: Tensor
+    signs: Tensor
+    crossing: Tensor
+    t_max: float
+    final: bool
+    flat: float
+
+    def candidate(self, step: float) -> Tensor:
+        """The point ``step`` along ``d``."""
+        idx, out = self.idx, self.current.clone()
+        out[idx] = self.current[idx] + step * self.d
+        if step == self.t_max and self.t_max < 1.0:  # land exactly on zero where it stops
+            hits = self.crossing & ((out[idx] * self.signs) <= 0)
+            landed = out[idx]
+            landed[hits] = 0.0
+            out[idx] = landed
+        return out
+
+    def run(self, best: float) -> tuple[bool, Tensor, float, float]:
+        """``(accepted, candidate, its objective, step)``."""
+        step, t_max = self.t_max, self.t_max
+        candidate, value = self.current, best
+        for _ in range(40):
+            candidate = self.candidate(step)
+            value = objective(self.datafit, self.penalty, candidate)
+            if value < best or (value <= best and step == t_max and t_max < 1.0):
+                return True, candidate, value, step
+            if (
+                self.final
+                and step == t_max
+                and value <= best + self.flat
+                and _closer(self.datafit, self.penalty, candidate, self.current)
+            ):
+                return True, candidate, min(value, best), step
+            step *= 0.5
+        return False, candidate, value, step
