@@ -90,22 +90,15 @@ def _groups(
 def all_head_layouts(
     model: nn.Module, example: tuple[Any, ...] | None
 ) -> list[tuple[str, HeadLayout]]:
-    """The layouts the adapters recognize, then, given ``example`` inputs, those the traced
-    graph shows for layers no adapter takes (:mod:`~shrinkage.structured.graph_heads`)."""
+    """The layouts the adapters recognize; when they recognize none and ``example`` inputs are
+    given, those the traced graph shows (:mod:`~shrinkage.structured.graph_heads`). A model
+    with fewer than four matrices (a CNN and its classifier) has no attention to find, and is
+    not traced for it."""
     found = list(head_layouts(model))
-    if example is None:
+    matrices = sum(1 for p in model.parameters() if p.dim() == 2)
+    if found or example is None or matrices < 4:
         return found
-    named = [n for n, _ in found]
-    return found + [
-        (n, layout)
-        for n, layout in graph_head_layouts(model, example)
-        if not any(_nested(n, a) for a in named)
-    ]
-
-
-def _nested(a: str, b: str) -> bool:
-    """Whether module ``a`` is module ``b``, or holds it, or is held by it."""
-    return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.") or not a or not b
+    return graph_head_layouts(model, example)
 
 
 def head_groups(
