@@ -185,3 +185,11 @@ def test_a_narrower_decoder_saves_and_loads_with_its_rescaled_norms(tmp_path) ->
     assert back.model.norm.variance_epsilon == small.model.norm.variance_epsilon
     assert back.model.norm.variance_epsilon > model.model.norm.variance_epsilon
     assert logits(back, x).equal(logits(small, x))
+
+
+def test_a_decoder_with_another_weighted_layer_is_not_taken() -> None:
+    """A layer the layout does not know might read the stream: its width stays."""
+    model = llama().eval()
+    model.model.extra = nn.Linear(WIDTH, WIDTH)
+    with pytest.raises(CompactionError, match="RMSNorm"):
+        residual_groups(model, 1.0)

@@ -133,6 +133,9 @@ def _decoder_layout(model: nn.Module, name: str, decoder: nn.Module) -> Residual
     norm = getattr(decoder, "norm", None)
     if not (isinstance(embed, nn.Embedding) and isinstance(layers, nn.ModuleList) and norm):
         return None
+    others = [m for n, m in decoder.named_children() if n not in ("embed_tokens", "layers", "norm")]
+    if any(p.numel() for m in others for p in m.parameters()):
+        return None  # another layer with weights might read the stream
     prefix = f"{name}." if name else ""
     writers: _Slices = [(f"{prefix}embed_tokens.weight", 1)]
     readers: _Slices = []
