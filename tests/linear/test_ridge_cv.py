@@ -70,7 +70,7 @@ def test_leave_one_out_equals_n_refits(n: int, p: int, fit_intercept: bool) -> N
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"alphas": [1.0, 0.0]}, "alphas must be positive"),
+        ({"alphas": [1.0, 0.0]}, r"alphas\[1\] == 0.0, must be > 0.0"),
         ({"cv": 3, "store_cv_results": True}, "store_cv_results"),
         ({"cv": 3, "alpha_per_target": True}, "alpha_per_target"),
     ],

@@ -24,6 +24,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils import check_scalar
 
 from ._base import LinearRegressorMixin
 from ._common import fit_threads, output_dtype
@@ -114,10 +115,19 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         self.alpha_per_target = alpha_per_target
 
     def _grid(self) -> np.ndarray:
-        alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
-            raise ValueError(f"alphas must be positive numbers; got {self.alphas!r}")
-        return alphas
+        """``alphas`` checked as scikit-learn checks them: each a real number, ``> 0`` for
+        leave-one-out and ``>= 0`` for K-fold (a ``TypeError`` or ``ValueError`` naming
+        ``alphas[i]``)."""
+        bounds = "neither" if self.cv is None else "left"
+        named = (
+            [("alphas", self.alphas)]
+            if np.ndim(self.alphas) == 0
+            else [(f"alphas[{i}]", a) for i, a in enumerate(self.alphas)]
+        )
+        return np.array([
+            float(check_scalar(a, name, Real, min_val=0.0, include_boundaries=bounds))
+            for name, a in named
+        ])  # fmt: skip
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeCV:
         """Choose ``alpha`` and fit with it.
@@ -248,16 +258,13 @@ class _LeaveOneOut:
         kept = []
         for alpha in alphas:
             looe, coef = self.solve(float(alpha))
-            score, results = self.score(looe)
+            scores, results = self.score(looe)
             kept.append(results)
-            better = (
-                np.atleast_1d(score > best_score)
-                if per_target
-                else np.array([score > best_score[0]])
-            )
+            score = np.atleast_1d(scores)  # one per target, or one (a single target's too)
+            better = score > best_score if per_target else score[:1] > best_score[:1]
             columns = torch.as_tensor(better if per_target else np.repeat(better, targets))
             best_coef[:, columns] = coef[:, columns]
-            best_score = np.where(better, np.atleast_1d(score), best_score)
+            best_score = np.where(better, score if per_target else score[:1], best_score)
             best_alpha = np.where(better, alpha, best_alpha)
         self._set(best_coef.numpy(), best_alpha, best_score, kept)
 
