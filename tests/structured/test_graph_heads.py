@@ -150,3 +150,10 @@ def test_the_graph_finds_the_heads_the_bert_adapter_names() -> None:
         )  # fmt: skip
         for mine, theirs in pairs:
             assert set(mine) == set(theirs)
+
+
+def test_finding_heads_leaves_every_module_in_its_mode() -> None:
+    model = Block().train()
+    model.attention.eval()
+    head_groups(model, 1.0, torch.randn(2, 9, 8))
+    assert model.training and model.embed.training and not model.attention.training

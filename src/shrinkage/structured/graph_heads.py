@@ -23,6 +23,7 @@ import torch
 from torch import fx, nn
 
 from .adapters import HeadLayout, Slot
+from .trace import evaluated
 
 __all__ = ["graph_head_layouts"]
 
@@ -173,15 +174,11 @@ def graph_head_layouts(model: nn.Module, example: tuple[Any, ...]) -> list[tuple
         ``(module name, layout)`` per layer, kind ``"graph"``; none when the model cannot be
         traced.
     """
-    was_training = model.training
-    model.eval()
     try:
         with torch.no_grad():
-            program = torch.export.export(model, example, strict=False)
+            program = torch.export.export(evaluated(model), example, strict=False)
     except Exception:  # the exporter raises many types; all mean "no graph to read"
         return []
-    finally:
-        model.train(was_training)
     names = dict(program.graph_signature.inputs_to_parameters)
     out = []
     for node in program.graph.nodes:
