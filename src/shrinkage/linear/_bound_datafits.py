@@ -102,6 +102,17 @@ class LinearLoss(abc.ABC):
         """The fit with every penalized coefficient zero (the intercepts at their optimum)."""
         return torch.zeros(self.size, dtype=torch.float64, device=self.device)
 
+    def _weigh(self, penalty_factor: np.ndarray | None, rows: int) -> None:
+        """Per-feature penalty factors (glmnet's ``penalty.factor``) on ``w`` laid out as
+        ``[rows, classes]``, a feature's row (all its classes) by its factor; a coordinate of
+        factor 0 is free, as an intercept is."""
+        if penalty_factor is None:
+            return
+        factor = self.factor if self.factor is not None else (~self.free).to(torch.float64)
+        by_row = torch.as_tensor(penalty_factor, dtype=torch.float64, device=factor.device)
+        factor.view(rows, -1)[: by_row.numel()] *= by_row[:, None]
+        self.factor, self.free = factor, factor == 0
+
     def stopping(
         self, l1: float, l2: float, tol: float, positive: bool = False
     ) -> tuple[Criterion | None, float]:
@@ -161,7 +172,7 @@ class SquaredLoss(LinearLoss):
         if n >= p:  # least squares only needs its Gram statistics
             stats = GramStats.of(X, y, weights, options.device)
             self._from_stats(stats, options.fit_intercept)
-            self._weigh(options.penalty_factor)
+            self._weigh(options.penalty_factor, p)
             return
         s = np.ones(n) if weights is None else weights
         y = np.asarray(y, dtype=np.float64)
@@ -183,7 +194,7 @@ class SquaredLoss(LinearLoss):
             design, yt, use_gram=False, expected_support=options.expected_support
         )
         self._unpenalized(p, options.device)
-        self._weigh(options.penalty_factor)
+        self._weigh(options.penalty_factor, p)
 
     @classmethod
     def from_stats(cls, stats: GramStats, *, fit_intercept: bool) -> SquaredLoss:
@@ -212,14 +223,6 @@ class SquaredLoss(LinearLoss):
         self.free = torch.zeros(p, dtype=torch.bool, device=device)
         self.factor = None
 
-    def _weigh(self, penalty_factor: np.ndarray | None) -> None:
-        """Per-feature penalty factors (glmnet's ``penalty.factor``): a feature of factor 0
-        is free, as an intercept is."""
-        if penalty_factor is None:
-            return
-        self.factor = torch.as_tensor(penalty_factor, dtype=torch.float64, device=self.free.device)
-        self.free = self.factor == 0
-
     def stopping(
         self, l1: float, l2: float, tol: float, positive: bool = False
     ) -> tuple[Criterion | None, float]:
@@ -233,9 +236,14 @@ class SquaredLoss(LinearLoss):
         assert isinstance(self.datafit, Quadratic)
         scale = self.datafit.yy / self.datafit.n
         if (l1 == 0 and l2 == 0) or self.factor is not None:  # the optimality distance
-            top = float(torch.linalg.vector_norm(self.datafit.c))
-            return None, tol * top if top > 0 else tol
+            return None, self.optimality_tol(tol)
         return gap, tol * scale if scale > 0 else tol
+
+    def optimality_tol(self, tol: float) -> float:
+        """``tol`` on the scale of the optimality distance: times ``||X^T y|| / n``."""
+        assert isinstance(self.datafit, Quadratic)
+        top = float(torch.linalg.vector_norm(self.datafit.c))
+        return tol * top if top > 0 else tol
 
     def _intercept(self, w: Tensor) -> float:
         return float(self.y_mean - float(self.X_mean.to(w.device) @ w))
@@ -296,12 +304,7 @@ class _Classification(LinearLoss):
         self.weights = None if weights is None else as_tensor(weights, device)
         self._build(design, torch.as_tensor(y, dtype=torch.long, device=device))
         self.factor = (~self.free).to(torch.float64)
-        if options.penalty_factor is not None:  # a feature's row of coefficients, by its factor
-            rows = self.factor.view(self.n_features + int(self.fit_intercept), -1)
-            rows[: self.n_features] *= torch.as_tensor(
-                options.penalty_factor, dtype=torch.float64, device=device
-            )[:, None]
-            self.free = self.factor == 0
+        self._weigh(options.penalty_factor, self.n_features + int(self.fit_intercept))
 
     @abc.abstractmethod
     def _build(self, X: Any, y: Tensor) -> None:

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
+from .._validation import check_factor
 from ..path import RULES, PathPoint
 from ._design import stored_values
 
@@ -192,18 +193,18 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
 
 
 def check_penalty_factor(penalty_factor: Any, n_features: int) -> np.ndarray | None:
-    """``penalty_factor`` as ``[n_features]`` float64 factors, each finite and ``>= 0``
-    (``None`` stays ``None``: every factor 1); a ``ValueError`` naming it otherwise."""
-    if penalty_factor is None:
+    """``penalty_factor`` as ``[n_features]`` float64 factors (``None`` stays ``None``:
+    every factor 1): the values checked by :func:`~shrinkage._validation.check_factor`, and
+    one per feature, or a ``ValueError`` naming it."""
+    factor = check_factor("penalty_factor", penalty_factor)
+    if factor is None:
         return None
-    factor = np.asarray(penalty_factor, dtype=np.float64)
-    if factor.shape != (n_features,) or not np.all(np.isfinite(factor)) or np.any(factor < 0):
-        shown = np.array2string(np.asarray(penalty_factor), threshold=6)
+    if tuple(factor.shape) != (n_features,):
         raise ValueError(
-            f"penalty_factor must hold one finite factor >= 0 per feature ({n_features}); "
-            f"got shape {factor.shape}: {shown}"
+            f"penalty_factor must hold one factor per feature ({n_features}); got shape "
+            f"{tuple(factor.shape)}"
         )
-    return factor
+    return factor.double().numpy()
 
 
 def class_sample_weight(

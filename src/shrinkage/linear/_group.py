@@ -25,6 +25,7 @@ from .._kernels import Step
 from .._validation import check_device
 from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
+from ._bound_datafits import SquaredLoss
 from ._common import COMMON, fit_threads, output_dtype
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import regression_data
@@ -83,6 +84,8 @@ class _GroupPenalty:
         if bool(free.any()):
             factor[-1] = 0.0  # the intercept's own group, unpenalized
         self.penalty = GroupLassoPenalty(alpha, groups=self.ids, factor=factor)
+        self.n_groups = factor.numel()
+        self.root_sizes = torch.bincount(self.ids).to(torch.float64)[self.ids].sqrt()
 
     def value(self, w: Tensor) -> Tensor:
         return self.penalty.value(w)
@@ -95,7 +98,7 @@ class _GroupPenalty:
 
     def _norms(self, w: Tensor) -> Tensor:
         """Each entry's group norm, ``[d]``."""
-        squares = torch.zeros(int(self.ids.max()) + 1, dtype=w.dtype).index_add(0, self.ids, w * w)
+        squares = torch.zeros(self.n_groups, dtype=w.dtype).index_add(0, self.ids, w * w)
         return squares.sqrt()[self.ids]
 
     def kinked(self, w: Tensor) -> Tensor:
@@ -105,9 +108,8 @@ class _GroupPenalty:
     def hessian_diag(self, w: Tensor) -> Tensor:
         """``[d]``: ``lam sqrt(p_g) (1 / ||w_g|| - w_i^2 / ||w_g||^3)`` off zero groups."""
         norms = self._norms(w)
-        sizes = torch.bincount(self.ids).to(w.dtype)[self.ids].sqrt()
         safe = torch.where(norms > 0, norms, 1.0)
-        diagonal = self.penalty.lam * sizes * (1 / safe - w * w / safe**3)
+        diagonal = self.penalty.lam * self.root_sizes * (1 / safe - w * w / safe**3)
         return torch.where((norms > 0) & ~self.free, diagonal, 0.0)
 
 
@@ -176,10 +178,10 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
             )  # fmt: skip
             ids = torch.as_tensor(self.groups_, device=problem.free.device)
             penalty = _GroupPenalty(float(self.alpha), ids, problem.free)
-            top = float(torch.linalg.vector_norm(problem.datafit.c))
+            assert isinstance(problem.loss, SquaredLoss)
             solution = solve(
                 problem.datafit, lambda idx: penalty, problem.initial_state(),
-                free=problem.free, tol=self.tol * top if top > 0 else self.tol,
+                free=problem.free, tol=problem.loss.optimality_tol(self.tol),
                 max_iter=self.max_iter, working_set=False,
             )  # fmt: skip
             coef, intercept = problem.coefficients(solution.w)
