@@ -29,7 +29,7 @@ MACs ran 1.35x, 1.49x and 1.61x faster).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ class BudgetReport:
         dense: the cost of the model when the budget was made.
         target: the cost asked for.
         reached: the cost of the compacted model at the last check.
-        lam: the groups' strength now.
+        lam: the first group's strength now (every group's is raised by the same factor).
         checks: how many checks ran.
         stepped_back: whether the last steps went too far: the state of the check before
             was put back and its weakest units set to zero instead.
@@ -115,7 +115,6 @@ class Budget:
         self.model, self.groups, self.example = model, list(groups), example_input
         self.cost, self.round_to, self.growth = cost, round_to, growth
         self.tolerance, self.optimizer = tolerance, optimizer
-        self.lam = groups[0].lam
         self.dense = self._measure(model)
         self.target = target * self.dense
         self._saved = self._snapshot()
@@ -128,9 +127,7 @@ class Budget:
 
     def _measure(self, model: nn.Module) -> int:
         """The cost of ``model`` once compacted."""
-        was_training = model.training
-        small, _ = compact(model, self.example, round_to=self.round_to)
-        model.train(was_training)
+        small, _ = compact(model, self.example, round_to=self.round_to)  # model unchanged
         if self.cost == "parameters":
             return sum(p.numel() for p in small.parameters())
         first = self.example[0] if isinstance(self.example, tuple) else self.example
@@ -141,10 +138,14 @@ class Budget:
         moments = copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else None
         return state, moments
 
-    def _set_lam(self, lam: float) -> None:
-        self.lam = lam
+    @property
+    def lam(self) -> float:
+        """The first group's strength (every group's is raised by the same factor)."""
+        return self.groups[0].lam
+
+    def _raise(self) -> None:
         for g in self.groups:
-            g.lam = lam
+            g.lam = g.lam * self.growth
 
     def check(self) -> bool:
         """Measure, then raise the strength, take a step back, or say stop.
@@ -159,7 +160,7 @@ class Budget:
             self._reached, self._zeros = self._measure(self.model), zeros
         if self._reached > self.target:
             self._saved = self._snapshot()
-            self._set_lam(self.lam * self.growth)
+            self._raise()
             return False
         if self._reached >= (1 - self.tolerance) * self.target:
             self._done = True
@@ -174,31 +175,43 @@ class Budget:
         if self.optimizer is not None and moments is not None:
             self.optimizer.load_state_dict(moments)
         order = self._weakest(state)
+        costs: dict[tuple[tuple[int, int], ...], int] = {}
+
+        def cost(units: list[tuple[int, int]]) -> int:
+            key = tuple(units)
+            if key not in costs:
+                costs[key] = self._zeroed(state, units)
+            return costs[key]
+
         low, high = 0, len(order)  # the fewest weakest units whose removal meets the target
         while low < high:
             middle = (low + high) // 2
-            if self._zeroed(state, order[:middle]) <= self.target:
+            if cost(order[:middle]) <= self.target:
                 high = middle
             else:
                 low = middle + 1
-        chosen = self._in_band(state, order, low)
-        self._reached = self._zeroed(state, chosen)
+        chosen = self._in_band(order, low, cost)
+        self._reached = cost(chosen)
+        self._zero(state, chosen)
         self._zeros = self._zero_units()
         self._stepped_back = True
         self._done = self._reached >= (1 - self.tolerance) * self.target
         return True
 
     def _in_band(
-        self, state: dict[str, Any], order: list[tuple[int, int]], k: int
+        self,
+        order: list[tuple[int, int]],
+        k: int,
+        cost: Callable[[list[tuple[int, int]]], int],
     ) -> list[tuple[int, int]]:
         """The ``k`` weakest units, or, when removing them lands below the band because the
         last one costs much, the ``k - 1`` weakest and the next weakest (of 32) that lands
         in it."""
         low = (1 - self.tolerance) * self.target
-        if k == 0 or self._zeroed(state, order[:k]) >= low:
+        if k == 0 or cost(order[:k]) >= low:
             return order[:k]
         for unit in order[k : k + 32]:
-            if low <= self._zeroed(state, [*order[: k - 1], unit]) <= self.target:
+            if low <= cost([*order[: k - 1], unit]) <= self.target:
                 return [*order[: k - 1], unit]
         return order[:k]
 
@@ -212,13 +225,17 @@ class Budget:
         return [(k, u) for _, k, u in sorted(scores)]
 
     @torch.no_grad()
-    def _zeroed(self, state: dict[str, Any], units: list[tuple[int, int]]) -> int:
-        """The cost once compacted of ``state`` with ``units`` set to zero (left in place)."""
+    def _zero(self, state: dict[str, Any], units: list[tuple[int, int]]) -> None:
+        """The model at ``state`` with ``units`` set to zero."""
         self.model.load_state_dict(state)
         for k, u in units:
             for m in self.groups[k].members:
                 rows = torch.nonzero(m.unit == u).reshape(-1)
                 m.parameter.index_fill_(m.dim, rows, 0.0)
+
+    def _zeroed(self, state: dict[str, Any], units: list[tuple[int, int]]) -> int:
+        """The cost once compacted of ``state`` with ``units`` set to zero."""
+        self._zero(state, units)
         return self._measure(self.model)
 
     @property
