@@ -79,15 +79,12 @@ class GroupLasso(Penalty):
     def _layout(self, w: Tensor) -> tuple[GroupLayout, Tensor]:
         """The group layout of ``w`` and the per-group weights ``f_g * sqrt(size_g)``."""
         layout = GroupLayout(w.shape, self.groups, w.device)
-        weights = layout.sizes.to(w.dtype).sqrt()
-        if self.factor is not None:
-            if self.factor.numel() not in (1, layout.n_groups):
-                raise ValueError(
-                    f"factor has {self.factor.numel()} entries but the parameter of shape "
-                    f"{tuple(w.shape)} has {layout.n_groups} groups"
-                )
-            weights = weights * self.factor.to(device=w.device, dtype=w.dtype).reshape(-1)
-        return layout, weights
+        if self.factor is not None and self.factor.numel() not in (1, layout.n_groups):
+            raise ValueError(
+                f"factor has {self.factor.numel()} entries but the parameter of shape "
+                f"{tuple(w.shape)} has {layout.n_groups} groups"
+            )
+        return layout, self._weights(layout.sizes, w)
 
     def value(self, w: Tensor) -> Tensor:
         layout, weights = self._layout(w)
@@ -103,26 +100,34 @@ class GroupLasso(Penalty):
                 tau = self.lam * weights
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
-            w.mul_(layout.expand(self.scales(layout.norms(w), weights, step).to(w.dtype)))
+            w.mul_(layout.expand(self.scales(layout.sum(w * w), layout.sizes, step).to(w.dtype)))
         return w
 
-    def scales(self, norms: Tensor, weights: Tensor, step: float | Tensor) -> Tensor:
+    def scales(self, squares: Tensor, sizes: Tensor, step: float | Tensor) -> Tensor:
         """What the prox with a scalar ``step`` multiplies each group by.
 
-        ``max(1 - step * lam * weights_g / ||w_g||, 0)``, for groups whose norms are known
-        (a penalty whose groups span several tensors computes them tensor by tensor).
+        ``max(1 - step * lam * f_g * sqrt(size_g) / ||w_g||, 0)``, from the groups' squared
+        norms (a penalty whose groups span several tensors sums them tensor by tensor).
 
         Args:
-            norms: ``[G]``, the groups' norms ``||w_g||``.
-            weights: ``[G]``, their weights ``f_g * sqrt(size_g)``.
+            squares: ``[G]``, the groups' ``||w_g||^2``.
+            sizes: ``[G]``, their entry counts.
             step: the step, one number.
 
         Returns:
-            ``[G]``, in ``[0, 1]``.
+            ``[G]``, in ``[0, 1]``, in the dtype of ``squares``.
         """
-        t = step * (self.lam * weights)
+        norms = torch.where(squares > 0, torch.where(squares > 0, squares, 1.0).sqrt(), 0.0)
+        t = step * (self.lam * self._weights(sizes, squares))
         keep = norms > t
         return torch.where(keep, 1.0 - t / torch.where(keep, norms, 1.0), 0.0)
+
+    def _weights(self, sizes: Tensor, like: Tensor) -> Tensor:
+        """``[G]``: ``f_g * sqrt(size_g)`` in ``like``'s dtype and device."""
+        weights = sizes.to(like.dtype).sqrt()
+        if self.factor is not None:
+            weights = weights * self.factor.to(device=like.device, dtype=like.dtype).reshape(-1)
+        return weights
 
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
         layout, weights = self._layout(w)

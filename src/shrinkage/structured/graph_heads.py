@@ -43,14 +43,21 @@ def _shape(node: fx.Node) -> tuple[int, ...]:
     return tuple(int(s) for s in val.shape) if isinstance(val, torch.Tensor) else ()
 
 
-def _swaps_heads(node: fx.Node) -> bool:
-    """A transpose of dims 1 and 2 of a 4-d tensor (``[B, L, H, D]`` <-> ``[B, H, L, D]``)."""
-    args: Any = node.args
+def _swaps(node: Any, a: int, b: int) -> bool:
+    """A transpose (or permute) of a 4-d tensor that swaps dims ``a`` and ``b`` alone."""
+    args: Any = getattr(node, "args", ())
     if _op(node) == "transpose":
-        return sorted(int(d) % 4 for d in args[1:3]) == [1, 2]
+        return sorted(int(d) % 4 for d in args[1:3]) == [a, b]
     if _op(node) == "permute":
-        return [int(d) % 4 for d in args[1]] == [0, 2, 1, 3]
+        order = [0, 1, 2, 3]
+        order[a], order[b] = b, a
+        return [int(d) % 4 for d in args[1]] == order
     return False
+
+
+def _swaps_heads(node: Any) -> bool:
+    """``[B, L, H, D]`` <-> ``[B, H, L, D]``."""
+    return _swaps(node, 1, 2)
 
 
 def _skip(node: Any) -> Any:
@@ -133,8 +140,7 @@ def _attention_inputs(node: fx.Node) -> tuple[Any, Any, Any] | None:
     if not softmax or _op(scores) != "matmul":
         return None
     key: Any = _skip(scores.args[1])
-    swaps_last = _op(key) == "transpose" and sorted(int(d) % 4 for d in key.args[1:3]) == [2, 3]
-    return (scores.args[0], key.args[0], node.args[1]) if swaps_last else None
+    return (scores.args[0], key.args[0], node.args[1]) if _swaps(key, 2, 3) else None
 
 
 def _layout(attention: fx.Node, names: dict[str, str]) -> tuple[str, HeadLayout] | None:

@@ -133,7 +133,7 @@ def head_groups(
         CompactionError: ``model`` has no attention module that an adapter recognizes, or
             (with ``residual``) no RMSNorm decoder.
     """
-    out = residual_groups(model, lam) if residual else []
+    out: list[SliceGroups] = []
     for name, layout in all_head_layouts(model, _as_tuple(example_input)):
         module = model.get_submodule(name)
         prefix = f"{name}." if name else ""
@@ -148,9 +148,9 @@ def head_groups(
         else:
             every = layout.query + layout.keys + layout.values + layout.output
             out.append(_groups(prefix, module, every, d, layout.heads, lam, f"{name} heads"))
-    if len(out) == 0 or all(g.label.endswith("residual") for g in out):
+    if not out:
         raise _refusal(model, example_input is not None)
-    return out
+    return (residual_groups(model, lam) if residual else []) + out
 
 
 def _zero(module: nn.Module, slots: tuple[Slot, ...], d: int, h: int) -> bool:

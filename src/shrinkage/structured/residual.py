@@ -36,7 +36,13 @@ from .errors import CompactionError
 from .rebuild import GroupReport
 from .slices import SliceGroups, SliceMember
 
-__all__ = ["ResidualLayout", "remove_residual_", "residual_groups", "residual_layouts"]
+__all__ = [
+    "ResidualLayout",
+    "epsilon_attribute",
+    "remove_residual_",
+    "residual_groups",
+    "residual_layouts",
+]
 
 _LAYER = {
     "input_layernorm",
@@ -63,11 +69,17 @@ class ResidualLayout:
     tied: tuple[str, ...] = ()
 
 
+def epsilon_attribute(norm: nn.Module) -> str:
+    """The name of ``norm``'s epsilon: ``eps`` for ``nn.RMSNorm``, ``variance_epsilon`` for
+    Hugging Face's RMSNorms."""
+    return "eps" if isinstance(norm, nn.RMSNorm) else "variance_epsilon"
+
+
 def _rms_epsilon(norm: nn.Module) -> float | None:
     """The ``eps`` of a module that computes ``x / sqrt(mean(x^2) + eps) * weight`` over the
     last dim, checked on a random input; ``None`` for any other module."""
     weight = getattr(norm, "weight", None)
-    eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", None))
+    eps = getattr(norm, epsilon_attribute(norm), None)
     if not isinstance(weight, Tensor) or weight.dim() != 1:
         return None
     if eps is None and isinstance(norm, nn.RMSNorm):
@@ -247,11 +259,9 @@ def _rescale(norm: nn.Module, keep: Tensor, ratio: float) -> None:
     old = norm.get_parameter("weight")
     weight = old.detach().index_select(0, keep) * math.sqrt(ratio)
     norm.weight = nn.Parameter(weight, requires_grad=old.requires_grad)
+    setattr(norm, epsilon_attribute(norm), eps * ratio)
     if isinstance(norm, nn.RMSNorm):
-        norm.eps = eps * ratio
         norm.normalized_shape = (weight.numel(),)
-    else:
-        setattr(norm, "variance_epsilon", eps * ratio)  # noqa: B010 (a float, not a module)
 
 
 def _set_width(model: nn.Module, old: int, new: int) -> None:

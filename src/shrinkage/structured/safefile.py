@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from .attention import HeadAttention, settle_encoders
 from .heads import check_layouts, shape_attributes
+from .residual import epsilon_attribute
 
 __all__ = [
     "FORMAT",
@@ -70,12 +71,9 @@ def _attributes(module: nn.Module) -> tuple[str, ...]:
 
 
 def _epsilon(module: nn.Module) -> tuple[str, ...]:
-    """``("eps",)`` for an ``nn.RMSNorm`` with one, ``("variance_epsilon",)`` for a module
-    with that float attribute (Hugging Face's RMSNorms), else ``()``."""
-    if isinstance(module, nn.RMSNorm):
-        return ("eps",) if isinstance(module.eps, float) else ()
-    hugging_face = isinstance(getattr(module, "variance_epsilon", None), float)
-    return ("variance_epsilon",) if hugging_face else ()
+    """The name of an RMSNorm's float epsilon (:func:`epsilon_attribute`), else ``()``."""
+    name = epsilon_attribute(module)
+    return (name,) if isinstance(getattr(module, name, None), float) else ()
 
 
 def _recorded(value: Any) -> bool:

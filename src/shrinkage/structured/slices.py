@@ -220,12 +220,7 @@ class SliceGroups(UnitPenalty):
         :meth:`GroupLasso.scales <shrinkage.GroupLasso.scales>`, member by member."""
         if self.penalty.lam == 0:
             return
-        squares = self._squares()
-        weights = self._sizes.to(squares.dtype).sqrt()  # in GroupLasso's precision
-        if self.penalty.factor is not None:
-            weights = weights * self.penalty.factor.to(squares.dtype).reshape(-1)
-        norms = torch.where(squares > 0, torch.where(squares > 0, squares, 1.0).sqrt(), 0.0)
-        scale = self.penalty.scales(norms, weights, step)
+        scale = self.penalty.scales(self._squares(), self._sizes, step)
         for m, rows in zip(self.members, self._rows, strict=True):
             moved = m.parameter.detach().movedim(m.dim, 0)
             per_slice = scale.to(m.parameter.dtype).repeat_interleave(
