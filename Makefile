@@ -49,13 +49,14 @@ test: lint
 test-kernels: $(VENV)/.installed-dev
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# scikit-learn's own tests of Lasso, ElasticNet(CV), Ridge and LogisticRegression(CV), as shipped
+# scikit-learn's own tests of Lasso, ElasticNet(CV), Ridge, LogisticRegression(CV) and the GLMs, as shipped
 # in the installed wheel, run against shrinkage.linear (see conformance/)
 test-conformance: $(VENV)/.installed-dev
 	tests=$$($(PY) -c "import os, sklearn.linear_model.tests as t; print(os.path.dirname(t.__file__))") && \
 	cd conformance && PYTHONPATH=. ../$(PY) -m pytest -c pytest.ini --rootdir . \
 		$$tests/test_coordinate_descent.py $$tests/test_ridge.py $$tests/test_logistic.py \
-		$$tests/test_common.py $$tests/test_sparse_coordinate_descent.py $(PYTEST_ARGS)
+		$$tests/test_common.py $$tests/test_sparse_coordinate_descent.py \
+		$$tests/../_glm/tests/test_glm.py $(PYTEST_ARGS)
 
 # the documentation: user guide, API reference, gallery (its examples run and draw their
 # figures); warnings are errors. Output in docs/_build/html.

@@ -22,6 +22,9 @@ SUBSTITUTED = (
     "LogisticRegression",
     "LogisticRegressionCV",
     "Ridge",
+    "PoissonRegressor",
+    "GammaRegressor",
+    "TweedieRegressor",
 )
 
 
@@ -43,6 +46,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name in SUBSTITUTED:
         setattr(sklearn.linear_model, name, getattr(shrinkage.linear, name))
+    _lend_glm_losses(shrinkage.linear)
+
+
+def _lend_glm_losses(linear: object) -> None:
+    """scikit-learn's GLM fixtures build their data and reference solutions from the
+    estimator's private loss object (``model._get_loss()``); ours have none, so each is lent
+    the scikit-learn loss of its family, for the fixtures only (the fit never reads it)."""
+    from sklearn._loss import HalfGammaLoss, HalfPoissonLoss, HalfTweedieLoss
+    from sklearn._loss.loss import HalfTweedieLossIdentity
+
+    def tweedie_loss(self: object, xp: object = None, device: object = None) -> object:
+        power, link = self._family()  # type: ignore[attr-defined]
+        loss = HalfTweedieLossIdentity if link == "identity" else HalfTweedieLoss
+        return loss(power=power)
+
+    losses = {"PoissonRegressor": HalfPoissonLoss, "GammaRegressor": HalfGammaLoss}
+    for name, loss in losses.items():
+        setattr(getattr(linear, name), "_get_loss", lambda self, xp=None, device=None, _l=loss: _l())
+    linear.TweedieRegressor._get_loss = tweedie_loss  # type: ignore[attr-defined]
 
 
 def test_id(item: pytest.Item) -> str:

@@ -22,6 +22,11 @@ ESTIMATORS = [
     linear.LassoCV(cv=3, alphas=10, tol=1e-12, max_iter=100_000),
     linear.ElasticNetCV(cv=3, alphas=10, tol=1e-12, max_iter=100_000),
     linear.LogisticRegressionCV(Cs=3, cv=3),
+    linear.PoissonRegressor(alpha=0.1, l1_ratio=0.5),
+    linear.GammaRegressor(),
+    linear.TweedieRegressor(power=1.5, alpha=0.05, l1_ratio=1.0),
+    linear.TweedieRegressor(),
+    linear.PoissonRegressorCV(cv=3, alphas=5),
     neural.MLPRegressor((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPClassifier((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPRegressor(

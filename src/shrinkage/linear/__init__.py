@@ -1,6 +1,8 @@
 """Penalized linear models with scikit-learn's objectives and attributes, solved in torch."""
 
 from ._cv import ElasticNetCV, LassoCV
+from ._glm import GammaRegressor, PoissonRegressor, TweedieRegressor
+from ._glm_cv import GammaRegressorCV, PoissonRegressorCV, TweedieRegressorCV
 from ._group import GroupLasso
 from ._logistic import LogisticRegression
 from ._logistic_cv import LogisticRegressionCV
@@ -11,12 +13,18 @@ from ._ridge_cv import RidgeCV
 __all__ = [
     "ElasticNet",
     "ElasticNetCV",
+    "GammaRegressor",
+    "GammaRegressorCV",
     "GroupLasso",
     "Lasso",
     "LassoCV",
     "LinearProblem",
     "LogisticRegression",
     "LogisticRegressionCV",
+    "PoissonRegressor",
+    "PoissonRegressorCV",
     "Ridge",
     "RidgeCV",
+    "TweedieRegressor",
+    "TweedieRegressorCV",
 ]

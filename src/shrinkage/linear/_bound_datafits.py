@@ -42,6 +42,7 @@ from torch import Tensor
 from ..path import Score
 from ._datafits import Logistic, Multinomial, Quadratic, enet_duality_gap
 from ._design import GramStats, SparseDesign, as_tensor, is_sparse
+from ._tweedie import Tweedie
 
 __all__ = [
     "LOSSES",
@@ -51,6 +52,8 @@ __all__ = [
     "LossOptions",
     "MultinomialLoss",
     "SquaredLoss",
+    "mean_and_se",
+    "with_ones",
 ]
 
 Criterion = Callable[[Quadratic, Tensor], float]
@@ -78,7 +81,7 @@ class LinearLoss(abc.ABC):
     """One loss with its data (see the module docstring for what it knows), built as
     ``Loss(X [n, p], y [n], options)``."""
 
-    datafit: Quadratic | Logistic | Multinomial
+    datafit: Quadratic | Logistic | Multinomial | Tweedie
     free: Tensor
     """``[size]`` boolean: the unpenalized coordinates (intercepts)."""
     factor: Tensor | None
@@ -145,7 +148,7 @@ class LinearLoss(abc.ABC):
         """Mean loss and score on held-out data (weighted by ``sample_weight``)."""
 
 
-def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
+def mean_and_se(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
     """The (weighted) mean of ``values`` and its standard error."""
     if weights is None:
         se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
@@ -274,10 +277,30 @@ class SquaredLoss(LinearLoss):
             var = X.yy / X.n - (X.y_sum / X.n) ** 2
             return Score(mse, 1.0 - mse / var if var > 0 else 0.0)
         assert y is not None
-        mse, se = _weighted(self.per_sample_loss(w, X, y), sample_weight)
+        mse, se = mean_and_se(self.per_sample_loss(w, X, y), sample_weight)
         center = np.average(y, weights=sample_weight)
         var = float(np.average((y - center) ** 2, weights=sample_weight))
         return Score(mse, 1.0 - mse / var if var > 0 else 0.0, se)
+
+
+def with_ones(X: Any, fit_intercept: bool, device: torch.device) -> Any:
+    """``X [n, p]`` as the solver's design, with a last column of ones when an intercept is
+    fitted: a dense float64 tensor on ``device``, or a
+    :class:`~shrinkage.linear._design.SparseDesign` for a scipy sparse ``X`` (CPU only).
+
+    Raises:
+        ValueError: a sparse ``X`` with a device other than the CPU.
+    """
+    if is_sparse(X):
+        if device.type != "cpu":
+            raise ValueError(f"a sparse X is solved on the CPU; got device={device}")
+        column = np.ones((X.shape[0], 1))
+        return SparseDesign(sparse.hstack([X, column]) if fit_intercept else X)
+    design = as_tensor(X, device)
+    if fit_intercept:
+        ones = torch.ones(design.shape[0], 1, dtype=torch.float64, device=device)
+        design = torch.cat([design, ones], dim=1)
+    return design
 
 
 class _Classification(LinearLoss):
@@ -289,17 +312,7 @@ class _Classification(LinearLoss):
         self.n_classes = options.n_classes
         self.fit_intercept = options.fit_intercept
         self.n_features = X.shape[1]
-        design: Any
-        if is_sparse(X):
-            if device.type != "cpu":
-                raise ValueError(f"a sparse X is solved on the CPU; got device={device}")
-            column = np.ones((X.shape[0], 1))
-            design = SparseDesign(sparse.hstack([X, column]) if self.fit_intercept else X)
-        else:
-            design = as_tensor(X, device)
-            if self.fit_intercept:
-                ones = torch.ones(design.shape[0], 1, dtype=torch.float64, device=device)
-                design = torch.cat([design, ones], dim=1)
+        design = with_ones(X, self.fit_intercept, device)
         weights = options.sample_weight
         self.weights = None if weights is None else as_tensor(weights, device)
         self._build(design, torch.as_tensor(y, dtype=torch.long, device=device))
@@ -335,7 +348,7 @@ class _Classification(LinearLoss):
         assert not isinstance(X, GramStats) and y is not None
         log_prob = self.log_prob(w, X)
         y_idx = np.asarray(y, dtype=int)
-        loss, se = _weighted(-log_prob[np.arange(len(y_idx)), y_idx], sample_weight)
+        loss, se = mean_and_se(-log_prob[np.arange(len(y_idx)), y_idx], sample_weight)
         right = (log_prob.argmax(axis=1) == y_idx).astype(float)
         return Score(loss, float(np.average(right, weights=sample_weight)), se)
 

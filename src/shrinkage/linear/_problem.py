@@ -165,8 +165,12 @@ class LinearProblem:
         return self.gradient_at_zero() / self.l1_ratio
 
     def gradient_at_zero(self) -> float:
-        """``max_j |grad_j f(w0)|`` over the penalized coordinates at the intercept-only fit."""
+        """``max_j |grad_j f(w0)| / c_j`` over the penalized coordinates at the intercept-only
+        fit, with ``c_j`` their penalty factors."""
         grad = self.loss.datafit.grad(self.initial_state())
+        factor = self.loss.factor
+        if factor is not None:
+            grad = grad / torch.where(factor > 0, factor, 1.0)
         penalized = grad[~self.loss.free]
         if not penalized.numel():
             return 0.0

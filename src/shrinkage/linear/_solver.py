@@ -36,6 +36,7 @@ from ._newton import (
     kkt,
     newton_limit,
     newton_support,
+    objective,
     polish,
 )
 
@@ -228,7 +229,16 @@ def solve(
             when the support is small (:func:`_finish`): an easy problem's answer is then
             exact, not merely within ``tol``. A single fit wants it; the points of a path,
             where it would cost more than the warm-started solves, do without.
+
+    A datafit with no Lipschitz constant that offers ``local_model(w)`` (a quadratic model of
+    itself at ``w``: the GLMs of :mod:`._tweedie`) is minimised by a proximal Newton method
+    instead (:func:`_proximal_newton`), whose every model is solved as above.
     """
+    if getattr(datafit, "local_model", None) is not None:
+        return _proximal_newton(
+            datafit, penalty_for, w0, free=free, tol=tol, max_iter=max_iter,
+            working_set=working_set,
+        )  # fmt: skip
     penalty = penalty_for(None)
     full_criterion = (
         kkt(datafit, penalty) if criterion is None else functools.partial(criterion, datafit)
@@ -343,3 +353,67 @@ def _finish(
         return w, crit
     polished_crit = criterion(polished)
     return (polished, polished_crit) if polished_crit <= tol else (w, crit)
+
+
+INNER_INCOMPLETE = 0.01
+"""A local model of :func:`_proximal_newton` is solved to this share of the optimality
+distance where it is built (and at least to a tenth of ``tol``)."""
+
+
+def _proximal_newton(
+    datafit: Any,
+    penalty_for: PenaltyFor,
+    w: Tensor,
+    *,
+    free: Tensor,
+    tol: float,
+    max_iter: int,
+    working_set: bool,
+) -> Solution:
+    """Minimise ``f + P`` by proximal Newton steps, as glmnet and glum fit GLMs: at ``w``,
+    ``v`` minimises ``P`` plus the datafit's quadratic model ``datafit.local_model(w)`` (by
+    :func:`solve`), and the step ``w + t (v - w)`` takes the largest ``t`` in ``1, 1/2, ...``
+    that lowers ``F = f + P`` by at least ``t / 1e4`` of the model's predicted decrease
+    ``Delta = grad f(w)^T (v - w) + P(v) - P(w)`` (Armijo's rule). Near the optimum, where
+    ``F`` cannot tell the points apart in float64, the full step is taken if it lowers the
+    optimality distance. Stops when that distance is at most ``tol``; ``max_iter`` bounds the
+    Newton steps.
+    """
+    penalty = penalty_for(None)
+    distance = kkt(datafit, penalty)
+    crit, steps = distance(w), 0
+    while crit > tol and steps < max_iter:
+        model = datafit.local_model(w)
+        inner = solve(
+            model, penalty_for, w, free=free, tol=max(INNER_INCOMPLETE * crit, 0.1 * tol),
+            max_iter=10_000, working_set=working_set, finish=True,
+        )  # fmt: skip
+        moved = _armijo(datafit, penalty, w, inner.w - w, crit)
+        steps += 1
+        if moved is None:  # no descent left at this precision
+            break
+        w, crit = moved, distance(moved)
+    return Solution(w, steps, crit, crit <= tol)
+
+
+def _armijo(
+    datafit: Any, penalty: Penalty, w: Tensor, step: Tensor, crit: float
+) -> Tensor | None:
+    """``w + t step`` for the largest ``t = 2^-k`` meeting Armijo's rule (see
+    :func:`_proximal_newton`), or whose objective differs from ``w``'s by rounding only while
+    its optimality distance is below ``crit`` (``w``'s); ``None`` when no ``t`` qualifies. A
+    predicted decrease lost in rounding leaves the second rule alone."""
+    start = objective(datafit, penalty, w)
+    decrease = float(datafit.grad(w) @ step + penalty.value(w + step) - penalty.value(w))
+    rounding = 64 * torch.finfo(torch.float64).eps * max(1.0, abs(start))
+    distance = kkt(datafit, penalty)
+    t = 1.0
+    for _ in range(50):
+        candidate = w + t * step
+        value = objective(datafit, penalty, candidate)
+        if decrease < 0 and value <= start + 1e-4 * t * decrease:
+            return candidate
+        if value <= start + rounding and distance(candidate) < crit:
+            return candidate
+        t *= 0.5
+    return None

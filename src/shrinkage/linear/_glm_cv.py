@@ -1,0 +1,215 @@
+"""Poisson, Gamma and Tweedie regression with ``alpha`` chosen by K-fold cross-validation.
+
+Each fold's training part is fitted along the whole ``alphas`` grid by :func:`shrinkage.path`
+with warm starts, and each point is scored by the (weighted) mean deviance on the held-out
+part, its offset included. The chosen ``alpha_`` is then refitted on all the data exactly as
+the plain estimator would fit it.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..path import choose, lambda_grid, path
+from ._bound_tweedie import check_family, mean_deviance, predicted_mean
+from ._common import CV_COMMON, fit_threads, output_dtype, warn_not_converged
+from ._glm import GLM_PARAMS, _GLMRegressor, glm_data
+from ._problem import LinearProblem
+
+__all__ = ["GammaRegressorCV", "PoissonRegressorCV", "TweedieRegressorCV"]
+
+GLM_CV_PARAMS: dict[str, list[Any]] = {
+    "l1_ratio": GLM_PARAMS["l1_ratio"],
+    "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+    "penalty_factor": GLM_PARAMS["penalty_factor"],
+    "verbose": ["verbose"],
+    **CV_COMMON,
+}
+
+
+class _GLMRegressorCV(_GLMRegressor):
+    """``fit`` by cross-validation over ``alphas``; prediction and score as the plain
+    estimator's."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = GLM_CV_PARAMS
+
+    def __init__(
+        self,
+        *,
+        l1_ratio: float = 0.5,
+        eps: float = 1e-3,
+        alphas: int | Any = 100,
+        fit_intercept: bool = True,
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        cv: Any = None,
+        selection_rule: str = "min",
+        verbose: int = 0,
+        penalty_factor: Any = None,
+        device: str = "cpu",
+    ) -> None:
+        self.l1_ratio = l1_ratio
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.cv = cv
+        self.selection_rule = selection_rule
+        self.verbose = verbose
+        self.penalty_factor = penalty_factor
+        self.device = device
+
+    def _problem(self, loss: Any, finish: bool = False) -> LinearProblem:
+        return LinearProblem(
+            None, None, loss=loss, l1_ratio=self.l1_ratio, tol=self.tol,
+            max_iter=self.max_iter, finish=finish,
+        )  # fmt: skip
+
+    def _grid(self, whole: LinearProblem) -> np.ndarray:
+        """The ``alphas`` to try, largest first: given, or ``alphas`` log-spaced from the
+        whole data's ``alpha_max`` down to ``eps`` times it."""
+        if not isinstance(self.alphas, Integral):
+            grid = np.sort(np.asarray(self.alphas, dtype=float).reshape(-1))[::-1]
+            if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
+                raise ValueError(f"alphas must hold finite values >= 0; got {self.alphas!r}")
+            return grid
+        if self.l1_ratio == 0:
+            raise ValueError(
+                "alphas=<int> needs l1_ratio > 0 (a ridge penalty zeros no coefficient, so "
+                "it has no largest useful alpha); give alphas as an array"
+            )
+        return lambda_grid(whole.lambda_max(), int(self.alphas), self.eps)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, offset: Any = None) -> Any:
+        """Choose ``alpha_`` on ``X [n_samples, n_features]`` and ``y [n_samples]`` by
+        cross-validation, then refit on all of them.
+
+        Args:
+            X, y, sample_weight, offset: as the plain estimator's ``fit``.
+
+        Returns:
+            ``self``, with ``alpha_``, ``alphas_ [n_alphas]``, ``deviance_path_ [n_alphas,
+            n_folds]`` (held-out mean deviance), ``coef_``, ``intercept_`` and ``n_iter_``.
+
+        Example:
+            >>> import numpy as np
+            >>> from shrinkage.linear import PoissonRegressorCV
+            >>> rng = np.random.default_rng(0)
+            >>> X = rng.normal(size=(300, 8))
+            >>> y = rng.poisson(np.exp(0.4 * X[:, 0] - 0.3 * X[:, 1]))
+            >>> model = PoissonRegressorCV(l1_ratio=1.0, alphas=20, cv=3).fit(X, y)
+            >>> np.flatnonzero(model.coef_)[:2].tolist()
+            [0, 1]
+        """
+        self._validate_params()
+        X, y, weights, offset = glm_data(self, X, y, sample_weight, offset)
+        with fit_threads(X):
+            whole = self._problem(self.loss(X, y, weights, offset), finish=True)
+            grid = self._grid(whole)
+            folds = list(check_cv(self.cv).split(X, y))
+            table = np.column_stack(
+                [self._fold(X, y, weights, offset, train, test, grid) for train, test in folds]
+            )
+            choice = choose(table, grid)
+            self.alpha_ = float(grid[choice.index(self.selection_rule)])
+            (point,) = path(whole, [self.alpha_])
+        warn_not_converged(point, f"{type(self).__name__} refit at alpha={self.alpha_:g}")
+        self.alphas_, self.deviance_path_ = grid, table
+        self._set_fitted(point, output_dtype(X))
+        return self
+
+    def _fold(
+        self,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        offset: np.ndarray | None,
+        train: np.ndarray,
+        test: np.ndarray,
+        grid: np.ndarray,
+    ) -> np.ndarray:
+        """``[n_alphas]``: the held-out mean deviance of the path fitted on ``train``."""
+
+        def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+            return None if values is None else values[rows]
+
+        loss = self.loss(X[train], y[train], part(weights, train), part(offset, train))
+        power, link = self._family()
+        deviances = []
+        for point in path(self._problem(loss), grid):
+            assert point.coef is not None
+            intercept = float(np.asarray(point.intercept))
+            mu = predicted_mean(X[test], point.coef, intercept, link, part(offset, test))
+            deviances.append(mean_deviance(y[test], mu, power, part(weights, test)))
+        return np.asarray(deviances)
+
+
+class PoissonRegressorCV(_GLMRegressorCV):
+    """:class:`~shrinkage.linear.PoissonRegressor` with ``alpha`` chosen by cross-validation.
+
+    Args:
+        l1_ratio: the L1 share of the penalty (``0`` needs an array of ``alphas``).
+        eps, alphas: an int ``alphas`` is that many values log-spaced from ``alpha_max`` (the
+            smallest ``alpha`` that zeros every coefficient) down to ``eps * alpha_max``; an
+            array is the grid itself.
+        cv: as scikit-learn's (``None``: 5-fold).
+        selection_rule: ``"min"`` (lowest mean deviance) or ``"1se"`` (the largest ``alpha``
+            within one standard error of it).
+        others: as :class:`~shrinkage.linear.PoissonRegressor`.
+    """
+
+    def _family(self) -> tuple[float, str]:
+        return 1.0, "log"
+
+
+class GammaRegressorCV(_GLMRegressorCV):
+    """:class:`~shrinkage.linear.GammaRegressor` with ``alpha`` chosen by cross-validation;
+    parameters as :class:`PoissonRegressorCV`."""
+
+    def _family(self) -> tuple[float, str]:
+        return 2.0, "log"
+
+
+class TweedieRegressorCV(_GLMRegressorCV):
+    """:class:`~shrinkage.linear.TweedieRegressor` with ``alpha`` chosen by cross-validation;
+    ``power`` and ``link`` as there, the others as :class:`PoissonRegressorCV`."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **GLM_CV_PARAMS,
+        "power": [Interval(Real, None, None, closed="neither")],
+        "link": [StrOptions({"auto", "identity", "log"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        power: float = 0.0,
+        link: str = "auto",
+        l1_ratio: float = 0.5,
+        eps: float = 1e-3,
+        alphas: int | Any = 100,
+        fit_intercept: bool = True,
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        cv: Any = None,
+        selection_rule: str = "min",
+        verbose: int = 0,
+        penalty_factor: Any = None,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(
+            l1_ratio=l1_ratio, eps=eps, alphas=alphas, fit_intercept=fit_intercept,
+            max_iter=max_iter, tol=tol, cv=cv, selection_rule=selection_rule, verbose=verbose,
+            penalty_factor=penalty_factor, device=device,
+        )  # fmt: skip
+        self.power = power
+        self.link = link
+
+    def _family(self) -> tuple[float, str]:
+        return float(self.power), check_family(float(self.power), self.link)
