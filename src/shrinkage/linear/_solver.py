@@ -396,9 +396,7 @@ def _proximal_newton(
     return Solution(w, steps, crit, crit <= tol)
 
 
-def _armijo(
-    datafit: Any, penalty: Penalty, w: Tensor, step: Tensor, crit: float
-) -> Tensor | None:
+def _armijo(datafit: Any, penalty: Penalty, w: Tensor, step: Tensor, crit: float) -> Tensor | None:
     """``w + t step`` for the largest ``t = 2^-k`` meeting Armijo's rule (see
     :func:`_proximal_newton`), or whose objective differs from ``w``'s by rounding only while
     its optimality distance is below ``crit`` (``w``'s); ``None`` when no ``t`` qualifies. A
