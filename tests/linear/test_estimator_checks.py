@@ -27,6 +27,10 @@ ESTIMATORS = [
     linear.TweedieRegressor(power=1.5, alpha=0.05, l1_ratio=1.0),
     linear.TweedieRegressor(),
     linear.PoissonRegressorCV(cv=3, alphas=5),
+    linear.MultiTaskLasso(alpha=0.1),
+    linear.MultiTaskElasticNet(alpha=0.1),
+    linear.MultiTaskElasticNetCV(cv=3, alphas=5),
+    linear.MultiTaskLassoCV(cv=3, alphas=5),
     neural.MLPRegressor((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPClassifier((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPRegressor(

@@ -6,6 +6,8 @@ from ._glm_cv import GammaRegressorCV, PoissonRegressorCV, TweedieRegressorCV
 from ._group import GroupLasso
 from ._logistic import LogisticRegression
 from ._logistic_cv import LogisticRegressionCV
+from ._multitask import MultiTaskElasticNet, MultiTaskLasso
+from ._multitask_cv import MultiTaskElasticNetCV, MultiTaskLassoCV
 from ._problem import LinearProblem
 from ._regression import ElasticNet, Lasso, Ridge
 from ._ridge_cv import RidgeCV
@@ -21,6 +23,10 @@ __all__ = [
     "LinearProblem",
     "LogisticRegression",
     "LogisticRegressionCV",
+    "MultiTaskElasticNet",
+    "MultiTaskElasticNetCV",
+    "MultiTaskLasso",
+    "MultiTaskLassoCV",
     "PoissonRegressor",
     "PoissonRegressorCV",
     "Ridge",

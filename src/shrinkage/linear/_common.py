@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from contextlib import AbstractContextManager
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
 from .._validation import check_factor
-from ..path import RULES, PathPoint
+from ..path import RULES
 from ._design import stored_values
 
 __all__ = [
@@ -77,7 +77,18 @@ _NOT_CONVERGED = {
 of its solvers that are not named after one)."""
 
 
-def warn_not_converged(point: PathPoint, what: str, kind: str = "regression") -> None:
+class Converging(Protocol):
+    """What a fit reports of its convergence: a :class:`~shrinkage.path.PathPoint` or a
+    solver's :class:`~shrinkage.linear._solver.Solution`."""
+
+    @property
+    def converged(self) -> bool: ...
+
+    @property
+    def criterion(self) -> float: ...
+
+
+def warn_not_converged(point: Converging, what: str, kind: str = "regression") -> None:
     """A ``ConvergenceWarning`` (opening in scikit-learn's words, for ``kind``
     ``"regression"`` or ``"classification"``) when ``point`` stopped at ``max_iter`` before
     meeting ``tol``."""

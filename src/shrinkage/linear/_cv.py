@@ -150,9 +150,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             multi_output=True,
         )  # fmt: skip
         if y.ndim > 1 and y.shape[1] > 1:
-            raise ValueError(
-                f"For multi-task outputs, use MultiTask{type(self).__name__} (scikit-learn's)"
-            )
+            raise ValueError(f"For multi-task outputs, use MultiTask{type(self).__name__}")
         y = column_or_1d(y, warn=True).astype(np.float64)
         check_overflow(X)
         with fit_threads(X):  # on the threads the data are worth

@@ -4,7 +4,7 @@
 
 over groups ``g`` of ``p_g`` features: a group is kept or dropped whole. Its penalty is
 :class:`shrinkage.GroupLasso` on the coefficient vector with one group id per feature, given
-to the linear solver through :class:`_GroupPenalty`, which adds what the solver asks of a
+to the linear solver through :class:`GroupPenalty`, which adds what the solver asks of a
 penalty beyond its prox: where it is kinked (at a zero group) and the diagonal of its Hessian
 elsewhere.
 """
@@ -31,7 +31,7 @@ from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import regression_data
 from ._solver import solve
 
-__all__ = ["GroupLasso", "group_ids"]
+__all__ = ["GroupLasso", "GroupPenalty", "group_ids"]
 
 
 def group_ids(groups: Any, n_features: int) -> np.ndarray:
@@ -74,18 +74,21 @@ def group_ids(groups: Any, n_features: int) -> np.ndarray:
     return np.unique(ids, return_inverse=True)[1]
 
 
-class _GroupPenalty:
-    """The group lasso as the linear solver asks a penalty to be."""
+class GroupPenalty:
+    """The group lasso as the linear solver asks a penalty to be: ``alpha * sum_g c_g
+    ||w_g||`` with ``c_g = sqrt(p_g)`` (``by_size``) or 1, the entries ``free`` unpenalized."""
 
-    def __init__(self, alpha: float, ids: Tensor, free: Tensor) -> None:
+    def __init__(self, alpha: float, ids: Tensor, free: Tensor, by_size: bool = True) -> None:
         self.ids = torch.where(free, ids.max() + 1 if ids.numel() else 0, ids)
         self.free = free
-        factor = torch.ones(int(self.ids.max()) + 1, dtype=torch.float64)
+        root_sizes = torch.bincount(self.ids).to(torch.float64).sqrt()
+        factor = torch.ones_like(root_sizes) if by_size else 1.0 / root_sizes
         if bool(free.any()):
             factor[-1] = 0.0  # the intercept's own group, unpenalized
         self.penalty = GroupLassoPenalty(alpha, groups=self.ids, factor=factor)
         self.n_groups = factor.numel()
-        self.root_sizes = torch.bincount(self.ids).to(torch.float64)[self.ids].sqrt()
+        self.weights = (root_sizes * factor)[self.ids]
+        """Each entry's group weight: ``sqrt(p_g)`` (``by_size``) or 1."""
 
     def value(self, w: Tensor) -> Tensor:
         return self.penalty.value(w)
@@ -105,11 +108,25 @@ class _GroupPenalty:
         """``[d]``: the entries of a zero group (the penalty is smooth elsewhere)."""
         return (self._norms(w) == 0) & ~self.free
 
+    def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor:
+        """``[k, k]``: the Hessian on ``idx``, ``lam c_g (I / ||w_g|| - w_g w_g^T /
+        ||w_g||^3)`` within each nonzero group, 0 across groups."""
+        norms = self._norms(w)[idx]
+        safe = torch.where(norms > 0, norms, 1.0)
+        ids, values = self.ids[idx], w[idx]
+        live = ((norms > 0) & ~self.free[idx]).to(w.dtype)
+        scale = self.penalty.lam * self.weights[idx] * live
+        same = (ids[:, None] == ids[None, :]).to(w.dtype)
+        outer = values[:, None] * values[None, :] / (safe**3)[:, None]
+        eye = torch.eye(idx.numel(), dtype=w.dtype, device=w.device)
+        return scale[:, None] * same * (eye / safe[:, None] - outer)
+
     def hessian_diag(self, w: Tensor) -> Tensor:
-        """``[d]``: ``lam sqrt(p_g) (1 / ||w_g|| - w_i^2 / ||w_g||^3)`` off zero groups."""
+        """``[d]``: ``lam c_g (1 / ||w_g|| - w_i^2 / ||w_g||^3)`` off zero groups, with the group
+        weight ``c_g``."""
         norms = self._norms(w)
         safe = torch.where(norms > 0, norms, 1.0)
-        diagonal = self.penalty.lam * self.root_sizes * (1 / safe - w * w / safe**3)
+        diagonal = self.penalty.lam * self.weights * (1 / safe - w * w / safe**3)
         return torch.where((norms > 0) & ~self.free, diagonal, 0.0)
 
 
@@ -177,7 +194,7 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
                 **as_problem_kwargs(self),
             )  # fmt: skip
             ids = torch.as_tensor(self.groups_, device=problem.free.device)
-            penalty = _GroupPenalty(float(self.alpha), ids, problem.free)
+            penalty = GroupPenalty(float(self.alpha), ids, problem.free)
             assert isinstance(problem.loss, SquaredLoss)
             solution = solve(
                 problem.datafit, lambda idx: penalty, problem.initial_state(),

@@ -181,15 +181,20 @@ def _newton_direction(
     datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
 ) -> Tensor | None:
     """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
-    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there;
-    ``None`` when the gradient is already zero to round-off."""
+    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there (the
+    penalty's part from its ``hessian_block(idx, w)`` where it has one, a group penalty's,
+    else its diagonal); ``None`` when the gradient is already zero to round-off."""
     probe = current.detach().clone().requires_grad_(True)
     (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
     g = datafit.grad(current)[idx] + pen_grad[idx]
     if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
         return None
     H = datafit.hessian(idx, current).clone()
-    H.diagonal().add_(penalty.hessian_diag(current)[idx])
+    block = getattr(penalty, "hessian_block", None)  # a penalty that couples coordinates
+    if block is not None:
+        H += block(idx, current)
+    else:
+        H.diagonal().add_(penalty.hessian_diag(current)[idx])
     return _newton_step(H, g)
 
 

@@ -1,0 +1,227 @@
+"""Multi-task Elastic Net and Lasso with ``alpha`` (and ``l1_ratio``, given a list) chosen by
+K-fold cross-validation: scikit-learn's ``MultiTaskElasticNetCV`` and ``MultiTaskLassoCV``.
+
+Each fold's training part is fitted along the grid with warm starts and scored by the mean
+squared error over its held-out samples and tasks; the chosen strength is refitted on all the
+data exactly as :class:`~shrinkage.linear.MultiTaskElasticNet` would fit it.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval
+
+from .._validation import check_device
+from ..path import choose, lambda_grid
+from ._common import CV_COMMON, fit_threads, output_dtype, refuse_params
+from ._multitask import MULTITASK_PARAMS, MultiTaskRegressor, fit_multitask, tasks_data
+
+__all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV", "multitask_alpha_max"]
+
+_RESOLUTION = float(np.finfo(np.float64).resolution)
+
+
+def multitask_alpha_max(
+    X: Any, Y: np.ndarray, weights: np.ndarray | None, fit_intercept: bool
+) -> float:
+    """The smallest ``alpha * l1_ratio`` at which every coefficient is zero:
+    ``max_j ||x_j^T S (Y - mean(Y))||_2 / sum s`` (weighted means; ``x_j`` centred with an
+    intercept). ``X`` dense or scipy sparse."""
+    s = np.ones(X.shape[0]) if weights is None else weights
+    Yc = Y - s @ Y / s.sum() if fit_intercept else Y
+    products = np.asarray(X.T @ (s[:, None] * Yc))  # centring X changes nothing: S Yc sums to 0
+    return float(np.sqrt((products**2).sum(axis=1)).max()) / s.sum() if products.size else 0.0
+
+
+class MultiTaskElasticNetCV(MultiTaskRegressor):
+    """:class:`~shrinkage.linear.MultiTaskElasticNet` with ``alpha`` chosen by K-fold CV.
+
+    Args:
+        l1_ratio: a float, or a list of them to choose from too.
+        eps, alphas: an int ``alphas`` is that many strengths log-spaced from
+            :func:`multitask_alpha_max` (divided by ``l1_ratio``) down to ``eps`` times it;
+            an array is the grid itself.
+        cv: as scikit-learn's (``None``: 5-fold).
+        selection_rule: ``"min"`` (lowest mean error) or ``"1se"`` (the largest ``alpha``
+            within one standard error of it).
+        others: as :class:`~shrinkage.linear.MultiTaskElasticNet` (``verbose`` and
+            ``n_jobs`` accepted for scikit-learn's sake).
+
+    Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
+    n_alphas]``), ``mse_path_`` (``[n_alphas, n_folds]``, or ``[n_l1_ratio, n_alphas,
+    n_folds]``), ``coef_``, ``intercept_``, ``n_iter_``, ``dual_gap_``.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
+        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+        **CV_COMMON,
+        **MULTITASK_PARAMS,
+    }
+
+    def __init__(
+        self,
+        *,
+        l1_ratio: float | list[float] = 0.5,
+        eps: float = 1e-3,
+        alphas: int | Any = 100,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        cv: Any = None,
+        copy_X: bool = True,
+        verbose: Any = 0,
+        n_jobs: int | None = None,
+        random_state: Any = None,
+        selection: str = "cyclic",
+        selection_rule: str = "min",
+        device: str = "cpu",
+    ) -> None:
+        self.l1_ratio = l1_ratio
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.cv = cv
+        self.copy_X = copy_X
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.selection = selection
+        self.selection_rule = selection_rule
+        self.device = device
+
+    def _ratios(self) -> list[float]:
+        ratios = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))
+        if ratios.size == 0 or np.any((ratios < 0) | (ratios > 1)):
+            raise ValueError(
+                f"l1_ratio must be in [0, 1] (a number or a list), got {self.l1_ratio!r}"
+            )
+        return [float(r) for r in ratios]
+
+    def _grid(
+        self, X: Any, Y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
+    ) -> np.ndarray:
+        if not isinstance(self.alphas, Integral):
+            grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
+            if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
+                raise ValueError(f"alphas must hold finite values >= 0; got {self.alphas!r}")
+            return grid
+        if l1_ratio == 0:
+            raise ValueError(
+                "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
+                "supply a grid by providing your estimator with the appropriate `alphas=` "
+                "argument."
+            )
+        top = multitask_alpha_max(X, Y, weights, self.fit_intercept) / l1_ratio
+        if top <= _RESOLUTION:
+            return np.full(int(self.alphas), _RESOLUTION)
+        return lambda_grid(top, int(self.alphas), self.eps)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
+        """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
+        [n_samples, n_tasks]`` and optional ``sample_weight``, pick ``alpha_`` (and
+        ``l1_ratio_``), refit; returns ``self``. Held-out folds are scored with their
+        weights."""
+        refuse_params(self, params)
+        self._validate_params()
+        device = check_device(self.device)
+        X, Y, weights = tasks_data(self, X, y, sample_weight)
+        folds = list(check_cv(self.cv).split(X, Y))
+        ratios = self._ratios()
+        with fit_threads(X):
+            grids = [self._grid(X, Y, weights, ratio) for ratio in ratios]
+            tables = [
+                np.column_stack([self._fold(X, Y, weights, ratio, grid, f, device) for f in folds])
+                for ratio, grid in zip(ratios, grids, strict=True)
+            ]
+            means = [choose(table, grid) for table, grid in zip(tables, grids, strict=True)]
+            best = min(range(len(ratios)), key=lambda i: means[i].mean[means[i].best])
+            index = means[best].index(self.selection_rule)
+            self.alpha_, self.l1_ratio_ = float(grids[best][index]), ratios[best]
+            fitted = fit_multitask(
+                X, Y, self.alpha_, self.l1_ratio_, fit_intercept=self.fit_intercept,
+                tol=self.tol, max_iter=self.max_iter, device=device, weights=weights,
+            )  # fmt: skip
+        single = len(ratios) == 1 and np.ndim(getattr(self, "l1_ratio", 1.0)) == 0
+        self.alphas_ = grids[0] if single else np.asarray(grids)
+        self.mse_path_ = tables[0] if single else np.asarray(tables)
+        self._set_fitted(fitted, output_dtype(X))
+        return self
+
+    def _fold(
+        self,
+        X: Any,
+        Y: np.ndarray,
+        weights: np.ndarray | None,
+        l1_ratio: float,
+        grid: np.ndarray,
+        fold: tuple[np.ndarray, np.ndarray],
+        device: Any,
+    ) -> np.ndarray:
+        """``[n_alphas]``: the held-out mean squared error along the warm-started path."""
+        train, test = fold
+        w_train = None if weights is None else weights[train]
+        w_test = None if weights is None else weights[test]
+        warm, errors = None, []
+        for alpha in grid:
+            fitted = fit_multitask(
+                X[train], Y[train], float(alpha), l1_ratio, fit_intercept=self.fit_intercept,
+                tol=self.tol, max_iter=self.max_iter, device=device, weights=w_train, warm=warm,
+            )  # fmt: skip
+            warm = fitted.coef
+            residual = Y[test] - np.asarray(X[test] @ fitted.coef.T) - fitted.intercept
+            errors.append(float(np.average(np.mean(residual**2, axis=1), weights=w_test)))
+        return np.asarray(errors)
+
+
+class MultiTaskLassoCV(MultiTaskElasticNetCV):
+    """:class:`~shrinkage.linear.MultiTaskLasso` with ``alpha`` chosen by K-fold CV;
+    :class:`MultiTaskElasticNetCV` with ``l1_ratio=1`` and the same attributes."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: value
+        for key, value in MultiTaskElasticNetCV._parameter_constraints.items()
+        if key != "l1_ratio"
+    }
+
+    def __init__(
+        self,
+        *,
+        eps: float = 1e-3,
+        alphas: int | Any = 100,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        copy_X: bool = True,
+        cv: Any = None,
+        verbose: Any = False,
+        n_jobs: int | None = None,
+        random_state: Any = None,
+        selection: str = "cyclic",
+        selection_rule: str = "min",
+        device: str = "cpu",
+    ) -> None:
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.copy_X = copy_X
+        self.cv = cv
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.selection = selection
+        self.selection_rule = selection_rule
+        self.device = device
+
+    def _ratios(self) -> list[float]:
+        return [1.0]

@@ -1,0 +1,108 @@
+"""The multi-task least-squares datafit: several targets fitted jointly, over one
+coefficient matrix, for a penalty on each feature's row (MultiTaskLasso, MultiTaskElasticNet).
+The mathematics only, as :mod:`shrinkage.linear._datafits` holds the single-target ones."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._datafits import Design, largest_eigenvalue, largest_singular_value_sq
+from ._design import columns, gram
+
+__all__ = ["MultiTaskQuadratic"]
+
+
+class MultiTaskQuadratic:
+    """``f(w) = ||Y - X W||_F^2 / (2n) + l2 / 2 * ||W||_F^2`` on centered data, over ``W [p, T]``
+    flattened row by row (``w = W.reshape(-1)``, a feature's ``T`` coefficients contiguous).
+
+    Kept as ``G = X^T X / n [p, p]`` and ``C = X^T Y / n [p, T]`` when ``n >= p``, otherwise as
+    ``X [n, p]`` (dense, or a sparse design) and ``C``.
+    """
+
+    def __init__(self, X: Design, Y: Tensor, l2: float = 0.0) -> None:
+        self.n, self.p = int(X.shape[0]), int(X.shape[1])
+        self.tasks, self.l2 = Y.shape[1], float(l2)
+        self.yy = float((Y * Y).sum()) / self.n
+        self.C = X.T @ Y / self.n
+        self.G: Tensor | None = gram(X) / self.n if self.n >= self.p else None
+        self.X: Design | None = None if self.G is not None else X
+        self._lipschitz: float | None = None
+
+    @property
+    def size(self) -> int:
+        return self.p * self.tasks
+
+    @property
+    def gradient_flops(self) -> int:
+        rows = self.p if self.G is not None else 2 * self.n
+        return 2 * rows * self.size
+
+    def _products(self, w: Tensor) -> tuple[Tensor, float]:
+        """``(X^T X W / n [p, T], ||X W||^2 / n)``."""
+        W = w.view(self.p, self.tasks)
+        if self.G is not None:
+            GW = self.G @ W
+            return GW, float((W * GW).sum())
+        assert self.X is not None
+        XW = self.X @ W
+        return self.X.T @ XW / self.n, float((XW * XW).sum()) / self.n
+
+    def value(self, w: Tensor) -> Tensor:
+        _, quadratic = self._products(w)
+        cross = float((w.view(self.p, self.tasks) * self.C).sum())
+        return w.new_tensor(0.5 * (self.yy - 2 * cross + quadratic) + 0.5 * self.l2 * float(w @ w))
+
+    def grad(self, w: Tensor) -> Tensor:
+        GW, _ = self._products(w)
+        return (GW - self.C).reshape(-1) + self.l2 * w
+
+    def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
+        """``[k, k]``: ``G[j_a, j_b]`` where entries ``a, b`` share a task, plus ``l2 I``."""
+        rows, tasks = idx // self.tasks, idx % self.tasks
+        if self.G is not None:
+            G = self.G.index_select(0, rows).index_select(1, rows)
+        else:
+            assert self.X is not None
+            G = gram(columns(self.X, rows)) / self.n
+        same = (tasks[:, None] == tasks[None, :]).to(G.dtype)
+        return G * same + self.l2 * torch.eye(idx.numel(), dtype=G.dtype, device=G.device)
+
+    @property
+    def hessian_is_cheap(self) -> bool:
+        return self.G is not None
+
+    @property
+    def lipschitz(self) -> float:
+        if self._lipschitz is None:
+            if self.G is not None:
+                top = largest_eigenvalue(self.G)
+            else:
+                assert self.X is not None
+                top = largest_singular_value_sq(self.X) / self.n
+            self._lipschitz = top + self.l2
+        return self._lipschitz
+
+    def restrict(self, idx: Tensor) -> MultiTaskQuadratic:
+        """Only the whole problem (working sets are not used with row groups)."""
+        if idx.numel() != self.size:
+            raise ValueError("a multi-task datafit is solved whole, without working sets")
+        return self
+
+    def duality_gap(self, w: Tensor, l1: float) -> float:
+        """The duality gap of ``f + l1 * sum_j ||W_j||_2``, as scikit-learn's multi-task
+        coordinate descent computes it, divided by ``n``: the residual ``R = Y - X W`` scaled
+        into the dual-feasible set ``max_j ||X_j^T R - n l2 W_j|| <= n l1``."""
+        n, W = self.n, w.view(self.p, self.tasks)
+        GW, quadratic = self._products(w)
+        cross = float((W * self.C).sum())
+        r_norm2 = n * (self.yy - 2 * cross + quadratic)
+        XtA = n * (self.C - GW) - n * self.l2 * W
+        dual_norm = float(torch.linalg.vector_norm(XtA, dim=1).max()) if self.p else 0.0
+        const = n * l1 / dual_norm if dual_norm > n * l1 else 1.0
+        gap = 0.5 * r_norm2 * (1 + const**2) if dual_norm > n * l1 else r_norm2
+        row_norms = float(torch.linalg.vector_norm(W, dim=1).sum())
+        r_y = n * (self.yy - cross)
+        gap += n * l1 * row_norms - const * r_y + 0.5 * n * self.l2 * (1 + const**2) * float(w @ w)
+        return gap / n

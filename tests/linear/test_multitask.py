@@ -1,0 +1,100 @@
+"""Joint multi-task fits against scikit-learn's, their optimality conditions, and a brute-force
+cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import linear_model as sk
+from sklearn.model_selection import KFold
+
+from shrinkage.linear import (
+    MultiTaskElasticNet,
+    MultiTaskElasticNetCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
+)
+
+
+def _data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    W = np.zeros((3, p))
+    W[:, :4] = rng.normal(size=(3, 4))
+    return X, X @ W.T + 0.5 * rng.normal(size=(n, 3)) + 2.0
+
+
+@pytest.mark.parametrize(("n", "p"), [(100, 30), (40, 120)])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.3])
+@pytest.mark.parametrize("alpha", [0.05, 0.4])
+def test_equal_to_scikit_learn(n: int, p: int, l1_ratio: float, alpha: float) -> None:
+    X, Y = _data(n, p)
+    ours = MultiTaskElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-12, max_iter=100_000)
+    theirs = sk.MultiTaskElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=10**6)
+    ours.fit(X, Y)
+    theirs.fit(X, Y)
+    scale = np.abs(theirs.coef_).max()
+    assert np.abs(ours.coef_ - theirs.coef_).max() <= 1e-6 * scale
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-6)
+    np.testing.assert_array_equal(ours.coef_.any(axis=0), theirs.coef_.any(axis=0))
+    assert ours.dual_gap_ <= 1e-12 * np.sum((Y - Y.mean(axis=0)) ** 2) / n
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_optimality_conditions_hold(l1_ratio: float) -> None:
+    X, Y = _data(80, 25, seed=1)
+    alpha = 0.2
+    model = MultiTaskElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-12, max_iter=100_000)
+    model.fit(X, Y)
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    W = model.coef_.T  # [p, T]
+    grad = Xc.T @ (Xc @ W - Yc) / len(X) + alpha * (1 - l1_ratio) * W
+    norms = np.linalg.norm(W, axis=1)
+    used = norms > 0
+    stationary = grad[used] + alpha * l1_ratio * W[used] / norms[used, None]
+    assert np.abs(stationary).max() < 1e-7
+    assert np.all(np.linalg.norm(grad[~used], axis=1) <= alpha * l1_ratio + 1e-9)
+    assert used.any() and not used.all()
+
+
+def test_cv_chooses_the_brute_force_alpha() -> None:
+    X, Y = _data(90, 20, seed=2)
+    folds = KFold(3)
+    model = MultiTaskLassoCV(cv=folds, alphas=12, tol=1e-10, max_iter=100_000).fit(X, Y)
+    brute = np.empty((12, 3))
+    for i, alpha in enumerate(model.alphas_):
+        for k, (train, test) in enumerate(folds.split(X)):
+            fit = MultiTaskLasso(alpha=alpha, tol=1e-10, max_iter=100_000).fit(X[train], Y[train])
+            brute[i, k] = np.mean((Y[test] - fit.predict(X[test])) ** 2)
+    np.testing.assert_allclose(model.mse_path_, brute, rtol=1e-6)
+    assert model.alpha_ == model.alphas_[np.argmin(brute.mean(axis=1))]
+    refit = MultiTaskLasso(alpha=model.alpha_, tol=1e-10, max_iter=100_000).fit(X, Y)
+    np.testing.assert_allclose(model.coef_, refit.coef_, atol=1e-9)
+
+
+def test_cv_over_l1_ratios_matches_scikit_learn() -> None:
+    X, Y = _data(90, 20, seed=3)
+    kwargs = {"l1_ratio": [0.3, 0.9], "cv": KFold(3), "alphas": 8, "max_iter": 100_000}
+    ours = MultiTaskElasticNetCV(tol=1e-10, **kwargs).fit(X, Y)
+    theirs = sk.MultiTaskElasticNetCV(tol=1e-12, **kwargs).fit(X, Y)
+    assert ours.mse_path_.shape == theirs.mse_path_.shape == (2, 8, 3)
+    np.testing.assert_allclose(ours.alphas_, theirs.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, theirs.mse_path_, rtol=1e-5)
+    assert (ours.alpha_, ours.l1_ratio_) == pytest.approx((theirs.alpha_, theirs.l1_ratio_))
+
+
+def test_one_target_is_refused_with_scikit_learns_words() -> None:
+    X, Y = _data(30, 5)
+    with pytest.raises(ValueError, match="For mono-task outputs, use ElasticNet"):
+        MultiTaskElasticNet().fit(X, Y[:, 0])
+    with pytest.raises(ValueError, match="For mono-task outputs, use Lasso"):
+        MultiTaskLasso().fit(X, Y[:, 0])
+
+
+def test_warm_start_resumes() -> None:
+    X, Y = _data(60, 15)
+    model = MultiTaskLasso(alpha=0.1, tol=1e-10, warm_start=True).fit(X, Y)
+    first = model.coef_.copy()
+    model.fit(X, Y)
+    np.testing.assert_allclose(model.coef_, first, atol=1e-10)
+    assert model.n_iter_ <= 1
