@@ -10,10 +10,11 @@ intercept; ``lambda = 0.5, 0.1, 0.05 lambda_max``.
 Protocol, as benchopt's: float64; each solver in a fresh process with the same thread count
 (``--threads``, set for torch, BLAS and numba alike); every solver's first call (skglm's
 compilation, torch's start-up) made on a tiny problem before any timing; each solver run
-from zero at a sequence of its own tolerances, the time of each run measured alone; the relative duality gap ``(P(w) - D(theta)) / P(w)``
-computed by this script on every returned ``w`` (the dual point is the scaled residual, as
-in celer). The time to a gap ``g`` is that of the fastest run that reached it; ``-`` means no
-run reached it within ``--budget`` seconds.
+from zero at a sequence of its own tolerances, the time of each run measured alone; the
+relative duality gap ``(P(w) - D(theta)) / P(w)`` computed by this script on every returned
+``w`` (the dual point is the scaled residual, as in celer). The time to a gap ``g`` is that
+of the fastest run that reached it; ``-`` means no run reached it within ``--budget``
+seconds.
 
 skglm, celer and glum are benchmark-only (``pip install skglm celer glum``); a missing one is
 skipped and said so.
