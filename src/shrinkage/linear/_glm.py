@@ -128,7 +128,7 @@ class _GLMRegressor(LinearRegressorMixin, BaseEstimator):
         """``(power, link)``."""
         raise NotImplementedError
 
-    def loss(
+    def _loss(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None
     ) -> TweedieLoss:
         """The estimator's :class:`TweedieLoss` on checked data."""
@@ -165,7 +165,7 @@ class _GLMRegressor(LinearRegressorMixin, BaseEstimator):
         X, y, weights, offset = glm_data(self, X, y, sample_weight, offset)
         with fit_threads(X):
             problem = LinearProblem(
-                None, None, loss=self.loss(X, y, weights, offset), l1_ratio=self.l1_ratio,
+                None, None, loss=self._loss(X, y, weights, offset), l1_ratio=self.l1_ratio,
                 tol=self.tol, max_iter=self.max_iter, finish=True,
             )  # fmt: skip
             warm = None

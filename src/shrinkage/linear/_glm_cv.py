@@ -110,7 +110,7 @@ class _GLMRegressorCV(_GLMRegressor):
         self._validate_params()
         X, y, weights, offset = glm_data(self, X, y, sample_weight, offset)
         with fit_threads(X):
-            whole = self._problem(self.loss(X, y, weights, offset), finish=True)
+            whole = self._problem(self._loss(X, y, weights, offset), finish=True)
             grid = self._grid(whole)
             folds = list(check_cv(self.cv).split(X, y))
             table = np.column_stack(
@@ -139,7 +139,7 @@ class _GLMRegressorCV(_GLMRegressor):
         def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
             return None if values is None else values[rows]
 
-        loss = self.loss(X[train], y[train], part(weights, train), part(offset, train))
+        loss = self._loss(X[train], y[train], part(weights, train), part(offset, train))
         power, link = self._family()
         deviances = []
         for point in path(self._problem(loss), grid):
