@@ -29,8 +29,8 @@ ESTIMATORS = [
     linear.PoissonRegressorCV(cv=3, alphas=5),
     linear.MultiTaskLasso(alpha=0.1),
     linear.MultiTaskElasticNet(alpha=0.1),
-    linear.MultiTaskElasticNetCV(cv=3, alphas=5),
-    linear.MultiTaskLassoCV(cv=3, alphas=5),
+    linear.MultiTaskElasticNetCV(cv=3, alphas=5, tol=1e-12, max_iter=100_000),
+    linear.MultiTaskLassoCV(cv=3, alphas=5, tol=1e-12, max_iter=100_000),
     neural.MLPRegressor((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPClassifier((16,), learning_rate=1e-2, max_epochs=100, random_state=0),
     neural.MLPRegressor(
