@@ -150,7 +150,7 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
                 X, Y, self.alpha_, self.l1_ratio_, fit_intercept=self.fit_intercept,
                 tol=self.tol, max_iter=self.max_iter, device=device, weights=weights,
             )  # fmt: skip
-        single = len(ratios) == 1 and np.ndim(getattr(self, "l1_ratio", 1.0)) == 0
+        single = len(ratios) == 1  # one ratio, even in a list: 2-D records, as scikit-learn's
         self.alphas_ = grids[0] if single else np.asarray(grids)
         self.mse_path_ = tables[0] if single else np.asarray(tables)
         self._set_fitted(fitted, output_dtype(X))
