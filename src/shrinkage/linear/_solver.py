@@ -380,29 +380,49 @@ def _proximal_newton(
     Newton steps.
     """
     penalty = penalty_for(None)
-    distance = kkt(datafit, penalty)
-    crit, steps = distance(w), 0
-    while crit > tol and steps < max_iter:
-        model = datafit.local_model(w)
+    here = _At.of(datafit, penalty, w)
+    steps = 0
+    while here.crit > tol and steps < max_iter:
+        model = datafit.local_model(here.w)
         inner = solve(
-            model, penalty_for, w, free=free, tol=max(INNER_INCOMPLETE * crit, 0.1 * tol),
-            max_iter=10_000, working_set=working_set, finish=True,
+            model, penalty_for, here.w, free=free,
+            tol=max(INNER_INCOMPLETE * here.crit, 0.1 * tol), max_iter=10_000,
+            working_set=working_set, finish=True,
         )  # fmt: skip
-        moved = _armijo(datafit, penalty, w, inner.w - w, crit)
+        moved = _armijo(datafit, penalty, here, inner.w - here.w)
         steps += 1
         if moved is None:  # no descent left at this precision
             break
-        w, crit = moved, distance(moved)
-    return Solution(w, steps, crit, crit <= tol)
+        here = _At.of(datafit, penalty, *moved)
+    return Solution(here.w, steps, here.crit, here.crit <= tol)
 
 
-def _armijo(datafit: Any, penalty: Penalty, w: Tensor, step: Tensor, crit: float) -> Tensor | None:
-    """``w + t step`` for the largest ``t = 2^-k`` meeting Armijo's rule (see
+@dataclass(frozen=True)
+class _At:
+    """A point of :func:`_proximal_newton` with what its step needs: the objective, the
+    datafit's gradient, and the optimality distance."""
+
+    w: Tensor
+    value: float
+    grad: Tensor
+    crit: float
+
+    @classmethod
+    def of(cls, datafit: Any, penalty: Penalty, w: Tensor, value: float | None = None) -> _At:
+        """The point ``w`` (its objective ``value`` when already known)."""
+        grad = datafit.grad(w)
+        if value is None:
+            value = objective(datafit, penalty, w)
+        return cls(w, value, grad, float(penalty.optimality(w, grad)))
+
+
+def _armijo(datafit: Any, penalty: Penalty, here: _At, step: Tensor) -> tuple[Tensor, float] | None:
+    """``(w + t step, its objective)`` for the largest ``t = 2^-k`` meeting Armijo's rule (see
     :func:`_proximal_newton`), or whose objective differs from ``w``'s by rounding only while
-    its optimality distance is below ``crit`` (``w``'s); ``None`` when no ``t`` qualifies. A
-    predicted decrease lost in rounding leaves the second rule alone."""
-    start = objective(datafit, penalty, w)
-    decrease = float(datafit.grad(w) @ step + penalty.value(w + step) - penalty.value(w))
+    its optimality distance is below ``w``'s; ``None`` when no ``t`` qualifies. A predicted
+    decrease lost in rounding leaves the second rule alone."""
+    w, start = here.w, here.value
+    decrease = float(here.grad @ step + penalty.value(w + step) - penalty.value(w))
     rounding = 64 * torch.finfo(torch.float64).eps * max(1.0, abs(start))
     distance = kkt(datafit, penalty)
     t = 1.0
@@ -410,8 +430,8 @@ def _armijo(datafit: Any, penalty: Penalty, w: Tensor, step: Tensor, crit: float
         candidate = w + t * step
         value = objective(datafit, penalty, candidate)
         if decrease < 0 and value <= start + 1e-4 * t * decrease:
-            return candidate
-        if value <= start + rounding and distance(candidate) < crit:
-            return candidate
+            return candidate, value
+        if value <= start + rounding and distance(candidate) < here.crit:
+            return candidate, value
         t *= 0.5
     return None
