@@ -36,7 +36,14 @@ from ._common import (
 )
 from ._problem import LinearProblem
 
-__all__ = ["GammaRegressor", "PoissonRegressor", "TweedieRegressor", "check_offset", "glm_data"]
+__all__ = [
+    "TWEEDIE_PARAMS",
+    "GammaRegressor",
+    "PoissonRegressor",
+    "TweedieRegressor",
+    "check_offset",
+    "glm_data",
+]
 
 GLM_PARAMS: dict[str, list[Any]] = {
     "alpha": [Interval(Real, 0, None, closed="left")],
@@ -47,6 +54,13 @@ GLM_PARAMS: dict[str, list[Any]] = {
     "penalty_factor": ["array-like", None],
     **COMMON,
 }
+
+
+TWEEDIE_PARAMS: dict[str, list[Any]] = {
+    "power": [Interval(Real, None, None, closed="neither")],
+    "link": [StrOptions({"auto", "identity", "log"})],
+}
+"""The family's own parameters, for the Tweedie estimators."""
 
 
 def check_offset(offset: Any, n_samples: int) -> np.ndarray | None:
@@ -277,16 +291,12 @@ class TweedieRegressor(_GLMRegressor):
     Args:
         power: ``0`` normal, ``1`` Poisson, ``(1, 2)`` compound Poisson-Gamma, ``2`` Gamma,
             ``3`` inverse Gaussian; ``0 < power < 1`` is refused.
-        link: ``"auto"`` (identity for ``power <= 0``, else log), ``"log"``, or
-            ``"identity"`` (``power = 0`` only).
+        link: ``"auto"`` (identity for ``power <= 0``, else log), ``"log"`` or
+            ``"identity"``.
         others: as :class:`PoissonRegressor`.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **GLM_PARAMS,
-        "power": [Interval(Real, None, None, closed="neither")],
-        "link": [StrOptions({"auto", "identity", "log"})],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**GLM_PARAMS, **TWEEDIE_PARAMS}
 
     def __init__(
         self,
@@ -304,18 +314,13 @@ class TweedieRegressor(_GLMRegressor):
         penalty_factor: Any = None,
         device: str = "cpu",
     ) -> None:
+        super().__init__(
+            alpha=alpha, fit_intercept=fit_intercept, solver=solver, max_iter=max_iter,
+            tol=tol, warm_start=warm_start, verbose=verbose, l1_ratio=l1_ratio,
+            penalty_factor=penalty_factor, device=device,
+        )  # fmt: skip
         self.power = power
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
         self.link = link
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.l1_ratio = l1_ratio
-        self.penalty_factor = penalty_factor
-        self.device = device
 
     def _family(self) -> tuple[float, str]:
         return float(self.power), check_family(float(self.power), self.link)

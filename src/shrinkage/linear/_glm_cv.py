@@ -8,17 +8,17 @@ the plain estimator would fit it.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
 from ..path import choose, lambda_grid, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
 from ._common import CV_COMMON, fit_threads, output_dtype, warn_not_converged
-from ._glm import GLM_PARAMS, _GLMRegressor, glm_data
+from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMRegressor, glm_data
 from ._problem import LinearProblem
 
 __all__ = ["GammaRegressorCV", "PoissonRegressorCV", "TweedieRegressorCV"]
@@ -180,11 +180,7 @@ class TweedieRegressorCV(_GLMRegressorCV):
     """:class:`~shrinkage.linear.TweedieRegressor` with ``alpha`` chosen by cross-validation;
     ``power`` and ``link`` as there, the others as :class:`PoissonRegressorCV`."""
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **GLM_CV_PARAMS,
-        "power": [Interval(Real, None, None, closed="neither")],
-        "link": [StrOptions({"auto", "identity", "log"})],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**GLM_CV_PARAMS, **TWEEDIE_PARAMS}
 
     def __init__(
         self,
