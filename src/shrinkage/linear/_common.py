@@ -11,6 +11,7 @@ problem solved, and shrinkage's own solver is used whatever they say.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from numbers import Integral, Real
 from typing import Any, Protocol
@@ -19,18 +20,21 @@ import numpy as np
 import torch
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
 from .._validation import check_factor
-from ..path import RULES
+from ..path import RULES, lambda_grid
 from ._design import stored_values
 
 __all__ = [
     "ACCEPTED",
     "COMMON",
     "CV_COMMON",
+    "alpha_grid",
+    "check_l1_ratios",
     "check_overflow",
     "check_precomputed_gram",
     "check_sample_weight",
@@ -152,6 +156,61 @@ def output_dtype(X: Any) -> type[np.floating[Any]]:
     """The dtype of the fitted attributes: float32 for float32 input (computed in float64
     all the same), float64 otherwise."""
     return np.float32 if X.dtype == np.float32 else np.float64
+
+
+_RESOLUTION = float(np.finfo(np.float64).resolution)
+
+
+def check_l1_ratios(l1_ratio: Any) -> list[float]:
+    """``l1_ratio`` (a number or a list) as a list of floats in ``[0, 1]``.
+
+    Raises:
+        ValueError: empty, outside ``[0, 1]``, or not finite, naming ``l1_ratio``.
+    """
+    ratios = np.atleast_1d(np.asarray(l1_ratio, dtype=float))
+    if ratios.size == 0 or np.any((ratios < 0) | (ratios > 1)) or not np.all(np.isfinite(ratios)):
+        raise ValueError(f"l1_ratio must be in [0, 1] (a number or a list), got {l1_ratio!r}")
+    return [float(r) for r in ratios]
+
+
+def alpha_grid(
+    alphas: Any, eps: float, l1_ratio: float, alpha_max: Callable[[], float]
+) -> np.ndarray:
+    """The strengths a CV class tries, decreasing, as scikit-learn builds them.
+
+    Args:
+        alphas: an array (the grid itself, each value checked finite and ``>= 0``), or an
+            int: that many log-spaced from ``alpha_max() / l1_ratio`` down to ``eps`` times it
+            (the float resolution when the data leave nothing to fit).
+        eps: the grid's ratio.
+        l1_ratio: the L1 share of the penalty.
+        alpha_max: the smallest ``alpha * l1_ratio`` that zeros every coefficient, called
+            only for an int ``alphas``.
+
+    Returns:
+        ``[n_alphas]``, largest first.
+
+    Raises:
+        ValueError: a negative or non-finite given alpha, or an int ``alphas`` with
+            ``l1_ratio=0`` (a pure ridge never zeros every coefficient), in scikit-learn's
+            words.
+    """
+    if not isinstance(alphas, Integral):
+        for index, alpha in enumerate(alphas):
+            check_scalar(alpha, f"alphas[{index}]", Real, min_val=0.0, include_boundaries="left")
+            if not np.isfinite(alpha):
+                raise ValueError(f"alphas[{index}] must be finite; got {alpha!r}")
+        return np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
+    if l1_ratio == 0:
+        raise ValueError(
+            "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
+            "supply a grid by providing your estimator with the appropriate `alphas=` "
+            "argument."
+        )
+    top = alpha_max() / l1_ratio
+    if top <= _RESOLUTION:
+        return np.full(int(alphas), _RESOLUTION)
+    return lambda_grid(top, int(alphas), eps)
 
 
 CV_COMMON: dict[str, list[Any]] = {

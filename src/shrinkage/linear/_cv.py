@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -12,16 +11,17 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
-from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._validation import check_device
-from ..path import PathPoint, choose_from_paths, lambda_grid, path
+from ..path import PathPoint, choose_from_paths, path
 from ._base import LinearRegressorMixin
 from ._common import (
     ACCEPTED,
     CV_COMMON,
+    alpha_grid,
+    check_l1_ratios,
     check_overflow,
     check_sample_weight,
     fit_threads,
@@ -34,8 +34,6 @@ from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
 __all__ = ["ElasticNetCV", "LassoCV"]
-
-_RESOLUTION = float(np.finfo(np.float64).resolution)
 
 
 class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
@@ -106,38 +104,13 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         self.device = device
 
     def _l1_ratios(self) -> list[float]:
-        ratios = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))
-        if (
-            ratios.size == 0
-            or np.any((ratios < 0) | (ratios > 1))
-            or not np.all(np.isfinite(ratios))
-        ):
-            raise ValueError(
-                f"l1_ratio must be in [0, 1] (a number or a list), got {self.l1_ratio!r}"
-            )
-        return [float(r) for r in ratios]
+        return check_l1_ratios(self.l1_ratio)
 
     def _grid(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
     ) -> np.ndarray:
-        """The strengths, decreasing: the given ``alphas``, or ``alphas`` of them from
-        ``alpha_max`` (the float resolution when the data leave nothing to fit)."""
-        if not isinstance(self.alphas, Integral):
-            check = partial(check_scalar, target_type=Real, min_val=0.0, include_boundaries="left")
-            given: Any = self.alphas
-            for index, alpha in enumerate(given):
-                check(alpha, f"alphas[{index}]")
-            return np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
-        if l1_ratio == 0:  # a pure ridge never zeros every coefficient
-            raise ValueError(
-                "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
-                "supply a grid by providing your estimator with the appropriate `alphas=` "
-                "argument."
-            )
-        top = self.alpha_max(X, y, weights) / l1_ratio
-        if top <= _RESOLUTION:
-            return np.full(int(self.alphas), _RESOLUTION)
-        return lambda_grid(top, int(self.alphas), self.eps)
+        """The strengths, decreasing (:func:`~shrinkage.linear._common.alpha_grid`)."""
+        return alpha_grid(self.alphas, self.eps, l1_ratio, lambda: self.alpha_max(X, y, weights))
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> ElasticNetCV:
         """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit."""

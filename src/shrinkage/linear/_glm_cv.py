@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 
-from ..path import choose, lambda_grid, path
+from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
-from ._common import CV_COMMON, fit_threads, output_dtype, warn_not_converged
+from ._common import CV_COMMON, alpha_grid, fit_threads, output_dtype, warn_not_converged
 from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMRegressor, glm_data
 from ._problem import LinearProblem
 
@@ -73,18 +73,14 @@ class _GLMRegressorCV(_GLMRegressor):
 
     def _grid(self, whole: LinearProblem) -> np.ndarray:
         """The ``alphas`` to try, largest first: given, or ``alphas`` log-spaced from the
-        whole data's ``alpha_max`` down to ``eps`` times it."""
-        if not isinstance(self.alphas, Integral):
-            grid = np.sort(np.asarray(self.alphas, dtype=float).reshape(-1))[::-1]
-            if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-                raise ValueError(f"alphas must hold finite values >= 0; got {self.alphas!r}")
-            return grid
-        if self.l1_ratio == 0:
+        whole data's ``alpha_max`` down to ``eps`` times it
+        (:func:`~shrinkage.linear._common.alpha_grid`)."""
+        if isinstance(self.alphas, Integral) and self.l1_ratio == 0:
             raise ValueError(
                 "alphas=<int> needs l1_ratio > 0 (a ridge penalty zeros no coefficient, so "
                 "it has no largest useful alpha); give alphas as an array"
             )
-        return lambda_grid(whole.lambda_max(), int(self.alphas), self.eps)
+        return alpha_grid(self.alphas, self.eps, self.l1_ratio, whole.gradient_at_zero)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, offset: Any = None) -> Any:
         """Choose ``alpha_`` on ``X [n_samples, n_features]`` and ``y [n_samples]`` by

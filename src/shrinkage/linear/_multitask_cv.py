@@ -16,13 +16,18 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 
 from .._validation import check_device
-from ..path import choose, lambda_grid
-from ._common import CV_COMMON, fit_threads, output_dtype, refuse_params
+from ..path import choose
+from ._common import (
+    CV_COMMON,
+    alpha_grid,
+    check_l1_ratios,
+    fit_threads,
+    output_dtype,
+    refuse_params,
+)
 from ._multitask import MULTITASK_PARAMS, MultiTaskRegressor, fit_multitask, tasks_data
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV", "multitask_alpha_max"]
-
-_RESOLUTION = float(np.finfo(np.float64).resolution)
 
 
 def multitask_alpha_max(
@@ -99,31 +104,15 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         self.device = device
 
     def _ratios(self) -> list[float]:
-        ratios = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))
-        if ratios.size == 0 or np.any((ratios < 0) | (ratios > 1)):
-            raise ValueError(
-                f"l1_ratio must be in [0, 1] (a number or a list), got {self.l1_ratio!r}"
-            )
-        return [float(r) for r in ratios]
+        return check_l1_ratios(self.l1_ratio)
 
     def _grid(
         self, X: Any, Y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
     ) -> np.ndarray:
-        if not isinstance(self.alphas, Integral):
-            grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
-            if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-                raise ValueError(f"alphas must hold finite values >= 0; got {self.alphas!r}")
-            return grid
-        if l1_ratio == 0:
-            raise ValueError(
-                "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
-                "supply a grid by providing your estimator with the appropriate `alphas=` "
-                "argument."
-            )
-        top = multitask_alpha_max(X, Y, weights, self.fit_intercept) / l1_ratio
-        if top <= _RESOLUTION:
-            return np.full(int(self.alphas), _RESOLUTION)
-        return lambda_grid(top, int(self.alphas), self.eps)
+        def alpha_max() -> float:
+            return multitask_alpha_max(X, Y, weights, self.fit_intercept)
+
+        return alpha_grid(self.alphas, self.eps, l1_ratio, alpha_max)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
         """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
