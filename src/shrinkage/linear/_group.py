@@ -5,8 +5,8 @@
 over groups ``g`` of ``p_g`` features: a group is kept or dropped whole. Its penalty is
 :class:`shrinkage.GroupLasso` on the coefficient vector with one group id per feature, given
 to the linear solver through :class:`GroupPenalty`, which adds what the solver asks of a
-penalty beyond its prox: where it is kinked (at a zero group) and the diagonal of its Hessian
-elsewhere.
+penalty beyond its prox: where it is kinked (at a zero group) and its Hessian elsewhere (the
+block of each nonzero group, which Newton's method uses).
 """
 
 from __future__ import annotations
