@@ -12,6 +12,8 @@ ESTIMATORS = [
     linear.Ridge(),
     linear.RidgeCV(),
     linear.GroupLasso(alpha=0.1, groups=None, tol=1e-10, max_iter=10_000),
+    linear.GroupLasso(alpha=0.1, groups=None, l1_ratio=0.5, tol=1e-10, max_iter=10_000),
+    linear.GroupLassoCV(cv=3, alphas=5, tol=1e-12, max_iter=100_000),
     linear.LogisticRegression(),
     # sample_weight is checked equivalent to repeated rows to 1e-7 on a rank-deficient design:
     # the two fits agree to the solver's tolerance, so it is set tight here (at the default

@@ -1,5 +1,6 @@
-"""The group-lasso estimator: its optimality (KKT) conditions at the solution, the lasso when
-every group is one feature, and groups given every way."""
+"""The group and sparse-group lasso estimators: their optimality (KKT) conditions at the
+solution, the lasso when every group is one feature or ``l1_ratio=1``, the smallest strength
+that zeros every group, groups given every way, and the CV class against a brute-force CV."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import sparse
+from sklearn.model_selection import KFold
 
-from shrinkage.linear import GroupLasso, Lasso
-from shrinkage.linear._group import group_ids
+from shrinkage.linear import GroupLasso, GroupLassoCV, Lasso
+from shrinkage.linear._group import GroupProblem, group_ids
 
 TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}
 
@@ -79,3 +81,105 @@ def test_bad_groups_are_refused(groups: Any) -> None:
     X, y, _ = problem(20, 6)
     with pytest.raises(ValueError, match="groups"):
         GroupLasso(groups=groups).fit(X, y)
+
+
+def sparse_group_kkt(model: GroupLasso, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> float:
+    """The largest violation of the sparse-group lasso's optimality conditions, with ``a1 =
+    alpha l1_ratio`` and ``t_g = alpha (1 - l1_ratio) sqrt(p_g)``: at a zero group
+    ``||soft(grad_g, a1)|| <= t_g``; in a nonzero group ``grad_i + a1 sign(w_i) + t_g w_i /
+    ||w_g|| = 0`` where ``w_i != 0`` and ``|grad_i| <= a1`` where ``w_i = 0``."""
+    grad = -X.T @ (s * (y - X @ model.coef_ - model.intercept_)) / s.sum()
+    a1, worst = model.alpha * model.l1_ratio, 0.0
+    for g in np.unique(model.groups_):
+        members = model.groups_ == g
+        w, gg = model.coef_[members], grad[members]
+        t = model.alpha * (1 - model.l1_ratio) * np.sqrt(members.sum())
+        norm = np.linalg.norm(w)
+        soft = np.maximum(np.abs(gg) - a1, 0.0)
+        if not norm:
+            worst = max(worst, np.linalg.norm(soft) - t)
+            continue
+        nonzero = w != 0
+        residual = gg[nonzero] + a1 * np.sign(w[nonzero]) + t * w[nonzero] / norm
+        worst = max(worst, float(np.abs(residual).max()), float(soft[~nonzero].max(initial=0)))
+    return worst
+
+
+@pytest.mark.parametrize("design", ["dense", "sparse"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("l1_ratio", [0.3, 0.8])
+def test_the_sparse_group_solution_meets_the_optimality_conditions(
+    design: str, weighted: bool, l1_ratio: float
+) -> None:
+    X, _, weights = problem(100, 24)
+    y = 1.5 * X[:, 0] - 2.0 * X[:, 4] + X[:, 5] + 0.3 * np.random.default_rng(1).normal(size=100)
+    s = weights if weighted else np.ones(100)
+    model = GroupLasso(alpha=0.15, groups=4, l1_ratio=l1_ratio, **TIGHT)
+    model.fit(sparse.csr_matrix(X) if design == "sparse" else X, y, sample_weight=s)
+    assert sparse_group_kkt(model, X, y, s) <= 1e-8
+    kept = [g for g in np.unique(model.groups_) if np.any(model.coef_[model.groups_ == g])]
+    assert 0 < len(kept) < 6  # some groups dropped whole
+    assert np.any(model.coef_[np.isin(model.groups_, kept)] == 0)  # and zeros inside kept ones
+
+
+def test_an_l1_ratio_of_one_is_the_lasso() -> None:
+    X, y, _ = problem(60, 16)
+    ours = GroupLasso(alpha=0.1, groups=4, l1_ratio=1.0, **TIGHT).fit(X, y)
+    lasso = Lasso(alpha=0.1, **TIGHT).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, lasso.coef_, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.3, 0.7, 1.0])
+def test_alpha_max_is_the_smallest_strength_that_zeros_every_group(l1_ratio: float) -> None:
+    X, y, weights = problem(50, 12)
+    alpha_max = GroupProblem(X, y, 3, l1_ratio=l1_ratio, sample_weight=weights).lambda_max()
+    fits = [
+        GroupLasso(alpha=alpha_max * f, groups=3, l1_ratio=l1_ratio, **TIGHT).fit(
+            X, y, sample_weight=weights
+        )
+        for f in (1.0, 0.999)
+    ]
+    assert not np.any(fits[0].coef_)
+    assert np.any(fits[1].coef_)
+
+
+def brute_force_cv(
+    X: np.ndarray, y: np.ndarray, grid: np.ndarray, l1_ratio: float, folds: Any
+) -> np.ndarray:
+    """``[n_alphas]`` mean held-out MSE, every point fitted from zero."""
+    errors = np.zeros((len(grid), len(folds)))
+    for k, (train, test) in enumerate(folds):
+        for i, alpha in enumerate(grid):
+            model = GroupLasso(alpha=alpha, groups=3, l1_ratio=l1_ratio, **TIGHT)
+            model.fit(X[train], y[train])
+            errors[i, k] = np.mean((y[test] - model.predict(X[test])) ** 2)
+    return errors
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+def test_cv_chooses_the_alpha_of_a_brute_force_cv(l1_ratio: float) -> None:
+    X, y, _ = problem(60, 12)
+    folds = list(KFold(4).split(X))
+    model = GroupLassoCV(groups=3, l1_ratio=l1_ratio, alphas=12, cv=folds, **TIGHT).fit(X, y)
+    errors = brute_force_cv(X, y, model.alphas_, l1_ratio, folds)
+    np.testing.assert_allclose(model.mse_path_, errors, rtol=1e-7)
+    assert model.alpha_ == model.alphas_[np.argmin(errors.mean(axis=1))]
+    refit = GroupLasso(alpha=model.alpha_, groups=3, l1_ratio=l1_ratio, **TIGHT).fit(X, y)
+    np.testing.assert_array_equal(model.coef_, refit.coef_)
+
+
+def test_cv_over_several_ratios_takes_the_lowest_error() -> None:
+    X, y, _ = problem(60, 12)
+    model = GroupLassoCV(groups=3, l1_ratio=[0.0, 0.5, 1.0], alphas=8, cv=3).fit(X, y)
+    assert model.mse_path_.shape == (3, 8, 3) and model.alphas_.shape == (3, 8)
+    best = np.argmin(model.mse_path_.mean(axis=2).min(axis=1))
+    assert model.l1_ratio_ == [0.0, 0.5, 1.0][best]
+
+
+@pytest.mark.parametrize("l1_ratio", [-0.1, 1.5])
+def test_a_bad_l1_ratio_is_refused(l1_ratio: float) -> None:
+    X, y, _ = problem(20, 6)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        GroupLasso(l1_ratio=l1_ratio).fit(X, y)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        GroupLassoCV(l1_ratio=[0.5, l1_ratio]).fit(X, y)

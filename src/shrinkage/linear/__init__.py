@@ -3,7 +3,8 @@
 from ._cv import ElasticNetCV, LassoCV
 from ._glm import GammaRegressor, PoissonRegressor, TweedieRegressor
 from ._glm_cv import GammaRegressorCV, PoissonRegressorCV, TweedieRegressorCV
-from ._group import GroupLasso
+from ._group import GroupLasso, GroupProblem
+from ._group_cv import GroupLassoCV
 from ._logistic import LogisticRegression
 from ._logistic_cv import LogisticRegressionCV
 from ._multitask import MultiTaskElasticNet, MultiTaskLasso
@@ -18,6 +19,8 @@ __all__ = [
     "GammaRegressor",
     "GammaRegressorCV",
     "GroupLasso",
+    "GroupLassoCV",
+    "GroupProblem",
     "Lasso",
     "LassoCV",
     "LinearProblem",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -33,7 +34,49 @@ from ._design import GramStats
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
-__all__ = ["ElasticNetCV", "LassoCV"]
+__all__ = ["ElasticNetCV", "FoldChoice", "LassoCV", "choose_on_folds"]
+
+
+@dataclass(frozen=True)
+class FoldChoice:
+    """What cross-validation over ``l1_ratio`` and ``alpha`` chose.
+
+    Attributes:
+        l1_ratio: the chosen ratio; alpha: the chosen strength.
+        mse_path: the held-out errors, ``[n_alphas, n_folds]`` (one ratio) or ``[n_l1_ratio,
+            n_alphas, n_folds]``.
+    """
+
+    l1_ratio: float
+    alpha: float
+    mse_path: np.ndarray
+
+
+def choose_on_folds(
+    ratios: list[float],
+    grids: list[np.ndarray],
+    fold_points: list[list[list[PathPoint]]],
+    rule: str,
+) -> FoldChoice:
+    """The best ``l1_ratio`` by its lowest mean held-out error (the first on ties), then
+    ``alpha`` on its grid by ``rule`` (``"min"`` or ``"1se"``).
+
+    Args:
+        ratios: ``[n_l1_ratio]``; grids: each ratio's ``[n_alphas]`` strengths.
+        fold_points: per ratio, per fold, the path's points scored on the held-out rows.
+        rule: the selection rule.
+
+    Returns:
+        The :class:`FoldChoice`.
+    """
+    choices = [choose_from_paths(per_fold) for per_fold in fold_points]
+    best = int(np.argmin([float(np.nanmin(c.mean)) for c in choices]))
+    index = choices[best].index(rule)
+    mse = np.array(
+        [[[p.val_loss for p in points] for points in per_fold] for per_fold in fold_points],
+        dtype=float,
+    )  # [n_l1_ratio, n_folds, n_alphas]
+    return FoldChoice(ratios[best], float(grids[best][index]), np.squeeze(np.moveaxis(mse, 2, 1)))
 
 
 class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
@@ -151,7 +194,11 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                         used[list(point.selected)] = True
                 fold_points.append(per_fold)
                 grids.append(grid)
-            self._choose(ratios, grids, fold_points)
+            choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
+            self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
+            self.mse_path_ = choice.mse_path
+            several = isinstance(self.alphas, Integral) and len(ratios) > 1
+            self.alphas_ = np.asarray(grids) if several else np.asarray(grids[0])
             self._refit(X, y, sample_weight, stats)
             return self
 
@@ -200,29 +247,6 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             stats, l1_ratio=ratio, fit_intercept=self.fit_intercept, tol=self.tol,
             max_iter=self.max_iter, positive=bool(self.positive), finish=finish,
         )  # fmt: skip
-
-    def _choose(
-        self,
-        ratios: list[float],
-        grids: list[np.ndarray],
-        fold_points: list[list[list[PathPoint]]],
-    ) -> None:
-        """The best ``l1_ratio`` by its lowest mean error (the first on ties), then ``alpha``
-        on its path by the selection rule."""
-        choices = [choose_from_paths(per_fold) for per_fold in fold_points]
-        best = int(np.argmin([float(np.nanmin(c.mean)) for c in choices]))
-        i = choices[best].index(self.selection_rule)
-        self.l1_ratio_ = np.float64(ratios[best])
-        self.alpha_ = np.float64(grids[best][i])
-        mse = np.array(
-            [[[p.val_loss for p in points] for points in per_fold] for per_fold in fold_points],
-            dtype=float,
-        )  # [n_l1_ratio, n_folds, n_alphas]
-        self.mse_path_ = np.squeeze(np.moveaxis(mse, 2, 1))
-        if isinstance(self.alphas, Integral) and len(ratios) > 1:
-            self.alphas_ = np.asarray(grids)
-        else:
-            self.alphas_ = np.asarray(grids[0])
 
     def _refit(self, X: Any, y: np.ndarray, sample_weight: Any, stats: GramStats | None) -> None:
         """The fit at ``alpha_`` on all the data, from zero to ``tol``, as the single estimator

@@ -1,12 +1,15 @@
-"""The group lasso for linear regression, with scikit-learn's conventions.
+"""The group and sparse-group lasso for linear regression, with scikit-learn's conventions.
 
-    sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * sum_g sqrt(p_g) * ||w_g||_2
+    sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s)
+        + alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) * sum_g sqrt(p_g) * ||w_g||_2)
 
-over groups ``g`` of ``p_g`` features: a group is kept or dropped whole. Its penalty is
-:class:`shrinkage.GroupLasso` on the coefficient vector with one group id per feature, given
-to the linear solver through :class:`GroupPenalty`, which adds what the solver asks of a
-penalty beyond its prox: where it is kinked (at a zero group) and its Hessian elsewhere (the
-block of each nonzero group, which Newton's method uses).
+over groups ``g`` of ``p_g`` features: with ``l1_ratio=0`` a group is kept or dropped whole;
+above it, kept groups have zeros too. The group part is :class:`shrinkage.GroupLasso` and the
+L1 part :class:`shrinkage.L1` on the coefficient vector, given to the linear solver through
+:class:`GroupPenalty`, which adds what the solver asks of a penalty beyond its prox: where it
+is kinked and its Hessian elsewhere (the block of each nonzero group, which Newton's method
+uses). :class:`GroupProblem` is the model as a path problem, which the estimators and
+:func:`shrinkage.path` fit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from torch import Tensor
 
 from .._kernels import Step
 from .._validation import check_device
+from ..path import Evaluation, FitInfo, Score
+from ..penalties import L1 as L1Penalty
 from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
 from ._bound_datafits import SquaredLoss
@@ -31,7 +36,14 @@ from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import regression_data
 from ._solver import solve
 
-__all__ = ["GroupLasso", "GroupPenalty", "group_ids"]
+__all__ = [
+    "GroupLasso",
+    "GroupPenalty",
+    "GroupProblem",
+    "group_data",
+    "group_ids",
+    "sparse_group_alpha_max",
+]
 
 
 def group_ids(groups: Any, n_features: int) -> np.ndarray:
@@ -75,29 +87,75 @@ def group_ids(groups: Any, n_features: int) -> np.ndarray:
 
 
 class GroupPenalty:
-    """The group lasso as the linear solver asks a penalty to be: ``alpha * sum_g c_g
-    ||w_g||`` with ``c_g = sqrt(p_g)`` (``by_size``) or 1, the entries ``free`` unpenalized."""
+    """The sparse-group lasso as the linear solver asks a penalty to be.
 
-    def __init__(self, alpha: float, ids: Tensor, free: Tensor, by_size: bool = True) -> None:
+    ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) * sum_g c_g ||w_g||_2)`` over ``[d]``
+    coefficients, with ``c_g = sqrt(p_g)`` (``by_size``) or 1 and the entries ``free``
+    unpenalized. ``l1_ratio=0`` is the group lasso. The prox is the L1 prox followed by the
+    group prox (exact for this sum).
+
+    Args:
+        alpha: the strength, ``>= 0``.
+        ids: ``[d]`` group ids.
+        free: ``[d]`` booleans, the unpenalized entries (an intercept).
+        by_size: weigh each group by the root of its size.
+        l1_ratio: the L1 share, in ``[0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> ids, free = torch.tensor([0, 0, 1]), torch.zeros(3, dtype=torch.bool)
+        >>> GroupPenalty(1.0, ids, free, l1_ratio=0.5).prox_(torch.tensor([3.0, 0.2, 0.4]), 1.0)
+        tensor([1.7929, 0.0000, 0.0000])
+    """
+
+    def __init__(
+        self, alpha: float, ids: Tensor, free: Tensor, by_size: bool = True, l1_ratio: float = 0.0
+    ) -> None:
         self.ids = torch.where(free, ids.max() + 1 if ids.numel() else 0, ids)
         self.free = free
         root_sizes = torch.bincount(self.ids).to(torch.float64).sqrt()
         factor = torch.ones_like(root_sizes) if by_size else 1.0 / root_sizes
         if bool(free.any()):
             factor[-1] = 0.0  # the intercept's own group, unpenalized
-        self.penalty = GroupLassoPenalty(alpha, groups=self.ids, factor=factor)
+        self.penalty = GroupLassoPenalty(alpha * (1.0 - l1_ratio), groups=self.ids, factor=factor)
+        self.l1 = (
+            L1Penalty(alpha * l1_ratio, factor=(~free).to(torch.float64)) if l1_ratio else None
+        )
         self.n_groups = factor.numel()
-        self.weights = (root_sizes * factor)[self.ids]
+        self.group_weights = root_sizes * factor
+        """``[G]``: each group's weight, ``sqrt(p_g)`` (``by_size``) or 1 (0: the free group)."""
+        self.weights = self.group_weights[self.ids]
         """Each entry's group weight: ``sqrt(p_g)`` (``by_size``) or 1."""
 
     def value(self, w: Tensor) -> Tensor:
-        return self.penalty.value(w)
+        group = self.penalty.value(w)
+        return group if self.l1 is None else group + self.l1.value(w)
 
     def prox_(self, w: Tensor, step: Step) -> Tensor:
+        if self.l1 is not None:
+            self.l1.prox_(w, step)
         return self.penalty.prox_(w, step)
 
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
-        return self.penalty.optimality(w, grad)
+        """The distance of ``-grad`` to the subdifferential at ``w``: per group, ``max(||S(g_g,
+        l1)|| - tau_g, 0)`` at a zero group (``S`` the soft threshold); elsewhere the residual
+        of each nonzero entry and ``max(|g_i| - l1, 0)`` at a zero entry."""
+        if self.l1 is None:
+            return self.penalty.optimality(w, grad)
+        l1 = self.l1.lam * (~self.free).to(w.dtype)
+        tau = self.penalty.lam * self.weights
+        norms = self._norms(w)
+        safe = torch.where(norms > 0, norms, 1.0)
+        on_entry = grad + l1 * torch.sign(w) + tau * w / safe
+        shrunk = (grad.abs() - l1).clamp_min(0.0)
+        live = torch.where(w != 0, on_entry, shrunk)
+        per_group = torch.zeros(self.n_groups, dtype=w.dtype, device=w.device)
+        live_sq = per_group.index_add(0, self.ids, torch.where(norms > 0, live**2, 0.0))
+        shrunk_sq = per_group.index_add(0, self.ids, shrunk**2)
+        group_tau = self.penalty.lam * self.group_weights.to(w.dtype)
+        dead = (shrunk_sq.sqrt() - group_tau).clamp_min(0.0) ** 2
+        alive = per_group.index_add(0, self.ids, (norms > 0).to(w.dtype)) > 0
+        return torch.where(alive, live_sq, dead).sum().sqrt()
 
     def _norms(self, w: Tensor) -> Tensor:
         """Each entry's group norm, ``[d]``."""
@@ -105,12 +163,16 @@ class GroupPenalty:
         return squares.sqrt()[self.ids]
 
     def kinked(self, w: Tensor) -> Tensor:
-        """``[d]``: the entries of a zero group (the penalty is smooth elsewhere)."""
+        """``[d]``: where zero is a kink, every penalized entry with an L1 part, else the
+        entries of a zero group (the group penalty is smooth elsewhere)."""
+        if self.l1 is not None:
+            return ~self.free
         return (self._norms(w) == 0) & ~self.free
 
     def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor:
         """``[k, k]``: the Hessian on ``idx``, ``lam c_g (I / ||w_g|| - w_g w_g^T /
-        ||w_g||^3)`` within each nonzero group, 0 across groups."""
+        ||w_g||^3)`` within each nonzero group, 0 across groups (the L1 part adds none off
+        its kinks)."""
         norms = self._norms(w)[idx]
         safe = torch.where(norms > 0, norms, 1.0)
         ids, values = self.ids[idx], w[idx]
@@ -130,13 +192,139 @@ class GroupPenalty:
         return torch.where((norms > 0) & ~self.free, diagonal, 0.0)
 
 
+def sparse_group_alpha_max(
+    grad: np.ndarray, ids: np.ndarray, weights: np.ndarray, l1_ratio: float
+) -> float:
+    """The smallest ``alpha`` at which every group is zero: per group the root of
+    ``||S(g_g, alpha l1_ratio)|| = alpha (1 - l1_ratio) c_g`` (``S`` the soft threshold),
+    found by bisection, the largest over groups.
+
+    Args:
+        grad: ``[d]`` the data term's gradient at zero coefficients (penalized entries).
+        ids: ``[d]`` group ids; weights: ``[d]`` each entry's group weight ``c_g``.
+        l1_ratio: the L1 share.
+
+    Returns:
+        ``alpha_max >= 0``.
+    """
+    if not grad.size:
+        return 0.0
+    g, n_groups = np.abs(grad), int(ids.max()) + 1
+    group_weight = _group_weight(ids, weights, n_groups)
+    if l1_ratio == 0:
+        return float(np.max(np.sqrt(np.bincount(ids, weights=g * g)) / group_weight))
+    low, high = np.zeros(n_groups), np.full(n_groups, g.max() / l1_ratio)
+    for _ in range(200):
+        mid = (low + high) / 2
+        shrunk = np.maximum(g - mid[ids] * l1_ratio, 0.0)
+        excess = np.sqrt(np.bincount(ids, weights=shrunk**2, minlength=mid.size))
+        above = excess > mid * (1 - l1_ratio) * group_weight
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    return float(high.max())
+
+
+def _group_weight(ids: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
+    """``[G]``: each group's weight from the entries' ``[d]`` copies."""
+    out = np.zeros(n_groups)
+    out[ids] = weights
+    return out
+
+
+class GroupProblem:
+    """The sparse-group lasso for the squared loss as a :class:`~shrinkage.path.PathProblem`.
+
+    ``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * (l1_ratio * ||w||_1 + (1 -
+    l1_ratio) * sum_g sqrt(p_g) ||w_g||_2)``, ``alpha`` the path's strength.
+
+    Args:
+        X: ``[n, p]`` features, dense or scipy sparse; y: ``[n]`` targets.
+        groups: see :func:`group_ids`.
+        l1_ratio: the L1 share, in ``[0, 1]`` (0: the group lasso).
+        sample_weight: ``[n]`` weights or ``None``.
+        fit_intercept, tol, max_iter, device: as :class:`~shrinkage.linear.LinearProblem`'s.
+
+    Example:
+        >>> import numpy as np
+        >>> from shrinkage.path import path
+        >>> X = np.random.default_rng(0).normal(size=(40, 4))
+        >>> problem = GroupProblem(X, X[:, 0], groups=2, l1_ratio=0.5)
+        >>> [len(p.selected) for p in path(problem, n_lambdas=3, eps=0.1)]
+        [0, 1, 1]
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: np.ndarray,
+        groups: Any,
+        *,
+        l1_ratio: float = 0.0,
+        sample_weight: np.ndarray | None = None,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
+        max_iter: int = 1000,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.linear = LinearProblem(
+            X, y, loss="squared", l1_ratio=1.0, sample_weight=sample_weight,
+            fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, device=device,
+        )  # fmt: skip
+        assert isinstance(self.linear.loss, SquaredLoss)
+        self.groups = group_ids(groups, X.shape[1])
+        self.l1_ratio, self.max_iter = float(l1_ratio), max_iter
+        self.tol = self.linear.loss.optimality_tol(tol)
+
+    def penalty(self, alpha: float) -> GroupPenalty:
+        """The penalty at strength ``alpha``."""
+        ids = torch.as_tensor(self.groups, device=self.linear.free.device)
+        return GroupPenalty(alpha, ids, self.linear.free, l1_ratio=self.l1_ratio)
+
+    def initial_state(self) -> Tensor:
+        return self.linear.initial_state()
+
+    def lambda_max(self) -> float:
+        """The smallest ``alpha`` at which every coefficient is zero
+        (:func:`sparse_group_alpha_max`)."""
+        penalized = ~self.linear.free
+        grad = self.linear.datafit.grad(self.initial_state())[penalized]
+        penalty = self.penalty(1.0)
+        return sparse_group_alpha_max(
+            grad.cpu().numpy(), penalty.ids[penalized].cpu().numpy(),
+            penalty.weights[penalized].cpu().numpy(), self.l1_ratio,
+        )  # fmt: skip
+
+    def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
+        penalty = self.penalty(lam)
+        solution = solve(
+            self.linear.datafit, lambda idx: penalty, state, free=self.linear.free,
+            tol=self.tol, max_iter=self.max_iter, working_set=False,
+        )  # fmt: skip
+        return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
+
+    def describe(self, state: Tensor) -> Evaluation:
+        return self.linear.describe(state)
+
+    def score(
+        self, state: Tensor, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> Score:
+        """The (weighted) mean squared error and R^2 on ``(X, y)``."""
+        return self.linear.score(state, X, y, sample_weight)
+
+    def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
+        """``coef [p]`` and ``intercept``."""
+        return self.linear.coefficients(w)
+
+
 class GroupLasso(LinearRegressorMixin, BaseEstimator):
-    """Linear regression with the group lasso (see the module docstring); the estimator, as
-    ``shrinkage.linear.ElasticNet`` is, where :class:`shrinkage.GroupLasso` is the penalty.
+    """Linear regression with the group lasso, or the sparse-group lasso given ``l1_ratio``
+    (see :class:`GroupProblem`); the estimator, where :class:`shrinkage.GroupLasso` is the
+    penalty.
 
     Args:
         alpha: the strength, ``>= 0``.
         groups: see :func:`group_ids` (default: each feature alone, the lasso).
+        l1_ratio: the L1 share in ``[0, 1]``: 0 the group lasso, between the sparse-group
+            lasso (zeros within kept groups too), 1 the lasso.
         fit_intercept: fit an unpenalized intercept.
         tol: stop when the optimality distance is at most ``tol * ||X^T S y|| / sum s``.
         max_iter: bound on the solver's iterations.
@@ -157,6 +345,7 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "groups": [None, "array-like", Interval(Integral, 1, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         **COMMON,
     }
 
@@ -165,6 +354,7 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
         alpha: float = 1.0,
         *,
         groups: Any = None,
+        l1_ratio: float = 0.0,
         fit_intercept: bool = True,
         tol: float = 1e-4,
         max_iter: int = 1000,
@@ -172,6 +362,7 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
     ) -> None:
         self.alpha = alpha
         self.groups = groups
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -182,27 +373,28 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
         optional ``sample_weight``; returns ``self``."""
         self._validate_params()
         check_device(self.device)
-        X, y, weights = regression_data(self, X, y, sample_weight)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if y.ndim != 1:
-            raise ValueError(f"GroupLasso fits one target; y has shape {y.shape}")
-        self.groups_ = group_ids(self.groups, X.shape[1])
+        X, y, weights = group_data(self, X, y, sample_weight)
         with fit_threads(X):
-            problem = LinearProblem(
-                X, y, loss="squared", l1_ratio=1.0, sample_weight=weights,
+            problem = GroupProblem(
+                X, y, self.groups, l1_ratio=self.l1_ratio, sample_weight=weights,
                 **as_problem_kwargs(self),
             )  # fmt: skip
-            ids = torch.as_tensor(self.groups_, device=problem.free.device)
-            penalty = GroupPenalty(float(self.alpha), ids, problem.free)
-            assert isinstance(problem.loss, SquaredLoss)
-            solution = solve(
-                problem.datafit, lambda idx: penalty, problem.initial_state(),
-                free=problem.free, tol=problem.loss.optimality_tol(self.tol),
-                max_iter=self.max_iter, working_set=False,
-            )  # fmt: skip
-            coef, intercept = problem.coefficients(solution.w)
+            w, info = problem.fit(float(self.alpha), problem.initial_state())
+            coef, intercept = problem.coefficients(w)
+        self.groups_ = problem.groups
         self.coef_ = np.asarray(coef, dtype=output_dtype(X))
         self.intercept_ = float(intercept) if self.fit_intercept else 0.0
-        self.n_iter_ = solution.n_iter
+        self.n_iter_ = info.n_iter
         return self
+
+
+def group_data(
+    estimator: Any, X: Any, y: Any, sample_weight: Any
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """``X``, a one-column ``y`` as ``[n]`` and the weights, checked."""
+    X, y, weights = regression_data(estimator, X, y, sample_weight)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"{type(estimator).__name__} fits one target; y has shape {y.shape}")
+    return X, y, weights

@@ -1,0 +1,146 @@
+"""The group and sparse-group lasso with ``alpha`` (and ``l1_ratio``, given a list) chosen by
+K-fold cross-validation.
+
+Each fold's training part is fitted along the grid by :func:`shrinkage.path` with warm starts
+(:class:`~shrinkage.linear._group.GroupProblem`) and scored by the (weighted) mean squared
+error on its held-out part; the chosen strength is refitted on all the data exactly as
+:class:`~shrinkage.linear.GroupLasso` fits it.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval
+
+from .._validation import check_device
+from ..path import PathPoint, path
+from ._base import LinearRegressorMixin
+from ._common import CV_COMMON, alpha_grid, check_l1_ratios, fit_threads
+from ._cv import choose_on_folds
+from ._group import GroupLasso, GroupProblem, group_data
+from ._problem import as_problem_kwargs
+
+__all__ = ["GroupLassoCV"]
+
+
+class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
+    """:class:`~shrinkage.linear.GroupLasso` with ``alpha`` chosen by K-fold CV.
+
+    Args:
+        groups: see :func:`~shrinkage.linear._group.group_ids`.
+        l1_ratio: the L1 share (0: the group lasso), or a list of them to choose from too.
+        eps, alphas: an int ``alphas`` is that many strengths log-spaced from the smallest
+            ``alpha`` that zeros every group (on all the data) down to ``eps`` times it; an
+            array is the grid itself.
+        cv: as scikit-learn's (``None``: 5-fold).
+        selection_rule: ``"min"`` (lowest mean error) or ``"1se"`` (the largest ``alpha``
+            within one standard error of it).
+        fit_intercept, tol, max_iter, device: as :class:`~shrinkage.linear.GroupLasso`'s.
+
+    Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
+    n_alphas]`` for several ratios), ``mse_path_`` (``[n_alphas, n_folds]``, or
+    ``[n_l1_ratio, n_alphas, n_folds]``), ``coef_``, ``intercept_``, ``n_iter_``, ``groups_``.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(60, 6))
+        >>> y = X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=60)
+        >>> model = GroupLassoCV(groups=2, alphas=20, selection_rule="1se").fit(X, y)
+        >>> (model.coef_ != 0).tolist()
+        [True, True, False, False, False, False]
+    """
+
+    multi_output: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "groups": [None, "array-like", Interval(Integral, 1, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
+        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        **CV_COMMON,
+    }
+
+    def __init__(
+        self,
+        *,
+        groups: Any = None,
+        l1_ratio: float | list[float] = 0.0,
+        eps: float = 1e-3,
+        alphas: int | Any = 100,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        cv: Any = None,
+        selection_rule: str = "min",
+        device: str = "cpu",
+    ) -> None:
+        self.groups = groups
+        self.l1_ratio = l1_ratio
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.cv = cv
+        self.selection_rule = selection_rule
+        self.device = device
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLassoCV:
+        """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
+        [n_samples]`` and optional ``sample_weight``, pick ``alpha_`` (and ``l1_ratio_``),
+        refit; returns ``self``. Held-out folds are scored with their weights."""
+        self._validate_params()
+        check_device(self.device)
+        X, y, weights = group_data(self, X, y, sample_weight)
+        rows = np.arange(X.shape[0])
+        folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
+        ratios = check_l1_ratios(self.l1_ratio)
+        with fit_threads(X):
+            grids = [self._grid(X, y, weights, ratio) for ratio in ratios]
+            fold_points = [
+                [self._fold(X, y, weights, ratio, grid, fold) for fold in folds]
+                for ratio, grid in zip(ratios, grids, strict=True)
+            ]
+        choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
+        self.alpha_, self.l1_ratio_ = choice.alpha, choice.l1_ratio
+        self.mse_path_ = choice.mse_path
+        self.alphas_ = grids[0] if len(ratios) == 1 else np.asarray(grids)
+        model = GroupLasso(
+            self.alpha_, groups=self.groups, l1_ratio=self.l1_ratio_, **as_problem_kwargs(self)
+        ).fit(X, y, sample_weight)
+        self.coef_, self.intercept_ = model.coef_, model.intercept_
+        self.n_iter_, self.groups_ = model.n_iter_, model.groups_
+        return self
+
+    def _problem(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
+    ) -> GroupProblem:
+        return GroupProblem(
+            X, y, self.groups, l1_ratio=ratio, sample_weight=weights, **as_problem_kwargs(self)
+        )
+
+    def _grid(self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float) -> np.ndarray:
+        """The strengths, decreasing (the largest zeros every group on all the data)."""
+        return alpha_grid(
+            self.alphas, self.eps, 1.0, lambda: self._problem(X, y, weights, ratio).lambda_max()
+        )
+
+    def _fold(
+        self,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        ratio: float,
+        grid: np.ndarray,
+        fold: tuple[np.ndarray, np.ndarray],
+    ) -> list[PathPoint]:
+        """The warm-started path on the fold's training rows, scored on its held-out rows."""
+        train, test = fold
+        w_train = None if weights is None else weights[train]
+        w_test = None if weights is None else weights[test]
+        problem = self._problem(X[train], y[train], w_train, ratio)
+        return path(problem, grid, validation=(X[test], y[test], w_test))
