@@ -287,7 +287,22 @@ def _weighted_lipschitz(X: Design, weights: Tensor | None, total: float, over: i
     return top * largest_singular_value_sq(X) / (over * total)
 
 
-class Logistic:
+class PerSampleTerm:
+    """A weighted mean of per-sample losses of ``x_i^T w`` over a design ``X [n, d]``: its
+    size and what one gradient costs (two products with ``X``)."""
+
+    X: Design
+
+    @property
+    def size(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def gradient_flops(self) -> int:
+        return 2 * product_flops(self.X)
+
+
+class Logistic(PerSampleTerm):
     """``f(w) = sum_i s_i log(1 + exp(-y_i x_i^T w)) / sum_i s_i`` with ``y_i = +-1`` and
     sample weights ``s`` (all 1 when ``None``).
 
@@ -298,14 +313,6 @@ class Logistic:
     def __init__(self, X: Design, signs: Tensor, weights: Tensor | None = None) -> None:
         self.X, self.s, self.n, self.weights = X, signs, X.shape[0], weights
         self._total = float(weights.sum()) if weights is not None else float(self.n)
-
-    @property
-    def size(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def gradient_flops(self) -> int:
-        return 2 * product_flops(self.X)
 
     def _per_sample(self, v: Tensor) -> Tensor:
         return v if self.weights is None else self.weights * v

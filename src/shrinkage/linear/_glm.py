@@ -27,7 +27,6 @@ from ._bound_datafits import LossOptions
 from ._bound_tweedie import TweedieLoss, check_family, check_target, d2, predicted_mean
 from ._common import (
     COMMON,
-    check_overflow,
     check_penalty_factor,
     check_sample_weight,
     fit_threads,
@@ -35,6 +34,7 @@ from ._common import (
     warn_not_converged,
 )
 from ._problem import LinearProblem
+from ._regression import regression_data
 
 __all__ = [
     "TWEEDIE_PARAMS",
@@ -88,21 +88,10 @@ def glm_data(
 ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``X`` (dense or CSR/CSC), ``y [n]`` in the estimator's family range, the sample
     weights and the offset, checked."""
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        accept_sparse=["csr", "csc"],
-        dtype=[np.float64, np.float32],
-        y_numeric=True,
-        multi_output=False,
-    )
-    check_overflow(X)
-    y = np.asarray(y, dtype=np.float64)
+    X, y, weights = regression_data(estimator, X, y, sample_weight, multi_output=False)
     power, link = estimator._family()
     check_target(y, power, link)
-    n = X.shape[0]
-    return X, y, check_sample_weight(sample_weight, n), check_offset(offset, n)
+    return X, y, weights, check_offset(offset, X.shape[0])
 
 
 class _GLMRegressor(LinearRegressorMixin, BaseEstimator):

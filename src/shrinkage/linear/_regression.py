@@ -40,10 +40,16 @@ __all__ = ["ElasticNet", "Lasso", "Ridge"]
 
 
 def regression_data(
-    estimator: Any, X: Any, y: Any, sample_weight: Any, *, reset: bool = True
+    estimator: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    reset: bool = True,
+    multi_output: bool = True,
 ) -> tuple[Any, np.ndarray, np.ndarray | None]:
-    """``X`` (dense or CSR/CSC), ``y`` (``[n]`` or ``[n, targets]``) and the sample weights,
-    checked."""
+    """``X`` (dense or CSR/CSC), ``y`` (``[n]``, or ``[n, targets]`` when ``multi_output``)
+    and the sample weights, checked."""
     X, y = validate_data(
         estimator,
         X,
@@ -51,7 +57,7 @@ def regression_data(
         accept_sparse=["csr", "csc"],
         dtype=[np.float64, np.float32],
         y_numeric=True,
-        multi_output=True,
+        multi_output=multi_output,
         reset=reset,
     )
     check_overflow(X)

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._datafits import Design, Quadratic, _dense_columns, product_flops
+from ._datafits import Design, PerSampleTerm, Quadratic, _dense_columns
 from ._design import SparseDesign, columns
 
 __all__ = ["Tweedie", "unit_deviance"]
@@ -96,7 +96,7 @@ def unit_deviance(y: Tensor, mu: Tensor, power: float) -> Tensor:
     return 2 * (y_part - y * mu ** (1 - power) / (1 - power) + mu ** (2 - power) / (2 - power))
 
 
-class Tweedie:
+class Tweedie(PerSampleTerm):
     """``f(w)`` of the module docstring on ``X [n, d]`` (dense, or a sparse design), which
     already carries a column of ones when there is an intercept.
 
@@ -120,14 +120,6 @@ class Tweedie:
         self.X, self.y, self.power, self.link = X, y, float(power), link
         self.weights, self.offset = weights, offset
         self._total = float(weights.sum()) if weights is not None else float(X.shape[0])
-
-    @property
-    def size(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def gradient_flops(self) -> int:
-        return 2 * product_flops(self.X)
 
     @property
     def lipschitz(self) -> float:
