@@ -30,31 +30,35 @@ class LinearRegressorMixin(RegressorMixin):
         """The smallest ``alpha * l1_ratio`` at which every coefficient is zero.
 
         ``max_j |x_j^T S (y - mean(y))| / sum s`` (the signed maximum under ``positive``),
-        ``x_j`` centred when an intercept is fitted. Computed from the data, as
-        scikit-learn computes its grid, so that a constant ``y`` gives exactly 0;
+        ``x_j`` centred when an intercept is fitted; for ``[n, T]`` targets fitted jointly,
+        the norm over the tasks, ``max_j ||x_j^T S (Y - mean(Y))||_2 / sum s``. Computed from
+        the data, as scikit-learn computes its grid, so that a constant ``y`` gives exactly 0;
         :meth:`~shrinkage.linear.LinearProblem.lambda_max` is the same quantity read from a
         built problem's gradient, which paths use.
 
         Args:
             X: ``[n, p]``, dense or scipy sparse.
-            y: ``[n]``.
+            y: ``[n]``, or ``[n, T]`` (joint fits).
             weights: ``[n]`` sample weights, or ``None``.
 
         Returns:
             ``alpha_max >= 0``.
         """
         s = np.ones(X.shape[0]) if weights is None else weights
-        centred = y - np.average(y, weights=s) if self.fit_intercept else y
-        sy = s * centred
+        Y = y.reshape(len(y), -1)
+        sy = s[:, None] * (Y - s @ Y / s.sum() if self.fit_intercept else Y)
+        both = np.column_stack([sy, s])
         if sparse.issparse(X):
-            products = np.asarray(X.T @ np.column_stack([sy, s]))
+            products = np.asarray(X.T @ both)
         else:  # in torch, on its threads, like the solver that follows
-            both = as_tensor(np.column_stack([sy, s]), "cpu")
-            products = (as_tensor(X, "cpu").T @ both).numpy()
-        Xy = products[:, 0]
+            products = (as_tensor(X, "cpu").T @ as_tensor(both, "cpu")).numpy()
+        Xy = products[:, :-1]
         if self.fit_intercept:
-            Xy = Xy - products[:, 1] / s.sum() * sy.sum()
-        reach = Xy if self.positive else np.abs(Xy)
+            Xy = Xy - products[:, -1:] / s.sum() * sy.sum(axis=0)
+        if Y.shape[1] > 1:
+            reach = np.sqrt((Xy**2).sum(axis=1))
+        else:
+            reach = Xy[:, 0] if getattr(self, "positive", False) else np.abs(Xy[:, 0])
         return max(float(reach.max()), 0.0) / float(s.sum()) if reach.size else 0.0
 
     def predict(self, X: Any) -> np.ndarray:

@@ -200,11 +200,19 @@ class SquaredLoss(LinearLoss):
         self._weigh(options.penalty_factor, p)
 
     @classmethod
-    def from_stats(cls, stats: GramStats, *, fit_intercept: bool) -> SquaredLoss:
+    def from_stats(
+        cls,
+        stats: GramStats,
+        *,
+        fit_intercept: bool,
+        penalty_factor: np.ndarray | None = None,
+    ) -> SquaredLoss:
         """The loss of the data ``stats`` summarise (cross-validation downdates the whole
-        data's statistics by each held-out fold instead of recomputing them)."""
+        data's statistics by each held-out fold instead of recomputing them), with per-feature
+        penalty factors."""
         self = cls.__new__(cls)
         self._from_stats(stats.normalized(), fit_intercept)
+        self._weigh(penalty_factor, stats.XtX.shape[0])
         return self
 
     def _from_stats(self, stats: GramStats, fit_intercept: bool) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from ._common import (
     alpha_grid,
     check_l1_ratios,
     check_overflow,
+    check_penalty_factor,
     check_sample_weight,
     fit_threads,
     output_dtype,
@@ -89,7 +91,9 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
     lowest mean error, ``"1se"`` the largest ``alpha`` within one standard error of it. The
     model is then refitted on all the data at ``alpha_``, exactly as
     ``ElasticNet(alpha=alpha_)`` would fit it. ``sample_weight``, a sparse ``X`` and
-    ``positive=True`` are supported as in :class:`ElasticNet`; ``precompute``, ``copy_X``,
+    ``positive=True`` are supported as in :class:`ElasticNet`, and ``penalty_factor`` (with the
+    grid's top at the smallest ``alpha`` that zeros every penalized feature, the features of
+    factor 0 fitted); ``precompute``, ``copy_X``,
     ``verbose``, ``n_jobs``, ``random_state`` and ``selection`` are accepted for
     scikit-learn's sake.
 
@@ -105,6 +109,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "positive": ["boolean"],
+        "penalty_factor": ["array-like", None],
         **CV_COMMON,
         **ACCEPTED,
     }
@@ -128,6 +133,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         selection: str = "cyclic",
         selection_rule: str = "min",
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         self.l1_ratio = l1_ratio
         self.eps = eps
@@ -145,15 +151,25 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         self.selection = selection
         self.selection_rule = selection_rule
         self.device = device
+        self.penalty_factor = penalty_factor
 
     def _l1_ratios(self) -> list[float]:
         return check_l1_ratios(self.l1_ratio)
 
-    def _grid(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
-    ) -> np.ndarray:
-        """The strengths, decreasing (:func:`~shrinkage.linear._common.alpha_grid`)."""
-        return alpha_grid(self.alphas, self.eps, l1_ratio, lambda: self.alpha_max(X, y, weights))
+    def _alpha_max(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, stats: GramStats | None
+    ) -> float:
+        """The smallest ``alpha * l1_ratio`` that zeros every penalized coefficient: from the
+        data as scikit-learn computes it, or with penalty factors from the whole problem
+        (its features of factor 0 fitted)."""
+        if self._factor is None:
+            return self.alpha_max(X, y, weights)
+        if stats is not None:
+            return self._from_stats(stats, 1.0).gradient_at_zero()
+        return LinearProblem(
+            X, y, loss="squared", l1_ratio=1.0, sample_weight=weights,
+            penalty_factor=self._factor, **as_problem_kwargs(self),
+        ).gradient_at_zero()  # fmt: skip
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> ElasticNetCV:
         """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit."""
@@ -169,16 +185,18 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             raise ValueError(f"For multi-task outputs, use MultiTask{type(self).__name__}")
         y = column_or_1d(y, warn=True).astype(np.float64)
         check_overflow(X)
+        self._factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         with fit_threads(X):  # on the threads the data are worth
             weights = check_sample_weight(sample_weight, X.shape[0])
             ratios = self._l1_ratios()
             rows = np.arange(X.shape[0])  # each fold as index arrays (given so, or as masks)
             folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
             stats, fold_stats = self._statistics(X, y, weights, folds, device)
+            alpha_max = cache(lambda: self._alpha_max(X, y, weights, stats))
 
             grids, fold_points = [], []
             for ratio in ratios:
-                grid = self._grid(X, y, weights, ratio)
+                grid = alpha_grid(self.alphas, self.eps, ratio, alpha_max)
                 per_fold = []
                 used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
                 for k, (train, test) in enumerate(folds):
@@ -239,13 +257,14 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             X[train], y[train], loss="squared", l1_ratio=ratio,
             sample_weight=None if weights is None else weights[train],
             positive=bool(self.positive), copy_X=False, expected_support=expected,
-            **as_problem_kwargs(self),
+            penalty_factor=self._factor, **as_problem_kwargs(self),
         )  # fmt: skip
 
     def _from_stats(self, stats: GramStats, ratio: float, finish: bool = False) -> LinearProblem:
         return LinearProblem.from_stats(
             stats, l1_ratio=ratio, fit_intercept=self.fit_intercept, tol=self.tol,
             max_iter=self.max_iter, positive=bool(self.positive), finish=finish,
+            penalty_factor=self._factor,
         )  # fmt: skip
 
     def _refit(self, X: Any, y: np.ndarray, sample_weight: Any, stats: GramStats | None) -> None:
@@ -265,6 +284,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         model = ElasticNet(
             alpha=self.alpha_, l1_ratio=self.l1_ratio_, fit_intercept=self.fit_intercept,
             max_iter=self.max_iter, tol=self.tol, positive=self.positive, device=self.device,
+            penalty_factor=self.penalty_factor,
         ).fit(X, y, sample_weight=sample_weight)  # fmt: skip
         self.coef_, self.intercept_ = model.coef_, model.intercept_
         self.dual_gap_, self.n_iter_ = model.dual_gap_, model.n_iter_
@@ -297,12 +317,14 @@ class LassoCV(ElasticNetCV):
         selection: str = "cyclic",
         selection_rule: str = "min",
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         super().__init__(
             l1_ratio=1.0, eps=eps, alphas=alphas, fit_intercept=fit_intercept,
             precompute=precompute, max_iter=max_iter, tol=tol, cv=cv, copy_X=copy_X,
             verbose=verbose, n_jobs=n_jobs, positive=positive, random_state=random_state,
             selection=selection, selection_rule=selection_rule, device=device,
+            penalty_factor=penalty_factor,
         )  # fmt: skip
 
     def _l1_ratios(self) -> list[float]:

@@ -183,14 +183,6 @@ class GroupPenalty:
         eye = torch.eye(idx.numel(), dtype=w.dtype, device=w.device)
         return scale[:, None] * same * (eye / safe[:, None] - outer)
 
-    def hessian_diag(self, w: Tensor) -> Tensor:
-        """``[d]``: ``lam c_g (1 / ||w_g|| - w_i^2 / ||w_g||^3)`` off zero groups, with the group
-        weight ``c_g``."""
-        norms = self._norms(w)
-        safe = torch.where(norms > 0, norms, 1.0)
-        diagonal = self.penalty.lam * self.weights * (1 / safe - w * w / safe**3)
-        return torch.where((norms > 0) & ~self.free, diagonal, 0.0)
-
 
 def sparse_group_alpha_max(
     grad: np.ndarray, ids: np.ndarray, weights: np.ndarray, l1_ratio: float

@@ -16,7 +16,14 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from .._validation import check_device
 from ..path import RULES, PathPoint, choose, path
-from ._common import COMMON, fit_threads, output_dtype, refuse_params, warn_not_converged
+from ._common import (
+    COMMON,
+    check_penalty_factor,
+    fit_threads,
+    output_dtype,
+    refuse_params,
+    warn_not_converged,
+)
 from ._logistic import (
     _DEPRECATED_PENALTY,
     SOLVERS,
@@ -92,6 +99,9 @@ class LogisticRegressionCV(LogisticClassifier):
     Attributes (scikit-learn 1.9's; see ``use_legacy_attributes``): ``C_``, ``l1_ratio_``,
     ``Cs_``, ``l1_ratios_``, ``scores_``, ``coefs_paths_``, ``n_iter_``, ``coef_``,
     ``intercept_``, ``classes_``.
+
+    ``penalty_factor`` (``[n_features]``, each ``c_j >= 0``) weighs feature ``j``'s penalty
+    (all its classes), as :class:`~shrinkage.linear.LogisticRegression`'s does.
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -110,6 +120,7 @@ class LogisticRegressionCV(LogisticClassifier):
         "random_state": ["random_state"],
         "use_legacy_attributes": ["boolean", Hidden(StrOptions({"warn"}))],
         "selection_rule": [StrOptions(set(RULES))],
+        "penalty_factor": ["array-like", None],
         **COMMON,
     }
 
@@ -135,6 +146,7 @@ class LogisticRegressionCV(LogisticClassifier):
         use_legacy_attributes: Any = "warn",
         selection_rule: str = "min",
         device: str = "cpu",
+        penalty_factor: Any = None,
     ) -> None:
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -155,6 +167,7 @@ class LogisticRegressionCV(LogisticClassifier):
         self.use_legacy_attributes = use_legacy_attributes
         self.selection_rule = selection_rule
         self.device = device
+        self.penalty_factor = penalty_factor
 
     def _scoring(self) -> Any:
         if isinstance(self.scoring, str) and self.scoring == "warn":
@@ -200,6 +213,7 @@ class LogisticRegressionCV(LogisticClassifier):
         name, ratios_given = _resolve(self.penalty, self.l1_ratios)
         scoring, legacy = self._scoring(), self._legacy()
         X, self.classes_, y_idx, weights = classification_data(self, X, y, sample_weight)
+        self._factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         with fit_threads(X):  # on the threads the data are worth
             y_raw = self.classes_[y_idx]
             score_weights = None if sample_weight is None else np.asarray(sample_weight, float)
@@ -218,8 +232,9 @@ class LogisticRegressionCV(LogisticClassifier):
                 w_test = None if score_weights is None else score_weights[test]
                 for r, ratio in enumerate(ratios):
                     problem = logistic_problem(
-                        self, X[train], y_idx[train], n_classes, ratio, w_train, finish=False
-                    )
+                        self, X[train], y_idx[train], n_classes, ratio, w_train, finish=False,
+                        penalty_factor=self._factor,
+                    )  # fmt: skip
                     lams = [strength(C, w_train, len(train)) for C in Cs[order]]
                     points = path(problem, lams, validation=(X[test], y_idx[test], w_test))
                     for k, point in zip(order, points, strict=True):
@@ -283,7 +298,9 @@ class LogisticRegressionCV(LogisticClassifier):
         ratio: float,
         start: np.ndarray,
     ) -> np.ndarray:
-        problem = logistic_problem(self, X, y_idx, len(self.classes_), ratio, weights)
+        problem = logistic_problem(
+            self, X, y_idx, len(self.classes_), ratio, weights, penalty_factor=self._factor
+        )
         intercept = start[:, -1] if self.fit_intercept else np.zeros(start.shape[0])
         warm = problem.state_from(start[:, : X.shape[1]], intercept)
         (point,) = path(problem, [strength(C, weights, X.shape[0])], initial_state=warm)

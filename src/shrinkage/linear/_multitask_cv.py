@@ -27,19 +27,7 @@ from ._common import (
 )
 from ._multitask import MULTITASK_PARAMS, MultiTaskRegressor, fit_multitask, tasks_data
 
-__all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV", "multitask_alpha_max"]
-
-
-def multitask_alpha_max(
-    X: Any, Y: np.ndarray, weights: np.ndarray | None, fit_intercept: bool
-) -> float:
-    """The smallest ``alpha * l1_ratio`` at which every coefficient is zero:
-    ``max_j ||x_j^T S (Y - mean(Y))||_2 / sum s`` (weighted means; ``x_j`` centred with an
-    intercept). ``X`` dense or scipy sparse."""
-    s = np.ones(X.shape[0]) if weights is None else weights
-    Yc = Y - s @ Y / s.sum() if fit_intercept else Y
-    products = np.asarray(X.T @ (s[:, None] * Yc))  # centring X changes nothing: S Yc sums to 0
-    return float(np.sqrt((products**2).sum(axis=1)).max()) / s.sum() if products.size else 0.0
+__all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
 
 class MultiTaskElasticNetCV(MultiTaskRegressor):
@@ -48,7 +36,7 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
     Args:
         l1_ratio: a float, or a list of them to choose from too.
         eps, alphas: an int ``alphas`` is that many strengths log-spaced from
-            :func:`multitask_alpha_max` (divided by ``l1_ratio``) down to ``eps`` times it;
+            ``alpha_max`` (divided by ``l1_ratio``) down to ``eps`` times it;
             an array is the grid itself.
         cv: as scikit-learn's (``None``: 5-fold).
         selection_rule: ``"min"`` (lowest mean error) or ``"1se"`` (the largest ``alpha``
@@ -109,10 +97,7 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
     def _grid(
         self, X: Any, Y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
     ) -> np.ndarray:
-        def alpha_max() -> float:
-            return multitask_alpha_max(X, Y, weights, self.fit_intercept)
-
-        return alpha_grid(self.alphas, self.eps, l1_ratio, alpha_max)
+        return alpha_grid(self.alphas, self.eps, l1_ratio, lambda: self.alpha_max(X, Y, weights))
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
         """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -44,13 +44,27 @@ class Datafit(Protocol):
 
 
 class Penalty(Protocol):
-    """What the solver asks of a penalty: a separable one, smooth off zero."""
+    """What the solver asks of a penalty, smooth off its kinks."""
 
     def value(self, w: Tensor) -> Tensor: ...
     def prox_(self, w: Tensor, step: Step) -> Tensor: ...
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
     def kinked(self, w: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class SeparablePenalty(Penalty, Protocol):
+    """A penalty of each coordinate alone: its Hessian off the kinks is a diagonal, ``[d]``."""
+
     def hessian_diag(self, w: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class CouplingPenalty(Penalty, Protocol):
+    """A penalty that couples coordinates (a group penalty): its Hessian on ``idx``, ``[k,
+    k]``."""
+
+    def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor: ...
 
 
 MAX_NEWTON_SIZE = 1500
@@ -189,13 +203,18 @@ def _newton_direction(
     g = datafit.grad(current)[idx] + pen_grad[idx]
     if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
         return None
-    H = datafit.hessian(idx, current).clone()
-    block = getattr(penalty, "hessian_block", None)  # a penalty that couples coordinates
-    if block is not None:
-        H += block(idx, current)
-    else:
-        H.diagonal().add_(penalty.hessian_diag(current)[idx])
+    H = datafit.hessian(idx, current) + _penalty_hessian(penalty, idx, current)
     return _newton_step(H, g)
+
+
+def _penalty_hessian(penalty: Penalty, idx: Tensor, w: Tensor) -> Tensor:
+    """``[k, k]``: the penalty's Hessian on ``idx`` at ``w``, from its ``hessian_block`` or
+    its ``hessian_diag``."""
+    if isinstance(penalty, CouplingPenalty):
+        return penalty.hessian_block(idx, w)
+    if not isinstance(penalty, SeparablePenalty):
+        raise TypeError(f"{type(penalty).__name__} has neither hessian_diag nor hessian_block")
+    return torch.diag(penalty.hessian_diag(w)[idx])
 
 
 @dataclass

@@ -133,10 +133,13 @@ class LinearProblem:
         max_iter: int,
         positive: bool = False,
         finish: bool = False,
+        penalty_factor: np.ndarray | None = None,
     ) -> LinearProblem:
         """A squared-loss problem from its Gram statistics (cross-validation downdates the
         full data's statistics by each held-out fold instead of recomputing them)."""
-        loss = SquaredLoss.from_stats(stats, fit_intercept=fit_intercept)
+        loss = SquaredLoss.from_stats(
+            stats, fit_intercept=fit_intercept, penalty_factor=penalty_factor
+        )
         return cls(
             None, None, loss=loss, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter,
             positive=positive, finish=finish,
@@ -164,10 +167,31 @@ class LinearProblem:
             )
         return self.gradient_at_zero() / self.l1_ratio
 
+    def null_state(self) -> Tensor:
+        """The fit with every penalized coefficient zero: the intercepts at their optimum,
+        and the features of penalty factor 0 fitted with them (on a datafit that can be
+        restricted to them; the multinomial one cannot, and starts them at zero)."""
+        w = self.initial_state()
+        unpenalized = torch.nonzero(self.loss.free).reshape(-1)
+        if self.loss.factor is None or not unpenalized.numel():
+            return w
+        try:
+            datafit = self.loss.datafit.restrict(unpenalized)
+        except NotImplementedError:
+            return w
+        scale = 1.0 + float(self.loss.datafit.grad(w).abs().max())
+        solution = solve(
+            datafit, lambda idx: enet_penalty(0.0, 1.0, None), w[unpenalized],
+            free=torch.ones_like(unpenalized, dtype=torch.bool), tol=1e-12 * scale,
+            max_iter=self.max_iter, working_set=False,
+        )  # fmt: skip
+        w[unpenalized] = solution.w
+        return w
+
     def gradient_at_zero(self) -> float:
-        """``max_j |grad_j f(w0)| / c_j`` over the penalized coordinates at the intercept-only
-        fit, with ``c_j`` their penalty factors."""
-        grad = self.loss.datafit.grad(self.initial_state())
+        """``max_j |grad_j f(w0)| / c_j`` over the penalized coordinates at the fit ``w0``
+        with all of them zero (:meth:`null_state`), with ``c_j`` their penalty factors."""
+        grad = self.loss.datafit.grad(self.null_state())
         factor = self.loss.factor
         if factor is not None:
             grad = grad / torch.where(factor > 0, factor, 1.0)

@@ -131,7 +131,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
         if stats is not None:
             return LinearProblem.from_stats(
                 stats, l1_ratio=l1_ratio, fit_intercept=self.fit_intercept, tol=self.tol,
-                max_iter=self.max_iter, positive=positive, finish=True,
+                max_iter=self.max_iter, positive=positive, finish=True, penalty_factor=factor,
             )  # fmt: skip
         return LinearProblem(
             X, y, loss="squared", l1_ratio=l1_ratio, sample_weight=weights, positive=positive,

@@ -12,8 +12,9 @@ Three ingredients, as in the fast Lasso solvers (celer, skglm, glmnet):
    optimum; it is accepted only if it keeps the signs and lowers the optimality criterion.
 
 The solver talks to the datafit through ``value / grad / hessian / lipschitz / restrict`` and
-to the penalty through ``value / prox_ / optimality / kinked / hessian_diag``; it never looks inside
-either. The caller gives the stopping criterion (the duality gap for regression).
+to the penalty through ``value / prox_ / optimality / kinked / hessian_diag`` (or
+``hessian_block``); it never looks inside either. The caller gives the stopping criterion
+(the duality gap for regression).
 """
 
 from __future__ import annotations
