@@ -4,6 +4,8 @@ rounded to a multiple, dead units filling them up."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -11,7 +13,7 @@ from torch import Tensor, nn
 
 import shrinkage
 from shrinkage import ArgumentError, compact, count_macs
-from shrinkage.structured import Budget, neuron_groups
+from shrinkage.structured import Budget, measured_latency, neuron_groups
 
 
 def digits() -> tuple[Tensor, Tensor]:
@@ -25,7 +27,9 @@ def mlp() -> nn.Sequential:
     )
 
 
-def train_to(target: float, cost: str = "macs", round_to: int = 1) -> tuple[nn.Module, Budget]:
+def train_to(
+    target: float, cost: str | Callable[[nn.Module], float] = "macs", round_to: int = 1
+) -> tuple[nn.Module, Budget]:
     X, y = digits()
     torch.manual_seed(0)
     model = mlp()
@@ -114,6 +118,7 @@ def test_a_step_too_far_is_taken_back() -> None:
         ("target", 1.5),
         ("target", 0),
         ("cost", "latency"),
+        ("cost", "flops"),
         ("round_to", 0),
         ("growth", 1.0),
         ("tolerance", 0),
@@ -141,3 +146,29 @@ def test_round_to_keeps_dead_units_to_fill_a_multiple() -> None:
     assert report.groups[0].kept == {"kept for a width that is a multiple of 16": 5}
     with pytest.raises(ArgumentError, match="round_to"):
         compact(model, x, round_to=0)
+
+
+def test_a_cost_function_drives_the_same_loop_as_the_named_cost() -> None:
+    def parameters(small: nn.Module) -> float:
+        return float(sum(p.numel() for p in small.parameters()))
+
+    _, named = train_to(1 / 3, "parameters")
+    _, given = train_to(1 / 3, parameters)
+    assert given.report.cost == "parameters"
+    assert given.report.reached == named.report.reached and given.report.lam == named.report.lam
+
+
+def test_measured_latency_times_a_forward_pass() -> None:
+    latency = measured_latency(torch.zeros(16, 64), repeats=5, warmup=1)
+    seconds = latency(mlp().eval())
+    assert latency.__name__ == "latency" and 0 < seconds < 10
+    with pytest.raises(ArgumentError, match="repeats"):
+        measured_latency(torch.zeros(2, 64), repeats=0)
+
+
+def test_a_latency_budget_reports_seconds() -> None:
+    X, _ = digits()
+    model = mlp()
+    budget = Budget(model, neuron_groups(model, 1e-3), X[:2], target=0.5, cost=measured_latency(X))
+    report = budget.report
+    assert report.cost == "latency" and report.target == pytest.approx(0.5 * report.dense)

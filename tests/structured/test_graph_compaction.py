@@ -363,6 +363,23 @@ def test_mac_weighting_scales_each_unit_by_its_cost(images: Tensor) -> None:
         )
 
 
+def test_latency_weighting_shares_each_layers_measured_time_among_its_units() -> None:
+    from shrinkage.structured.macs import unit_latency
+
+    model = nn.Sequential(
+        nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8), nn.ReLU(), nn.Linear(8, 4)
+    )
+    x = torch.randn(64, 16)
+    units = trace(model, x).units
+    costs = unit_latency(model, units, x, repeats=3)
+    assert costs.shape == (40,) and bool((costs > 0).all()) and bool(costs.isfinite().all())
+    for layer in (costs[:32], costs[32:]):  # alike units of one layer share its time alike
+        torch.testing.assert_close(layer, layer[:1].expand_as(layer), rtol=1e-12, atol=0)
+    groups = neuron_groups(model, 1.0, example_input=x, weighting="latency")
+    factors = torch.cat([g.penalty.factor for g in groups])
+    assert float(factors.mean()) == pytest.approx(1.0, rel=1e-6)
+
+
 def test_count_macs_closed_forms() -> None:
     assert count_macs(nn.Linear(10, 20), torch.randn(3, 10)) == 3 * 10 * 20
     conv = nn.Conv2d(4, 6, 3)  # 6x6 outputs of 4*3*3 MACs each, per output channel

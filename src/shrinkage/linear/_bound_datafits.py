@@ -75,6 +75,8 @@ class LossOptions:
     overwrite_X: bool = False
     expected_support: np.ndarray | None = None
     penalty_factor: np.ndarray | None = None
+    gram: bool | None = None
+    """Keep the squared loss as its Gram statistics (``None``: when ``n >= p``)."""
 
 
 class LinearLoss(abc.ABC):
@@ -172,7 +174,7 @@ class SquaredLoss(LinearLoss):
     def __init__(self, X: Any, y: np.ndarray, options: LossOptions) -> None:
         n, p = X.shape
         weights = _normalized(options.sample_weight, n)
-        if n >= p:  # least squares only needs its Gram statistics
+        if n >= p if options.gram is None else options.gram:  # only its Gram statistics
             stats = GramStats.of(X, y, weights, options.device)
             self._from_stats(stats, options.fit_intercept)
             self._weigh(options.penalty_factor, p)

@@ -107,6 +107,7 @@ class LinearProblem:
         copy_X: bool = True,
         expected_support: np.ndarray | None = None,
         penalty_factor: np.ndarray | None = None,
+        gram: bool | None = None,
     ) -> None:
         if isinstance(loss, LinearLoss):
             self.loss = loss
@@ -116,7 +117,7 @@ class LinearProblem:
             assert X is not None and y is not None
             options = LossOptions(
                 fit_intercept, torch.device(device), n_classes, sample_weight, not copy_X,
-                expected_support, penalty_factor,
+                expected_support, penalty_factor, gram,
             )  # fmt: skip
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter

@@ -64,6 +64,21 @@ def regression_data(
     return X, np.asarray(y, dtype=np.float64), check_sample_weight(sample_weight, X.shape[0])
 
 
+GRAM_FEATURES = 64
+"""Up to this many features a single fit forms the Gram matrix whatever ``precompute`` says."""
+
+
+def single_fit_gram(X: Any, precompute: Any) -> bool:
+    """Whether one fit of the squared loss on ``X [n, p]`` keeps ``X^T X`` (``n p^2``
+    operations, once) rather than the centred columns and the Gram rows of its working sets
+    (``n p k`` for ``k`` features used, plus ``2 n p`` per optimality check): with ``n >= p``
+    when ``precompute`` asks for it or ``p <= GRAM_FEATURES``. A path or cross-validation,
+    which reuses the Gram matrix at every strength, keeps it whenever ``n >= p``."""
+    n, p = X.shape
+    asked = precompute is True or not isinstance(precompute, bool | str)
+    return n >= p and (asked or p <= GRAM_FEATURES)
+
+
 def _targets(y: np.ndarray) -> list[np.ndarray]:
     return [y] if y.ndim == 1 else [y[:, k] for k in range(y.shape[1])]
 
@@ -135,7 +150,8 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
             )  # fmt: skip
         return LinearProblem(
             X, y, loss="squared", l1_ratio=l1_ratio, sample_weight=weights, positive=positive,
-            finish=True, penalty_factor=factor, **as_problem_kwargs(self),
+            finish=True, penalty_factor=factor, gram=single_fit_gram(X, self.precompute),
+            **as_problem_kwargs(self),
         )  # fmt: skip
 
     def _warm_start(self, n_features: int, n_targets: int) -> list[np.ndarray] | None:

@@ -17,7 +17,8 @@
 * :func:`compact`: a smaller dense copy without the dead units, same outputs, same class,
   for every network through its traced graph (:mod:`~shrinkage.structured.rebuild`);
 * :class:`Budget`: raise the strength during training until the compacted model costs a
-  requested fraction of its MACs or parameters (:mod:`~shrinkage.structured.budget`);
+  requested fraction of its MACs or parameters, or of the time :func:`measured_latency`
+  measures (:mod:`~shrinkage.structured.budget`);
 * :func:`count_macs`: multiply-accumulates of a forward pass;
 * :func:`save_sparse` / :func:`load_sparse`: checkpoints of the nonzeros only, never
   unpickled;
@@ -25,7 +26,7 @@
 """
 
 from .attention import HeadAttention
-from .budget import Budget, BudgetReport
+from .budget import Budget, BudgetReport, measured_latency
 from .checkpoint import CompactedFile, SaveReport, compact_file, load_sparse, save_sparse
 from .compaction import CompactionReport, compact
 from .errors import CompactionError
@@ -57,6 +58,7 @@ __all__ = [
     "explain",
     "head_groups",
     "load_sparse",
+    "measured_latency",
     "neuron_groups",
     "residual_groups",
     "save_sparse",

@@ -20,15 +20,20 @@ the target and sets to zero the weakest units there (smallest norm per unit of p
 weight: those the rising strength was removing), as few as meet the target, and says stop.
 Units leave only as exact zeros, so compaction stays exact whatever the budget.
 
-Costs are counted, never timed: a budget in measured latency would make the trained model
-depend on what else runs on the machine. Latency falls with the MACs, though less than in
-proportion (``benchmarks/structured.py --budgets 2 3 4``: at batch 256, 2x, 3x and 4x fewer
-MACs ran 1.35x, 1.49x and 1.61x faster).
+The built-in costs are counted, never timed, so the trained model is the same on every
+machine. Latency falls with the MACs, though less than in proportion
+(``benchmarks/structured.py --budgets 2 3 4``: at batch 256, 2x, 3x and 4x fewer MACs ran
+1.35x, 1.49x and 1.61x faster). A budget in measured time is an explicit choice:
+``cost=measured_latency(batch)`` (or any function of the compacted model) drives the same loop
+by the time it measures on the current device; the model it stops at then depends on that
+machine and on what else runs on it.
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,10 +45,57 @@ from .._validation import ArgumentError, check_positive_int
 from .compaction import compact
 from .macs import count_macs
 from .slices import SliceGroups
+from .trace import as_inputs
 
-__all__ = ["Budget", "BudgetReport"]
+__all__ = ["Budget", "BudgetReport", "measured_latency"]
 
 COSTS = ("macs", "parameters")
+
+CostFunction = Callable[[nn.Module], float]
+"""A cost of a compacted model, ``cost(model) -> float``, lower is cheaper."""
+
+
+def measured_latency(example_input: Any, *, repeats: int = 20, warmup: int = 3) -> CostFunction:
+    """A budget cost: the median time of an eval-mode forward pass on ``example_input``.
+
+    Args:
+        example_input: the batch (or tuple of positional inputs) to time, on the device the
+            model runs on.
+        repeats: timed passes; the median is the cost.
+        warmup: untimed passes first.
+
+    Returns:
+        ``latency(model) -> seconds``, named ``"latency"`` in a :class:`BudgetReport`.
+
+    Raises:
+        ArgumentError: ``repeats`` or ``warmup`` not a positive integer.
+
+    Example:
+        >>> import torch
+        >>> latency = measured_latency(torch.zeros(8, 4), repeats=3, warmup=1)
+        >>> latency(torch.nn.Linear(4, 2)) > 0
+        True
+    """
+    check_positive_int("repeats", repeats)
+    check_positive_int("warmup", warmup)
+    inputs = as_inputs(example_input)
+    on_cuda = any(isinstance(x, torch.Tensor) and x.is_cuda for x in inputs)
+
+    def latency(model: nn.Module) -> float:
+        times = []
+        with torch.no_grad():
+            for k in range(warmup + repeats):
+                if on_cuda:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                model(*inputs)
+                if on_cuda:
+                    torch.cuda.synchronize()
+                if k >= warmup:
+                    times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return latency
 
 
 @dataclass(frozen=True)
@@ -51,7 +103,8 @@ class BudgetReport:
     """Where a :class:`Budget` stands.
 
     Attributes:
-        cost: ``"macs"`` (per sample) or ``"parameters"``.
+        cost: ``"macs"`` (per sample), ``"parameters"``, or a cost function's name
+            (``"latency"`` for :func:`measured_latency`, in seconds).
         dense: the cost of the model when the budget was made.
         target: the cost asked for.
         reached: the cost of the compacted model at the last check.
@@ -63,9 +116,9 @@ class BudgetReport:
     """
 
     cost: str
-    dense: int
+    dense: float
     target: float
-    reached: int
+    reached: float
     lam: float
     checks: int
     stepped_back: bool
@@ -84,7 +137,9 @@ class Budget:
             MAC count run on.
         target: the cost to reach, as a fraction of the dense cost, in ``(0, 1)``: ``0.5``
             for 2x fewer.
-        cost: ``"macs"`` (per sample) or ``"parameters"``.
+        cost: ``"macs"`` (per sample), ``"parameters"``, or a function of the compacted
+            model, such as :func:`measured_latency` (the model then depends on what it
+            measures).
         round_to: widths rounded up to a multiple of this, as ``compact(round_to=)`` does.
         growth: the factor the strength is multiplied by at each check while the cost is
             above target (checked every 10 steps, 1.05 raises it tenfold in about 470 steps).
@@ -103,7 +158,7 @@ class Budget:
         example_input: Any,
         *,
         target: float,
-        cost: str = "macs",
+        cost: str | CostFunction = "macs",
         round_to: int = 1,
         growth: float = 1.05,
         tolerance: float = 0.05,
@@ -125,9 +180,11 @@ class Budget:
         """Which units of each group are zero now."""
         return tuple(tuple(torch.nonzero(g.norms() == 0).flatten().tolist()) for g in self.groups)
 
-    def _measure(self, model: nn.Module) -> int:
+    def _measure(self, model: nn.Module) -> float:
         """The cost of ``model`` once compacted."""
         small, _ = compact(model, self.example, round_to=self.round_to)  # model unchanged
+        if callable(self.cost):
+            return float(self.cost(small))
         if self.cost == "parameters":
             return sum(p.numel() for p in small.parameters())
         first = self.example[0] if isinstance(self.example, tuple) else self.example
@@ -175,9 +232,9 @@ class Budget:
         if self.optimizer is not None and moments is not None:
             self.optimizer.load_state_dict(moments)
         order = self._weakest(state)
-        costs: dict[tuple[tuple[int, int], ...], int] = {}
+        costs: dict[tuple[tuple[int, int], ...], float] = {}
 
-        def cost(units: list[tuple[int, int]]) -> int:
+        def cost(units: list[tuple[int, int]]) -> float:
             key = tuple(units)
             if key not in costs:
                 costs[key] = self._zeroed(state, units)
@@ -202,7 +259,7 @@ class Budget:
         self,
         order: list[tuple[int, int]],
         k: int,
-        cost: Callable[[list[tuple[int, int]]], int],
+        cost: Callable[[list[tuple[int, int]]], float],
     ) -> list[tuple[int, int]]:
         """The ``k`` weakest units, or, when removing them lands below the band because the
         last one costs much, the ``k - 1`` weakest and the next weakest (of 32) that lands
@@ -233,7 +290,7 @@ class Budget:
                 rows = torch.nonzero(m.unit == u).reshape(-1)
                 m.parameter.index_fill_(m.dim, rows, 0.0)
 
-    def _zeroed(self, state: dict[str, Any], units: list[tuple[int, int]]) -> int:
+    def _zeroed(self, state: dict[str, Any], units: list[tuple[int, int]]) -> float:
         """The cost once compacted of ``state`` with ``units`` set to zero."""
         self._zero(state, units)
         return self._measure(self.model)
@@ -241,19 +298,31 @@ class Budget:
     @property
     def report(self) -> BudgetReport:
         """Where the budget stands (see :class:`BudgetReport`)."""
+        name = self.cost if isinstance(self.cost, str) else getattr(self.cost, "__name__", "cost")
         return BudgetReport(
-            self.cost, self.dense, self.target, self._reached, self.lam, self._checks,
+            name, self.dense, self.target, self._reached, self.lam, self._checks,
             self._stepped_back, self._done,
         )  # fmt: skip
 
 
-def _check(target: float, cost: str, round_to: int, growth: float, tolerance: float) -> None:
+def _check(
+    target: float, cost: str | CostFunction, round_to: int, growth: float, tolerance: float
+) -> None:
     if not isinstance(target, int | float) or not 0 < target < 1:
         raise ArgumentError(
             "target", f"must be a fraction of the dense cost in (0, 1); got {target!r}"
         )
-    if cost not in COSTS:
-        raise ArgumentError("cost", f"must be one of {list(COSTS)}; got {cost!r}")
+    if cost == "latency":
+        raise ArgumentError(
+            "cost",
+            "'latency' is not counted but measured: pass cost=measured_latency(batch) to "
+            "budget in time on this device (the model then depends on the machine's load), "
+            f"or one of {list(COSTS)}",
+        )
+    if not callable(cost) and cost not in COSTS:
+        raise ArgumentError(
+            "cost", f"must be one of {list(COSTS)} or a function of the model; got {cost!r}"
+        )
     check_positive_int("round_to", round_to)
     if not isinstance(growth, int | float) or not growth > 1:
         raise ArgumentError("growth", f"must be a number above 1; got {growth!r}")

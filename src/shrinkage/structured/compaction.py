@@ -40,7 +40,7 @@ from .heads import remove_heads_
 from .macs import count_macs
 from .rebuild import GroupReport, check_outputs, remove_dead_units_
 from .residual import remove_residual_
-from .trace import Graph
+from .trace import Graph, as_inputs
 
 __all__ = ["CompactionError", "CompactionReport", "compact"]
 
@@ -119,7 +119,7 @@ def compact(
         {'0': (2, 3)}
     """
     check_positive_int("round_to", round_to)
-    example = example_input if isinstance(example_input, tuple) else (example_input,)
+    example = as_inputs(example_input)
     new = copy.deepcopy(model).eval()  # the one working copy every pass changes
     rows = remove_heads_(new, example)
     rows += remove_residual_(new)

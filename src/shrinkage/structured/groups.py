@@ -30,18 +30,27 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from .._validation import ArgumentError
 from .layers import kind_of, supported_names, tensor_of, weight_of
-from .macs import unit_macs
+from .macs import unit_latency, unit_macs
 from .slices import SliceGroups, slice_groups
 from .trace import Unit, trace
 
 __all__ = ["explain", "neuron_groups", "stack_units", "unit_sparsity"]
+
+
+UnitCosts = Callable[[nn.Module, Sequence[Unit], Any], Tensor]
+WEIGHTINGS: dict[str, UnitCosts | None] = {
+    "size": None,
+    "macs": unit_macs,
+    "latency": unit_latency,
+}
+"""How a unit's penalty is weighed: alike, by its MACs, or by its measured time."""
 
 
 def producer_indices(model: nn.Sequential) -> list[int]:
@@ -88,7 +97,10 @@ def neuron_groups(
         weighting: ``"size"`` (``f_j = 1``), or ``"macs"``: ``f_j = c_j / mean(c)`` (at least
             0.01), ``c_j`` the multiply-accumulates per sample unit ``j`` costs on
             ``example_input`` (:func:`~shrinkage.structured.macs.unit_macs`), so that a
-            unit of a layer that runs at high resolution goes before a cheaper one.
+            unit of a layer that runs at high resolution goes before a cheaper one; or
+            ``"latency"``: the same with ``c_j`` the seconds unit ``j``'s share of its
+            layers takes on this device (:func:`~shrinkage.structured.macs.unit_latency`),
+            measured, so the groups depend on the machine and its load.
 
     Returns:
         One :class:`~shrinkage.structured.slices.SliceGroups` per layer of units.
@@ -103,10 +115,12 @@ def neuron_groups(
         >>> [(g.label, g.units) for g in neuron_groups(model, lam=0.1)]
         [('0', 3)]
     """
-    if weighting not in ("size", "macs"):
-        raise ArgumentError("weighting", f"must be 'size' or 'macs'; got {weighting!r}")
-    if example_input is None and weighting == "macs":
-        raise ArgumentError("example_input", "is needed for weighting='macs' (it counts MACs)")
+    if weighting not in WEIGHTINGS:
+        raise ArgumentError("weighting", f"must be one of {list(WEIGHTINGS)}; got {weighting!r}")
+    if example_input is None and weighting != "size":
+        raise ArgumentError(
+            "example_input", f"is needed for weighting={weighting!r} (it runs the model)"
+        )
     if example_input is not None or not sequential_stack(model):
         if example_input is None:
             raise ArgumentError(
@@ -152,7 +166,8 @@ def _traced_groups(
     model: nn.Module, lam: float, example_input: Any, weighting: str
 ) -> list[SliceGroups]:
     """The group lasso over the units of ``model``'s traced graph, each weighted by its MACs
-    (``weighting="macs"``) or alike; a warning naming the top reasons when there is none."""
+    or measured time (``weighting``) or alike; a warning naming the top reasons when there is
+    none."""
     graph = trace(model, example_input)
     traced = graph.units
     if not traced:
@@ -166,8 +181,9 @@ def _traced_groups(
             stacklevel=3,
         )
     factor = None
-    if weighting == "macs":
-        costs = unit_macs(model, traced, example_input)
+    unit_costs = WEIGHTINGS[weighting]
+    if unit_costs is not None:
+        costs = unit_costs(model, traced, example_input)
         if float(costs.mean()) > 0:  # a unit that costs nothing still weighs 1 % of one
             factor = (costs / costs.mean()).clamp(min=0.01)
     return slice_groups(model, traced, lam, factor)

@@ -48,6 +48,8 @@ from .graph_heads import graph_head_layouts
 from .rebuild import GroupReport, outputs_of, same_outputs
 from .residual import residual_groups
 from .slices import SliceGroups, SliceMember
+from .surgery import fit_widths, keep_slices, width_counts
+from .trace import as_inputs
 
 __all__ = [
     "HeadLayout",
@@ -134,7 +136,8 @@ def head_groups(
             (with ``residual``) no RMSNorm decoder.
     """
     out: list[SliceGroups] = []
-    for name, layout in all_head_layouts(model, _as_tuple(example_input)):
+    example = None if example_input is None else as_inputs(example_input)
+    for name, layout in all_head_layouts(model, example):
         module = model.get_submodule(name)
         prefix = f"{name}." if name else ""
         d = layout.head_dim
@@ -210,20 +213,8 @@ def _cut(module: nn.Module, layout: HeadLayout, queries: list[int], kv: list[int
             for h in gone:
                 mask[s.offset + h * d : s.offset + (h + 1) * d] = False
     for (name, dim), mask in masks.items():
-        owner, _, attr = name.rpartition(".")
-        holder = module.get_submodule(owner)
-        old = module.get_parameter(name)
-        new = old.detach().index_select(dim, torch.nonzero(mask).reshape(-1)).clone()
-        setattr(holder, attr, nn.Parameter(new, requires_grad=old.requires_grad))
-        if isinstance(holder, nn.Linear):
-            holder.out_features, holder.in_features = holder.weight.shape
+        keep_slices(module, name, dim, torch.nonzero(mask).reshape(-1))
     set_heads(module, layout, queries, kv)
-
-
-def _as_tuple(example_input: object) -> tuple[Any, ...] | None:
-    if example_input is None:
-        return None
-    return example_input if isinstance(example_input, tuple) else (example_input,)
 
 
 def remove_heads_(model: nn.Module, example: tuple[Any, ...] | None = None) -> list[GroupReport]:
@@ -275,11 +266,10 @@ def _unchanged(model: nn.Module, reference: list[Tensor], example: tuple[Any, ..
 def _restore(module: nn.Module, parameters: dict[str, nn.Parameter]) -> None:
     """Put ``module``'s former parameters back (and its linear layers' widths)."""
     for name, parameter in parameters.items():
-        owner, _, attr = name.rpartition(".")
-        holder = module.get_submodule(owner)
-        setattr(holder, attr, parameter)
-        if isinstance(holder, nn.Linear):
-            holder.out_features, holder.in_features = holder.weight.shape
+        owner = module.get_submodule(name.rpartition(".")[0])
+        before = width_counts(owner)
+        setattr(owner, name.rpartition(".")[2], parameter)
+        fit_widths(owner, before)
 
 
 def _refusal(model: nn.Module, traced: bool) -> CompactionError:

@@ -1,8 +1,10 @@
-"""Multiply-accumulates of one forward pass, counted by ``torch.utils.flop_counter``."""
+"""What a forward pass costs: its multiply-accumulates, counted by
+``torch.utils.flop_counter``, and each unit's share of them (or, measured, of the time)."""
 
 from __future__ import annotations
 
-import math
+import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .trace import Unit, evaluated
+from .trace import Unit, as_inputs, evaluated
 
-__all__ = ["count_macs", "unit_macs"]
+__all__ = ["count_macs", "unit_latency", "unit_macs"]
 
 
 def count_macs(model: nn.Module, example_input: Any) -> int:
@@ -38,7 +40,7 @@ def count_macs(model: nn.Module, example_input: Any) -> int:
         >>> count_macs(torch.nn.Linear(4, 3), torch.zeros(2, 4))
         24
     """
-    example = example_input if isinstance(example_input, tuple) else (example_input,)
+    example = as_inputs(example_input)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), _unfused_attention(), counter:
         evaluated(model)(*example)
@@ -56,42 +58,82 @@ def _unfused_attention() -> Iterator[None]:
         torch.backends.mha.set_fastpath_enabled(enabled)
 
 
+LayerCost = Callable[[nn.Module, tuple[Any, ...], Tensor], float]
+"""What one whole layer costs, from its module, inputs and output in one forward pass."""
+
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 def unit_macs(model: nn.Module, units: Sequence[Unit], example_input: Any) -> Tensor:
     """``[len(units)]``: the multiply-accumulates per sample that each unit costs, summed
     over its weight slices: a slice of a ``Conv`` or ``Linear`` weight along ``dim`` costs
     ``weight.numel() / weight.shape[dim]`` per output position of that layer (a filter's or
     an input channel's share of the layer's MACs); other tensors (biases, norms) cost none.
     Positions are read from one eval-mode forward pass on ``example_input``."""
-    example = example_input if isinstance(example_input, tuple) else (example_input,)
+
+    def macs(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> float:
+        weight = module.weight
+        assert isinstance(weight, Tensor)
+        per_sample = out.numel() / (out.shape[0] * weight.shape[0]) if out.ndim > 1 else 1.0
+        return weight.numel() * per_sample
+
+    return _unit_costs(model, units, example_input, macs)
+
+
+def unit_latency(
+    model: nn.Module, units: Sequence[Unit], example_input: Any, repeats: int = 10
+) -> Tensor:
+    """``[len(units)]``: the seconds each unit costs on this device, each layer's measured
+    time shared among its slices as :func:`unit_macs` shares its MACs: a slice of a weight
+    along ``dim`` costs ``time / weight.shape[dim]``.
+
+    Each ``Conv`` or ``Linear`` layer is timed alone on the input it received in one
+    eval-mode forward pass on ``example_input`` (the median of ``repeats`` runs, after one
+    untimed run). The figures depend on the machine and on what else runs on it."""
+
+    def seconds(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> float:
+        times = []
+        for k in range(repeats + 1):
+            start = time.perf_counter()
+            module(*args)
+            if out.is_cuda:
+                torch.cuda.synchronize()
+            if k:
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return _unit_costs(model, units, example_input, seconds)
+
+
+def _unit_costs(
+    model: nn.Module, units: Sequence[Unit], example_input: Any, layer_cost: LayerCost
+) -> Tensor:
+    """``[len(units)]``: each unit's share of the ``layer_cost`` of every ``Conv`` or
+    ``Linear`` layer it holds slices of (``len(slices) / weight.shape[dim]`` of it)."""
     run = evaluated(model)
-    positions: dict[str, float] = {}
+    seen: dict[str, tuple[nn.Module, tuple[Any, ...], Tensor]] = {}
 
     def hook(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
         def record(module: nn.Module, args: Any, out: Tensor) -> None:
-            weight = module.weight
-            assert isinstance(weight, Tensor)
-            channels = weight.shape[0]  # out_channels, out_features
-            positions[name] = out.numel() / (out.shape[0] * channels) if out.ndim > 1 else 1.0
+            seen[name] = (module, tuple(args), out)
 
         return record
 
-    layers = [
-        (name, m)
-        for name, m in run.named_modules()
-        if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d)
-    ]
+    layers = [(name, m) for name, m in run.named_modules() if isinstance(m, _WEIGHTED)]
     handles = [m.register_forward_hook(hook(name)) for name, m in layers]
     try:
         with torch.no_grad():
-            run(*example)
+            run(*as_inputs(example_input))
     finally:
         for handle in handles:
             handle.remove()
-    weights = {f"{name}.weight": (m.weight.shape, positions.get(name, 0.0)) for name, m in layers}
+    with torch.no_grad():  # after the pass, each layer on its own input
+        costs_of = {name: layer_cost(*recorded) for name, recorded in seen.items()}
+    weights = {f"{name}.weight": (m.weight.shape, costs_of.get(name, 0.0)) for name, m in layers}
     costs = torch.zeros(len(units), dtype=torch.float64)
     for u, unit in enumerate(units):
         for (name, dim), slices in unit.members.items():
             if name in weights:
-                shape, at = weights[name]
-                costs[u] += len(slices) * math.prod(shape) / shape[dim] * at
+                shape, layer = weights[name]
+                costs[u] += len(slices) / shape[dim] * layer
     return costs

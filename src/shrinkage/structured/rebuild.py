@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, fx, nn
 
 from .errors import CompactionError
+from .surgery import fit_widths, set_tensor, width_counts
 from .trace import Graph, Unit, evaluated, trace
 
 __all__ = [
@@ -196,49 +197,6 @@ def _rounded(graph: Graph, removed: list[Unit], kept: dict[int, str], round_to: 
     return out[::-1]
 
 
-def _set(model: nn.Module, name: str, value: Tensor) -> None:
-    owner, _, attr = name.rpartition(".")
-    module = model.get_submodule(owner)
-    old = getattr(module, attr, None)
-    if isinstance(old, nn.Parameter) or (old is None and attr == "bias"):
-        requires_grad = old.requires_grad if old is not None else True
-        setattr(module, attr, nn.Parameter(value, requires_grad=requires_grad))
-    else:
-        setattr(module, attr, value)
-
-
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def _resize(module: nn.Module, before: dict[str, Any]) -> None:
-    """Shape attributes from the module's (sliced) tensors."""
-    w = getattr(module, "weight", None)
-    if isinstance(module, _CONVS) and isinstance(w, Tensor):
-        groups = (
-            before["groups"] * w.shape[0] // before["out_channels"] if before["groups"] > 1 else 1
-        )
-        module.groups = max(groups, 1)
-        module.out_channels = int(w.shape[0])
-        module.in_channels = int(w.shape[1]) * module.groups
-    elif isinstance(module, _TRANSPOSED) and isinstance(w, Tensor):  # [in, out / groups, ...]
-        module.in_channels, module.out_channels = int(w.shape[0]), int(w.shape[1])
-    elif isinstance(module, nn.Linear) and isinstance(w, Tensor):
-        module.out_features, module.in_features = int(w.shape[0]), int(w.shape[1])
-    elif isinstance(module, _BATCHNORMS):
-        ref = w if isinstance(w, Tensor) else module.running_mean
-        if ref is not None:
-            module.num_features = int(ref.shape[0])
-    elif isinstance(module, nn.GroupNorm) and isinstance(w, Tensor):  # whole groups removed
-        per_group = before["num_channels"] // before["num_groups"]
-        module.num_channels = int(w.shape[0])
-        module.num_groups = module.num_channels // per_group
-    elif hasattr(module, "nf") and hasattr(module, "nx") and isinstance(w, Tensor):
-        for attr, size in (("nx", w.shape[0]), ("nf", w.shape[1])):  # Conv1D: [in, out]
-            setattr(module, attr, int(size))
-
-
 def remove_dead_units_(
     model: nn.Module, example: tuple[Any, ...], round_to: int = 1
 ) -> tuple[list[GroupReport], Graph]:
@@ -303,21 +261,15 @@ def _cut(
 ) -> None:
     """In ``new``: add the folded constants ``delta`` to their biases, cut the slices
     ``drop[(name, dim)]``, and set each touched layer's shape attributes."""
-    shapes = {
-        name: {
-            k: getattr(m, k)
-            for k in ("groups", "out_channels", "num_groups", "num_channels")
-            if hasattr(m, k)
-        }
-        for name, m in new.named_modules()
-    }
+    shapes = {name: width_counts(m) for name, m in new.named_modules()}
     with torch.no_grad():
         for bias, add in delta.items():
             old = tensors.get(bias)
             if old is None:  # a new bias: cut it like the weight's rows
                 weight = bias.rpartition(".")[0] + ".weight"
                 drop[(bias, 0)] = set(drop.get((weight, 0), set()))
-            _set(new, bias, (old.detach() if old is not None else torch.zeros_like(add)) + add)
+            base = old.detach() if old is not None else torch.zeros_like(add)
+            set_tensor(new, bias, base + add)
         tensors = _tensors(new)
         by_name: dict[str, list[tuple[int, set[int]]]] = {}
         for (name, dim), dropped in drop.items():
@@ -329,9 +281,9 @@ def _cut(
                     [k for k in range(t.shape[dim]) if k not in cut], dtype=torch.long
                 )
                 t = t.index_select(dim, keep)
-            _set(new, name, t)
+            set_tensor(new, name, t)
         for name in {n.rpartition(".")[0] for n in by_name} | {b.rpartition(".")[0] for b in delta}:
-            _resize(new.get_submodule(name), shapes[name])
+            fit_widths(new.get_submodule(name), shapes[name])
 
 
 def check_outputs(model: nn.Module, new: nn.Module, example: tuple[Any, ...], atol: float) -> None:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from .errors import CompactionError
 from .rebuild import GroupReport
 from .slices import SliceGroups, SliceMember
+from .surgery import keep_slices
 
 __all__ = [
     "ResidualLayout",
@@ -239,19 +240,6 @@ def _dead(model: nn.Module, layout: ResidualLayout) -> Tensor:
     return dead
 
 
-def _slice(model: nn.Module, name: str, dim: int, keep: Tensor) -> None:
-    """Keep the slices ``keep`` of parameter ``name`` along ``dim``; set its layer's width."""
-    owner, _, attr = name.rpartition(".")
-    holder = model.get_submodule(owner)
-    old = model.get_parameter(name)
-    new = old.detach().index_select(dim, keep).clone()
-    setattr(holder, attr, nn.Parameter(new, requires_grad=old.requires_grad))
-    if isinstance(holder, nn.Linear):
-        holder.out_features, holder.in_features = holder.weight.shape
-    elif isinstance(holder, nn.Embedding):
-        holder.embedding_dim = holder.weight.shape[1]
-
-
 def _rescale(norm: nn.Module, keep: Tensor, ratio: float) -> None:
     """Keep ``norm``'s entries ``keep``; scale its weight by ``sqrt(ratio)``, eps by ``ratio``."""
     eps = _rms_epsilon(norm)
@@ -275,7 +263,7 @@ def _set_width(model: nn.Module, old: int, new: int) -> None:
 def _cut(model: nn.Module, layout: ResidualLayout, keep: Tensor) -> None:
     ratio = layout.width / keep.numel()
     for name, dim in (*layout.writers, *layout.readers):
-        _slice(model, name, dim, keep)
+        keep_slices(model, name, dim, keep)
     for name in layout.norms:
         _rescale(model.get_submodule(name), keep, ratio)
     embed = model.get_parameter(layout.writers[0][0])  # the embedding's weight, sliced

@@ -30,7 +30,7 @@ from torch import Tensor, fx, nn
 from .errors import CompactionError
 from .rules import PARAMETER_READERS, Consumer, Value, op_name, rule_for
 
-__all__ = ["Graph", "Unit", "evaluated", "trace"]
+__all__ = ["Graph", "Unit", "as_inputs", "evaluated", "trace"]
 
 
 @dataclass
@@ -316,6 +316,12 @@ def evaluated(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval() if any(m.training for m in model.modules()) else model
 
 
+def as_inputs(example_input: Any) -> tuple[Any, ...]:
+    """The model's positional inputs: ``example_input`` itself when a tuple, else a tuple of
+    it (one batch)."""
+    return example_input if isinstance(example_input, tuple) else (example_input,)
+
+
 def trace(model: nn.Module, example_input: Any) -> Graph:
     """The units of ``model`` (see the module docstring).
 
@@ -327,7 +333,7 @@ def trace(model: nn.Module, example_input: Any) -> Graph:
     Raises:
         CompactionError: when the model cannot be exported.
     """
-    example = example_input if isinstance(example_input, tuple) else (example_input,)
+    example = as_inputs(example_input)
     with torch.no_grad():
         tracer = Tracer(evaluated(model), example)
     return tracer.build()
