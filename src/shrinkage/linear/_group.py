@@ -159,7 +159,8 @@ class GroupPenalty:
 
     def _norms(self, w: Tensor) -> Tensor:
         """Each entry's group norm, ``[d]``."""
-        squares = torch.zeros(self.n_groups, dtype=w.dtype).index_add(0, self.ids, w * w)
+        squares = torch.zeros(self.n_groups, dtype=w.dtype, device=w.device)
+        squares = squares.index_add(0, self.ids, w * w)
         return squares.sqrt()[self.ids]
 
     def kinked(self, w: Tensor) -> Tensor:
