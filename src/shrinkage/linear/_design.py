@@ -3,9 +3,10 @@ Gram rows.
 
 **Sparse designs.** A scipy sparse ``X`` used by the solvers without ever being densified.
 
-:class:`SparseDesign` is the operator ``Z = diag(s) (X - 1 m^T)``: ``X [n, p]`` sparse (CSC),
-``m [p]`` the centering (column means, for an intercept fitted on centered data; zeros
-otherwise) and ``s [n]`` a row scaling (square roots of sample weights; ones otherwise).
+:class:`SparseDesign` is the operator ``Z = diag(s) (X - 1 m^T)``: ``X [n, p]`` sparse (CSR
+or CSC as given, never copied; other formats as CSC), ``m [p]`` the centering (column means,
+for an intercept fitted on centered data; zeros otherwise) and ``s [n]`` a row scaling
+(square roots of sample weights; ones otherwise).
 The centering and the scaling are applied in each product, never to ``X`` itself:
 
 * ``Z @ v = s * (X v - (m . v))``;
@@ -91,7 +92,8 @@ class SparseDesign:
     def __init__(
         self, X: Any, center: np.ndarray | None = None, row_scale: np.ndarray | None = None
     ) -> None:
-        self.X = sparse.csc_matrix(X, dtype=np.float64)
+        kept = X.format in ("csr", "csc") and X.dtype == np.float64  # no copy of CSR or CSC
+        self.X = X if kept else sparse.csc_matrix(X, dtype=np.float64)
         n, p = self.X.shape
         self.center = np.zeros(p) if center is None else np.asarray(center, dtype=np.float64)
         self.row_scale = np.ones(n) if row_scale is None else np.asarray(row_scale, np.float64)

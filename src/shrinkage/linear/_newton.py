@@ -6,6 +6,7 @@ it, land on the exact optimum. Also what the solver asks of a datafit and a pena
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -78,9 +79,20 @@ sparse design a gradient is cheap, and proximal-gradient steps beat a large dens
 
 def newton_limit(datafit: Datafit) -> int:
     """Largest support Newton's method works on, for this datafit (at most
-    ``MAX_NEWTON_SIZE``)."""
+    ``MAX_NEWTON_SIZE``): its ``m^3 / 3`` operations within ``NEWTON_BUDGET`` gradients, and,
+    where the Hessian is formed for the step (no kept Gram matrix), its ``m^2`` values within
+    a quarter of the values one gradient reads (the design's stored values) or
+    ``SMALL_HESSIAN``, whichever is larger."""
     affordable = (3.0 * NEWTON_BUDGET * datafit.gradient_flops) ** (1.0 / 3.0)
-    return min(MAX_NEWTON_SIZE, int(affordable))
+    limit = min(MAX_NEWTON_SIZE, int(affordable))
+    if not getattr(datafit, "hessian_is_cheap", False):
+        stored = int(math.sqrt(datafit.gradient_flops / 16))
+        limit = min(limit, max(stored, SMALL_HESSIAN))
+    return limit
+
+
+SMALL_HESSIAN = 500
+"""A Hessian of this size (2 MB) is formed whatever the design's size."""
 
 
 FINAL_POLISH_SIZE = 200
