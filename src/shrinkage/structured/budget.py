@@ -32,8 +32,6 @@ machine and on what else runs on it.
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +41,7 @@ from torch import nn
 
 from .._validation import ArgumentError, check_positive_int
 from .compaction import compact
-from .macs import count_macs
+from .macs import count_macs, median_seconds
 from .slices import SliceGroups
 from .trace import as_inputs
 
@@ -82,18 +80,8 @@ def measured_latency(example_input: Any, *, repeats: int = 20, warmup: int = 3) 
     on_cuda = any(isinstance(x, torch.Tensor) and x.is_cuda for x in inputs)
 
     def latency(model: nn.Module) -> float:
-        times = []
         with torch.no_grad():
-            for k in range(warmup + repeats):
-                if on_cuda:
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                model(*inputs)
-                if on_cuda:
-                    torch.cuda.synchronize()
-                if k >= warmup:
-                    times.append(time.perf_counter() - start)
-        return statistics.median(times)
+            return median_seconds(lambda: model(*inputs), repeats, warmup=warmup, cuda=on_cuda)
 
     return latency
 
@@ -187,8 +175,7 @@ class Budget:
             return float(self.cost(small))
         if self.cost == "parameters":
             return sum(p.numel() for p in small.parameters())
-        first = self.example[0] if isinstance(self.example, tuple) else self.example
-        return count_macs(small, first[:1])
+        return count_macs(small, as_inputs(self.example)[0][:1])
 
     def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         state = copy.deepcopy(self.model.state_dict())

@@ -266,9 +266,10 @@ def _unchanged(model: nn.Module, reference: list[Tensor], example: tuple[Any, ..
 def _restore(module: nn.Module, parameters: dict[str, nn.Parameter]) -> None:
     """Put ``module``'s former parameters back (and its linear layers' widths)."""
     for name, parameter in parameters.items():
-        owner = module.get_submodule(name.rpartition(".")[0])
+        owner_name, _, attr = name.rpartition(".")
+        owner = module.get_submodule(owner_name)
         before = width_counts(owner)
-        setattr(owner, name.rpartition(".")[2], parameter)
+        setattr(owner, attr, parameter)
         fit_widths(owner, before)
 
 

@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .trace import Unit, as_inputs, evaluated
 
-__all__ = ["count_macs", "unit_latency", "unit_macs"]
+__all__ = ["count_macs", "median_seconds", "unit_latency", "unit_macs"]
 
 
 def count_macs(model: nn.Module, example_input: Any) -> int:
@@ -92,17 +92,25 @@ def unit_latency(
     untimed run). The figures depend on the machine and on what else runs on it."""
 
     def seconds(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> float:
-        times = []
-        for k in range(repeats + 1):
-            start = time.perf_counter()
-            module(*args)
-            if out.is_cuda:
-                torch.cuda.synchronize()
-            if k:
-                times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_seconds(lambda: module(*args), repeats, warmup=1, cuda=out.is_cuda)
 
     return _unit_costs(model, units, example_input, seconds)
+
+
+def median_seconds(run: Callable[[], Any], repeats: int, *, warmup: int, cuda: bool) -> float:
+    """The median wall time of ``repeats`` calls of ``run`` after ``warmup`` untimed ones,
+    each between two CUDA synchronizations when ``cuda``."""
+    times = []
+    for k in range(warmup + repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        if k >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def _unit_costs(
