@@ -30,10 +30,17 @@ with the MACs-weighted group lasso and a :class:`~shrinkage.structured.Budget` c
 (within 5 % below); then ``compact`` (accuracy unchanged), and both it and Torch-Pruning at
 the MACs reached (sparse training for as many epochs, then pruning by magnitude) refitted for
 ``path_epochs``; with latency at batch 1 and 256 against the dense network's, first seed.
+``--latency-budget 0.7`` adds a row budgeted in time: the units weighted by their
+measured time (``weighting="latency"``) and the budget's cost ``measured_latency`` of the
+compacted network at batch 256 on one thread against the dense network's (the two timed in
+turns), until it runs in 0.7 of the dense network's time; its latency at batch 1 and 256
+then timed against the dense network's as above. That row depends on this machine and on
+what else runs on it.
 
     python benchmarks/structured.py                      # seeds 0, 1 and 2
     python benchmarks/structured.py --seeds 0 --no-compile --json
     python benchmarks/structured.py --budgets 2 3 4      # the budget rows
+    python benchmarks/structured.py --seeds 0 --latency-budget 0.7
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from shrinkage import Proximal, Regularizer, compact, count_macs
 from shrinkage.experiments import Settings
 from shrinkage.experiments.problems import NetworkFamily
 from shrinkage.experiments.runner import Runner
-from shrinkage.structured import Budget, neuron_groups
+from shrinkage.structured import Budget, measured_latency, neuron_groups
 from timing import interleaved
 
 
@@ -188,14 +195,21 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def budget_train(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, target: float, args: argparse.Namespace
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    target: float,
+    args: argparse.Namespace,
+    cost: Any = "macs",
 ) -> tuple[Budget, int]:
-    """Proximal Adam with the group lasso over channels (MACs-weighted) and a MACs budget
-    checked every ``--budget-every`` steps; returns the budget and the epochs it took."""
-    groups = neuron_groups(model, args.budget_lam, example_input=X[:2], weighting="macs")
+    """Proximal Adam with the group lasso over channels and a budget in ``cost`` checked every
+    ``--budget-every`` steps; returns the budget and the epochs it took. Units are weighted by
+    their MACs for a counted cost and by their measured time for a measured one."""
+    weighting = "macs" if isinstance(cost, str) else "latency"
+    groups = neuron_groups(model, args.budget_lam, example_input=X[:2], weighting=weighting)
     reg = Regularizer(model, None, groups=groups)
     opt = Proximal(torch.optim.Adam(model.parameters(), lr=args.budget_lr), reg)
-    budget = Budget(model, groups, X[:2], target=target, optimizer=opt)
+    budget = Budget(model, groups, X[:2], target=target, cost=cost, optimizer=opt)
     gen = torch.Generator().manual_seed(0)
     step = 0
     for epoch in range(1, args.budget_max_epochs + 1):
@@ -210,9 +224,28 @@ def budget_train(
     return budget, args.budget_max_epochs
 
 
+def one_thread_latency(x: torch.Tensor, dense: nn.Module) -> Callable[[nn.Module], float]:
+    """The budget's cost for the latency rows: ``measured_latency`` at the batch ``x``
+    relative to ``dense`` (the two timed in turns) on one intra-op thread, as the rows'
+    latency columns are timed."""
+    measure = measured_latency(x, repeats=15, baseline=dense)
+
+    def latency(model: nn.Module) -> float:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return measure(model)
+        finally:
+            torch.set_num_threads(before)
+
+    return latency
+
+
 def run_budgets(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """For each factor: the dense network trained to ``1 / factor`` of its MACs, compacted
-    and refitted; Torch-Pruning from the same network to the MACs reached, refitted alike."""
+    and refitted; Torch-Pruning from the same network to the MACs reached, refitted alike.
+    With ``--latency-budget``, one more row trained to that fraction of the dense network's
+    one-thread batch-256 latency."""
     settings = Settings(
         data="digits", model="cnn", penalties=("none", "group_neurons"), rule="1se",
         seed=seed, epochs=args.epochs, path_epochs=args.path_epochs, cv=None,
@@ -224,38 +257,60 @@ def run_budgets(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     test = runner.data.test
     Xte = torch.as_tensor(X[test], dtype=torch.float32)
     yte = torch.as_tensor(y[test], dtype=torch.long)
-    Xtr, ytr = family.data
     dense = copy.deepcopy(dense_family.problem.model)
     dense.load_state_dict(runner.path("none", 0)[0].state.predicting)
     dense.eval()
     row: dict[str, Any] = {
         "seed": seed,
-        "dense": {"macs": size(dense, Xtr)[1], "final": accuracy(dense, Xte, yte)},
+        "dense": {"macs": size(dense, family.data[0])[1], "final": accuracy(dense, Xte, yte)},
     }
-    for factor in args.budgets:
-        model = copy.deepcopy(dense)
-        budget, epochs = budget_train(model, Xtr, ytr, 1.0 / factor, args)
-        trained = accuracy(model, Xte, yte)
-        ours, _ = compact(model.eval(), Xtr[:256])
-        cut = accuracy(ours, Xte, yte)
-        family.refit(ours, settings.path_epochs)
-        theirs_trained = copy.deepcopy(dense).train()
-        sparse_train(theirs_trained, Xtr, ytr, epochs, args.budget_lr, seed)
-        theirs = prune_to(theirs_trained, Xtr[:1], size(ours, Xtr)[1])
-        theirs_cut = accuracy(theirs, Xte, yte)
-        family.refit(theirs, settings.path_epochs)
-        report = budget.report
-        row[f"{factor}x"] = {
-            "target": report.target, "reached": size(ours, Xtr)[1], "epochs": epochs,
-            "stepped_back": report.stepped_back, "trained": trained, "cut": cut,
-            "final": accuracy(ours, Xte, yte), "theirs_macs": size(theirs, Xtr)[1],
-            "theirs_cut": theirs_cut, "theirs_final": accuracy(theirs, Xte, yte),
-        }  # fmt: skip
-        if seed == args.seeds[0]:
-            for batch in (1, 256):
-                times = latency({"dense": dense, "ours": ours}, Xte[:batch], args.rounds,
-                                50 if batch == 1 else 5)  # fmt: skip
-                row[f"{factor}x"][f"latency_b{batch}"] = times["ours"] / times["dense"]
+    for factor in args.budgets or []:
+        row[f"{factor}x"] = budget_row(dense, family, (Xte, yte), 1 / factor, "macs", args, seed)
+    for fraction in args.latency_budget or []:
+        cost = one_thread_latency(family.data[0][:256], dense)
+        row[f"latency {fraction:g}"] = budget_row(
+            dense, family, (Xte, yte), fraction, cost, args, seed
+        )
+    return row
+
+
+def budget_row(
+    dense: nn.Module,
+    family: NetworkFamily,
+    test: tuple[torch.Tensor, torch.Tensor],
+    target: float,
+    cost: Any,
+    args: argparse.Namespace,
+    seed: int,
+) -> dict[str, Any]:
+    """One budget: a copy of ``dense`` trained to ``target`` of its ``cost``, compacted and
+    refitted; Torch-Pruning to the MACs reached, refitted alike; latency against ``dense``
+    at batch 1 and 256 on the first seed and for a latency budget."""
+    (Xtr, ytr), (Xte, yte) = family.data, test
+    model = copy.deepcopy(dense)
+    budget, epochs = budget_train(model, Xtr, ytr, target, args, cost)
+    trained = accuracy(model, Xte, yte)
+    ours, _ = compact(model.eval(), Xtr[:256])
+    cut = accuracy(ours, Xte, yte)
+    family.refit(ours, args.path_epochs)
+    theirs_trained = copy.deepcopy(dense).train()
+    sparse_train(theirs_trained, Xtr, ytr, epochs, args.budget_lr, seed)
+    theirs = prune_to(theirs_trained, Xtr[:1], size(ours, Xtr)[1])
+    theirs_cut = accuracy(theirs, Xte, yte)
+    family.refit(theirs, args.path_epochs)
+    report = budget.report
+    row = {
+        "cost": report.cost, "target": report.target, "reached_cost": report.reached,
+        "reached": size(ours, Xtr)[1], "dense_macs": size(dense, Xtr)[1], "epochs": epochs,
+        "stepped_back": report.stepped_back, "trained": trained, "cut": cut,
+        "final": accuracy(ours, Xte, yte), "theirs_macs": size(theirs, Xtr)[1],
+        "theirs_cut": theirs_cut, "theirs_final": accuracy(theirs, Xte, yte),
+    }  # fmt: skip
+    if seed == args.seeds[0] or not isinstance(cost, str):
+        for batch in (1, 256):
+            times = latency({"dense": dense, "ours": ours}, Xte[:batch], args.rounds,
+                            50 if batch == 1 else 5)  # fmt: skip
+            row[f"latency_b{batch}"] = times["ours"] / times["dense"]
     return row
 
 
@@ -267,15 +322,27 @@ def show_budgets(row: dict[str, Any], factors: list[float]) -> None:
     print("  " + " ".join(f"{h:>9}" for h in heads))
     for factor in factors:
         r = row[f"{factor}x"]
-        lat = [f"{r[k]:.2f}x" if k in r else "" for k in ("latency_b1", "latency_b256")]
-        cells = (
-            f"{factor:g}x", f"{r['reached']:,}", f"{r['reached'] / r['target']:.3f}",
-            str(r["epochs"]), f"{100 * r['trained']:.2f}", f"{100 * r['cut']:.2f}",
-            f"{100 * (r['cut'] - r['trained']):+.2f}", f"{100 * r['final']:.2f}",
-            f"{r['theirs_macs']:,}", f"{100 * r['theirs_cut']:.2f}",
-            f"{100 * r['theirs_final']:.2f}", *lat,
-        )  # fmt: skip
-        print("  " + " ".join(f"{c:>9}" for c in cells))
+        print("  " + " ".join(f"{c:>9}" for c in budget_cells(f"{factor:g}x", r)))
+    for name in (k for k in row if k.startswith("latency")):
+        r = row[name]
+        print(f"  {name} (one thread, batch 256, time against the dense network's): target "
+              f"{r['target']:.3f}, reached {r['reached_cost']:.3f} "
+              f"({r['reached_cost'] / r['target']:.3f}), MACs "
+              f"{r['reached'] / r['dense_macs']:.2f}x of dense")  # fmt: skip
+        print("  " + " ".join(f"{c:>9}" for c in budget_cells(name.split()[1], r)))
+
+
+def budget_cells(name: str, r: dict[str, Any]) -> tuple[str, ...]:
+    """One budget row's cells: the MACs reached, the accuracies, Torch-Pruning's, the
+    latencies against the dense network."""
+    lat = [f"{r[k]:.2f}x" if k in r else "" for k in ("latency_b1", "latency_b256")]
+    return (
+        name, f"{r['reached']:,}", f"{r['reached_cost'] / r['target']:.3f}",
+        str(r["epochs"]), f"{100 * r['trained']:.2f}", f"{100 * r['cut']:.2f}",
+        f"{100 * (r['cut'] - r['trained']):+.2f}", f"{100 * r['final']:.2f}",
+        f"{r['theirs_macs']:,}", f"{100 * r['theirs_cut']:.2f}",
+        f"{100 * r['theirs_final']:.2f}", *lat,
+    )  # fmt: skip
 
 
 def show(row: dict[str, Any]) -> None:
@@ -320,14 +387,20 @@ def main() -> None:
     parser.add_argument("--budget-lr", type=float, default=1e-3)
     parser.add_argument("--budget-every", type=int, default=5, help="steps between checks")
     parser.add_argument("--budget-max-epochs", type=int, default=300)
+    parser.add_argument(
+        "--latency-budget",
+        type=float,
+        nargs="+",
+        help="rows to these fractions of the dense batch-256 latency: 0.7 0.5",
+    )
     args = parser.parse_args()
-    if args.budgets:
+    if args.budgets or args.latency_budget:
         for seed in args.seeds:
-            budget_row = run_budgets(seed, args)
+            row = run_budgets(seed, args)
             if args.json:
-                print(json.dumps(budget_row))
+                print(json.dumps(row))
             else:
-                show_budgets(budget_row, args.budgets)
+                show_budgets(row, args.budgets or [])
         return
     rows = []
     for seed in args.seeds:

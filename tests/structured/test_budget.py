@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 import shrinkage
 from shrinkage import ArgumentError, compact, count_macs
-from shrinkage.structured import Budget, measured_latency, neuron_groups
+from shrinkage.structured import Budget, macs, measured_latency, neuron_groups
 
 
 def digits() -> tuple[Tensor, Tensor]:
@@ -172,3 +172,35 @@ def test_a_latency_budget_reports_seconds() -> None:
     budget = Budget(model, neuron_groups(model, 1e-3), X[:2], target=0.5, cost=measured_latency(X))
     report = budget.report
     assert report.cost == "latency" and report.target == pytest.approx(0.5 * report.dense)
+
+
+def test_a_relative_latency_budget_reports_its_ratio() -> None:
+    X, _ = digits()
+    model = mlp()
+    cost = measured_latency(X, repeats=3, warmup=1, baseline=model)
+    budget = Budget(model, neuron_groups(model, 1e-3), X[:2], target=0.5, cost=cost)
+    report = budget.report
+    assert report.cost == "relative_latency" and report.target == pytest.approx(0.5 * report.dense)
+    with pytest.raises(ArgumentError, match="baseline.*nn.Module"):
+        measured_latency(X, baseline="dense")  # type: ignore[arg-type]
+
+
+def test_a_relative_latency_cancels_a_load_that_changes_between_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a clock where every call costs its work times the machine's load, and the load
+    changes after each round, the ratio is the work's ratio; the seconds are not."""
+    clock = {"now": 0.0, "load": 1.0}
+    loads = iter([1.0, 7.0, 2.0, 30.0, 1.5, 4.0, 1.0, 9.0, 3.0] * 4)
+    monkeypatch.setattr(macs.time, "perf_counter", lambda: clock["now"])
+
+    def run() -> None:
+        clock["now"] += 3.0 * clock["load"]
+
+    def reference() -> None:
+        clock["now"] += 1.0 * clock["load"]
+        clock["load"] = next(loads)
+
+    assert macs.median_ratio(run, reference, 7, warmup=1, cuda=False) == pytest.approx(3.0)
+    seconds = macs.median_seconds(lambda: (run(), reference()), 7, warmup=1, cuda=False)
+    assert seconds != pytest.approx(4.0)

@@ -24,9 +24,10 @@ The built-in costs are counted, never timed, so the trained model is the same on
 machine. Latency falls with the MACs, though less than in proportion
 (``benchmarks/structured.py --budgets 2 3 4``: at batch 256, 2x, 3x and 4x fewer MACs ran
 1.35x, 1.49x and 1.61x faster). A budget in measured time is an explicit choice:
-``cost=measured_latency(batch)`` (or any function of the compacted model) drives the same loop
-by the time it measures on the current device; the model it stops at then depends on that
-machine and on what else runs on it.
+``cost=measured_latency(batch, baseline=model)`` (or any function of the compacted model)
+drives the same loop by the time it measures on the current device, relative to the dense
+model timed in turns with it; the model it stops at then depends on that machine and on what
+else runs on it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from torch import nn
 
 from .._validation import ArgumentError, check_positive_int
 from .compaction import compact
-from .macs import count_macs, median_seconds
+from .macs import count_macs, median_ratio, median_seconds
 from .slices import SliceGroups
 from .trace import as_inputs
 
@@ -53,20 +54,32 @@ CostFunction = Callable[[nn.Module], float]
 """A cost of a compacted model, ``cost(model) -> float``, lower is cheaper."""
 
 
-def measured_latency(example_input: Any, *, repeats: int = 20, warmup: int = 3) -> CostFunction:
+def measured_latency(
+    example_input: Any, *, repeats: int = 20, warmup: int = 3, baseline: nn.Module | None = None
+) -> CostFunction:
     """A budget cost: the median time of an eval-mode forward pass on ``example_input``.
+
+    With a ``baseline``, the cost is relative: in each of ``repeats`` rounds the model and a
+    frozen eval-mode copy of ``baseline`` (taken now) each run once, and the cost is the
+    median of ``time(model) / time(baseline)``. A load on the machine that comes and goes
+    between checks then cancels out of the cost, which is not so for seconds measured at
+    different moments.
 
     Args:
         example_input: the batch (or tuple of positional inputs) to time, on the device the
             model runs on.
-        repeats: timed passes; the median is the cost.
-        warmup: untimed passes first.
+        repeats: timed passes (or rounds); the median is the cost.
+        warmup: untimed passes (or rounds) first.
+        baseline: the model to time against, usually the dense model the budget starts
+            from (not changed).
 
     Returns:
-        ``latency(model) -> seconds``, named ``"latency"`` in a :class:`BudgetReport`.
+        ``latency(model) -> seconds``, named ``"latency"`` in a :class:`BudgetReport`; with a
+        ``baseline``, ``relative_latency(model) -> ratio``, named ``"relative_latency"``.
 
     Raises:
-        ArgumentError: ``repeats`` or ``warmup`` not a positive integer.
+        ArgumentError: ``repeats`` or ``warmup`` not a positive integer, or a ``baseline``
+            that is not an ``nn.Module``.
 
     Example:
         >>> import torch
@@ -76,14 +89,27 @@ def measured_latency(example_input: Any, *, repeats: int = 20, warmup: int = 3) 
     """
     check_positive_int("repeats", repeats)
     check_positive_int("warmup", warmup)
+    if baseline is not None and not isinstance(baseline, nn.Module):
+        raise ArgumentError("baseline", f"must be an nn.Module or None; got {baseline!r}")
     inputs = as_inputs(example_input)
     on_cuda = any(isinstance(x, torch.Tensor) and x.is_cuda for x in inputs)
+    if baseline is None:
 
-    def latency(model: nn.Module) -> float:
+        def latency(model: nn.Module) -> float:
+            with torch.no_grad():
+                return median_seconds(lambda: model(*inputs), repeats, warmup=warmup, cuda=on_cuda)
+
+        return latency
+    reference = copy.deepcopy(baseline).eval()
+
+    def relative_latency(model: nn.Module) -> float:
         with torch.no_grad():
-            return median_seconds(lambda: model(*inputs), repeats, warmup=warmup, cuda=on_cuda)
+            return median_ratio(
+                lambda: model(*inputs), lambda: reference(*inputs), repeats, warmup=warmup,
+                cuda=on_cuda,
+            )  # fmt: skip
 
-    return latency
+    return relative_latency
 
 
 @dataclass(frozen=True)
@@ -92,7 +118,8 @@ class BudgetReport:
 
     Attributes:
         cost: ``"macs"`` (per sample), ``"parameters"``, or a cost function's name
-            (``"latency"`` for :func:`measured_latency`, in seconds).
+            (``"latency"`` for :func:`measured_latency`, in seconds, or
+            ``"relative_latency"`` with a baseline, a ratio).
         dense: the cost of the model when the budget was made.
         target: the cost asked for.
         reached: the cost of the compacted model at the last check.
@@ -118,7 +145,7 @@ class Budget:
     docstring).
 
     Args:
-        model: the model being trained (read, and restored on a retry).
+        model: the model being trained (read, and restored on a step back).
         groups: the group lassos applied to it (their strength is raised in place); the
             first strength is theirs, which must be positive.
         example_input: a batch (or tuple of inputs) that :func:`~shrinkage.compact` and the
@@ -132,7 +159,7 @@ class Budget:
         growth: the factor the strength is multiplied by at each check while the cost is
             above target (checked every 10 steps, 1.05 raises it tenfold in about 470 steps).
         tolerance: how far below the target a check may land, as a fraction of it.
-        optimizer: restored with the model on a retry (its moments belong to the weights).
+        optimizer: restored with the model on a step back (its moments belong to the weights).
 
     Raises:
         ArgumentError: a bad ``target``, ``cost``, ``round_to``, ``growth`` or
@@ -302,8 +329,9 @@ def _check(
     if cost == "latency":
         raise ArgumentError(
             "cost",
-            "'latency' is not counted but measured: pass cost=measured_latency(batch) to "
-            "budget in time on this device (the model then depends on the machine's load), "
+            "'latency' is not counted but measured: pass "
+            "cost=measured_latency(batch, baseline=model) to budget in time on this device "
+            "(the model then depends on the machine's load), "
             f"or one of {list(COSTS)}",
         )
     if not callable(cost) and cost not in COSTS:

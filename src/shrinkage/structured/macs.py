@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .trace import Unit, as_inputs, evaluated
 
-__all__ = ["count_macs", "median_seconds", "unit_latency", "unit_macs"]
+__all__ = ["count_macs", "median_ratio", "median_seconds", "unit_latency", "unit_macs"]
 
 
 def count_macs(model: nn.Module, example_input: Any) -> int:
@@ -100,17 +100,35 @@ def unit_latency(
 def median_seconds(run: Callable[[], Any], repeats: int, *, warmup: int, cuda: bool) -> float:
     """The median wall time of ``repeats`` calls of ``run`` after ``warmup`` untimed ones,
     each between two CUDA synchronizations when ``cuda``."""
-    times = []
-    for k in range(warmup + repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    for _ in range(warmup):
         run()
-        if cuda:
-            torch.cuda.synchronize()
-        if k >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(_seconds(run, cuda) for _ in range(repeats))
+
+
+def median_ratio(
+    run: Callable[[], Any], reference: Callable[[], Any], repeats: int, *, warmup: int, cuda: bool
+) -> float:
+    """The median over ``repeats`` rounds of ``time(run) / time(reference)``, the two called
+    in turns in each round (after ``warmup`` untimed rounds), so that a change in the
+    machine's load between rounds cancels out of the ratio."""
+    for _ in range(warmup):
+        run()
+        reference()
+    return statistics.median(
+        _seconds(run, cuda) / _seconds(reference, cuda) for _ in range(repeats)
+    )
+
+
+def _seconds(run: Callable[[], Any], cuda: bool) -> float:
+    """The wall time of one call of ``run``, between two CUDA synchronizations when
+    ``cuda``."""
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def _unit_costs(
