@@ -7,12 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 from sklearn import linear_model as sk
 from sklearn.datasets import make_regression
 from torch import Tensor
 
 from shrinkage import linear as sh
 from shrinkage.linear._datafits import Quadratic, residual_products
+from shrinkage.linear._design import SparseDesign
 from shrinkage.linear._problem import enet_duality_gap, enet_penalty
 from shrinkage.linear._solver import _fista
 
@@ -33,6 +35,27 @@ def test_residual_products_in_blocks_match_the_plain_products(block_bytes: int) 
     expected_r = y - X @ w
     torch.testing.assert_close(r, expected_r, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(XtR, X.T @ expected_r, rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+@pytest.mark.parametrize("support", ["none", "few", "many"])
+def test_residual_products_on_a_sparse_design_match_the_dense_ones(
+    layout: str, support: str
+) -> None:
+    """Centred and row-scaled, ``w`` zero, on a few columns (read alone from CSC) or on
+    many."""
+    X, y, w = _data(60, 40, seed=1)
+    X[torch.rand(60, 40, generator=torch.Generator().manual_seed(2)) < 0.8] = 0.0
+    w = {"none": torch.zeros(40, dtype=torch.float64), "many": w}.get(support, w)
+    if support == "few":
+        w[5:] = 0.0
+        w[:5] = 1.5
+    center, scale = np.linspace(-0.3, 0.4, 40), np.linspace(0.5, 2.0, 60)
+    design = SparseDesign(sparse.csr_matrix(X.numpy()).asformat(layout), center, scale)
+    Z = torch.as_tensor(scale)[:, None] * (X - torch.as_tensor(center))
+    r, XtR = residual_products(design, y, w)
+    torch.testing.assert_close(r, y - Z @ w, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(XtR, Z.T @ (y - Z @ w), rtol=1e-12, atol=1e-11)
 
 
 class _Opaque:

@@ -61,13 +61,17 @@ def residual_products(
     cache (``block_bytes``), each used twice while there, for ``r_B = y_B - X_B w`` and then
     ``X^T r += X_B^T r_B``. When ``X`` is much larger than the cache this costs about two
     thirds of the two plain products, which read it twice. Elsewhere (a GPU, a sparse design),
-    the two plain products; on a sparse design ``X w`` reads only the columns ``w`` uses
-    when they are under a quarter of them.
+    the two plain products; on a sparse design ``X w`` is skipped for ``w = 0`` and, when
+    column-major, reads only the columns ``w`` uses when they are under a quarter of them.
     """
     if isinstance(X, SparseDesign):  # X w from the columns w uses, when they are few
         used = torch.nonzero(w).reshape(-1)
-        Xw = X.columns(used) @ w[used] if 4 * used.numel() < X.shape[1] else X @ w
-        r = y - Xw
+        if not used.numel():
+            r = y.clone()
+        elif X.column_major and 4 * used.numel() < X.shape[1]:
+            r = y - X.columns(used) @ w[used]
+        else:
+            r = y - X @ w
         return r, X.T @ r
     n, p = X.shape
     rows = max(4, block_bytes // max(1, p * X.element_size()))

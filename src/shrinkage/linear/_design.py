@@ -126,6 +126,12 @@ class SparseDesign:
     def T(self) -> _Transposed:
         return _Transposed(self)
 
+    @property
+    def column_major(self) -> bool:
+        """Whether a few columns are cheap to take (CSC: they are slices; from CSR each
+        selection reads every stored value, more than one product ``X v``)."""
+        return bool(self.X.format == "csc")
+
     def columns(self, idx: Tensor) -> SparseDesign:
         """``Z[:, idx]``, still sparse."""
         j = _numpy(idx)
