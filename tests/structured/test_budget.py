@@ -181,7 +181,7 @@ def test_a_relative_latency_budget_reports_its_ratio() -> None:
     budget = Budget(model, neuron_groups(model, 1e-3), X[:2], target=0.5, cost=cost)
     report = budget.report
     assert report.cost == "relative_latency" and report.target == pytest.approx(0.5 * report.dense)
-    with pytest.raises(ArgumentError, match="baseline.*nn.Module"):
+    with pytest.raises(ArgumentError, match=r"baseline.*nn\.Module"):
         measured_latency(X, baseline="dense")  # type: ignore[arg-type]
 
 
