@@ -7,7 +7,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._datafits import Design, largest_eigenvalue, largest_singular_value_sq
+from ._datafits import (
+    Design,
+    ResidualTerms,
+    largest_eigenvalue,
+    largest_singular_value_sq,
+    scaled_residual_gap,
+)
 from ._design import columns, gram
 
 __all__ = ["MultiTaskQuadratic"]
@@ -100,9 +106,6 @@ class MultiTaskQuadratic:
         r_norm2 = n * (self.yy - 2 * cross + quadratic)
         XtA = n * (self.C - GW) - n * self.l2 * W
         dual_norm = float(torch.linalg.vector_norm(XtA, dim=1).max()) if self.p else 0.0
-        const = n * l1 / dual_norm if dual_norm > n * l1 else 1.0
-        gap = 0.5 * r_norm2 * (1 + const**2) if dual_norm > n * l1 else r_norm2
         row_norms = float(torch.linalg.vector_norm(W, dim=1).sum())
-        r_y = n * (self.yy - cross)
-        gap += n * l1 * row_norms - const * r_y + 0.5 * n * self.l2 * (1 + const**2) * float(w @ w)
-        return gap / n
+        terms = ResidualTerms(r_norm2, n * (self.yy - cross), dual_norm, row_norms, float(w @ w))
+        return scaled_residual_gap(n, l1, self.l2, terms)
