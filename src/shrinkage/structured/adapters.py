@@ -15,21 +15,23 @@ found from its traced graph instead, :mod:`~shrinkage.structured.graph_heads`):
 Each gives a :class:`HeadLayout`; a setter makes the attributes that a compacted module's
 forward reads agree with its new head count.
 
-Why these stay adapters rather than graph reads: each layout holds something the traced
-graph does not show, so removing heads from the tensors alone would break its forward or
-leave it inconsistent.
+Why these stay adapters rather than graph reads: each layout holds something that the
+traced graph does not show or that the graph reader does not follow, so removing heads from
+the tensors alone would break its forward or leave the module inconsistent.
 
 * GPT-2 splits ``c_attn``'s output by the attribute ``split_size``, and timm's ``Attention``
   reshapes ``qkv`` by ``num_heads`` and merges by ``attn_dim``: the graph shows constants,
   not which attribute they came from.
-* Llama-style grouped-query attention repeats each key/value head
-  ``num_key_value_groups`` times; the graph shows an expand, and a query head may only leave
-  with the group it reads.
+* Llama-style decoders apply rotary embeddings between the split and the attention, and
+  grouped-query attention repeats each key/value head ``num_key_value_groups`` times (an
+  expand in the graph); the reader follows neither, and a query head may only leave with the
+  group that reads its key/value head.
 * ``nn.MultiheadAttention`` runs one fused function over packed weights: no graph of it shows
   heads.
-* BERT-style encoders read the head count from their tensors, but keep
-  ``num_attention_heads`` and ``all_head_size``, which their own code and our checkpoints
-  read back.
+* BERT-style encoders read the head count from their tensors, and the graph shows their
+  heads, but the module keeps ``num_attention_heads`` and ``all_head_size``, which describe
+  it to its users and which our checkpoints read back to rebuild it; the adapter keeps them
+  true.
 """
 
 from __future__ import annotations
