@@ -14,7 +14,7 @@ from torch import Tensor
 from shrinkage import linear as sh
 from shrinkage.linear._bound_datafits import LossOptions, SquaredLoss
 from shrinkage.linear._datafits import Quadratic
-from shrinkage.linear._design import CREDIT, GramRows
+from shrinkage.linear._design import CREDIT, GramRows, GramStats
 from shrinkage.linear._problem import LinearProblem
 from shrinkage.path import lambda_grid, path
 
@@ -154,3 +154,15 @@ def test_expected_support_changes_the_work_not_the_path() -> None:
     hinted = path(LinearProblem(X, y, expected_support=np.arange(0, 1500, 7), **common), grid)
     for a, b in zip(plain, hinted, strict=True):
         np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * max(1.0, np.abs(a.coef).max()))
+
+
+@pytest.mark.parametrize("support", [[], [3], [0, 5, 17], list(range(0, 40, 2)), list(range(40))])
+def test_gram_statistics_give_the_weighted_squared_error(support: list[int]) -> None:
+    """From the summary of ``(X, y, s)``, the error of a coefficient vector with an empty, a
+    small, a half and a full support, against the sum over the rows."""
+    rng = np.random.default_rng(0)
+    X, y, s = rng.standard_normal((70, 40)), rng.standard_normal(70), rng.uniform(0.2, 3.0, 70)
+    stats = GramStats.of(X, y, s, torch.device("cpu"))
+    coef = _sparse_w(40, support)
+    expected = float(np.sum(s * (y - X @ coef.numpy() - 0.7) ** 2))
+    assert stats.squared_error(coef, 0.7) == pytest.approx(expected, rel=1e-10)

@@ -256,11 +256,18 @@ class GramStats:
         )  # fmt: skip
 
     def squared_error(self, coef: Tensor, intercept: float) -> float:
-        """``sum_i s_i (y_i - x_i^T coef - intercept)^2`` of the data summarised."""
+        """``sum_i s_i (y_i - x_i^T coef - intercept)^2`` of the data summarised; the quadratic
+        term ``coef^T X^T S X coef`` read from the rows and columns of ``coef``'s support
+        when it is under half the features."""
         b = intercept
         yb = self.yy - 2 * b * self.y_sum + self.n * b * b
         cross = float(coef @ self.Xty) - b * float(coef @ self.x_sum)
-        return yb - 2 * cross + float(coef @ (self.XtX @ coef))
+        used = torch.nonzero(coef).reshape(-1)
+        if 2 * used.numel() > coef.numel():
+            return yb - 2 * cross + float(coef @ (self.XtX @ coef))
+        c = coef[used]
+        block = self.XtX.index_select(0, used).index_select(1, used)
+        return yb - 2 * cross + float(c @ (block @ c))
 
 
 BATCH = 32
