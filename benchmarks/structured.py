@@ -266,8 +266,8 @@ def run_budgets(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     }
     for factor in args.budgets or []:
         row[f"{factor}x"] = budget_row(dense, family, (Xte, yte), 1 / factor, "macs", args, seed)
+    cost = one_thread_latency(family.data[0][:256], dense)
     for fraction in args.latency_budget or []:
-        cost = one_thread_latency(family.data[0][:256], dense)
         row[f"latency {fraction:g}"] = budget_row(
             dense, family, (Xte, yte), fraction, cost, args, seed
         )

@@ -65,7 +65,7 @@ def residual_products(
     the two plain products; on a sparse design ``X w`` is skipped for ``w = 0`` and, when
     column-major, reads only the columns ``w`` uses when they are under a quarter of them.
     """
-    if isinstance(X, SparseDesign):  # X w from the columns w uses, when they are few
+    if isinstance(X, SparseDesign):
         used = torch.nonzero(w).reshape(-1)
         if not used.numel():
             r = y.clone()

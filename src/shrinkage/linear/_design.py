@@ -264,10 +264,11 @@ class GramStats:
         cross = float(coef @ self.Xty) - b * float(coef @ self.x_sum)
         used = torch.nonzero(coef).reshape(-1)
         if 2 * used.numel() > coef.numel():
-            return yb - 2 * cross + float(coef @ (self.XtX @ coef))
-        c = coef[used]
-        block = self.XtX.index_select(0, used).index_select(1, used)
-        return yb - 2 * cross + float(c @ (block @ c))
+            quadratic = float(coef @ (self.XtX @ coef))
+        else:
+            c = coef[used]
+            quadratic = float(c @ (self.XtX.index_select(0, used).index_select(1, used) @ c))
+        return yb - 2 * cross + quadratic
 
 
 BATCH = 32

@@ -77,6 +77,10 @@ when it costs at most this many gradients of the datafit (``datafit.gradient_flo
 sparse design a gradient is cheap, and proximal-gradient steps beat a large dense solve."""
 
 
+SMALL_HESSIAN = 500
+"""A Hessian of this size (2 MB) is formed whatever the design's size."""
+
+
 def newton_limit(datafit: Datafit) -> int:
     """Largest support Newton's method works on, for this datafit (at most
     ``MAX_NEWTON_SIZE``): its ``m^3 / 3`` operations within ``NEWTON_BUDGET`` gradients, and,
@@ -89,10 +93,6 @@ def newton_limit(datafit: Datafit) -> int:
         stored = int(math.sqrt(datafit.gradient_flops / 16))
         limit = min(limit, max(stored, SMALL_HESSIAN))
     return limit
-
-
-SMALL_HESSIAN = 500
-"""A Hessian of this size (2 MB) is formed whatever the design's size."""
 
 
 FINAL_POLISH_SIZE = 200
