@@ -50,12 +50,13 @@ class GroupLayout:
         self._view[self.dim] = self.n_groups
 
     def sum(self, x: Tensor) -> Tensor:
-        """Per-group sums of the entries of ``x`` (shape of the parameter) -> shape ``[G]``."""
+        """Per-group sums of the entries of ``x`` (shape of the parameter) -> shape ``[G]``,
+        a new tensor."""
         if self.index is not None:
             out = x.new_zeros(self.n_groups)
             return out.index_add(0, self.index, x.reshape(-1))
         if not self._other_dims:
-            return x
+            return x.clone()
         return x.sum(dim=self._other_dims)
 
     def norms(self, w: Tensor) -> Tensor:
@@ -74,36 +75,73 @@ class GroupLayout:
 def group_prox_diagonal(v: Tensor, step: Tensor, tau: Tensor, layout: GroupLayout) -> Tensor:
     """Group-lasso prox under the diagonal metric ``D = diag(1 / step)``.
 
-    Minimises ``sum_i d_i / 2 * (x_i - v_i)^2 + sum_g tau_g * ||x_g||``. A group is zero iff
-    ``||d * v||_g <= tau_g``; otherwise ``x_i = d_i v_i r / (d_i r + tau_g)`` where ``r = ||x_g||``
-    solves ``phi(r) = sum_i (d_i v_i / (d_i r + tau_g))^2 = 1``. We solve
-    ``h(r) = phi(r)^(-1/2) - 1 = 0`` (linear in ``r`` when ``d`` is constant on the group) by
-    Newton's method safeguarded by bisection on ``[0, ||v_g||]``, in float64.
+    Minimises ``sum_i d_i / 2 * (x_i - v_i)^2 + sum_g tau_g * ||x_g||`` with ``d = 1 / step``.
+    A group is zero iff ``||d * v||_g <= tau_g``; otherwise ``x_i = d_i v_i r / (d_i r +
+    tau_g)``, where ``r = ||x_g||`` is the root of ``h(r) = phi(r)^(-1/2) - 1`` with ``phi(r)
+    = sum_i (d_i v_i / (d_i r + tau_g))^2`` (see :func:`_group_radii`). In float64.
+
+    Args:
+        v: the point, the parameter's shape.
+        step: the element-wise steps (``> 0``), the shape of ``v``.
+        tau: ``[G]``, each group's threshold.
+        layout: how the entries of ``v`` fall into the ``G`` groups.
+
+    Returns:
+        The prox, the shape and dtype of ``v``; ``v`` and ``step`` are left unchanged.
+
+    Example:
+        >>> layout = GroupLayout(torch.Size([2, 2]), "outputs", torch.device("cpu"))
+        >>> v, step = torch.tensor([[3.0, 4.0], [0.1, 0.1]]), torch.ones(2, 2)
+        >>> group_prox_diagonal(v, step, torch.tensor([1.0, 1.0]), layout)
+        tensor([[2.4000, 3.2000],
+                [0.0000, 0.0000]])
     """
-    dtype = v.dtype
-    v64, d = v.double(), 1.0 / step.double()
+    d = step.to(torch.float64, copy=True).reciprocal_()
+    dv = v.to(torch.float64, copy=True).mul_(d)
+    dv2 = dv.square()
     tau64 = tau.double()
-    tau_e = layout.expand(tau64)
-    dv = d * v64
-    active = layout.sum(dv * dv).sqrt() > tau64
-    lo = torch.zeros_like(tau64)
-    hi = layout.sum(v64 * v64).sqrt()
-    r = 0.5 * hi
+    norm = layout.sum(dv2).sqrt_()
+    active = norm > tau64
+    hi = layout.sum(v.double().square()).sqrt_()
+    r_e = layout.expand(_group_radii(d, dv2, tau64, norm, active, hi, layout))
+    dv.mul_(r_e).div_(torch.addcmul(layout.expand(tau64), d, r_e))
+    return dv.masked_fill_(layout.expand(~active), 0.0).to(v.dtype)
+
+
+def _group_radii(
+    d: Tensor,
+    dv2: Tensor,
+    tau: Tensor,
+    norm: Tensor,
+    active: Tensor,
+    hi: Tensor,
+    layout: GroupLayout,
+) -> Tensor:
+    """``[G]``: each active group's root ``r`` of ``h(r) = phi(r)^(-1/2) - 1`` (0 for the
+    others), with ``dv2 = (d * v)^2`` and ``norm = ||d * v||_g``.
+
+    ``h`` is linear in ``r`` when ``d`` is constant on a group, so the start is that root
+    with ``d`` replaced by its mean weighted by ``(d v)^2``, and Newton's method (safeguarded
+    by bisection on ``[0, hi]``, ``hi = ||v_g||``, where ``h(0) < 0 < h(hi)``) takes a few
+    steps from there, until ``|h| < 1e-14``. The steps work in two buffers of the entries'
+    size, allocated once.
+    """
+    t, q = torch.empty_like(dv2), torch.empty_like(dv2)
+    tau_e = layout.expand(tau)
+    lo = torch.zeros_like(tau)
+    mean_d = layout.sum(torch.mul(d, dv2, out=t)).div_(torch.where(active, norm.square(), 1.0))
+    r = torch.where(active, (norm - tau) / mean_d, 0.0).clamp_(lo, hi)
     for _ in range(100):
-        denom = d * layout.expand(r) + tau_e
-        phi = layout.sum((dv / denom) ** 2)
+        torch.addcmul(tau_e, d, layout.expand(r), out=t).reciprocal_()  # 1 / (d r + tau)
+        phi = layout.sum(torch.mul(dv2, t, out=q).mul_(t))
         h = phi.rsqrt() - 1.0
-        dphi = layout.sum(-2.0 * d * dv * dv / denom**3)
-        dh = -0.5 * phi.pow(-1.5) * dphi
+        slope = phi.pow(-1.5) * layout.sum(q.mul_(t).mul_(d))  # dh/dr
         lo = torch.where(h < 0, r, lo)
         hi = torch.where(h > 0, r, hi)
-        newton = r - h / dh
+        newton = r - h / slope
         inside = (newton > lo) & (newton < hi) & torch.isfinite(newton)
-        r_next = torch.where(inside, newton, 0.5 * (lo + hi))
         converged = (h.abs() < 1e-14) | ~active
-        r = torch.where(converged, r, r_next)
+        r = torch.where(converged, r, torch.where(inside, newton, 0.5 * (lo + hi)))
         if bool(converged.all()):
             break
-    r_e = layout.expand(r)
-    x = dv * r_e / (d * r_e + tau_e)
-    return torch.where(layout.expand(active), x, 0.0).to(dtype)
+    return r
