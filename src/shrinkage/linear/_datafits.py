@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
-from ._design import GramRows, SparseDesign, columns, gram, stored_values
+from ._design import GramRows, KeptColumns, SparseDesign, columns, gram, stored_values
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
@@ -107,7 +107,9 @@ class Quadratic:
     (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
     coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them), and a
     gradient at a ``w`` whose support they cover costs ``|S| (n + p)``, not ``2 n p``;
-    ``expected_support`` names coordinates whose rows to take at the first need.
+    ``expected_support`` names coordinates whose rows to take at the first need. On a sparse
+    ``X`` it keeps the columns of the last restriction (:class:`KeptColumns`), which serve
+    ``X w`` for a ``w`` supported on them and the restrictions to their subsets.
 
     The gradient is affine in ``w`` (``affine_grad``); the products with ``X`` or ``G`` behind
     it are remembered for the last ``w``, so the value, the gradient and the duality gap at
@@ -138,8 +140,11 @@ class Quadratic:
         self._last: tuple[Tensor, Tensor, Tensor] | None = None
         self._last_gram: tuple[Tensor, Tensor] | None = None
         self._rows: GramRows | None = None
+        self._columns: KeptColumns | None = None
         if isinstance(self.X, Tensor):
             self._rows = GramRows(self.X, limit=self.n // 4, expected=expected_support)
+        elif isinstance(self.X, SparseDesign):
+            self._columns = KeptColumns(self.X)
 
     @classmethod
     def from_gram(cls, G: Tensor, c: Tensor, yy: float, n: int) -> Quadratic:
@@ -156,6 +161,7 @@ class Quadratic:
         self._last = None
         self._last_gram = None
         self._rows = None
+        self._columns = None
         return self
 
     @property
@@ -185,10 +191,14 @@ class Quadratic:
         # rows to add are ranked by the last |X^T R|: the coordinates likeliest to enter next
         last = None if self._last is None else self._last[2]
         kept = None if self._rows is None else self._rows.products(w, last)
-        if kept is None:
-            r, XtR = residual_products(self.X, self.y, w)
-        else:  # X^T (y - X w) = X^T y - (X_S^T X)^T w_S
+        Xw = None if self._columns is None else self._columns.product(w)
+        if kept is not None:  # X^T (y - X w) = X^T y - (X_S^T X)^T w_S
             r, XtR = self.y - kept[0], self.n * self.c - kept[1]
+        elif Xw is not None:  # w on the working set's kept columns: X w from them alone
+            r = self.y - Xw
+            XtR = self.X.T @ r
+        else:
+            r, XtR = residual_products(self.X, self.y, w)
         self._last = (w.clone(), r, XtR)
         return r, XtR
 
@@ -211,6 +221,8 @@ class Quadratic:
             r = cached[1]
         else:  # without a remembered residual, no X^T R: a line search asks for values only
             Xw = None if self._rows is None else self._rows.fit(w)
+            if Xw is None and self._columns is not None:
+                Xw = self._columns.product(w)
             r = self.y - (self.X @ w if Xw is None else Xw)
         return 0.5 * (r @ r) / self.n
 
@@ -227,7 +239,12 @@ class Quadratic:
         assert self.X is not None
         if self._rows is not None and self._rows.covers(idx):
             return self._rows.gram(idx) / self.n
-        return gram(columns(self.X, idx)) / self.n
+        return gram(self._take(idx)) / self.n
+
+    def _take(self, idx: Tensor) -> Design:
+        """``X[:, idx]``, through the kept columns of a sparse ``X``."""
+        assert self.X is not None
+        return columns(self.X, idx) if self._columns is None else self._columns.take(idx)
 
     @property
     def lipschitz(self) -> float:
@@ -251,7 +268,7 @@ class Quadratic:
         m = idx.numel()
         if self._rows is not None and m <= self.n and self._rows.covers(idx):
             return Quadratic.from_gram(self._rows.gram(idx) / self.n, self.c[idx], self.yy, self.n)
-        Xs = columns(self.X, idx)
+        Xs = self._take(idx)
         if m > self.n or m * m > product_flops(Xs):
             # a Gram larger than the data, or than the sparse columns: stay on the columns
             return Quadratic._of(self.n, self.yy, self.c[idx], G=None, X=Xs, y=self.y)

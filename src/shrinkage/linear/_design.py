@@ -97,6 +97,9 @@ class SparseDesign:
         n, p = self.X.shape
         self.center = np.zeros(p) if center is None else np.asarray(center, dtype=np.float64)
         self.row_scale = np.ones(n) if row_scale is None else np.asarray(row_scale, np.float64)
+        # terms that are no-ops for the plain design are skipped (exact either way)
+        self._centered = bool(self.center.any())
+        self._scaled = not bool((self.row_scale == 1.0).all())
         self.shape = (n, p)
         self.dtype = torch.float64
         self.device = torch.device("cpu")
@@ -111,15 +114,21 @@ class SparseDesign:
 
     def __matmul__(self, v: Tensor) -> Tensor:
         x = _numpy(v)
-        out = self.X @ x - (self.center @ x)
-        scale = self.row_scale if x.ndim == 1 else self.row_scale[:, None]
-        return torch.from_numpy(np.ascontiguousarray(scale * out))
+        out = self.X @ x
+        if self._centered:
+            out = out - (self.center @ x)
+        if self._scaled:
+            out = (self.row_scale if x.ndim == 1 else self.row_scale[:, None]) * out
+        return torch.from_numpy(np.ascontiguousarray(out))
 
     def rmatvec(self, r: Tensor) -> Tensor:
         """``Z^T @ r`` (``r [n]`` or ``[n, k]``)."""
         x = _numpy(r)
-        scaled = (self.row_scale if x.ndim == 1 else self.row_scale[:, None]) * x
-        out = self.X.T @ scaled - np.multiply.outer(self.center, scaled.sum(axis=0))
+        if self._scaled:
+            x = (self.row_scale if x.ndim == 1 else self.row_scale[:, None]) * x
+        out = self.X.T @ x
+        if self._centered:
+            out = out - np.multiply.outer(self.center, x.sum(axis=0))
         return torch.from_numpy(np.ascontiguousarray(out))
 
     @property
@@ -150,6 +159,53 @@ class SparseDesign:
         """``Z`` as a dense tensor (for a few columns only)."""
         out = self.row_scale[:, None] * (self.X.toarray() - self.center)
         return torch.from_numpy(np.ascontiguousarray(out))
+
+
+class KeptColumns:
+    """The columns of a sparse design that a working set last took, kept for what follows.
+
+    Taking columns of a row-major (CSR) design reads every stored value, whatever their
+    number. A solver with working sets takes a set of columns, solves on them, then asks for
+    ``X w`` with ``w`` supported on that set, and for a subset of it (the support to polish):
+    both are served from the kept columns instead of the whole design.
+
+    Example:
+        >>> from scipy import sparse
+        >>> X = SparseDesign(sparse.random(6, 5, density=0.5, format="csr", random_state=0))
+        >>> kept = KeptColumns(X)
+        >>> part = kept.take(torch.tensor([1, 3, 4]))  # reads X
+        >>> sub = kept.take(torch.tensor([3, 4]))  # reads the three kept columns only
+        >>> w = torch.tensor([0.0, 1.0, 0.0, 2.0, 0.0], dtype=torch.float64)
+        >>> bool(torch.allclose(kept.product(w), X @ w))
+        True
+    """
+
+    def __init__(self, X: SparseDesign) -> None:
+        self.X = X
+        self._idx = torch.zeros(0, dtype=torch.long)  # the kept columns' indices, in order
+        self._cols: SparseDesign | None = None
+        self._where = torch.full((X.shape[1],), -1, dtype=torch.long)  # position, or -1
+
+    def take(self, idx: Tensor) -> SparseDesign:
+        """``X[:, idx]``: from the kept columns when they hold every index, else from ``X``
+        (and those are kept from then on)."""
+        if self._cols is not None and bool((self._where[idx] >= 0).all()):
+            return self._cols.columns(self._where[idx])
+        self._where[self._idx] = -1
+        self._idx = idx.clone()
+        self._where[idx] = torch.arange(idx.numel())
+        self._cols = self.X.columns(idx)
+        return self._cols
+
+    def product(self, w: Tensor) -> Tensor | None:
+        """``X w`` ``[n]`` from the kept columns when they hold the support of ``w`` (``[p]``);
+        ``None`` when they do not."""
+        if self._cols is None:
+            return None
+        used = torch.nonzero(w).reshape(-1)
+        if not bool((self._where[used] >= 0).all()):
+            return None
+        return self._cols @ w[self._idx]
 
 
 class _Transposed:
