@@ -54,7 +54,7 @@ def _power_iteration(apply: Callable[[Tensor], Tensor], A: Any, n_iter: int, rto
 
 
 def residual_products(
-    X: Design, y: Tensor, w: Tensor, block_bytes: int = 1 << 21
+    X: Design, y: Tensor, w: Tensor, block_bytes: int = 1 << 21, Xw: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """``(r, X^T r)`` with ``r = y - X w`` (``X [n, p]`` row-major, ``y [n]``, ``w [p]``).
 
@@ -63,16 +63,11 @@ def residual_products(
     ``X^T r += X_B^T r_B``. When ``X`` is much larger than the cache this costs about two
     thirds of the two plain products, which read it twice. Elsewhere (a GPU, a sparse design),
     the two plain products; on a sparse design ``X w`` is skipped for ``w = 0`` and, when
-    column-major, reads only the columns ``w`` uses when they are under a quarter of them.
+    column-major, reads only the columns ``w`` uses when they are under a quarter of them, and
+    ``Xw``, when given (from columns kept by the caller), is used as ``X w``.
     """
     if isinstance(X, SparseDesign):
-        used = torch.nonzero(w).reshape(-1)
-        if not used.numel():
-            r = y.clone()
-        elif X.column_major and 4 * used.numel() < X.shape[1]:
-            r = y - X.columns(used) @ w[used]
-        else:
-            r = y - X @ w
+        r = y - (_sparse_product(X, w) if Xw is None else Xw)
         return r, X.T @ r
     n, p = X.shape
     rows = max(4, block_bytes // max(1, p * X.element_size()))
@@ -86,6 +81,17 @@ def residual_products(
         torch.addmv(y[start : start + rows], X_b, w, alpha=-1.0, out=r_b)
         XtR.addmv_(X_b.T, r_b)
     return r, XtR
+
+
+def _sparse_product(X: SparseDesign, w: Tensor) -> Tensor:
+    """``X w`` ``[n]``: zeros for ``w = 0``; from the columns ``w`` uses when ``X`` is
+    column-major and they are under a quarter of them; else a product with all of ``X``."""
+    used = torch.nonzero(w).reshape(-1)
+    if not used.numel():
+        return w.new_zeros(X.shape[0])
+    if X.column_major and 4 * used.numel() < X.shape[1]:
+        return X.columns(used) @ w[used]
+    return X @ w
 
 
 _Cached = TypeVar("_Cached", bound=tuple[Tensor, ...])
@@ -191,14 +197,11 @@ class Quadratic:
         # rows to add are ranked by the last |X^T R|: the coordinates likeliest to enter next
         last = None if self._last is None else self._last[2]
         kept = None if self._rows is None else self._rows.products(w, last)
-        Xw = None if self._columns is None else self._columns.product(w)
         if kept is not None:  # X^T (y - X w) = X^T y - (X_S^T X)^T w_S
             r, XtR = self.y - kept[0], self.n * self.c - kept[1]
-        elif Xw is not None:  # w on the working set's kept columns: X w from them alone
-            r = self.y - Xw
-            XtR = self.X.T @ r
-        else:
-            r, XtR = residual_products(self.X, self.y, w)
+        else:  # on a sparse X, X w from the kept columns when they hold w's support
+            Xw = None if self._columns is None else self._columns.product(w)
+            r, XtR = residual_products(self.X, self.y, w, Xw=Xw)
         self._last = (w.clone(), r, XtR)
         return r, XtR
 
