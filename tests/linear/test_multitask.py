@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from scipy import sparse
 from sklearn import linear_model as sk
 from sklearn.model_selection import KFold
+from sklearn.utils import shuffle
 
 from shrinkage.linear import (
     MultiTaskElasticNet,
@@ -14,6 +17,7 @@ from shrinkage.linear import (
     MultiTaskLasso,
     MultiTaskLassoCV,
 )
+from shrinkage.linear._newton import _newton_step
 
 
 def _data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +102,45 @@ def test_warm_start_resumes() -> None:
     model.fit(X, Y)
     np.testing.assert_allclose(model.coef_, first, atol=1e-10)
     assert model.n_iter_ <= 1
+
+
+def _rank_deficient_weighted() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """15 distinct rows of 30 features, each three times (once shuffled), integer weights
+    with zeros among them: the Gram matrix of the centred rows has rank 14 (the data of
+    scikit-learn's check of weights against repeated rows)."""
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15).astype(float)
+    weights = rng.randint(0, 5, size=15)
+    X_once, y_once, weights = shuffle(X, y, weights, random_state=0)
+    weights = np.hstack([weights, np.ones(30)])
+    return np.vstack([X_once, X, X]), np.hstack([y_once, y, y])[:, None], weights
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1e-3, 1e-4])
+def test_sparse_weighted_fit_of_a_rank_deficient_design_equals_the_dense_one(
+    alpha: float,
+) -> None:
+    X, Y, weights = _rank_deficient_weighted()
+    fits = [
+        MultiTaskLasso(alpha=alpha, tol=1e-12, max_iter=100_000).fit(data, Y, weights)
+        for data in (X, sparse.csr_array(X))
+    ]
+    reference = sk.MultiTaskLasso(alpha=alpha, tol=1e-12, max_iter=100_000)
+    expected = reference.fit(X, Y, sample_weight=weights).predict(X[:15])
+    for fit in fits:  # the coefficients are not unique; the predictions are
+        np.testing.assert_allclose(fit.predict(X[:15]), expected, rtol=1e-6, atol=1e-6)
+        assert np.abs(fit.coef_).max() < 100
+
+
+def test_a_newton_step_takes_no_direction_that_rounding_chose() -> None:
+    """``H`` of rank 5 that rounding left positive definite, ``g`` in its range but for
+    rounding: the step is the minimum-norm one, not one along the null space."""
+    rng = np.random.default_rng(0)
+    B = torch.as_tensor(rng.normal(size=(12, 5)))
+    H = B @ B.T + 1e-14 * torch.eye(12, dtype=torch.float64)
+    assert int(torch.linalg.cholesky_ex(H).info) == 0
+    g = B @ torch.as_tensor(rng.normal(size=5)) + 1e-16 * torch.as_tensor(rng.normal(size=12))
+    expected = -torch.linalg.pinv(B @ B.T, hermitian=True) @ g
+    d = _newton_step(H, g)
+    torch.testing.assert_close(d, expected, rtol=1e-6, atol=1e-6 * float(expected.norm()))

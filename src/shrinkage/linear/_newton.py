@@ -126,13 +126,23 @@ def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tens
 
 
 def _newton_step(H: Tensor, g: Tensor) -> Tensor:
-    """``-H^{-1} g`` by Cholesky, or the minimum-norm solution of ``H d = -g`` when ``H`` is
-    singular. A nearly singular ``H`` (collinear features) is solved by Cholesky: its large
-    step along the near-null direction, where an L1 penalty still decreases linearly, is what
-    carries a coordinate to zero (the step is cut where one crosses zero)."""
+    """``d = -H^{-1} g`` (``H [m, m]``, ``g [m]``) by Cholesky, ``H = L L^T``; the
+    minimum-norm solution of ``H d = -g`` when ``H`` is singular to its rounding: a pivot
+    ``L_ii^2`` at most ``m eps ||H||_F``, or no factor at all.
+
+    A nearly singular ``H`` (collinear features) is solved by Cholesky: its large step along
+    the near-null direction, where an L1 penalty still decreases linearly, is what carries a
+    coordinate to zero (the step is cut where one crosses zero). A pivot at round-off level
+    is another matter: a column of ``H`` that rounding alone keeps apart from the others (a
+    rank-deficient Gram matrix, the classes' common shift of a multinomial model). The
+    gradient's component in that direction is rounding too, and their ratio a step of any
+    length in a direction that rounding chose; the minimum-norm solution takes none.
+    """
     factor, info = torch.linalg.cholesky_ex(H)
     if int(info) == 0:
-        return torch.cholesky_solve(-g[:, None], factor).flatten()
+        tau = H.shape[0] * torch.finfo(H.dtype).eps * float(torch.linalg.matrix_norm(H))
+        if float(factor.diagonal().min()) ** 2 > tau:
+            return torch.cholesky_solve(-g[:, None], factor).flatten()
     return least_squares(H, -g[:, None]).flatten()
 
 
