@@ -156,8 +156,8 @@ def sparse_problem(size: str) -> tuple[sparse.csr_matrix, np.ndarray]:
     ``informative`` nonzeros."""
     n, p, density, k = SPARSE[size]
     rng = np.random.default_rng(0)
-    X = sparse.random(
-        n, p, density=density, format="csr", random_state=0, data_rvs=rng.standard_normal
+    X = sparse.random(  # a Generator: with a seed scipy permutes all n p cells (minutes)
+        n, p, density=density, format="csr", random_state=rng, data_rvs=rng.standard_normal
     )
     w = np.zeros(p)
     w[rng.choice(p, k, replace=False)] = rng.uniform(1.0, 3.0, size=k) * rng.choice([-1, 1], k)

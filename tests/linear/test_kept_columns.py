@@ -75,6 +75,33 @@ def test_restricting_twice_reads_the_design_once() -> None:
     assert _Counting.taken == 1
 
 
+class _CountingProducts(SparseDesign):
+    """A design that counts its products ``X^T r``."""
+
+    products = 0
+
+    def rmatvec(self, r: torch.Tensor) -> torch.Tensor:
+        type(self).products += 1
+        return super().rmatvec(r)
+
+
+def test_the_residual_at_zero_reads_no_column() -> None:
+    design = _CountingProducts(_csr())
+    y = torch.randn(60, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    expected = design.T @ y
+    datafit = Quadratic(design, y, use_gram=False)  # X^T y, once
+    _CountingProducts.products = 0
+    zero = torch.zeros(40, dtype=torch.float64)
+    XtR, rr, ry = datafit.residual_terms(zero)
+    assert _CountingProducts.products == 0
+    torch.testing.assert_close(XtR, expected, rtol=1e-13, atol=1e-13)
+    assert rr == ry == float(y @ y)
+    w = zero.clone()
+    w[3] = 1.0
+    datafit.grad(w)  # elsewhere, one pass
+    assert _CountingProducts.products == 1
+
+
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_lasso_on_csr_meets_scikit_learn(fit_intercept: bool) -> None:
     rng = np.random.default_rng(3)

@@ -194,6 +194,10 @@ class Quadratic:
         cached = _hit(self._last, w)
         if cached is not None:
             return cached[1], cached[2]
+        if not bool(w.any()):  # at zero, R = y and X^T R = X^T y, kept as n c: no pass over X
+            r, XtR = self.y.clone(), self.n * self.c
+            self._last = (w.clone(), r, XtR)
+            return r, XtR
         # rows to add are ranked by the last |X^T R|: the coordinates likeliest to enter next
         last = None if self._last is None else self._last[2]
         kept = None if self._rows is None else self._rows.products(w, last)
