@@ -156,6 +156,34 @@ def test_expected_support_changes_the_work_not_the_path() -> None:
         np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * max(1.0, np.abs(a.coef).max()))
 
 
+def test_a_single_fit_keeps_no_rows_and_a_path_does() -> None:
+    X, y = _wide(seed=4)
+    common = dict(loss="squared", l1_ratio=1.0, tol=1e-8, max_iter=100_000)
+    single = LinearProblem(X, y, finish=True, **common)
+    along = LinearProblem(X, y, **common)
+    assert isinstance(single.loss.datafit, Quadratic) and single.loss.datafit._rows is None
+    assert isinstance(along.loss.datafit, Quadratic) and along.loss.datafit._rows is not None
+    alpha = 0.1 * float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max()) / len(y)
+    (alone,) = path(single, [alpha])
+    (on_rows,) = path(along, [alpha])
+    np.testing.assert_allclose(alone.coef, on_rows.coef, atol=1e-6 * np.abs(on_rows.coef).max())
+
+
+def test_an_uncentred_unweighted_design_is_read_in_place_and_left_as_it_was() -> None:
+    X, y = _wide(seed=5)
+    before = X.copy()
+    problem = LinearProblem(X, y, loss="squared", l1_ratio=1.0, tol=1e-8, max_iter=10_000,
+                            fit_intercept=False, finish=True)  # fmt: skip
+    design = problem.loss.datafit.X
+    assert isinstance(design, Tensor) and design.data_ptr() == X.ctypes.data  # no copy
+    centred = LinearProblem(X, y, loss="squared", l1_ratio=1.0, tol=1e-8, max_iter=10_000)
+    assert centred.loss.datafit.X.data_ptr() != X.ctypes.data  # centring takes a copy
+    model = sh.Lasso(alpha=1.0, fit_intercept=False, tol=1e-10).fit(X, y)
+    np.testing.assert_array_equal(X, before)
+    theirs = sk.Lasso(alpha=1.0, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, theirs.coef_, atol=1e-6 * np.abs(theirs.coef_).max())
+
+
 @pytest.mark.parametrize("support", [[], [3], [0, 5, 17], list(range(0, 40, 2)), list(range(40))])
 def test_gram_statistics_give_the_weighted_squared_error(support: list[int]) -> None:
     """From the summary of ``(X, y, s)``, the error of a coefficient vector with an empty, a

@@ -77,6 +77,9 @@ class LossOptions:
     penalty_factor: np.ndarray | None = None
     gram: bool | None = None
     """Keep the squared loss as its Gram statistics (``None``: when ``n >= p``)."""
+    gram_rows: bool = True
+    """Keep the Gram rows of the supports of a wide dense design (see
+    :class:`~shrinkage.linear._design.GramRows`): worth it over a path, not for one fit."""
 
 
 class LinearLoss(abc.ABC):
@@ -190,14 +193,18 @@ class SquaredLoss(LinearLoss):
             Xt = as_tensor(X, options.device)
             st = torch.as_tensor(s, device=options.device)
             self.X_mean = (st @ Xt) / st.sum() if options.fit_intercept else Xt.new_zeros(p)
-            design = Xt.sub_(self.X_mean) if options.overwrite_X else Xt - self.X_mean
+            if not options.fit_intercept and weights is None:
+                design = Xt  # nothing to centre or scale: X is read, never written
+            else:
+                design = Xt.sub_(self.X_mean) if options.overwrite_X else Xt - self.X_mean
             if weights is not None:
                 design.mul_(st.sqrt()[:, None])
         self.y_mean = y_mean
         yt = as_tensor(np.sqrt(s) * (y - y_mean), options.device)
         self.datafit = Quadratic(
-            design, yt, use_gram=False, expected_support=options.expected_support
-        )
+            design, yt, use_gram=False, expected_support=options.expected_support,
+            gram_rows=options.gram_rows,
+        )  # fmt: skip
         self._unpenalized(p, options.device)
         self._weigh(options.penalty_factor, p)
 

@@ -111,9 +111,10 @@ class Quadratic:
     touches ``X`` again (fast when ``n >> p``). Without, it keeps ``X`` row-major and computes
     the residual and its correlations with the features in one pass
     (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
-    coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them), and a
-    gradient at a ``w`` whose support they cover costs ``|S| (n + p)``, not ``2 n p``;
-    ``expected_support`` names coordinates whose rows to take at the first need. On a sparse
+    coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them, unless
+    ``gram_rows=False``), and a gradient at a ``w`` whose support they cover costs
+    ``|S| (n + p)``, not ``2 n p``; ``expected_support`` names coordinates whose rows to take
+    at the first need. On a sparse
     ``X`` it keeps the columns of the last restriction (:class:`KeptColumns`), which serve
     ``X w`` for a ``w`` supported on them and the restrictions to their subsets.
 
@@ -131,6 +132,7 @@ class Quadratic:
         *,
         use_gram: bool | None = None,
         expected_support: Any = None,
+        gram_rows: bool = True,
     ) -> None:
         self.n = X.shape[0]
         self.yy = float(y @ y)
@@ -147,7 +149,7 @@ class Quadratic:
         self._last_gram: tuple[Tensor, Tensor] | None = None
         self._rows: GramRows | None = None
         self._columns: KeptColumns | None = None
-        if isinstance(self.X, Tensor):
+        if isinstance(self.X, Tensor) and gram_rows:
             self._rows = GramRows(self.X, limit=self.n // 4, expected=expected_support)
         elif isinstance(self.X, SparseDesign):
             self._columns = KeptColumns(self.X)

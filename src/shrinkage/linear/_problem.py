@@ -77,6 +77,8 @@ class LinearProblem:
         finish: polish each solution on its support once ``tol`` is met, when the support is
             small (exact answers to easy problems; see :func:`~shrinkage.linear._solver.solve`).
             The estimators' single fits do; paths and cross-validation folds stop at ``tol``.
+            A problem that finishes is one fit: the squared loss keeps no Gram rows for it
+            (they pay for themselves over a path's many gradients, not over one fit's few).
         copy_X: as in scikit-learn: ``False`` lets the squared loss centre a dense ``X`` in
             place (cross-validation passes its own copies of the folds).
         expected_support: feature indices likely to be nonzero along the path (those other
@@ -117,7 +119,7 @@ class LinearProblem:
             assert X is not None and y is not None
             options = LossOptions(
                 fit_intercept, torch.device(device), n_classes, sample_weight, not copy_X,
-                expected_support, penalty_factor, gram,
+                expected_support, penalty_factor, gram, gram_rows=not finish,
             )  # fmt: skip
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter
