@@ -12,7 +12,10 @@ Protocol, as benchopt's: float64; each solver in a fresh process with the same t
 compilation, torch's start-up) made on a tiny problem of the same kind before any timing;
 each solver run from zero at a sequence of its own tolerances, each run timed alone
 ``--repeat`` times (default 3) and its time the median, so that every solver gets as many
-timings, whether its first tolerance already reaches the smallest gap or not; the
+timings, whether its first tolerance already reaches the smallest gap or not; with
+``--processes k``, all that in ``k`` fresh processes per solver, the solvers interleaved, and
+each tolerance's time the median over them (a process can be slower than the next by a
+third, all its runs alike, as its memory happens to be laid out); the
 relative duality gap ``(P(w) - D(theta)) / P(w)`` computed by this script on every returned
 ``w`` (the dual point is the scaled residual, as in celer). The time to a gap ``g`` is that
 of the fastest run that reached it; ``-`` means no run reached it within ``--budget``
@@ -209,10 +212,55 @@ def run(spec: dict[str, Any]) -> list[list[float]] | None:
     return [json.loads(line) for line in lines] or None
 
 
+def median_runs(processes: list[list[list[float]] | None]) -> list[list[float]] | None:
+    """One solver's runs in several processes as one list: for each tolerance that every
+    process ran, the median time and the largest gap."""
+    done = [runs for runs in processes if runs]
+    if not done:
+        return None
+    out = []
+    for i, (tol, _, _) in enumerate(done[0]):
+        same = [runs[i] for runs in done if len(runs) > i and runs[i][0] == tol]
+        if len(same) == len(done):
+            out.append([tol, float(np.median([r[1] for r in same])), max(r[2] for r in same)])
+    return out or None
+
+
 def time_to(runs: list[list[float]] | None, gap: float) -> float | None:
     """The shortest time of a run that reached ``gap``."""
     reached = [seconds for _, seconds, g in runs or [] if g <= gap]
     return min(reached) if reached else None
+
+
+def measure_row(
+    args: argparse.Namespace,
+    solvers: list[str],
+    case: tuple[str, str, float],
+    results: dict[tuple[str, str, float, str], list[list[float]] | None],
+) -> list[str]:
+    """Every solver on one ``(datafit, problem, fraction)``, in ``args.processes`` rounds of
+    fresh processes (the solvers interleaved: a slow spell of the machine hits them all);
+    their runs go to ``results``, and each solver's times to the three gaps are returned."""
+    datafit, problem, fraction = case
+    common = {
+        "problem": problem, "datafit": datafit, "fraction": fraction, "scale": args.scale,
+        "threads": args.threads, "budget": args.budget, "repeat": args.repeat,
+    }  # fmt: skip
+    skip_glum = problem == "sparse" and args.scale > 0.2
+    measured = [s for s in solvers if not (s == "glum" and skip_glum)]
+    processes: dict[str, list[list[list[float]] | None]] = {s: [] for s in measured}
+    for _ in range(args.processes):
+        for solver in measured:
+            processes[solver].append(run({"solver": solver, **common}))
+    row = []
+    for solver in solvers:
+        if solver not in processes:
+            row.append("glum skipped (its sparse fits take minutes at this size)")
+            continue
+        runs = results[(*case, solver)] = median_runs(processes[solver])
+        times = [time_to(runs, g) for g in GAPS]
+        row.append(f"{solver} " + "/".join("-" if t is None else f"{t:.3g}" for t in times))
+    return row
 
 
 def main() -> None:
@@ -224,6 +272,10 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per tolerance; their median is its time"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="fresh processes per solver, interleaved; each tolerance's time is the median",
+    )  # fmt: skip
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
     parser.add_argument("--datafits", nargs="+", default=["lasso", "logreg"])
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
@@ -244,21 +296,7 @@ def main() -> None:
     for datafit in args.datafits:
         for problem in args.problems:
             for fraction in args.fractions:
-                row = []
-                for solver in solvers:
-                    if solver == "glum" and problem == "sparse" and args.scale > 0.2:
-                        row.append("glum skipped (its sparse fits take minutes at this size)")
-                        continue
-                    spec = {
-                        "solver": solver, "problem": problem, "datafit": datafit,
-                        "fraction": fraction, "scale": args.scale, "threads": args.threads,
-                        "budget": args.budget, "repeat": args.repeat,
-                    }  # fmt: skip
-                    runs = results[(datafit, problem, fraction, solver)] = run(spec)
-                    times = [time_to(runs, g) for g in GAPS]
-                    row.append(
-                        f"{solver} " + "/".join("-" if t is None else f"{t:.3g}" for t in times)
-                    )
+                row = measure_row(args, solvers, (datafit, problem, fraction), results)
                 print(
                     f"{datafit:6} {problem:10} {fraction:4g} lmax | " + " | ".join(row), flush=True
                 )

@@ -111,12 +111,12 @@ class Quadratic:
     touches ``X`` again (fast when ``n >> p``). Without, it keeps ``X`` row-major and computes
     the residual and its correlations with the features in one pass
     (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
-    coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them, unless
-    ``gram_rows=False``), and a gradient at a ``w`` whose support they cover costs
+    coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them; none
+    with ``gram_rows=False``), and a gradient at a ``w`` whose support they cover costs
     ``|S| (n + p)``, not ``2 n p``; ``expected_support`` names coordinates whose rows to take
-    at the first need. On a sparse
-    ``X`` it keeps the columns of the last restriction (:class:`KeptColumns`), which serve
-    ``X w`` for a ``w`` supported on them and the restrictions to their subsets.
+    at the first need. On a sparse ``X`` it keeps the columns of the last restriction
+    (:class:`KeptColumns`), which serve ``X w`` for a ``w`` supported on them and the
+    restrictions to their subsets.
 
     The gradient is affine in ``w`` (``affine_grad``); the products with ``X`` or ``G`` behind
     it are remembered for the last ``w``, so the value, the gradient and the duality gap at

@@ -43,7 +43,8 @@ Rows are bought with what they saved: each gradient they serve earns the plain p
 replaced, a batch of ``m`` rows costs about ``1 + m / BATCH`` passes, and no batch is added
 that the savings (plus a starting ``CREDIT``) cannot pay for. Where supports grow faster than
 rows get reused (an Elastic Net whose support reaches thousands), the kept rows cost at most
-``CREDIT`` passes more than the plain products.
+``CREDIT`` passes more than the plain products. A single fit, which needs a few gradients
+(one a working-set round), keeps none: paths and cross-validation folds do.
 """
 
 from __future__ import annotations
