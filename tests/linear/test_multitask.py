@@ -133,14 +133,15 @@ def test_sparse_weighted_fit_of_a_rank_deficient_design_equals_the_dense_one(
         assert np.abs(fit.coef_).max() < 100
 
 
-def test_a_newton_step_takes_no_direction_that_rounding_chose() -> None:
+def test_a_newton_step_offers_the_minimum_norm_one_on_a_round_off_singular_matrix() -> None:
     """``H`` of rank 5 that rounding left positive definite, ``g`` in its range but for
-    rounding: the step is the minimum-norm one, not one along the null space."""
+    rounding: beside Cholesky's step along the null space, the minimum-norm one."""
     rng = np.random.default_rng(0)
     B = torch.as_tensor(rng.normal(size=(12, 5)))
     H = B @ B.T + 1e-14 * torch.eye(12, dtype=torch.float64)
     assert int(torch.linalg.cholesky_ex(H).info) == 0
     g = B @ torch.as_tensor(rng.normal(size=5)) + 1e-16 * torch.as_tensor(rng.normal(size=12))
     expected = -torch.linalg.pinv(B @ B.T, hermitian=True) @ g
-    d = _newton_step(H, g)
-    torch.testing.assert_close(d, expected, rtol=1e-6, atol=1e-6 * float(expected.norm()))
+    _, d_min = _newton_step(H, g)
+    assert d_min is not None  # singular to rounding: the minimum-norm step is offered
+    torch.testing.assert_close(d_min, expected, rtol=1e-6, atol=1e-6 * float(expected.norm()))

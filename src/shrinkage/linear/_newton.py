@@ -125,25 +125,35 @@ def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tens
     return distance(candidate) < distance(current)
 
 
-def _newton_step(H: Tensor, g: Tensor) -> Tensor:
-    """``d = -H^{-1} g`` (``H [m, m]``, ``g [m]``) by Cholesky, ``H = L L^T``; the
-    minimum-norm solution of ``H d = -g`` when ``H`` is singular to its rounding: a pivot
-    ``L_ii^2`` at most ``m eps ||H||_F``, or no factor at all.
+def _newton_step(H: Tensor, g: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(d, d_min)``: ``d = -H^{-1} g`` (``H [m, m]``, ``g [m]``) by Cholesky, ``H = L L^T``,
+    and, when ``H`` is singular to its rounding (a pivot ``L_ii^2`` at most
+    ``m eps ||H||_F``), the minimum-norm solution ``d_min`` of ``H d = -g`` (else ``None``).
+    Without a factor, ``d`` is the minimum-norm solution.
 
-    A nearly singular ``H`` (collinear features) is solved by Cholesky: its large step along
-    the near-null direction, where an L1 penalty still decreases linearly, is what carries a
-    coordinate to zero (the step is cut where one crosses zero). A pivot at round-off level
-    is another matter: a column of ``H`` that rounding alone keeps apart from the others (a
-    rank-deficient Gram matrix, the classes' common shift of a multinomial model). The
-    gradient's component in that direction is rounding too, and their ratio a step of any
-    length in a direction that rounding chose; the minimum-norm solution takes none.
+    A nearly singular ``H`` (collinear features) gives Cholesky a long step along the
+    near-null direction, where an L1 penalty still decreases linearly: cut where a
+    coordinate crosses zero, it carries that coordinate there. Where no kink cuts it (a free
+    coordinate, a group penalty, the classes' common shift of a multinomial model), its
+    length is set by rounding, and :func:`polish` takes ``d_min`` instead.
     """
     factor, info = torch.linalg.cholesky_ex(H)
-    if int(info) == 0:
-        tau = H.shape[0] * torch.finfo(H.dtype).eps * float(torch.linalg.matrix_norm(H))
-        if float(factor.diagonal().min()) ** 2 > tau:
-            return torch.cholesky_solve(-g[:, None], factor).flatten()
-    return least_squares(H, -g[:, None]).flatten()
+    if int(info) != 0:
+        return least_squares(H, -g[:, None]).flatten(), None
+    d = torch.cholesky_solve(-g[:, None], factor).flatten()
+    tau = H.shape[0] * torch.finfo(H.dtype).eps * float(torch.linalg.matrix_norm(H))
+    if float(factor.diagonal().min()) ** 2 > tau:
+        return d, None
+    return d, least_squares(H, -g[:, None]).flatten()
+
+
+def _longest_step(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
+    """``(crossing, t_max)`` of a step ``d`` from ``w`` (both ``[k]``): the kinked entries it
+    carries towards zero, and the longest step (at most 1) that keeps them on their side."""
+    crossing = kinked & (torch.sign(w) * d < 0)
+    if not bool(crossing.any()):
+        return crossing, 1.0
+    return crossing, min(1.0, float((-w[crossing] / d[crossing]).min()))
 
 
 def newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
@@ -184,15 +194,14 @@ def polish(
         if idx.numel() == 0:
             break
         signs = torch.sign(current[idx])
-        d = _newton_direction(datafit, penalty, current, idx)
-        if d is None:
+        direction = _newton_direction(datafit, penalty, current, idx)
+        if direction is None:
             break
-        # longest step keeping every kinked coordinate on its side of zero
-        crossing = ~smooth[idx] & (signs * d < 0)
-        t_max = 1.0
-        if bool(crossing.any()):
-            ratios = -current[idx][crossing] / d[crossing]
-            t_max = min(1.0, float(ratios.min()))
+        d, d_min = direction
+        crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
+        if d_min is not None and t_max >= 1.0:  # a long step that no kink cuts
+            d = d_min
+            crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
         search = _Search(datafit, penalty, current, idx, d, signs, crossing, t_max, final, flat)
         accepted, candidate, value, step = search.run(best)
         if not accepted:
@@ -215,11 +224,12 @@ def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
 
 def _newton_direction(
     datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
-) -> Tensor | None:
+) -> tuple[Tensor, Tensor | None] | None:
     """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
     ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there (the
     penalty's part from its ``hessian_block(idx, w)`` where it has one, a group penalty's,
-    else its diagonal); ``None`` when the gradient is already zero to round-off."""
+    else its diagonal), with the minimum-norm one when ``H`` is singular to rounding (see
+    :func:`_newton_step`); ``None`` when the gradient is already zero to round-off."""
     probe = current.detach().clone().requires_grad_(True)
     (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
     g = datafit.grad(current)[idx] + pen_grad[idx]
