@@ -22,13 +22,18 @@ def _csr(n: int = 60, p: int = 40, seed: int = 0) -> sparse.csr_matrix:
 
 
 class _Counting(SparseDesign):
-    """A design that counts the times its columns are taken."""
+    """A design that counts the times its columns are taken and its products ``X^T r``."""
 
     taken = 0
+    products = 0
 
     def columns(self, idx: torch.Tensor) -> SparseDesign:
         type(self).taken += 1
         return super().columns(idx)
+
+    def rmatvec(self, r: torch.Tensor) -> torch.Tensor:
+        type(self).products += 1
+        return super().rmatvec(r)
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -75,31 +80,21 @@ def test_restricting_twice_reads_the_design_once() -> None:
     assert _Counting.taken == 1
 
 
-class _CountingProducts(SparseDesign):
-    """A design that counts its products ``X^T r``."""
-
-    products = 0
-
-    def rmatvec(self, r: torch.Tensor) -> torch.Tensor:
-        type(self).products += 1
-        return super().rmatvec(r)
-
-
 def test_the_residual_at_zero_reads_no_column() -> None:
-    design = _CountingProducts(_csr())
+    design = _Counting(_csr())
     y = torch.randn(60, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     expected = design.T @ y
     datafit = Quadratic(design, y, use_gram=False)  # X^T y, once
-    _CountingProducts.products = 0
+    _Counting.products = 0
     zero = torch.zeros(40, dtype=torch.float64)
     XtR, rr, ry = datafit.residual_terms(zero)
-    assert _CountingProducts.products == 0
+    assert _Counting.products == 0
     torch.testing.assert_close(XtR, expected, rtol=1e-13, atol=1e-13)
     assert rr == ry == float(y @ y)
     w = zero.clone()
     w[3] = 1.0
     datafit.grad(w)  # elsewhere, one pass
-    assert _CountingProducts.products == 1
+    assert _Counting.products == 1
 
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
