@@ -26,6 +26,7 @@ from shrinkage.keras import (  # noqa: E402
     L1L2,
     L2,
     GroupLasso,
+    PenaltyCheck,
     ProximalAdagrad,
     ProximalAdam,
     ProximalAdamW,
@@ -34,6 +35,7 @@ from shrinkage.keras import (  # noqa: E402
     ProximalSGD,
     proximal,
     sparsity,
+    unapplied_penalties,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -282,18 +284,50 @@ def test_a_proximal_penalty_under_a_plain_optimizer_warns_and_is_not_applied() -
     x, y = data(64)
     ours = compiled(L1(0.05), keras.optimizers.SGD(0.1))
     bare = compiled(None, keras.optimizers.SGD(0.1))
-    with pytest.warns(UserWarning, match="it is not applied"):
-        ours.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
-        ours.evaluate(x, y, verbose=0)  # TensorFlow traces fit's step once: this traces again
+    assert unapplied_penalties(ours) == [ours.layers[0].kernel.path]
+    with pytest.warns(UserWarning, match=r"optimizer \(SGD\) is not proximal: .* not applied"):
+        ours.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False,
+                 callbacks=[PenaltyCheck()])  # fmt: skip
+    with pytest.warns(UserWarning, match="proximal=False for a plain loss term"):
+        sparsity(ours)
     bare.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
     close(weights(ours), weights(bare), atol=1e-6)  # its loss term carries no gradient
     plain = compiled(L1(0.05, proximal=False), keras.optimizers.SGD(0.1))
     theirs = compiled(keras.regularizers.l1(0.05), keras.optimizers.SGD(0.1))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        plain.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+        plain.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False,
+                  callbacks=[PenaltyCheck()])  # fmt: skip
+        sparsity(plain)
     theirs.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
     close(weights(plain), weights(theirs), atol=1e-5)  # proximal=False: Keras's own term
+
+
+def test_one_penalty_serves_many_layers_without_a_warning() -> None:
+    """A penalty is a pure function: one object on two kernels under a proximal optimizer
+    raises nothing, is applied to both, and gives what two objects give."""
+    x, y = data(64)
+
+    def two_kernels(*regs: object) -> keras.Model:
+        keras.utils.set_random_seed(0)
+        layers = [keras.layers.Dense(16, "relu", kernel_regularizer=regs[0]),
+                  keras.layers.Dense(2, kernel_regularizer=regs[-1])]  # fmt: skip
+        m = keras.Sequential([keras.Input((12,)), *layers])
+        m.compile(
+            optimizer=ProximalAdam(0.05), loss=keras.losses.SparseCategoricalCrossentropy(True)
+        )
+        return m
+
+    shared, twin = two_kernels(L1(0.05)), two_kernels(L1(0.05), L1(0.05))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        shared.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False,
+                   callbacks=[PenaltyCheck()])  # fmt: skip
+        report = sparsity(shared)
+    assert unapplied_penalties(shared) == []
+    assert all(layer.zeros > 0 for layer in report.layers)  # both kernels reach exact zeros
+    twin.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False)
+    close(weights(shared), weights(twin), atol=0)
 
 
 def test_one_fit_step_is_the_plain_step_then_the_prox() -> None:

@@ -17,7 +17,9 @@ zeros during ``model.fit``, on the TensorFlow, JAX and PyTorch backends::
   ``ProximalNadam``, ``ProximalRMSprop``, ``ProximalAdagrad`` (the prox with each one's own
   element-wise step, so a penalty's strength means what it means in the loss) and
   :func:`proximal` for any Keras optimizer class;
-* :func:`sparsity`: the per-variable report of exact zeros.
+* :func:`sparsity`: the per-variable report of exact zeros;
+* :class:`PenaltyCheck` and :func:`unapplied_penalties`: whether the model's optimizer applies
+  its proximal penalties (a plain Keras optimizer does not).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 if not keras.__version__.startswith("3."):  # pragma: no cover
     raise ImportError(f"shrinkage.keras needs Keras 3, found keras {keras.__version__}")
 
+from .checks import PenaltyCheck, unapplied_penalties
 from .optimizers import (
     ProximalAdagrad,
     ProximalAdam,
@@ -54,6 +57,7 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Penalty",
+    "PenaltyCheck",
     "ProximalAdagrad",
     "ProximalAdam",
     "ProximalAdamW",
@@ -63,4 +67,5 @@ __all__ = [
     "ProximalSGD",
     "proximal",
     "sparsity",
+    "unapplied_penalties",
 ]

@@ -45,7 +45,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from .penalties import Penalty
+from .penalties import proximal_penalty
 
 __all__ = [
     "ProximalAdagrad",
@@ -57,11 +57,6 @@ __all__ = [
     "ProximalSGD",
     "proximal",
 ]
-
-
-def _penalty(variable: Any) -> Penalty | None:
-    penalty = getattr(variable, "regularizer", None)
-    return penalty if isinstance(penalty, Penalty) and penalty.proximal else None
 
 
 class ProximalMixin:
@@ -82,11 +77,8 @@ class ProximalMixin:
         super().build(variables)  # type: ignore[misc]
         # by the optimizer's own variable index: some backends (TensorFlow) hand update_step
         # the backend's variable, which does not carry the Keras variable's regularizer
-        self._proximal_penalties = [_penalty(v) for v in variables]
-        taken = [p for p in self._proximal_penalties if p is not None]
-        for penalty in taken:
-            penalty.taken = True
-        if not taken:
+        self._proximal_penalties = [proximal_penalty(v) for v in variables]
+        if all(p is None for p in self._proximal_penalties):
             warnings.warn(
                 f"{type(self).__name__} was built over {len(variables)} variables and none "
                 "has a proximal penalty of shrinkage.keras (kernel_regularizer=L1(...), ...): "

@@ -10,11 +10,12 @@ optimizer's own element-wise step ``s`` (``lr`` for SGD, Adam's ``lr / (sqrt(v_h
 epsilon)`` for ``ProximalAdam``), which puts weights exactly at zero at the solution of
 ``loss + P``. Its loss term then only reports: ``model.fit`` logs the penalized loss, but the
 term carries no gradient (it would add the penalty a second time). Under a plain Keras
-optimizer such a penalty is therefore not applied at all, and the second time it is computed
-without a proximal optimizer having been built over it (the first may come before ``fit``
-builds its optimizer) it warns so (TensorFlow traces ``fit``'s step once, so there the
-warning comes with the next trace, e.g. ``evaluate``). ``proximal=False`` makes it a plain
-loss term like Keras's own, under any optimizer, with no exact zeros.
+optimizer such a penalty is therefore not applied at all: :func:`shrinkage.keras.sparsity`
+and the :class:`shrinkage.keras.PenaltyCheck` callback warn so. ``proximal=False`` makes it a
+plain loss term like Keras's own, under any optimizer, with no exact zeros.
+
+A penalty is a pure function of the weights, as Keras's regularizers are: one object may
+serve any number of layers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from keras import ops
 
 from .._validation import check_choice, check_real
 
-__all__ = ["L1", "L1L2", "L2", "ElasticNet", "GroupLasso", "Penalty"]
+__all__ = ["L1", "L1L2", "L2", "ElasticNet", "GroupLasso", "Penalty", "proximal_penalty"]
 
 _FORMER = {"rows": "inputs", "columns": "outputs"}
 """The former words for ``GroupLasso``'s ``groups`` here (a Keras kernel is ``[in, out]``),
@@ -89,8 +90,6 @@ class Penalty(keras.regularizers.Regularizer):
         if not isinstance(proximal, bool):
             raise ValueError(f"proximal must be True or False, got {proximal!r}")
         self.proximal = proximal
-        self.taken = False  # set when a proximal optimizer that applies it is built
-        self._calls = 0
 
     def value(self, x: Any) -> Any:
         """``P(x)``, a scalar."""
@@ -101,22 +100,10 @@ class Penalty(keras.regularizers.Regularizer):
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:
+        """The loss term ``P(x)``; without a gradient when ``proximal`` (a proximal
+        optimizer applies it)."""
         value = self.value(x)
-        if not self.proximal:
-            return value
-        self._calls += 1
-        if self._calls == 2 and not self.taken:
-            warnings.warn(
-                f"{self!r} is proximal, but no proximal optimizer of shrinkage.keras has been "
-                "built over its weights: it is not applied (its loss term is logged without a "
-                "gradient) and its weights will not reach exact zeros. Train with "
-                "ProximalSGD, ProximalAdam, ProximalAdamW, ProximalNadam, ProximalRMSprop, "
-                "ProximalAdagrad or proximal(...), or pass "
-                "proximal=False for a plain loss term like Keras's",
-                UserWarning,
-                stacklevel=2,
-            )
-        return ops.stop_gradient(value)  # a proximal optimizer applies it
+        return ops.stop_gradient(value) if self.proximal else value
 
     def get_config(self) -> dict[str, Any]:
         return {"proximal": self.proximal}
@@ -124,6 +111,19 @@ class Penalty(keras.regularizers.Regularizer):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def proximal_penalty(variable: Any) -> Penalty | None:
+    """The proximal :class:`Penalty` a Keras variable carries as its ``regularizer``.
+
+    Args:
+        variable: a Keras variable (``layer.kernel``, an item of ``model.trainable_variables``).
+
+    Returns:
+        Its regularizer if that is a :class:`Penalty` with ``proximal=True``, else ``None``.
+    """
+    penalty = getattr(variable, "regularizer", None)
+    return penalty if isinstance(penalty, Penalty) and penalty.proximal else None
 
 
 @keras.saving.register_keras_serializable(package="shrinkage")

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._validation import check_choice
 from ..sparsity import LayerSparsity, SparsityReport
+from .checks import warn_unapplied
 
 __all__ = ["sparsity"]
 
@@ -27,6 +28,10 @@ def sparsity(model: Any, *, which: str = "weights") -> SparsityReport:
         A :class:`shrinkage.SparsityReport`: for each variable (by its path) its shape, size,
         ``zeros = #{w_i == 0}``, ``fraction_zero``, ``l1_norm = sum|w_i|`` and
         ``l2_norm = sqrt(sum w_i^2)``, and the same over all of them.
+
+    Warns:
+        UserWarning: when the model is compiled with an optimizer that does not apply its
+        proximal penalties (see :func:`shrinkage.keras.checks.unapplied_penalties`).
     """
     check_choice("which", which, ("weights", "all"))
     variables = getattr(model, "trainable_variables", None)
@@ -37,6 +42,8 @@ def sparsity(model: Any, *, which: str = "weights") -> SparsityReport:
             f"model {getattr(model, 'name', '')!r} has no trainable variables yet: build it "
             "(call it on a batch, or give it a keras.Input) first"
         )
+    if getattr(model, "optimizer", None) is not None:
+        warn_unapplied(model)
     rows = []
     for v in variables:
         w = np.asarray(keras.ops.convert_to_numpy(v))
