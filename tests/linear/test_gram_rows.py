@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 from sklearn import linear_model as sk
 from sklearn.datasets import make_regression
 from torch import Tensor
@@ -14,7 +15,15 @@ from torch import Tensor
 from shrinkage import linear as sh
 from shrinkage.linear._bound_datafits import LossOptions, SquaredLoss
 from shrinkage.linear._datafits import Quadratic
-from shrinkage.linear._design import CREDIT, GramRows, GramStats
+from shrinkage.linear._design import (
+    CREDIT,
+    THIN_COLUMNS,
+    GramRows,
+    GramStats,
+    SparseDesign,
+    symmetric_product,
+    transposed_product,
+)
 from shrinkage.linear._problem import LinearProblem
 from shrinkage.path import lambda_grid, path
 
@@ -194,3 +203,33 @@ def test_gram_statistics_give_the_weighted_squared_error(support: list[int]) -> 
     coef = _sparse_w(40, support)
     expected = float(np.sum(s * (y - X @ coef.numpy() - 0.7) ** 2))
     assert stats.squared_error(coef, 0.7) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("p", [5, 256, 257, 300, 513])
+def test_the_symmetric_product_is_the_full_one_and_exactly_symmetric(p: int) -> None:
+    """Widths at, below and past the blocks' edges; weighted rows as the statistics use."""
+    X = _design(n=70, p=p, seed=p)
+    s = torch.rand(70, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    G = symmetric_product(X * s, X)
+    torch.testing.assert_close(G, (X * s).T @ X, rtol=1e-13, atol=1e-13)
+    assert torch.equal(G, G.T)
+    stats = GramStats.of(X.numpy(), np.ones(70), s.numpy().ravel(), torch.device("cpu"))
+    assert torch.equal(stats.XtX, G)
+
+
+@pytest.mark.parametrize("k", [None, 1, 2, THIN_COLUMNS, THIN_COLUMNS + 1])
+def test_the_transposed_product_is_x_transposed_times_m(k: int | None) -> None:
+    """Vectors, thin and wider blocks of columns, on a dense design and on a sparse one
+    (centred and weighted) alike."""
+    X = _design(n=60, p=9, seed=4)
+    gen = torch.Generator().manual_seed(5)
+    M = torch.randn(60, dtype=torch.float64, generator=gen)
+    if k is not None:
+        M = torch.randn(60, k, dtype=torch.float64, generator=gen)
+    out = transposed_product(X, M)
+    torch.testing.assert_close(out, X.T @ M, rtol=1e-13, atol=1e-13)
+    assert out.is_contiguous()
+    s, m = np.linspace(0.5, 2.0, 60), X.numpy().mean(axis=0)
+    Z = torch.from_numpy(np.sqrt(s)[:, None] * (X.numpy() - m))
+    design = SparseDesign(sparse.csr_matrix(X.numpy()), center=m, row_scale=np.sqrt(s))
+    torch.testing.assert_close(transposed_product(design, M), Z.T @ M, rtol=1e-12, atol=1e-12)

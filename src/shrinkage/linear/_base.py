@@ -11,7 +11,7 @@ from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._design import as_tensor
+from ._design import as_tensor, transposed_product
 
 __all__ = ["LinearRegressorMixin"]
 
@@ -51,7 +51,7 @@ class LinearRegressorMixin(RegressorMixin):
         if sparse.issparse(X):
             products = np.asarray(X.T @ both)
         else:  # in torch, on its threads, like the solver that follows
-            products = (as_tensor(X, "cpu").T @ as_tensor(both, "cpu")).numpy()
+            products = transposed_product(as_tensor(X, "cpu"), as_tensor(both, "cpu")).numpy()
         Xy = products[:, :-1]
         if self.fit_intercept:
             Xy = Xy - products[:, -1:] / s.sum() * sy.sum(axis=0)

@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
-from ._design import GramRows, KeptColumns, SparseDesign, columns, gram, stored_values
+from ._design import (
+    GramRows,
+    KeptColumns,
+    SparseDesign,
+    columns,
+    gram,
+    stored_values,
+    transposed_product,
+)
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
@@ -406,7 +414,7 @@ class Multinomial:
 
     def grad(self, w: Tensor) -> Tensor:
         P = torch.softmax(self._logits(w), dim=1)
-        return (self.X.T @ self._rows(P - self.Y) / self._total).reshape(-1)
+        return (transposed_product(self.X, self._rows(P - self.Y)) / self._total).reshape(-1)
 
     def hessian(self, idx: Tensor, w: Tensor) -> Tensor:
         P = torch.softmax(self._logits(w), dim=1)  # [n, K]

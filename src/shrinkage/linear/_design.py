@@ -226,7 +226,64 @@ def columns(X: Tensor | SparseDesign, idx: Tensor) -> Tensor | SparseDesign:
 
 def gram(X: Tensor | SparseDesign) -> Tensor:
     """``X^T X`` of a dense tensor or a sparse design."""
-    return X.gram() if isinstance(X, SparseDesign) else X.T @ X
+    return X.gram() if isinstance(X, SparseDesign) else symmetric_product(X, X)
+
+
+THIN_COLUMNS = 16
+"""The widest ``M`` that :func:`transposed_product` multiplies as ``(M^T X)^T``."""
+
+
+def transposed_product(X: Tensor | SparseDesign, M: Tensor) -> Tensor:
+    """``X^T M`` of a dense tensor or a sparse design.
+
+    ``X [n, p]``, ``M [n]`` or ``[n, k]``; returns ``[p]`` or ``[p, k]``. With a dense ``X`` and
+    ``2 <= k <= THIN_COLUMNS`` the product is formed as ``(M^T X)^T``, which reads ``X`` in its
+    own row order: torch's ``X.T @ M`` packs the transposed tall operand first (2 to 4 times
+    slower at ``k`` from 2 to 10, on 20000 x 500 and 2000 x 20000 designs). Either form is a
+    fixed order of operations, so a result repeats exactly.
+
+    Example:
+        >>> X = torch.randn(100, 7, dtype=torch.float64)
+        >>> M = torch.randn(100, 3, dtype=torch.float64)
+        >>> torch.allclose(transposed_product(X, M), X.T @ M)
+        True
+    """
+    if isinstance(X, SparseDesign):
+        return X.rmatvec(M)
+    if M.dim() == 2 and 2 <= M.shape[1] <= THIN_COLUMNS:
+        return (M.T @ X).T.contiguous()
+    return X.T @ M
+
+
+SYMMETRIC_BLOCK = 128
+"""The width of the column blocks of :func:`symmetric_product`."""
+
+
+def symmetric_product(A: Tensor, X: Tensor) -> Tensor:
+    """``A^T X`` when it is symmetric (``A = S X`` for a diagonal ``S``), from the blocks on
+    and above the diagonal only.
+
+    ``A [n, p]`` and ``X [n, p]``; returns ``[p, p]``. With column blocks of width ``b``
+    (:data:`SYMMETRIC_BLOCK`) the products cost ``n p (p + b) / 2`` multiply-adds instead of
+    ``n p^2`` (torch has no symmetric rank-k update). Each block below the diagonal is the
+    transpose of the one above it, and each diagonal block keeps its upper triangle, so the
+    result is exactly symmetric.
+
+    Example:
+        >>> X = torch.randn(50, 300, dtype=torch.float64)
+        >>> torch.allclose(symmetric_product(X, X), X.T @ X)
+        True
+    """
+    p = X.shape[1]
+    out = X.new_empty(p, p)
+    for i in range(0, p, SYMMETRIC_BLOCK):
+        j = min(i + SYMMETRIC_BLOCK, p)
+        row = A[:, i:j].T @ X[:, i:]
+        diagonal = row[:, : j - i]
+        out[i:j, i:j] = diagonal.triu() + diagonal.triu(1).T
+        out[i:j, j:] = row[:, j - i :]
+        out[j:, i:j] = row[:, j - i :].T
+    return out
 
 
 def as_tensor(a: np.ndarray, device: torch.device | str) -> Tensor:
@@ -271,7 +328,7 @@ class GramStats:
             yt = as_tensor(y, device)
             scaled = Xt if weights is None else Xt * st[:, None]
             return cls(
-                scaled.T @ Xt, scaled.T @ yt, float(st @ (yt * yt)), scaled.sum(0),
+                symmetric_product(scaled, Xt), scaled.T @ yt, float(st @ (yt * yt)), scaled.sum(0),
                 float(st @ yt), float(st.sum()), int(X.shape[0]),
             )  # fmt: skip
         return cls(

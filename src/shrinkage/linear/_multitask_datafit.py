@@ -14,7 +14,7 @@ from ._datafits import (
     largest_singular_value_sq,
     scaled_residual_gap,
 )
-from ._design import columns, gram
+from ._design import columns, gram, transposed_product
 
 __all__ = ["MultiTaskQuadratic"]
 
@@ -31,7 +31,7 @@ class MultiTaskQuadratic:
         self.n, self.p = int(X.shape[0]), int(X.shape[1])
         self.tasks, self.l2 = Y.shape[1], float(l2)
         self.yy = float((Y * Y).sum()) / self.n
-        self.C = X.T @ Y / self.n
+        self.C = transposed_product(X, Y) / self.n
         self.G: Tensor | None = gram(X) / self.n if self.n >= self.p else None
         self.X: Design | None = None if self.G is not None else X
         self._lipschitz: float | None = None
@@ -53,7 +53,7 @@ class MultiTaskQuadratic:
             return GW, float((W * GW).sum())
         assert self.X is not None
         XW = self.X @ W
-        return self.X.T @ XW / self.n, float((XW * XW).sum()) / self.n
+        return transposed_product(self.X, XW) / self.n, float((XW * XW).sum()) / self.n
 
     def value(self, w: Tensor) -> Tensor:
         _, quadratic = self._products(w)
