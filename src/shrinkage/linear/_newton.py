@@ -102,11 +102,22 @@ within ``tol``. A datafit whose Hessian is at hand (``datafit.hessian_is_cheap``
 matrix) is polished up to :func:`newton_limit`."""
 
 
+def newton_flops(datafit: Datafit, size: int) -> float:
+    """Operations of one Newton step on a support of ``size``: the Cholesky, ``size^3 / 3``,
+    and, unless the Hessian is a slice of a kept matrix (``datafit.hessian_is_cheap``), forming
+    it: ``size^2`` entries of a sum over the samples, each costing what one coordinate of the
+    gradient costs (``datafit.gradient_flops / datafit.size``)."""
+    flops = size**3 / 3.0
+    if not getattr(datafit, "hessian_is_cheap", False):
+        flops += size * size * datafit.gradient_flops / max(datafit.size, 1)
+    return flops
+
+
 def costly_newton(datafit: Datafit, size: int) -> bool:
     """Whether a Newton step on a support of ``size`` is costly: larger than
-    ``FINAL_POLISH_SIZE`` and dearer than ten gradients. Such a step waits until
-    proximal-gradient steps stop changing the support."""
-    return size > FINAL_POLISH_SIZE and size**3 / 3.0 > 10.0 * datafit.gradient_flops
+    ``FINAL_POLISH_SIZE`` and dearer than ten gradients (:func:`newton_flops`). Such a step
+    waits until proximal-gradient steps stop changing the support."""
+    return size > FINAL_POLISH_SIZE and newton_flops(datafit, size) > 10.0 * datafit.gradient_flops
 
 
 def kkt(datafit: Datafit, penalty: Penalty) -> Callable[[Tensor], float]:
