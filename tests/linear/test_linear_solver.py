@@ -155,3 +155,32 @@ def test_newton_waits_while_a_support_whose_hessian_is_dear_still_moves(
     ours = sh.LogisticRegression(l1_ratio=1.0, C=0.05, solver="saga", max_iter=1000).fit(X, y)
     assert len(sizes) <= 60
     assert int(ours.n_iter_[0]) < 1000  # it met its tolerance
+
+
+def test_newton_follows_a_flat_direction_to_the_kink_it_reaches() -> None:
+    """``0.5 (1 - w1 - w2)^2 + lam (|w1| + |w2|)`` from ``(0.8, -0.2)``: the Hessian is
+    singular along ``(1, -1)``, where the loss is flat and the L1 term falls until ``w2``
+    reaches zero. Newton's method used to stop at ``w1 + w2 = 1`` with ``w2 < 0``; it now
+    takes that direction to the kink, then solves the rest: ``(1 - lam, 0)`` exactly."""
+    from shrinkage import L1
+    from shrinkage.linear._newton import polish
+
+    lam = 0.1
+    datafit = Quadratic(torch.ones(1, 2, dtype=torch.float64), torch.ones(1, dtype=torch.float64))
+    w = torch.tensor([0.8, -0.2], dtype=torch.float64)
+    polished = polish(datafit, L1(lam), w, torch.zeros(2, dtype=torch.bool), final=True)
+    assert polished is not None and float(polished[1]) == 0.0
+    torch.testing.assert_close(polished, torch.tensor([1 - lam, 0.0], dtype=torch.float64))
+
+
+def test_an_l1_multinomial_fit_leaves_no_flat_direction_unfollowed() -> None:
+    """On 5000 x 200 with 5 classes, supports hold every class of some features; Newton's
+    method stalled there (700 iterations, 43 s; scikit-learn's saga 354 epochs). Following
+    the flat directions it meets its tolerance in about 220."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=5000, n_features=200, n_informative=20, n_classes=5, random_state=0
+    )
+    ours = sh.LogisticRegression(l1_ratio=1.0, C=0.05, solver="saga", max_iter=1000).fit(X, y)
+    assert int(ours.n_iter_[0]) <= 400  # below max_iter: the duality gap met tol

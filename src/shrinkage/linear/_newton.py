@@ -167,6 +167,18 @@ def _longest_step(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
     return crossing, min(1.0, float((-w[crossing] / d[crossing]).min()))
 
 
+def _to_nearest_kink(w: Tensor, drift: Tensor, kinked: Tensor) -> Tensor | None:
+    """``drift`` scaled so that half of it carries the nearest kinked coordinate it moves
+    towards zero onto zero (the line search of :func:`polish` then lands it there exactly);
+    ``None`` when it moves none towards zero. Along a direction where the datafit is flat and
+    the penalty falls linearly, the objective falls until such a coordinate reaches its
+    kink."""
+    toward = kinked & (torch.sign(w) * drift < 0)
+    if not bool(toward.any()):
+        return None
+    return drift * (2.0 * float((-w[toward] / drift[toward]).min()))
+
+
 def newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
     """``[d]`` boolean: the coordinates Newton's method works on, the nonzero ones and those
     where the penalty is smooth at zero (``free`` ones, a pure L2 part)."""
@@ -208,7 +220,10 @@ def polish(
         direction = _newton_direction(datafit, penalty, current, idx)
         if direction is None:
             break
-        d, d_min = direction
+        d, d_min, drift = direction
+        to_kink = None if drift is None else _to_nearest_kink(current[idx], drift, ~smooth[idx])
+        if to_kink is not None:
+            d, d_min = to_kink, None
         crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
         if d_min is not None and t_max >= 1.0:  # a long step that no kink cuts
             d = d_min
@@ -235,19 +250,28 @@ def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
 
 def _newton_direction(
     datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
-) -> tuple[Tensor, Tensor | None] | None:
-    """Newton's direction on the coordinates ``idx`` at ``current``, shape ``[len(idx)]``:
-    ``-H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian of the objective there (the
-    penalty's part from its ``hessian_block(idx, w)`` where it has one, a group penalty's,
-    else its diagonal), with the minimum-norm one when ``H`` is singular to rounding (see
-    :func:`_newton_step`); ``None`` when the gradient is already zero to round-off."""
+) -> tuple[Tensor, Tensor | None, Tensor | None] | None:
+    """Newton's directions on the coordinates ``idx`` at ``current``, each ``[len(idx)]``.
+
+    Returns:
+        ``(d, d_min, drift)``: ``d = -H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian
+        of the objective there (the penalty's part from its ``hessian_block(idx, w)`` where
+        it has one, a group penalty's, else its diagonal); ``d_min``, the minimum-norm one
+        when ``H`` is singular to rounding (see :func:`_newton_step`); ``drift = -(g + H
+        d)``, the part of ``-g`` that no step reaches, when it is above a thousandth of
+        ``g`` (``g`` then has a part along ``H``'s null space: the classes' common shift of
+        a multinomial feature, where the loss is flat and an L1 term falls linearly), else
+        ``None``. ``None`` when the gradient is already zero to round-off.
+    """
     probe = current.detach().clone().requires_grad_(True)
     (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
     g = datafit.grad(current)[idx] + pen_grad[idx]
     if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
         return None
     H = datafit.hessian(idx, current) + _penalty_hessian(penalty, idx, current)
-    return _newton_step(H, g)
+    d, d_min = _newton_step(H, g)
+    drift = -(g + H @ (d if d_min is None else d_min))
+    return d, d_min, (drift if float(drift.norm()) > 1e-3 * float(g.norm()) else None)
 
 
 def _penalty_hessian(penalty: Penalty, idx: Tensor, w: Tensor) -> Tensor:
