@@ -33,11 +33,11 @@ def unapplied_penalties(model: Any) -> list[str]:
 
     Example:
         >>> from shrinkage.keras import L1
-        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2,
-        ...     kernel_regularizer=L1(0.01))])
+        >>> layer = keras.layers.Dense(2, kernel_regularizer=L1(0.01), name="hidden")
+        >>> m = keras.Sequential([keras.Input((3,)), layer], name="model")
         >>> m.compile(optimizer="adam", loss="mse")
         >>> unapplied_penalties(m)
-        ['sequential/dense/kernel']
+        ['model/hidden/kernel']
     """
     optimizer = getattr(model, "optimizer", None)
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer
