@@ -2,7 +2,10 @@
 ``shrinkage.linear``: the estimator classes are substituted in ``sklearn.linear_model`` before
 the test modules import them, and the tests listed in ``expected_failures.txt`` (each with a
 reason) are expected to fail, strictly: a listed test that passes fails the run, so the list
-shrinks as features land, and a test not listed that fails fails the run.
+shrinks as features land, and a test not listed that fails fails the run. The one exception is
+a reason that begins with ``round-off:``: such a test compares two values that are both
+round-off at an exact solution, so whether it passes depends on the machine's rounding, and it
+may pass or fail.
 
     make test-conformance
 """
@@ -84,7 +87,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         key = test_id(item)
         if key in expected:
             seen.add(key)
-            item.add_marker(pytest.mark.xfail(reason=expected[key], strict=True))
+            reason = expected[key]
+            item.add_marker(
+                pytest.mark.xfail(reason=reason, strict=not reason.startswith("round-off:"))
+            )
     if config.option.keyword or config.option.markexpr:
         return  # a selection: listed tests outside it are not missing
     files = {item.path.name for item in items}
