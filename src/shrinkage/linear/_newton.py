@@ -158,13 +158,21 @@ def _newton_step(H: Tensor, g: Tensor) -> tuple[Tensor, Tensor | None]:
     return d, least_squares(H, -g[:, None]).flatten()
 
 
-def _longest_step(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
-    """``(crossing, t_max)`` of a step ``d`` from ``w`` (both ``[k]``): the kinked entries it
-    carries towards zero, and the longest step (at most 1) that keeps them on their side."""
+def _first_kink(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
+    """``(crossing, t)`` of a direction ``d`` from ``w`` (both ``[k]``): the kinked entries it
+    carries towards zero, and the step at which the first of them reaches zero (``inf`` when
+    it carries none)."""
     crossing = kinked & (torch.sign(w) * d < 0)
     if not bool(crossing.any()):
-        return crossing, 1.0
-    return crossing, min(1.0, float((-w[crossing] / d[crossing]).min()))
+        return crossing, math.inf
+    return crossing, float((-w[crossing] / d[crossing]).min())
+
+
+def _longest_step(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
+    """``(crossing, t_max)``: :func:`_first_kink` with the step capped at 1, the longest step
+    along ``d`` that keeps every kinked entry on its side of zero."""
+    crossing, t = _first_kink(w, d, kinked)
+    return crossing, min(1.0, t)
 
 
 def _to_nearest_kink(w: Tensor, drift: Tensor, kinked: Tensor) -> Tensor | None:
@@ -173,10 +181,8 @@ def _to_nearest_kink(w: Tensor, drift: Tensor, kinked: Tensor) -> Tensor | None:
     ``None`` when it moves none towards zero. Along a direction where the datafit is flat and
     the penalty falls linearly, the objective falls until such a coordinate reaches its
     kink."""
-    toward = kinked & (torch.sign(w) * drift < 0)
-    if not bool(toward.any()):
-        return None
-    return drift * (2.0 * float((-w[toward] / drift[toward]).min()))
+    _, t = _first_kink(w, drift, kinked)
+    return None if math.isinf(t) else drift * (2.0 * t)
 
 
 def newton_support(penalty: Penalty, w: Tensor, free: Tensor) -> Tensor:
