@@ -4,6 +4,9 @@ scikit-learn's answers and leaves the user's data as it was."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,8 @@ from sklearn.datasets import make_regression
 from torch import Tensor
 
 from shrinkage import linear as sh
+from shrinkage._threads import threads_for
+from shrinkage.linear import _design as design
 from shrinkage.linear._bound_datafits import LossOptions, SquaredLoss
 from shrinkage.linear._datafits import Quadratic
 from shrinkage.linear._design import (
@@ -215,6 +220,34 @@ def test_the_symmetric_product_is_the_full_one_and_exactly_symmetric(p: int) -> 
     assert torch.equal(G, G.T)
     stats = GramStats.of(X.numpy(), np.ones(70), s.numpy().ravel(), torch.device("cpu"))
     assert torch.equal(stats.XtX, G)
+
+
+def test_the_symmetric_product_runs_on_the_threads_its_work_is_worth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside a fit sized for one pass over ``X`` (one thread), the Gram matrix, ``p / 2``
+    times that work, is formed on both threads the user allows; the fit's one thread is
+    restored after it."""
+    seen: list[int] = []
+
+    @contextmanager
+    def spy(work: float) -> Iterator[int]:
+        with threads_for(work) as count:
+            seen.append(torch.get_num_threads())
+            yield count
+
+    monkeypatch.setattr(design, "threads_for", spy, raising=False)
+    X = _design(n=4000, p=600, seed=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threads_for(4000 * 600):  # what fit_threads gives this X: one thread
+            outer = torch.get_num_threads()
+            symmetric_product(X, X)
+            after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert (outer, seen, after) == (1, [2], 1)
 
 
 @pytest.mark.parametrize("k", [None, 1, 2, THIN_COLUMNS, THIN_COLUMNS + 1])

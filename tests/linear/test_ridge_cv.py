@@ -1,5 +1,6 @@
-"""RidgeCV: leave-one-out from one SVD, against scikit-learn's RidgeCV on the same problems and
-against leave-one-out by brute force (n refits of Ridge)."""
+"""RidgeCV: leave-one-out from one decomposition (an SVD, or for n < p the kernel's
+eigendecomposition), against scikit-learn's RidgeCV on the same problems and against
+leave-one-out by brute force (n refits of Ridge)."""
 
 from __future__ import annotations
 

@@ -56,6 +56,8 @@ import torch
 from scipy import sparse
 from torch import Tensor
 
+from .._threads import threads_for
+
 __all__ = [
     "CREDIT",
     "GramRows",
@@ -274,15 +276,16 @@ def symmetric_product(A: Tensor, X: Tensor) -> Tensor:
         >>> torch.allclose(symmetric_product(X, X), X.T @ X)
         True
     """
-    p = X.shape[1]
+    n, p = X.shape
     out = X.new_empty(p, p)
-    for i in range(0, p, SYMMETRIC_BLOCK):
-        j = min(i + SYMMETRIC_BLOCK, p)
-        row = A[:, i:j].T @ X[:, i:]
-        diagonal = row[:, : j - i]
-        out[i:j, i:j] = diagonal.triu() + diagonal.triu(1).T
-        out[i:j, j:] = row[:, j - i :]
-        out[j:, i:j] = row[:, j - i :].T
+    with threads_for(n * p * (p + SYMMETRIC_BLOCK) / 2):
+        for i in range(0, p, SYMMETRIC_BLOCK):
+            j = min(i + SYMMETRIC_BLOCK, p)
+            row = A[:, i:j].T @ X[:, i:]
+            diagonal = row[:, : j - i]
+            out[i:j, i:j] = diagonal.triu() + diagonal.triu(1).T
+            out[i:j, j:] = row[:, j - i :]
+            out[j:, i:j] = row[:, j - i :].T
     return out
 
 

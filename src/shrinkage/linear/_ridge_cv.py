@@ -7,9 +7,12 @@ the full fit at each ``alpha`` without refitting: with the hat matrix
 
     e_i = (y~_i - (H y~)_i) / (1 - H_ii),
 
-which is scikit-learn's generalized cross-validation in its ``"svd"`` mode: one
-decomposition serves the whole grid. With ``cv`` set, each ``alpha`` is scored by K-fold
-cross-validation of :class:`~shrinkage.linear.Ridge` instead.
+which is scikit-learn's generalized cross-validation: one decomposition serves the whole
+grid. With ``n >= p`` it is the thin SVD (scikit-learn's ``"svd"`` mode); with ``n < p`` the
+eigendecomposition of the ``n x n`` kernel ``X~ X~^T = U diag(d^2) U^T`` (its ``"eigen"`` mode,
+which its ``"auto"`` picks there), several times faster than the SVD of a wide matrix. With
+``cv`` set, each ``alpha`` is scored by K-fold cross-validation of
+:class:`~shrinkage.linear.Ridge` instead.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import check_scalar
 
+from .._threads import threads_for
 from ._base import LinearRegressorMixin
 from ._common import fit_threads, output_dtype
+from ._design import symmetric_product
 from ._regression import Ridge, regression_data
 
 __all__ = ["RidgeCV"]
@@ -180,8 +185,37 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         return self
 
 
+def decompose(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(U, d)`` with ``X = U diag(d) V^T`` for ``X [n, p]``.
+
+    With ``n >= p``, the thin SVD (``U [n, p]``); with ``n < p``, the eigendecomposition of
+    ``X X^T`` (``U [n, n]``, ``d = sqrt(max(eigenvalues, 0))``), which costs ``n^2 p`` and an
+    ``n x n`` eigensolver instead of the SVD of a wide matrix. Both run on the threads their
+    work is worth, not the one that a single pass over ``X`` is worth.
+
+    Args:
+        X: the centred, weighted design, float64.
+
+    Returns:
+        ``U [n, r]`` and ``d [r]``, with ``r = min(n, p)``.
+
+    Example:
+        >>> X = torch.randn(4, 9, dtype=torch.float64)
+        >>> U, d = decompose(X)
+        >>> torch.allclose(U @ torch.diag(d**2) @ U.T, X @ X.T)
+        True
+    """
+    n, p = X.shape
+    with threads_for(n * p * min(n, p)):
+        if n >= p:
+            U, d, _ = torch.linalg.svd(X, full_matrices=False)
+            return U, d
+        eigenvalues, U = torch.linalg.eigh(symmetric_product(X.T, X.T))
+        return U, eigenvalues.clamp(min=0).sqrt()
+
+
 class _LeaveOneOut:
-    """Leave-one-out over a grid of alphas from one SVD (see the module docstring)."""
+    """Leave-one-out over a grid of alphas from one decomposition (see the module docstring)."""
 
     def __init__(
         self, estimator: RidgeCV, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None
@@ -194,32 +228,38 @@ class _LeaveOneOut:
         fit_intercept = estimator.fit_intercept
         self.x_mean = s @ X / s.sum() if fit_intercept else np.zeros(X.shape[1])
         self.y_mean = s @ y / s.sum() if fit_intercept else np.zeros(y.shape[1:])
-        Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
+        self.Xc = Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
         Y = torch.as_tensor(y - self.y_mean).reshape(n, -1)
         self.Y = Y * self.root[:, None]
-        self.U, self.d, Vt = torch.linalg.svd(Xc, full_matrices=False)
-        self.V = Vt.T
+        self.U, self.d = decompose(Xc)
+        self.U2 = self.U**2  # the hat matrix's diagonal at every alpha is U2 @ shrink
         self.UtY = self.U.T @ self.Y
         self.Ut_root = self.U.T @ self.root
         self.long = X.shape[0] > X.shape[1]
 
-    def solve(self, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(leave-one-out residuals [n, targets], coef [p, targets])`` at ``alpha``."""
+    def residuals(self, alpha: float) -> torch.Tensor:
+        """The leave-one-out residuals ``[n, targets]`` at ``alpha``."""
         d2 = self.d**2
         shrink = alpha / (d2 + alpha)
         U, Y, root = self.U, self.Y, self.root
         if self.long:  # (I - H) = U diag(shrink - 1) U^T + I on the complement of U
             residual = U @ ((shrink - 1)[:, None] * self.UtY) + Y
-            diagonal = (U**2) @ (shrink - 1) + 1
+            diagonal = self.U2 @ (shrink - 1) + 1
             free = U @ ((shrink - 1) * self.Ut_root) + root
         else:
             residual = U @ (shrink[:, None] * self.UtY)
-            diagonal = (U**2) @ shrink
+            diagonal = self.U2 @ shrink
             free = U @ (shrink * self.Ut_root)
         if self.estimator.fit_intercept:  # the intercept's direction is not penalized
             diagonal = diagonal - free * root / (root @ root)
-        coef = self.V @ ((self.d / (d2 + alpha))[:, None] * self.UtY)
-        return residual / diagonal[:, None], coef
+        return residual / diagonal[:, None]
+
+    def coef(self, alphas: np.ndarray) -> torch.Tensor:
+        """``[p, targets]``: each target's fit at its alpha (``alphas [targets]`` or ``[1]``),
+        ``X~^T U diag(1 / (d^2 + alpha)) U^T y~`` (``X~^T U = V diag(d)``)."""
+        alpha = torch.tensor(np.broadcast_to(alphas, (self.Y.shape[1],)), dtype=torch.float64)
+        dual = self.U @ (self.UtY / (self.d[:, None] ** 2 + alpha[None, :]))
+        return self.Xc.T @ dual
 
     def score(self, looe: torch.Tensor) -> Any:
         """The estimator's score of the leave-one-out residuals (higher is better), one per
@@ -254,19 +294,16 @@ class _LeaveOneOut:
         per_target = est.alpha_per_target and targets > 1
         best_score = np.full(targets if per_target else 1, -np.inf)
         best_alpha = np.zeros_like(best_score)
-        best_coef = torch.zeros(self.V.shape[0], targets, dtype=torch.float64)
         kept = []
         for alpha in alphas:
-            looe, coef = self.solve(float(alpha))
+            looe = self.residuals(float(alpha))
             scores, results = self.score(looe)
             kept.append(results)
             score = np.atleast_1d(scores)  # one per target, or one (a single target's too)
             better = score > best_score if per_target else score[:1] > best_score[:1]
-            columns = torch.as_tensor(better if per_target else np.repeat(better, targets))
-            best_coef[:, columns] = coef[:, columns]
             best_score = np.where(better, score if per_target else score[:1], best_score)
             best_alpha = np.where(better, alpha, best_alpha)
-        self._set(best_coef.numpy(), best_alpha, best_score, kept)
+        self._set(self.coef(best_alpha).numpy(), best_alpha, best_score, kept)
 
     def _set(self, coef: np.ndarray, alpha: np.ndarray, score: np.ndarray, kept: list[Any]) -> None:
         est, one = self.estimator, self.y.ndim == 1 or self.y.shape[1] == 1
