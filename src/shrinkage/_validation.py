@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -133,6 +133,22 @@ def check_factor(name: str, factor: Any) -> torch.Tensor | None:
     if bool((tensor < 0).any()):
         raise ValueError(f"{name} must be >= 0 everywhere, got minimum {tensor.min().item():g}")
     return tensor
+
+
+def broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to ``target`` without changing it: aligned from
+    the right, each size is 1 or the target's, and ``shape`` has no more dimensions.
+
+    A plain check on the sizes (``torch.broadcast_shapes`` costs a millisecond a call and, on
+    its first, an import of its symbolic-shape machinery).
+
+    Example:
+        >>> broadcasts_to((4,), (3, 4)), broadcasts_to((3, 1), (3, 4)), broadcasts_to((3,), (3, 4))
+        (True, True, False)
+    """
+    if len(shape) > len(target):
+        return False
+    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target), strict=False))
 
 
 def check_device(device: Any) -> torch.device:

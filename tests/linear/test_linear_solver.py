@@ -130,6 +130,26 @@ def test_wide_problem_read_in_blocks_matches_sklearn(l1_ratio: float) -> None:
     assert abs(ours.intercept_ - theirs.intercept_) <= 1e-4 * max(1.0, abs(theirs.intercept_))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_multinomial_hessian_on_a_support_is_autograd_s(weighted: bool) -> None:
+    """Oracle: the rows and columns ``idx`` of autograd's Hessian of the weighted mean
+    cross-entropy, with classes interleaved and missing from the support; exactly
+    symmetric."""
+    from shrinkage.linear._datafits import Multinomial
+
+    gen = torch.Generator().manual_seed(4)
+    X = torch.randn(120, 6, dtype=torch.float64, generator=gen)
+    y = torch.randint(0, 4, (120,), generator=gen)
+    weights = torch.rand(120, dtype=torch.float64, generator=gen) if weighted else None
+    datafit = Multinomial(X, y, 4, weights)
+    w = 0.3 * torch.randn(24, dtype=torch.float64, generator=gen)
+    idx = torch.tensor([0, 3, 5, 6, 9, 13, 14, 20, 23])  # no coordinate of class 2 but one
+    H = datafit.hessian(idx, w)
+    full = torch.autograd.functional.hessian(lambda v: datafit.value(v), w)
+    torch.testing.assert_close(H, full[idx][:, idx], rtol=1e-10, atol=1e-12)
+    assert torch.equal(H, H.T)
+
+
 def test_newton_waits_while_a_support_whose_hessian_is_dear_still_moves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

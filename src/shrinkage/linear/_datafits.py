@@ -22,6 +22,7 @@ from ._design import (
     columns,
     gram,
     stored_values,
+    symmetric_product,
     transposed_product,
 )
 
@@ -421,11 +422,16 @@ class Multinomial:
         feat, cls = idx // self.k, idx % self.k
         Xs = _dense_columns(self.X, feat)  # [n, m]
         Pa = P[:, cls]  # [n, m]
-        same = (cls[:, None] == cls[None, :]).to(P.dtype)
         # d2 f / dW[a,k] dW[b,l] = sum_i s_i x_ia x_ib p_ik (delta_kl - p_il) / S
-        # = ((X P)^T S X) * same - (X P)^T S (X P): two products, no [n, m, m] intermediate
+        # = ((X P)^T S X) on the blocks k = l, less (X P)^T S (X P): symmetric products,
+        # n m^2 / 2 and n m_k^2 / 2 per class k, no [n, m, m] intermediate
         XP = Xs * Pa
-        return ((self._rows(XP).T @ Xs) * same - self._rows(XP).T @ XP) / self._total
+        H = -symmetric_product(self._rows(XP), XP)
+        for c in torch.unique(cls):  # the first product lives on each class's own block
+            block = torch.nonzero(cls == c).reshape(-1)
+            own = XP.index_select(1, block)
+            H[block[:, None], block] += symmetric_product(self._rows(own), Xs[:, block])
+        return H / self._total
 
     @functools.cached_property
     def lipschitz(self) -> float:

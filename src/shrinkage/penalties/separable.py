@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .. import _kernels
 from .._kernels import Step
-from .._validation import check_factor, check_real
+from .._validation import broadcasts_to, check_factor, check_real
 from .base import Penalty, check_lam, check_step
 
 __all__ = ["L1", "L2", "ElasticNet"]
@@ -48,13 +48,11 @@ class _Separable(Penalty):
     def _factor_for(self, w: Tensor) -> Tensor | None:
         if self.factor is None:
             return None
-        try:
-            torch.broadcast_shapes(self.factor.shape, w.shape)
-        except RuntimeError:
+        if not broadcasts_to(self.factor.shape, w.shape):
             raise ValueError(
                 f"factor of shape {tuple(self.factor.shape)} does not broadcast to the parameter's "
                 f"shape {tuple(w.shape)}"
-            ) from None
+            )
         return self.factor.to(device=w.device, dtype=w.dtype)
 
     def value(self, w: Tensor) -> Tensor:
