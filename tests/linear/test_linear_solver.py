@@ -177,6 +177,48 @@ def test_newton_waits_while_a_support_whose_hessian_is_dear_still_moves(
     assert int(ours.n_iter_[0]) < 1000  # it met its tolerance
 
 
+def test_after_a_step_along_the_null_space_the_hessian_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step along a multinomial feature's common shift over its classes leaves every
+    prediction as it was: the next Newton step takes the kept Hessian's principal
+    submatrix instead of forming it, and that equals a freshly formed one to rounding."""
+    from sklearn.datasets import make_classification
+
+    from shrinkage.linear import _newton
+
+    X, y = make_classification(
+        n_samples=400, n_features=30, n_informative=10, n_classes=5, random_state=0
+    )
+    errors: list[float] = []
+    direction = _newton._newton_direction
+
+    def checked(
+        datafit: Any, penalty: Any, current: Tensor, idx: Tensor, loss_hessian: Any = None
+    ) -> Any:
+        if loss_hessian is not None:
+            fresh = datafit.hessian(idx, current)
+            errors.append(float((loss_hessian - fresh).abs().max() / fresh.abs().max()))
+        return direction(datafit, penalty, current, idx, loss_hessian)
+
+    monkeypatch.setattr(_newton, "_newton_direction", checked)
+    ours = sh.LogisticRegression(l1_ratio=1.0, C=1.0, solver="saga", max_iter=1000).fit(X, y)
+    assert int(ours.n_iter_[0]) < 1000
+    assert len(errors) >= 10
+    assert max(errors) <= 1e-9
+
+
+def test_principal_takes_a_subset_and_refuses_the_rest() -> None:
+    from shrinkage.linear._newton import _principal
+
+    H = torch.arange(16, dtype=torch.float64).reshape(4, 4)
+    kept = torch.tensor([2, 5, 7, 9])
+    torch.testing.assert_close(_principal((kept, H), torch.tensor([5, 9])), H[[1, 3]][:, [1, 3]])
+    assert _principal((kept, H), torch.tensor([5, 6])) is None
+    assert _principal((kept, H), torch.tensor([10])) is None
+    assert _principal(None, torch.tensor([5])) is None
+
+
 def test_newton_follows_a_flat_direction_to_the_kink_it_reaches() -> None:
     """``0.5 (1 - w1 - w2)^2 + lam (|w1| + |w2|)`` from ``(0.8, -0.2)``: the Hessian is
     singular along ``(1, -1)``, where the loss is flat and the L1 term falls until ``w2``

@@ -218,16 +218,18 @@ def polish(
     flat = _round_off(datafit, w, best) if final else 0.0
     moved_at_all = False
     affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
+    known: tuple[Tensor, Tensor] | None = None  # (idx, loss Hessian) after a null-space step
     for _ in range(max_newton):
         idx = torch.nonzero((current != 0) | smooth).flatten()
         if idx.numel() == 0:
             break
         signs = torch.sign(current[idx])
-        direction = _newton_direction(datafit, penalty, current, idx)
+        direction = _newton_direction(datafit, penalty, current, idx, _principal(known, idx))
         if direction is None:
             break
-        d, d_min, drift = direction
+        d, d_min, drift, loss_hessian = direction
         to_kink = None if drift is None else _to_nearest_kink(current[idx], drift, ~smooth[idx])
+        known = None if to_kink is None else (idx, loss_hessian)
         if to_kink is not None:
             d, d_min = to_kink, None
         crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
@@ -254,30 +256,64 @@ def _round_off(datafit: Datafit, w: Tensor, best: float) -> float:
     return 256 * torch.finfo(w.dtype).eps * max(1.0, abs(best), at_zero)
 
 
+def _principal(known: tuple[Tensor, Tensor] | None, idx: Tensor) -> Tensor | None:
+    """The loss Hessian of ``known = (kept, H)`` on ``idx``, its principal submatrix, when
+    ``idx`` is a subset of ``kept`` (both sorted); else ``None``.
+
+    A step along the null space of the loss Hessian (the drift of :func:`_newton_direction`,
+    such as a multinomial feature's common shift over its classes) leaves the model's
+    predictions, hence the Hessian, as they were: only the coordinates it carried to zero
+    leave it."""
+    if known is None:
+        return None
+    kept, H = known
+    at = torch.searchsorted(kept, idx).clamp(max=kept.numel() - 1)
+    if not torch.equal(kept[at], idx):
+        return None
+    return H.index_select(0, at).index_select(1, at)
+
+
 def _newton_direction(
-    datafit: Datafit, penalty: Penalty, current: Tensor, idx: Tensor
-) -> tuple[Tensor, Tensor | None, Tensor | None] | None:
+    datafit: Datafit,
+    penalty: Penalty,
+    current: Tensor,
+    idx: Tensor,
+    loss_hessian: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor] | None:
     """Newton's directions on the coordinates ``idx`` at ``current``, each ``[len(idx)]``.
 
+    Args:
+        datafit: the smooth part.
+        penalty: the penalty, whose gradient and Hessian on ``idx`` are added.
+        current: the point ``[d]``.
+        idx: the coordinates, sorted.
+        loss_hessian: the datafit's Hessian on ``idx`` at ``current`` when already known
+            (see :func:`_principal`); formed when ``None``.
+
     Returns:
-        ``(d, d_min, drift)``: ``d = -H^{-1} g`` with ``g`` and ``H`` the gradient and Hessian
-        of the objective there (the penalty's part from its ``hessian_block(idx, w)`` where
-        it has one, a group penalty's, else its diagonal); ``d_min``, the minimum-norm one
-        when ``H`` is singular to rounding (see :func:`_newton_step`); ``drift = -(g + H
-        d)``, the part of ``-g`` that no step reaches, when it is above a thousandth of
-        ``g`` (``g`` then has a part along ``H``'s null space: the classes' common shift of
-        a multinomial feature, where the loss is flat and an L1 term falls linearly), else
-        ``None``. ``None`` when the gradient is already zero to round-off.
+        ``(d, d_min, drift, loss_hessian)``: ``d = -H^{-1} g`` with ``g`` and ``H`` the
+        gradient and Hessian of the objective there (the penalty's part from its
+        ``hessian_block(idx, w)`` where it has one, a group penalty's, else its diagonal);
+        ``d_min``, the minimum-norm one when ``H`` is singular to rounding (see
+        :func:`_newton_step`); ``drift = -(g + H d)``, the part of ``-g`` that no step
+        reaches, when it is above a thousandth of ``g`` (``g`` then has a part along
+        ``H``'s null space: the classes' common shift of a multinomial feature, where the
+        loss is flat and an L1 term falls linearly), else ``None``; and the datafit's
+        Hessian on ``idx``. ``None`` when the gradient is already
+        zero to round-off.
     """
     probe = current.detach().clone().requires_grad_(True)
     (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
     g = datafit.grad(current)[idx] + pen_grad[idx]
     if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
         return None
-    H = datafit.hessian(idx, current) + _penalty_hessian(penalty, idx, current)
+    if loss_hessian is None:
+        loss_hessian = datafit.hessian(idx, current)
+    H = loss_hessian + _penalty_hessian(penalty, idx, current)
     d, d_min = _newton_step(H, g)
     drift = -(g + H @ (d if d_min is None else d_min))
-    return d, d_min, (drift if float(drift.norm()) > 1e-3 * float(g.norm()) else None)
+    large = float(drift.norm()) > 1e-3 * float(g.norm())
+    return d, d_min, (drift if large else None), loss_hessian
 
 
 def _penalty_hessian(penalty: Penalty, idx: Tensor, w: Tensor) -> Tensor:
