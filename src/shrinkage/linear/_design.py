@@ -1,5 +1,4 @@
-"""The design matrix as the solvers see it: dense or sparse, its Gram statistics, and kept
-Gram rows.
+"""The design matrix as the solvers see it: dense or sparse, Gram statistics, kept Gram rows.
 
 **Sparse designs.** A scipy sparse ``X`` used by the solvers without ever being densified.
 
@@ -22,8 +21,7 @@ the CPU, on float64 tensors shared with torch without copies.
 which cross-validation downdates fold by fold when ``n >> p``, and the float64 tensor the
 linear models compute on (:func:`as_tensor`).
 
-**Kept Gram rows.** Rows of the Gram matrix ``X^T X`` kept for the coordinates a sparse
-solution uses.
+**Kept Gram rows.** Rows of ``X^T X`` kept for the coordinates a sparse solution uses.
 
 A least-squares gradient on a wide design (``n < p``) reads all of ``X`` (``X^T (y - X w)``,
 ``2 n p`` multiply-accumulates, limited by memory bandwidth). When ``w`` is sparse, with
