@@ -299,8 +299,7 @@ def _newton_direction(
         reaches, when it is above a thousandth of ``g`` (``g`` then has a part along
         ``H``'s null space: the classes' common shift of a multinomial feature, where the
         loss is flat and an L1 term falls linearly), else ``None``; and the datafit's
-        Hessian on ``idx``. ``None`` when the gradient is already
-        zero to round-off.
+        Hessian on ``idx``. ``None`` when the gradient is already zero to round-off.
     """
     probe = current.detach().clone().requires_grad_(True)
     (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)

@@ -185,33 +185,33 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         return self
 
 
-def decompose(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(U, d)`` with ``X = U diag(d) V^T`` for ``X [n, p]``.
+def decompose(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(U, d, V^T)`` with ``X = U diag(d) V^T`` for ``X [n, p]``.
 
-    With ``n >= p``, the thin SVD (``U [n, p]``); with ``n < p``, the eigendecomposition of
-    ``X X^T`` (``U [n, n]``, ``d = sqrt(max(eigenvalues, 0))``), which costs ``n^2 p`` and an
-    ``n x n`` eigensolver instead of the SVD of a wide matrix. Both run on the threads their
-    work is worth, not the one that a single pass over ``X`` is worth.
+    With ``n >= p``, the thin SVD (``U [n, p]``, ``V^T [p, p]``); with ``n < p``, the
+    eigendecomposition of ``X X^T`` (``U [n, n]``, ``d = sqrt(max(eigenvalues, 0))``, no
+    ``V^T``), which costs ``n^2 p`` and an ``n x n`` eigensolver instead of the SVD of a wide
+    matrix. Both run on the threads their work is worth, not the one that a single pass over
+    ``X`` is worth.
 
     Args:
         X: the centred, weighted design, float64.
 
     Returns:
-        ``U [n, r]`` and ``d [r]``, with ``r = min(n, p)``.
+        ``U [n, r]``, ``d [r]`` and ``V^T [r, p]`` or ``None``, with ``r = min(n, p)``.
 
     Example:
         >>> X = torch.randn(4, 9, dtype=torch.float64)
-        >>> U, d = decompose(X)
+        >>> U, d, _ = decompose(X)
         >>> torch.allclose(U @ torch.diag(d**2) @ U.T, X @ X.T)
         True
     """
     n, p = X.shape
     with threads_for(n * p * min(n, p)):
         if n >= p:
-            U, d, _ = torch.linalg.svd(X, full_matrices=False)
-            return U, d
+            return torch.linalg.svd(X, full_matrices=False)
         eigenvalues, U = torch.linalg.eigh(symmetric_product(X.T, X.T))
-        return U, eigenvalues.clamp(min=0).sqrt()
+        return U, eigenvalues.clamp(min=0).sqrt(), None
 
 
 class _LeaveOneOut:
@@ -231,7 +231,7 @@ class _LeaveOneOut:
         self.Xc = Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
         Y = torch.as_tensor(y - self.y_mean).reshape(n, -1)
         self.Y = Y * self.root[:, None]
-        self.U, self.d = decompose(Xc)
+        self.U, self.d, self.Vt = decompose(Xc)
         self.U2 = self.U**2  # the hat matrix's diagonal at every alpha is U2 @ shrink
         self.UtY = self.U.T @ self.Y
         self.Ut_root = self.U.T @ self.root
@@ -256,10 +256,13 @@ class _LeaveOneOut:
 
     def coef(self, alphas: np.ndarray) -> torch.Tensor:
         """``[p, targets]``: each target's fit at its alpha (``alphas [targets]`` or ``[1]``),
-        ``X~^T U diag(1 / (d^2 + alpha)) U^T y~`` (``X~^T U = V diag(d)``)."""
+        ``V diag(d / (d^2 + alpha)) U^T y~``; without ``V`` (``n < p``), the same as
+        ``X~^T U diag(1 / (d^2 + alpha)) U^T y~``, as scikit-learn's "eigen" mode forms it."""
         alpha = torch.tensor(np.broadcast_to(alphas, (self.Y.shape[1],)), dtype=torch.float64)
-        dual = self.U @ (self.UtY / (self.d[:, None] ** 2 + alpha[None, :]))
-        return self.Xc.T @ dual
+        inverse = 1 / (self.d[:, None] ** 2 + alpha[None, :])  # [r, targets]
+        if self.Vt is not None:
+            return self.Vt.T @ (self.d[:, None] * inverse * self.UtY)
+        return self.Xc.T @ (self.U @ (inverse * self.UtY))
 
     def score(self, looe: torch.Tensor) -> Any:
         """The estimator's score of the leave-one-out residuals (higher is better), one per
