@@ -107,10 +107,8 @@ def figures(
     z = logits_train.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
     loss = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), y_train]))
-    term = sum(
-        float(np.abs(k).sum() if penalty == "l1" else np.square(k).sum())
-        for k in (k.astype(np.float64) for k in kernels)
-    )
+    wide = [k.astype(np.float64) for k in kernels]
+    term = sum(float(np.abs(k).sum() if penalty == "l1" else np.square(k).sum()) for k in wide)
     kernel = kernels[0]
     return {
         "objective": loss + lam * term,
@@ -133,8 +131,8 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
     classes = int(y_tr.max()) + 1
     model = nn.Sequential(nn.Linear(x_tr.shape[1], HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, classes))
     penalty_obj = shrinkage.L1(args.lam) if penalty == "l1" else shrinkage.L2(args.lam)
-    names = ["0.weight", "2.weight"] if args.penalize == "both" else ["0.weight"]
-    reg = shrinkage.Regularizer(model, dict.fromkeys(names, penalty_obj))
+    penalized = [0, 2] if args.penalize == "both" else [0]  # the Linear layers' indices
+    reg = shrinkage.Regularizer(model, {f"{i}.weight": penalty_obj for i in penalized})
     opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     if how == "shrinkage":
         opt = shrinkage.Proximal(opt, reg)
@@ -148,7 +146,7 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
             loss.backward()
             opt.step()
     with torch.no_grad():
-        kernels = [model[int(n.split(".")[0])].weight.T.numpy().copy() for n in names]
+        kernels = [model[i].weight.T.numpy().copy() for i in penalized]
         logits = model(x_tr).numpy()
         accuracy = float((model(x_te).argmax(1) == y_te).float().mean())
     return kernels, logits, accuracy

@@ -429,8 +429,8 @@ class Multinomial:
         H = -symmetric_product(self._rows(XP), XP)
         for c in torch.unique(cls):  # the first product lives on each class's own block
             block = torch.nonzero(cls == c).reshape(-1)
-            own = XP.index_select(1, block)
-            H[block[:, None], block] += symmetric_product(self._rows(own), Xs[:, block])
+            own, columns_k = XP[:, block], Xs[:, block]
+            H[block[:, None], block] += symmetric_product(self._rows(own), columns_k)
         return H / self._total
 
     @functools.cached_property

@@ -229,9 +229,9 @@ def polish(
             break
         d, d_min, drift, loss_hessian = direction
         to_kink = None if drift is None else _to_nearest_kink(current[idx], drift, ~smooth[idx])
-        known = None if to_kink is None else (idx, loss_hessian)
-        if to_kink is not None:
-            d, d_min = to_kink, None
+        known = None
+        if to_kink is not None:  # along the null space: the loss Hessian stays as it is
+            d, d_min, known = to_kink, None, (idx, loss_hessian)
         crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
         if d_min is not None and t_max >= 1.0:  # a long step that no kink cuts
             d = d_min

@@ -32,7 +32,7 @@ from sklearn.utils import check_scalar
 from .._threads import threads_for
 from ._base import LinearRegressorMixin
 from ._common import fit_threads, output_dtype
-from ._design import symmetric_product
+from ._design import gram
 from ._regression import Ridge, regression_data
 
 __all__ = ["RidgeCV"]
@@ -210,7 +210,7 @@ def decompose(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     with threads_for(n * p * min(n, p)):
         if n >= p:
             return torch.linalg.svd(X, full_matrices=False)
-        eigenvalues, U = torch.linalg.eigh(symmetric_product(X.T, X.T))
+        eigenvalues, U = torch.linalg.eigh(gram(X.T))
         return U, eigenvalues.clamp(min=0).sqrt(), None
 
 
@@ -228,10 +228,11 @@ class _LeaveOneOut:
         fit_intercept = estimator.fit_intercept
         self.x_mean = s @ X / s.sum() if fit_intercept else np.zeros(X.shape[1])
         self.y_mean = s @ y / s.sum() if fit_intercept else np.zeros(y.shape[1:])
-        self.Xc = Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
+        Xc = torch.as_tensor(X - self.x_mean) * self.root[:, None]
         Y = torch.as_tensor(y - self.y_mean).reshape(n, -1)
         self.Y = Y * self.root[:, None]
         self.U, self.d, self.Vt = decompose(Xc)
+        self.Xc = Xc if self.Vt is None else None  # what coef() needs without V
         self.U2 = self.U**2  # the hat matrix's diagonal at every alpha is U2 @ shrink
         self.UtY = self.U.T @ self.Y
         self.Ut_root = self.U.T @ self.root
@@ -262,6 +263,7 @@ class _LeaveOneOut:
         inverse = 1 / (self.d[:, None] ** 2 + alpha[None, :])  # [r, targets]
         if self.Vt is not None:
             return self.Vt.T @ (self.d[:, None] * inverse * self.UtY)
+        assert self.Xc is not None
         return self.Xc.T @ (self.U @ (inverse * self.UtY))
 
     def score(self, looe: torch.Tensor) -> Any:
