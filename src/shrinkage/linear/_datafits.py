@@ -8,7 +8,6 @@ held at zero) for working-set solvers. The solver never looks inside one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,41 +24,10 @@ from ._design import (
     symmetric_product,
     transposed_product,
 )
+from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
-
-
-def largest_singular_value_sq(X: Design, n_iter: int = 100, rtol: float = 1e-3) -> float:
-    """``sigma_max(X)^2`` by power iteration on ``X^T X``, from above: the estimate is raised
-    by its last relative change plus 1%, so a step ``1 / L`` stays safe. Costs two
-    matrix-vector products an iteration, instead of an SVD."""
-    return _power_iteration(lambda v: X.T @ (X @ v), X, n_iter, rtol)
-
-
-def largest_eigenvalue(G: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> float:
-    """``lambda_max(G)`` of a symmetric positive semi-definite ``G``, as above."""
-    return _power_iteration(lambda v: G @ v, G, n_iter, rtol)
-
-
-def _power_iteration(apply: Callable[[Tensor], Tensor], A: Any, n_iter: int, rtol: float) -> float:
-    if A.numel() == 0:
-        return 0.0
-    gen = torch.Generator(device=A.device).manual_seed(0)
-    v = torch.randn(A.shape[1], dtype=A.dtype, device=A.device, generator=gen).abs()
-    v /= torch.linalg.vector_norm(v)
-    estimate = change = 0.0
-    for _ in range(n_iter):
-        u = apply(v)
-        norm = float(torch.linalg.vector_norm(u))
-        if norm == 0:
-            return 0.0
-        v = u / norm
-        change = abs(norm - estimate) / norm
-        estimate = norm
-        if change < rtol:
-            break
-    return estimate * (1.01 + change)
 
 
 def residual_products(
@@ -221,12 +189,16 @@ class Quadratic:
         return r, XtR
 
     def _gram_product(self, w: Tensor) -> Tensor:
-        """``G w``, remembered for the last ``w``."""
+        """``G w``, remembered for the last ``w``; from the rows of ``w``'s support when it
+        holds at most a quarter of the coordinates (``G`` is symmetric: ``G w = G_S^T w_S``),
+        which reads that share of ``G`` only."""
         assert self.G is not None
         cached = _hit(self._last_gram, w)
         if cached is not None:
             return cached[1]
-        Gw = self.G @ w
+        used = torch.nonzero(w).reshape(-1)
+        few = 4 * used.numel() <= w.numel()
+        Gw = w[used] @ self.G.index_select(0, used) if few else self.G @ w
         self._last_gram = (w.clone(), Gw)
         return Gw
 
@@ -458,10 +430,11 @@ def enet_duality_gap(
         primal = r_norm2 / (2 * n) + 0.5 * l2 * float(w @ w)
         dual = r_y / n - r_norm2 / (2 * n) - float(reach @ reach) / (2 * l2 * n * n)
         return primal - dual
-    XtA = XtR - n * l2 * w
+    XtA = torch.add(XtR, w, alpha=-n * l2) if l2 else XtR
     reach = XtA if positive else XtA.abs()
     dual_norm = float(reach.max()) if XtA.numel() else 0.0
-    terms = ResidualTerms(r_norm2, r_y, dual_norm, float(w.abs().sum()), float(w @ w))
+    l1_norm = float(torch.linalg.vector_norm(w, 1))
+    terms = ResidualTerms(r_norm2, r_y, dual_norm, l1_norm, float(w @ w))
     return scaled_residual_gap(n, l1, l2, terms)
 
 

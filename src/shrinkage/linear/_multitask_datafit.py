@@ -7,14 +7,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._datafits import (
-    Design,
-    ResidualTerms,
-    largest_eigenvalue,
-    largest_singular_value_sq,
-    scaled_residual_gap,
-)
+from ._datafits import Design, ResidualTerms, scaled_residual_gap
 from ._design import columns, gram, transposed_product
+from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
 
 __all__ = ["MultiTaskQuadratic"]
 

@@ -244,7 +244,7 @@ class LinearProblem:
         coef, intercept = self.coefficients(state)
         used = np.flatnonzero(np.any(np.atleast_2d(coef) != 0, axis=0))
         return Evaluation(
-            coef, intercept, float(self.loss.datafit.value(state)), tuple(int(j) for j in used)
+            coef, intercept, float(self.loss.datafit.value(state)), tuple(used.tolist())
         )
 
     def score(
