@@ -144,7 +144,12 @@ class Evaluation:
 
 
 class PathProblem(Protocol):
-    """What :func:`path` needs of a model family."""
+    """What :func:`path` needs of a model family.
+
+    A problem may also offer ``extrapolate(lam, last, before) -> state``: a warm start at
+    ``lam`` predicted from the last two fits, each ``(strength, state)``, which :func:`path`
+    then uses in place of the last state (the linear models extrapolate their coefficients).
+    """
 
     def lambda_max(self) -> float:
         """The smallest strength at which every feature is out of the model."""
@@ -228,14 +233,28 @@ def path(
     )
     state = problem.initial_state() if initial_state is None else initial_state
     points: list[PathPoint] = []
+    solved: list[tuple[float, Any]] = []  # the last two fits, (strength, state)
     for i, lam in enumerate(grid):
-        point, state = _fit_point(problem, float(lam), state, validation)
+        warm = _warm_start(problem, float(lam), state, solved)
+        point, state = _fit_point(problem, float(lam), warm, validation)
+        solved = [*solved[-1:], (float(lam), state)]
         points.append(point)
         if progress is not None:
             progress(i, len(grid), point)
         if stop is not None and stop(point):
             break
     return points
+
+
+def _warm_start(
+    problem: PathProblem, lam: float, state: Any, solved: list[tuple[float, Any]]
+) -> Any:
+    """The warm start at ``lam``: the last ``state``, or, when the problem offers
+    ``extrapolate`` (see :class:`PathProblem`), its prediction from the last two fits."""
+    extrapolate = getattr(problem, "extrapolate", None)
+    if extrapolate is None or len(solved) < 2:
+        return state
+    return extrapolate(lam, solved[-1], solved[-2])
 
 
 def _checked_grid(lambdas: Sequence[float] | np.ndarray) -> np.ndarray:

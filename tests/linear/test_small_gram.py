@@ -1,6 +1,6 @@
-"""The least-squares datafit kept as a small Gram matrix: solved whole, to a tighter aim once
-it has to move; ``G w`` from the rows of a sparse ``w``; exact Lipschitz constants of small
-matrices."""
+"""The least-squares datafit kept as a small Gram matrix: solved whole, to the working sets'
+inner share of ``tol``; ``G w`` from the rows of a sparse ``w``; exact Lipschitz constants of
+small matrices."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ def _gram_problem(seed: int = 0) -> tuple[Quadratic, float, Tensor]:
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
-def test_a_whole_solve_that_moves_runs_on_to_the_aim(l1_ratio: float) -> None:
-    """From zero the gap is far above ``tol``: the solve goes on to ``INNER_SHARE * tol``;
-    from a point already within ``tol`` it takes no step."""
+def test_a_whole_solve_runs_on_to_the_inner_share_of_tol(l1_ratio: float) -> None:
+    """A small Gram problem is solved to ``INNER_SHARE * tol``, as a working set is; from a
+    point already there it takes no step."""
     datafit, lam_max, free = _gram_problem()
     lam = 0.05 * lam_max
     l1, l2 = l1_ratio * lam, (1 - l1_ratio) * lam

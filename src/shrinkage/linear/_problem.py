@@ -232,6 +232,33 @@ class LinearProblem:
         w = solution.w if lam > 0 else loss.least_norm(solution.w)
         return w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
+    def extrapolate(
+        self, lam: float, last: tuple[float, Tensor], before: tuple[float, Tensor]
+    ) -> Tensor:
+        """A warm start at ``lam`` from the last two fits, the line through them:
+        ``w = w1 + t (w1 - w0)``, ``t = (lam - lam1) / (lam1 - lam0)``, with every penalized
+        coordinate that the line takes off ``w1``'s sign (or off zero) set to zero. Along a
+        Lasso path the solution is affine in ``lam`` while its support and signs hold, so
+        the prediction is then exact; elsewhere it is a first-order one. Only for
+        ``0 < t <= 1`` (the grid going on the same way, by no longer a step); otherwise
+        ``w1``.
+
+        Args:
+            lam: the next strength.
+            last: ``(lam1, w1)``, the last fit, ``w1 [d]``.
+            before: ``(lam0, w0)``, the fit before it.
+
+        Returns:
+            ``[d]``, the warm start.
+        """
+        (lam1, w1), (lam0, w0) = last, before
+        t = (lam - lam1) / (lam1 - lam0) if lam1 != lam0 else 0.0
+        if not 0.0 < t <= 1.0 or w0.shape != w1.shape:
+            return w1
+        w = torch.lerp(w1, w0.to(w1.device, w1.dtype), -t)
+        keep = self.loss.free | (torch.sign(w) == torch.sign(w1))
+        return torch.where(keep, w, 0.0)
+
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
         """``coef`` and ``intercept`` in scikit-learn's shapes."""
         return self.loss.coefficients(w)

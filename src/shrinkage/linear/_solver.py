@@ -60,10 +60,11 @@ INNER_SHARE = 0.03
 SMALL_GRAM_FLOPS = 2 * 1024 * 1024
 """A datafit whose Hessian is a kept matrix (``datafit.hessian_is_cheap``: a Gram matrix) and
 whose gradient costs at most this (a product with a ``1024 x 1024`` Gram matrix) is solved
-whole, in place of working sets, and once it has to move, to ``INNER_SHARE * tol`` as a
-working set would be. Such a gradient costs less than a working set's round of small calls
-(ranking, restriction, a Lipschitz constant): on tall designs with p from 100 to 1000, paths
-solved whole took 0.6 - 1.0x the time; at p = 2000, a Lasso path took 3.4x."""
+whole, in place of working sets, to ``INNER_SHARE * tol`` as a working set's inner solve is
+(a path's warm start that merely meets ``tol`` would leave its points that far off). Such a
+gradient costs less than a working set's round of small calls (ranking, restriction, a
+Lipschitz constant): on tall designs with p from 100 to 1000, paths solved whole took 0.6 -
+1.0x the time; at p = 2000, a Lasso path took 3.4x."""
 
 PenaltyFor = Callable[[Tensor | None], Penalty]
 """``penalty_for(idx)``: the penalty on coordinates ``idx`` (``None``: all of them)."""
@@ -119,10 +120,8 @@ def _fista(
     criterion: Callable[[Tensor], float],
     polish_every: int = 10,
     check_every: int | None = None,
-    aim: float | None = None,
 ) -> tuple[Tensor, int, float]:
-    """FISTA with adaptive restart and periodic Newton polishing, until ``criterion <= tol``,
-    or, once it has to move (``criterion(w) > tol``), until ``criterion <= aim`` when given.
+    """FISTA with adaptive restart and periodic Newton polishing, until ``criterion <= tol``.
 
     When the datafit's gradient is affine (``datafit.affine_grad``, least squares), the
     gradient is computed at the iterates ``w_k`` only, and the one at the extrapolated point
@@ -141,8 +140,6 @@ def _fista(
     state = _Momentum.start(datafit, penalty, w, affine)
     iters = 0
     crit = criterion(state.w)
-    if aim is not None and crit > tol:
-        tol = min(aim, tol)
     crit_at_polish = crit
     last_support = state.w != 0
     while iters < max_iter and crit > tol:
@@ -259,13 +256,13 @@ def solve(
         kkt(datafit, penalty) if criterion is None else functools.partial(criterion, datafit)
     )
     whole = working_set and _small_gram(datafit)  # solved whole in place of working sets,
-    working_set = working_set and not whole  # as accurately as a working set's inner solve
+    working_set = working_set and not whole  # as accurately as their inner solves are
     if working_set:
         sets = _WorkingSets(datafit, penalty_for, free, tol, criterion)
         w, iters, crit = sets.run(w0, max_iter, full_criterion)
     else:
-        aim = INNER_SHARE * tol if whole else None
-        w, iters, crit = _fista(datafit, penalty, w0, free, tol, max_iter, full_criterion, aim=aim)
+        to = INNER_SHARE * tol if whole else tol
+        w, iters, crit = _fista(datafit, penalty, w0, free, to, max_iter, full_criterion)
     if finish:
         w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, working_set)
     return Solution(w, iters, crit, crit <= tol)
