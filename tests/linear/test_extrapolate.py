@@ -93,12 +93,14 @@ def test_path_warm_starts_from_the_problem_s_prediction_once_two_points_are_fitt
     assert problem.starts == [0.0, 4.0, *predicted]
 
 
-@pytest.mark.parametrize(("n", "p"), [(2000, 50), (3000, 200)])
-def test_lasso_cv_follows_the_converged_validation_curve(n: int, p: int) -> None:
+@pytest.mark.parametrize(("n", "p", "k"), [(2000, 50, 10), (3000, 200, 10), (200, 1000, 20)])
+def test_lasso_cv_follows_the_converged_validation_curve(n: int, p: int, k: int) -> None:
     """At ``tol=1e-4`` a warm start that already meets the tolerance is kept, so without a
-    prediction the validation curve stays flat over runs of points (scikit-learn's is 39 %
-    and 58 % off its converged curve on these data). Predicted warm starts keep ours close."""
-    X, y = make_regression(n, p, n_informative=10, noise=5.0, random_state=0)
-    converged = sk.LassoCV(cv=5, tol=1e-12).fit(X, y).mse_path_.mean(axis=1)
+    prediction the validation curve stays flat over runs of points (scikit-learn's, and ours
+    before, were 39 %, 58 % and 46 % off the converged curve on these data, the last one
+    wide). Predicted warm starts keep ours close."""
+    X, y = make_regression(n, p, n_informative=k, noise=5.0, random_state=0)
+    converged = sk.LassoCV(cv=5, tol=1e-10, max_iter=100_000).fit(X, y)
     ours = sh.LassoCV(cv=5).fit(X, y).mse_path_.mean(axis=1)
-    assert float(np.max(np.abs(ours - converged) / converged)) < 0.02
+    exact = converged.mse_path_.mean(axis=1)
+    assert float(np.max(np.abs(ours - exact) / exact)) < 0.02

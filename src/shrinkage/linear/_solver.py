@@ -261,8 +261,8 @@ def solve(
         sets = _WorkingSets(datafit, penalty_for, free, tol, criterion)
         w, iters, crit = sets.run(w0, max_iter, full_criterion)
     else:
-        to = INNER_SHARE * tol if whole else tol
-        w, iters, crit = _fista(datafit, penalty, w0, free, to, max_iter, full_criterion)
+        stop_at = INNER_SHARE * tol if whole else tol
+        w, iters, crit = _fista(datafit, penalty, w0, free, stop_at, max_iter, full_criterion)
     if finish:
         w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, working_set)
     return Solution(w, iters, crit, crit <= tol)
