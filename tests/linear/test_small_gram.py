@@ -101,7 +101,6 @@ def test_the_gram_product_from_the_support_rows_is_the_plain_one(nonzero: int) -
     w[torch.randperm(40, generator=gen)[:nonzero]] = torch.randn(nonzero, generator=gen).double()
     grad = datafit.grad(w)
     torch.testing.assert_close(grad, datafit.G @ w - datafit.c, rtol=1e-12, atol=1e-12)
-    assert datafit.grad(w.clone()) is not None
     torch.testing.assert_close(datafit.grad(w.clone()), grad, rtol=0, atol=0)
 
 

@@ -253,9 +253,9 @@ class LinearProblem:
         """
         (lam1, w1), (lam0, w0) = last, before
         t = (lam - lam1) / (lam1 - lam0) if lam1 != lam0 else 0.0
-        if not 0.0 < t <= 1.0 or w0.shape != w1.shape:
+        if not 0.0 < t <= 1.0:
             return w1
-        w = torch.lerp(w1, w0.to(w1.device, w1.dtype), -t)
+        w = torch.lerp(w1, w0, -t)
         keep = self.loss.free | (torch.sign(w) == torch.sign(w1))
         return torch.where(keep, w, 0.0)
 
