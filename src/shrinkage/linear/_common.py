@@ -5,14 +5,17 @@ thread scope of a fit, and the settings passed on to :class:`~shrinkage.linear.L
 The estimators accept scikit-learn's solver parameters (``solver``, ``precompute``,
 ``selection``, ``random_state``, ``n_jobs``, ``copy_X``, ``dual``, ``intercept_scaling``,
 ``verbose``) so that code written for scikit-learn runs unchanged; they do not change the
-problem solved, and shrinkage's own solver is used whatever they say.
+problem solved, and shrinkage's own solver is used whatever they say. ``verbose`` of the
+cross-validated estimators reports their progress (:func:`fold_progress`).
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Protocol
 
@@ -26,7 +29,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._threads import threads_for
 from .._validation import check_factor
-from ..path import RULES, lambda_grid
+from ..path import RULES, PathPoint, lambda_grid
 from ._design import stored_values
 
 __all__ = [
@@ -40,9 +43,12 @@ __all__ = [
     "check_sample_weight",
     "class_sample_weight",
     "fit_threads",
+    "fold_progress",
     "least_squares",
     "output_dtype",
     "refuse_params",
+    "report",
+    "report_choice",
     "warn_not_converged",
 ]
 
@@ -90,6 +96,109 @@ class Converging(Protocol):
 
     @property
     def criterion(self) -> float: ...
+
+
+def report(estimator: Any, message: str, level: int = 1) -> None:
+    """Write ``"<estimator's class>: <message>"`` on standard error when the estimator's
+    ``verbose`` is at least ``level``.
+
+    Args:
+        estimator: read for its ``verbose`` (``False``, ``True`` or an int ``>= 0``) and its
+            class name.
+        message: the line, without the name.
+        level: the least ``verbose`` that shows it.
+    """
+    if int(getattr(estimator, "verbose", 0) or 0) >= level:
+        print(f"{type(estimator).__name__}: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class FoldProgress:
+    """What a cross-validated estimator reports of one fold's path (see
+    :func:`fold_progress`); called as a path's ``progress(i, n, point)``.
+
+    Attributes:
+        estimator: whose ``verbose`` and name the lines carry (see :func:`report`).
+        title: the fold, e.g. ``"fold 2 of 5 (l1_ratio=0.5)"``.
+        grid: the points' values in the estimator's own terms, in path order, ``[n]``.
+        name: what ``grid`` holds (``"alpha"``, ``"C"``).
+        seconds: the fold's fitting time so far.
+    """
+
+    estimator: Any
+    title: str
+    grid: Sequence[float] | np.ndarray
+    name: str
+    seconds: float = 0.0
+
+    def __call__(self, i: int, n: int, point: PathPoint) -> None:
+        self.step(i, n, point.n_nonzero, point.n_iter, point.seconds, point.val_loss)
+
+    def step(
+        self,
+        i: int,
+        n: int,
+        n_nonzero: int,
+        n_iter: int,
+        seconds: float,
+        held_out: float | None = None,
+    ) -> None:
+        """Point ``i`` of ``n`` is fitted: a line for it at ``verbose >= 2``, and at
+        ``verbose >= 1`` one for the fold once its last point is."""
+        self.seconds += seconds
+        loss = "" if held_out is None else f", held-out loss {held_out:.6g}"
+        report(
+            self.estimator,
+            f"{self.title}, {self.name} {i + 1} of {n} = {self.grid[i]:.4g}: "
+            f"nonzero {n_nonzero}, n_iter {n_iter}{loss}",
+            level=2,
+        )
+        if i + 1 == n:
+            report(self.estimator, f"{self.title}: {n} {self.name}s in {self.seconds:.2f} s")
+
+
+def fold_progress(
+    estimator: Any,
+    fold: int,
+    n_folds: int,
+    grid: Sequence[float] | np.ndarray,
+    name: str = "alpha",
+    l1_ratio: float | None = None,
+) -> FoldProgress | None:
+    """The progress report of one fold's path, as scikit-learn's ``verbose`` asks: nothing at
+    0; from 1, a line on standard error as each fold's path ends; from 2, a line per point
+    as well (its value, nonzero coefficients, solver iterations and held-out loss).
+
+    Args:
+        estimator: the cross-validated estimator.
+        fold: the fold's position, from 0.
+        n_folds: how many folds.
+        grid: the points' values in the estimator's terms, in path order, ``[n]``.
+        name: what ``grid`` holds.
+        l1_ratio: the path's ratio, named in the lines (``None``: not named).
+
+    Returns:
+        The report, or ``None`` when ``verbose`` is 0 (nothing to call).
+
+    Example:
+        >>> from shrinkage.linear import LassoCV
+        >>> fold_progress(LassoCV(), 0, 5, [1.0, 0.1]) is None
+        True
+        >>> fold_progress(LassoCV(verbose=1), 1, 5, [1.0, 0.1]).title
+        'fold 2 of 5'
+    """
+    if not int(getattr(estimator, "verbose", 0) or 0):
+        return None
+    ratio = "" if l1_ratio is None else f" (l1_ratio={l1_ratio:g})"
+    return FoldProgress(estimator, f"fold {fold + 1} of {n_folds}{ratio}", grid, name)
+
+
+def report_choice(estimator: Any, **chosen: float | None) -> None:
+    """At ``verbose >= 1``, the line of a cross-validated estimator's choice before its
+    refit: ``"chose alpha_=0.01, l1_ratio_=0.5; refitting on all the data"`` from
+    ``alpha_=0.01, l1_ratio_=0.5`` (values that are ``None`` are left out)."""
+    named = ", ".join(f"{key}={value:.4g}" for key, value in chosen.items() if value is not None)
+    report(estimator, f"chose {named}; refitting on all the data")
 
 
 def warn_not_converged(point: Converging, what: str, kind: str = "regression") -> None:

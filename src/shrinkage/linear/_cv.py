@@ -28,8 +28,10 @@ from ._common import (
     check_penalty_factor,
     check_sample_weight,
     fit_threads,
+    fold_progress,
     output_dtype,
     refuse_params,
+    report_choice,
     warn_not_converged,
 )
 from ._design import GramStats
@@ -93,9 +95,10 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
     ``ElasticNet(alpha=alpha_)`` would fit it. ``sample_weight``, a sparse ``X`` and
     ``positive=True`` are supported as in :class:`ElasticNet`, and ``penalty_factor`` (with the
     grid's top at the smallest ``alpha`` that zeros every penalized feature, the features of
-    factor 0 fitted); ``precompute``, ``copy_X``,
-    ``verbose``, ``n_jobs``, ``random_state`` and ``selection`` are accepted for
-    scikit-learn's sake.
+    factor 0 fitted); ``precompute``, ``copy_X``, ``n_jobs``, ``random_state`` and
+    ``selection`` are accepted for scikit-learn's sake. ``verbose=1`` reports each fold's path
+    on standard error as it ends, and the choice before the refit; ``verbose=2`` each point
+    too.
 
     Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
     n_alphas]`` for several ratios and an int ``alphas``), ``mse_path_`` (``[n_alphas,
@@ -207,7 +210,9 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                         problem = self._from_stats(stats - fold_stats[k], ratio)
                     else:
                         problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
-                    per_fold.append(path(problem, grid, validation=validation))
+                    named = ratio if len(ratios) > 1 else None
+                    progress = fold_progress(self, k, len(folds), grid, l1_ratio=named)
+                    per_fold.append(path(problem, grid, validation=validation, progress=progress))
                     for point in per_fold[-1]:
                         used[list(point.selected)] = True
                 fold_points.append(per_fold)
@@ -215,6 +220,8 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
             self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
             self.mse_path_ = choice.mse_path
+            several_ratios = choice.l1_ratio if len(ratios) > 1 else None
+            report_choice(self, alpha_=choice.alpha, l1_ratio_=several_ratios)
             several = isinstance(self.alphas, Integral) and len(ratios) > 1
             self.alphas_ = np.asarray(grids) if several else np.asarray(grids[0])
             self._refit(X, y, sample_weight, stats)

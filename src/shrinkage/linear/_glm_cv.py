@@ -17,7 +17,15 @@ from sklearn.utils._param_validation import Interval
 
 from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
-from ._common import CV_COMMON, alpha_grid, fit_threads, output_dtype, warn_not_converged
+from ._common import (
+    CV_COMMON,
+    alpha_grid,
+    fit_threads,
+    fold_progress,
+    output_dtype,
+    report_choice,
+    warn_not_converged,
+)
 from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMRegressor, glm_data
 from ._problem import LinearProblem
 
@@ -110,10 +118,14 @@ class _GLMRegressorCV(_GLMRegressor):
             grid = self._grid(whole)
             folds = list(check_cv(self.cv).split(X, y))
             table = np.column_stack(
-                [self._fold(X, y, weights, offset, train, test, grid) for train, test in folds]
+                [
+                    self._fold(X, y, weights, offset, fold, grid, k, len(folds))
+                    for k, fold in enumerate(folds)
+                ]
             )
             choice = choose(table, grid)
             self.alpha_ = float(grid[choice.index(self.selection_rule)])
+            report_choice(self, alpha_=self.alpha_)
             (point,) = path(whole, [self.alpha_])
         warn_not_converged(point, f"{type(self).__name__} refit at alpha={self.alpha_:g}")
         self.alphas_, self.deviance_path_ = grid, table
@@ -126,11 +138,15 @@ class _GLMRegressorCV(_GLMRegressor):
         y: np.ndarray,
         weights: np.ndarray | None,
         offset: np.ndarray | None,
-        train: np.ndarray,
-        test: np.ndarray,
+        fold: tuple[np.ndarray, np.ndarray],
         grid: np.ndarray,
+        k: int,
+        n_folds: int,
     ) -> np.ndarray:
-        """``[n_alphas]``: the held-out mean deviance of the path fitted on ``train``."""
+        """``[n_alphas]``: the held-out mean deviance of the path fitted on the training rows
+        of ``fold``, fold ``k`` of ``n_folds`` in the progress report."""
+        train, test = fold
+        progress = fold_progress(self, k, n_folds, grid)
 
         def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
             return None if values is None else values[rows]
@@ -138,7 +154,7 @@ class _GLMRegressorCV(_GLMRegressor):
         loss = self._loss(X[train], y[train], part(weights, train), part(offset, train))
         power, link = self._family()
         deviances = []
-        for point in path(self._problem(loss), grid):
+        for point in path(self._problem(loss), grid, progress=progress):
             assert point.coef is not None
             intercept = float(np.asarray(point.intercept))
             mu = predicted_mean(X[test], point.coef, intercept, link, part(offset, test))
@@ -157,6 +173,8 @@ class PoissonRegressorCV(_GLMRegressorCV):
         cv: as scikit-learn's (``None``: 5-fold).
         selection_rule: ``"min"`` (lowest mean deviance) or ``"1se"`` (the largest ``alpha``
             within one standard error of it).
+        verbose: 1 reports each fold's path on standard error as it ends, and the choice
+            before the refit; 2 each point too.
         others: as :class:`~shrinkage.linear.PoissonRegressor`.
     """
 

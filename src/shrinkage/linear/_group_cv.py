@@ -20,7 +20,14 @@ from sklearn.utils._param_validation import Interval
 from .._validation import check_device
 from ..path import PathPoint, path
 from ._base import LinearRegressorMixin
-from ._common import CV_COMMON, alpha_grid, check_l1_ratios, fit_threads
+from ._common import (
+    CV_COMMON,
+    alpha_grid,
+    check_l1_ratios,
+    fit_threads,
+    fold_progress,
+    report_choice,
+)
 from ._cv import choose_on_folds
 from ._group import GroupLasso, GroupProblem, group_data
 from ._problem import as_problem_kwargs
@@ -41,6 +48,7 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         selection_rule: ``"min"`` (lowest mean error) or ``"1se"`` (the largest ``alpha``
             within one standard error of it).
         fit_intercept, tol, max_iter, device: as :class:`~shrinkage.linear.GroupLasso`'s.
+        verbose: 1 reports each fold's path as it ends, 2 each point too, on standard error.
 
     Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
     n_alphas]`` for several ratios), ``mse_path_`` (``[n_alphas, n_folds]``, or
@@ -61,6 +69,7 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         "groups": [None, "array-like", Interval(Integral, 1, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "verbose": ["verbose"],
         **CV_COMMON,
     }
 
@@ -77,6 +86,7 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         cv: Any = None,
         selection_rule: str = "min",
         device: str = "cpu",
+        verbose: int = 0,
     ) -> None:
         self.groups = groups
         self.l1_ratio = l1_ratio
@@ -88,6 +98,7 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         self.cv = cv
         self.selection_rule = selection_rule
         self.device = device
+        self.verbose = verbose
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLassoCV:
         """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
@@ -102,11 +113,13 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         with fit_threads(X):
             grids = [self._grid(X, y, weights, ratio) for ratio in ratios]
             fold_points = [
-                [self._fold(X, y, weights, ratio, grid, fold) for fold in folds]
+                self._fold_paths(X, y, weights, ratio, grid, folds, len(ratios) > 1)
                 for ratio, grid in zip(ratios, grids, strict=True)
             ]
         choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
         self.alpha_, self.l1_ratio_ = choice.alpha, choice.l1_ratio
+        several = self.l1_ratio_ if len(ratios) > 1 else None
+        report_choice(self, alpha_=self.alpha_, l1_ratio_=several)
         self.mse_path_ = choice.mse_path
         self.alphas_ = grids[0] if len(ratios) == 1 else np.asarray(grids)
         model = GroupLasso(
@@ -129,18 +142,24 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
             self.alphas, self.eps, 1.0, lambda: self._problem(X, y, weights, ratio).lambda_max()
         )
 
-    def _fold(
+    def _fold_paths(
         self,
         X: Any,
         y: np.ndarray,
         weights: np.ndarray | None,
         ratio: float,
         grid: np.ndarray,
-        fold: tuple[np.ndarray, np.ndarray],
-    ) -> list[PathPoint]:
-        """The warm-started path on the fold's training rows, scored on its held-out rows."""
-        train, test = fold
-        w_train = None if weights is None else weights[train]
-        w_test = None if weights is None else weights[test]
-        problem = self._problem(X[train], y[train], w_train, ratio)
-        return path(problem, grid, validation=(X[test], y[test], w_test))
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        named: bool,
+    ) -> list[list[PathPoint]]:
+        """Each fold's warm-started path on its training rows, scored on its held-out rows
+        (the ratio named in the progress report when ``named``)."""
+        paths = []
+        for k, (train, test) in enumerate(folds):
+            w_train = None if weights is None else weights[train]
+            w_test = None if weights is None else weights[test]
+            problem = self._problem(X[train], y[train], w_train, ratio)
+            progress = fold_progress(self, k, len(folds), grid, l1_ratio=ratio if named else None)
+            validation = (X[test], y[test], w_test)
+            paths.append(path(problem, grid, validation=validation, progress=progress))
+        return paths

@@ -20,8 +20,10 @@ from ._common import (
     COMMON,
     check_penalty_factor,
     fit_threads,
+    fold_progress,
     output_dtype,
     refuse_params,
+    report_choice,
     warn_not_converged,
 )
 from ._logistic import (
@@ -94,7 +96,8 @@ class LogisticRegressionCV(LogisticClassifier):
     ``refit=True`` keeps the best ``(C, l1_ratio)`` of the summed scores (``selection_rule``
     ``"1se"``: the strongest ``C`` within one standard error of it) and refits on all the data
     from the folds' mean coefficients there; ``refit=False`` averages the folds' best
-    coefficients.
+    coefficients. ``verbose=1`` reports each fold's path on standard error as it ends, and
+    the choice before the refit; ``verbose=2`` each point too.
 
     Attributes (scikit-learn 1.9's; see ``use_legacy_attributes``): ``C_``, ``l1_ratio_``,
     ``Cs_``, ``l1_ratios_``, ``scores_``, ``coefs_paths_``, ``n_iter_``, ``coef_``,
@@ -236,7 +239,10 @@ class LogisticRegressionCV(LogisticClassifier):
                         penalty_factor=self._factor,
                     )  # fmt: skip
                     lams = [strength(C, w_train, len(train)) for C in Cs[order]]
-                    points = path(problem, lams, validation=(X[test], y_idx[test], w_test))
+                    named = ratio if len(ratios) > 1 else None
+                    progress = fold_progress(self, f, len(folds), Cs[order], "C", named)
+                    validation = (X[test], y_idx[test], w_test)
+                    points = path(problem, lams, validation=validation, progress=progress)
                     for k, point in zip(order, points, strict=True):
                         coefs[f, k, r] = _flat(point, self.fit_intercept)
                         n_iter[f, k, r] = point.n_iter
@@ -245,6 +251,7 @@ class LogisticRegressionCV(LogisticClassifier):
             self.l1_ratios_ = np.asarray(ratios_given)
             if self.refit:
                 c, r = self._best(scores, Cs)
+                report_choice(self, C_=Cs[c], l1_ratio_=ratios[r] if len(ratios) > 1 else None)
                 start = coefs[:, c, r].mean(axis=0)
                 w = self._refit(X, y_idx, weights, Cs[c], ratios[r], start)
                 best_C, best_ratio = float(Cs[c]), ratios_given[r]

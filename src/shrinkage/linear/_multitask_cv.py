@@ -8,6 +8,7 @@ data exactly as :class:`~shrinkage.linear.MultiTaskElasticNet` would fit it.
 
 from __future__ import annotations
 
+import time
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -19,11 +20,14 @@ from .._validation import check_device
 from ..path import choose
 from ._common import (
     CV_COMMON,
+    FoldProgress,
     alpha_grid,
     check_l1_ratios,
     fit_threads,
+    fold_progress,
     output_dtype,
     refuse_params,
+    report_choice,
 )
 from ._multitask import MULTITASK_PARAMS, MultiTaskRegressor, fit_multitask, tasks_data
 
@@ -41,8 +45,10 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         cv: as scikit-learn's (``None``: 5-fold).
         selection_rule: ``"min"`` (lowest mean error) or ``"1se"`` (the largest ``alpha``
             within one standard error of it).
-        others: as :class:`~shrinkage.linear.MultiTaskElasticNet` (``verbose`` and
-            ``n_jobs`` accepted for scikit-learn's sake).
+        verbose: 1 reports each fold's path on standard error as it ends, and the choice
+            before the refit; 2 each point too.
+        others: as :class:`~shrinkage.linear.MultiTaskElasticNet` (``n_jobs`` accepted for
+            scikit-learn's sake).
 
     Attributes: ``alpha_``, ``l1_ratio_``, ``alphas_`` (``[n_alphas]``, or ``[n_l1_ratio,
     n_alphas]``), ``mse_path_`` (``[n_alphas, n_folds]``, or ``[n_l1_ratio, n_alphas,
@@ -113,13 +119,15 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         with fit_threads(X):
             grids = [self._grid(X, Y, weights, ratio) for ratio in ratios]
             tables = [
-                np.column_stack([self._fold(X, Y, weights, ratio, grid, f, device) for f in folds])
+                self._table(X, Y, weights, ratio, grid, folds, device, len(ratios) > 1)
                 for ratio, grid in zip(ratios, grids, strict=True)
             ]
             means = [choose(table, grid) for table, grid in zip(tables, grids, strict=True)]
             best = min(range(len(ratios)), key=lambda i: means[i].mean[means[i].best])
             index = means[best].index(self.selection_rule)
             self.alpha_, self.l1_ratio_ = float(grids[best][index]), ratios[best]
+            several = self.l1_ratio_ if len(ratios) > 1 else None
+            report_choice(self, alpha_=self.alpha_, l1_ratio_=several)
             fitted = fit_multitask(
                 X, Y, self.alpha_, self.l1_ratio_, fit_intercept=self.fit_intercept,
                 tol=self.tol, max_iter=self.max_iter, device=device, weights=weights,
@@ -130,6 +138,26 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         self._set_fitted(fitted, output_dtype(X))
         return self
 
+    def _table(
+        self,
+        X: Any,
+        Y: np.ndarray,
+        weights: np.ndarray | None,
+        l1_ratio: float,
+        grid: np.ndarray,
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        device: Any,
+        named: bool,
+    ) -> np.ndarray:
+        """``[n_alphas, n_folds]``: each fold's held-out errors along the path at
+        ``l1_ratio`` (the ratio named in the progress report when ``named``)."""
+        columns = []
+        for k, fold in enumerate(folds):
+            ratio = l1_ratio if named else None
+            progress = fold_progress(self, k, len(folds), grid, l1_ratio=ratio)
+            columns.append(self._fold(X, Y, weights, l1_ratio, grid, fold, device, progress))
+        return np.column_stack(columns)
+
     def _fold(
         self,
         X: Any,
@@ -139,13 +167,16 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         grid: np.ndarray,
         fold: tuple[np.ndarray, np.ndarray],
         device: Any,
+        progress: FoldProgress | None,
     ) -> np.ndarray:
-        """``[n_alphas]``: the held-out mean squared error along the warm-started path."""
+        """``[n_alphas]``: the held-out mean squared error along the warm-started path,
+        reported to ``progress``."""
         train, test = fold
         w_train = None if weights is None else weights[train]
         w_test = None if weights is None else weights[test]
         warm, errors = None, []
-        for alpha in grid:
+        for i, alpha in enumerate(grid):
+            start = time.perf_counter()
             fitted = fit_multitask(
                 X[train], Y[train], float(alpha), l1_ratio, fit_intercept=self.fit_intercept,
                 tol=self.tol, max_iter=self.max_iter, device=device, weights=w_train, warm=warm,
@@ -153,6 +184,10 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
             warm = fitted.coef
             residual = Y[test] - np.asarray(X[test] @ fitted.coef.T) - fitted.intercept
             errors.append(float(np.average(np.mean(residual**2, axis=1), weights=w_test)))
+            if progress is not None:
+                used = int(np.any(fitted.coef != 0, axis=0).sum())
+                seconds = time.perf_counter() - start
+                progress.step(i, len(grid), used, fitted.solution.n_iter, seconds, errors[-1])
         return np.asarray(errors)
 
 
