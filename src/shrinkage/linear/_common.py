@@ -144,7 +144,15 @@ class FoldProgress:
         held_out: float | None = None,
     ) -> None:
         """Point ``i`` of ``n`` is fitted: a line for it at ``verbose >= 2``, and at
-        ``verbose >= 1`` one for the fold once its last point is."""
+        ``verbose >= 1`` one for the fold once its last point is.
+
+        Args:
+            i: the point's position on the path, from 0; n: the path's length.
+            n_nonzero: features with a nonzero coefficient.
+            n_iter: the solver's iterations.
+            seconds: the point's fitting time.
+            held_out: its held-out loss, where scored.
+        """
         self.seconds += seconds
         loss = "" if held_out is None else f", held-out loss {held_out:.6g}"
         report(
@@ -195,8 +203,12 @@ def fold_progress(
 
 def report_choice(estimator: Any, **chosen: float | None) -> None:
     """At ``verbose >= 1``, the line of a cross-validated estimator's choice before its
-    refit: ``"chose alpha_=0.01, l1_ratio_=0.5; refitting on all the data"`` from
-    ``alpha_=0.01, l1_ratio_=0.5`` (values that are ``None`` are left out)."""
+    refit, e.g. ``"chose alpha_=0.01, l1_ratio_=0.5; refitting on all the data"``.
+
+    Args:
+        estimator: the cross-validated estimator (see :func:`report`).
+        chosen: the chosen values by attribute name; those that are ``None`` are left out.
+    """
     named = ", ".join(f"{key}={value:.4g}" for key, value in chosen.items() if value is not None)
     report(estimator, f"chose {named}; refitting on all the data")
 

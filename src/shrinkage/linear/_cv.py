@@ -220,8 +220,8 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
             self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
             self.mse_path_ = choice.mse_path
-            several_ratios = choice.l1_ratio if len(ratios) > 1 else None
-            report_choice(self, alpha_=choice.alpha, l1_ratio_=several_ratios)
+            shown_ratio = choice.l1_ratio if len(ratios) > 1 else None
+            report_choice(self, alpha_=choice.alpha, l1_ratio_=shown_ratio)
             several = isinstance(self.alphas, Integral) and len(ratios) > 1
             self.alphas_ = np.asarray(grids) if several else np.asarray(grids[0])
             self._refit(X, y, sample_weight, stats)
