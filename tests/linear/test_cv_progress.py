@@ -18,7 +18,7 @@ from shrinkage.linear import (
     MultiTaskLassoCV,
     PoissonRegressorCV,
 )
-from shrinkage.linear._common import fold_progress
+from shrinkage.linear._common import fold_reports
 
 FOLDS, POINTS = 3, 4
 
@@ -150,5 +150,5 @@ def test_no_report_without_verbose(verbose: Any) -> None:
 
     model = Quiet()
     model.verbose = verbose  # type: ignore[attr-defined]
-    assert fold_progress(model, 0, 5, [1.0]) is None
-    assert fold_progress(Quiet(), 0, 5, [1.0]) is None
+    assert fold_reports(model, [1.0], 5) == [None] * 5
+    assert fold_reports(Quiet(), [1.0], 5) == [None] * 5

@@ -6,7 +6,7 @@ The estimators accept scikit-learn's solver parameters (``solver``, ``precompute
 ``selection``, ``random_state``, ``n_jobs``, ``copy_X``, ``dual``, ``intercept_scaling``,
 ``verbose``) so that code written for scikit-learn runs unchanged; they do not change the
 problem solved, and shrinkage's own solver is used whatever they say. ``verbose`` of the
-cross-validated estimators reports their progress (:func:`fold_progress`).
+cross-validated estimators reports their progress (:func:`fold_reports`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = [
     "check_sample_weight",
     "class_sample_weight",
     "fit_threads",
-    "fold_progress",
+    "fold_reports",
     "least_squares",
     "output_dtype",
     "refuse_params",
@@ -115,7 +115,7 @@ def report(estimator: Any, message: str, level: int = 1) -> None:
 @dataclass
 class FoldProgress:
     """What a cross-validated estimator reports of one fold's path (see
-    :func:`fold_progress`); called as a path's ``progress(i, n, point)``.
+    :func:`fold_reports`); called as a path's ``progress(i, n, point)``.
 
     Attributes:
         estimator: whose ``verbose`` and name the lines carry (see :func:`report`).
@@ -165,40 +165,43 @@ class FoldProgress:
             report(self.estimator, f"{self.title}: {n} {self.name}s in {self.seconds:.2f} s")
 
 
-def fold_progress(
+def fold_reports(
     estimator: Any,
-    fold: int,
-    n_folds: int,
     grid: Sequence[float] | np.ndarray,
-    name: str = "alpha",
+    n_folds: int,
     l1_ratio: float | None = None,
-) -> FoldProgress | None:
-    """The progress report of one fold's path, as scikit-learn's ``verbose`` asks: nothing at
-    0; from 1, a line on standard error as each fold's path ends; from 2, a line per point
-    as well (its value, nonzero coefficients, solver iterations and held-out loss).
+    name: str = "alpha",
+) -> list[FoldProgress | None]:
+    """The progress reports of the folds' paths along ``grid``, as scikit-learn's ``verbose``
+    asks: nothing at 0; from 1, a line on standard error as each fold's path ends; from 2, a
+    line per point as well (its value, nonzero coefficients, solver iterations and held-out
+    loss).
 
     Args:
         estimator: the cross-validated estimator.
-        fold: the fold's position, from 0.
-        n_folds: how many folds.
         grid: the points' values in the estimator's terms, in path order, ``[n]``.
+        n_folds: how many folds.
+        l1_ratio: the paths' ratio, named in the lines (``None``: not named).
         name: what ``grid`` holds.
-        l1_ratio: the path's ratio, named in the lines (``None``: not named).
 
     Returns:
-        The report, or ``None`` when ``verbose`` is 0 (nothing to call).
+        ``[n_folds]``: each fold's report, or ``None`` each when ``verbose`` is 0 (nothing to
+        call).
 
     Example:
         >>> from shrinkage.linear import LassoCV
-        >>> fold_progress(LassoCV(), 0, 5, [1.0, 0.1]) is None
-        True
-        >>> fold_progress(LassoCV(verbose=1), 1, 5, [1.0, 0.1]).title
-        'fold 2 of 5'
+        >>> fold_reports(LassoCV(), [1.0, 0.1], 2)
+        [None, None]
+        >>> [r.title for r in fold_reports(LassoCV(verbose=1), [1.0, 0.1], 2, l1_ratio=0.5)]
+        ['fold 1 of 2 (l1_ratio=0.5)', 'fold 2 of 2 (l1_ratio=0.5)']
     """
     if not int(getattr(estimator, "verbose", 0) or 0):
-        return None
+        return [None] * n_folds
     ratio = "" if l1_ratio is None else f" (l1_ratio={l1_ratio:g})"
-    return FoldProgress(estimator, f"fold {fold + 1} of {n_folds}{ratio}", grid, name)
+    return [
+        FoldProgress(estimator, f"fold {k + 1} of {n_folds}{ratio}", grid, name)
+        for k in range(n_folds)
+    ]
 
 
 def report_choice(estimator: Any, **chosen: float | None) -> None:

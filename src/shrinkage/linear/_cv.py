@@ -28,7 +28,7 @@ from ._common import (
     check_penalty_factor,
     check_sample_weight,
     fit_threads,
-    fold_progress,
+    fold_reports,
     output_dtype,
     refuse_params,
     report_choice,
@@ -202,6 +202,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                 grid = alpha_grid(self.alphas, self.eps, ratio, alpha_max)
                 per_fold = []
                 used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
+                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
                 for k, (train, test) in enumerate(folds):
                     w_test = None if weights is None else weights[test]
                     validation: tuple[Any, ...] = (X[test], y[test], w_test)
@@ -210,9 +211,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                         problem = self._from_stats(stats - fold_stats[k], ratio)
                     else:
                         problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
-                    named = ratio if len(ratios) > 1 else None
-                    progress = fold_progress(self, k, len(folds), grid, l1_ratio=named)
-                    per_fold.append(path(problem, grid, validation=validation, progress=progress))
+                    per_fold.append(path(problem, grid, validation=validation, progress=reports[k]))
                     for point in per_fold[-1]:
                         used[list(point.selected)] = True
                 fold_points.append(per_fold)

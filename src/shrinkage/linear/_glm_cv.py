@@ -19,9 +19,10 @@ from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
 from ._common import (
     CV_COMMON,
+    FoldProgress,
     alpha_grid,
     fit_threads,
-    fold_progress,
+    fold_reports,
     output_dtype,
     report_choice,
     warn_not_converged,
@@ -117,10 +118,11 @@ class _GLMRegressorCV(_GLMRegressor):
             whole = self._problem(self._loss(X, y, weights, offset), finish=True)
             grid = self._grid(whole)
             folds = list(check_cv(self.cv).split(X, y))
+            reports = fold_reports(self, grid, len(folds))
             table = np.column_stack(
                 [
-                    self._fold(X, y, weights, offset, fold, grid, k, len(folds))
-                    for k, fold in enumerate(folds)
+                    self._fold(X, y, weights, offset, fold, grid, report)
+                    for fold, report in zip(folds, reports, strict=True)
                 ]
             )
             choice = choose(table, grid)
@@ -140,13 +142,11 @@ class _GLMRegressorCV(_GLMRegressor):
         offset: np.ndarray | None,
         fold: tuple[np.ndarray, np.ndarray],
         grid: np.ndarray,
-        k: int,
-        n_folds: int,
+        progress: FoldProgress | None,
     ) -> np.ndarray:
         """``[n_alphas]``: the held-out mean deviance of the path fitted on the training rows
-        of ``fold``, fold ``k`` of ``n_folds`` in the progress report."""
+        of ``fold``, reported to ``progress``."""
         train, test = fold
-        progress = fold_progress(self, k, n_folds, grid)
 
         def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
             return None if values is None else values[rows]

@@ -22,10 +22,11 @@ from ..path import PathPoint, path
 from ._base import LinearRegressorMixin
 from ._common import (
     CV_COMMON,
+    FoldProgress,
     alpha_grid,
     check_l1_ratios,
     fit_threads,
-    fold_progress,
+    fold_reports,
     report_choice,
 )
 from ._cv import choose_on_folds
@@ -112,10 +113,15 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         ratios = check_l1_ratios(self.l1_ratio)
         with fit_threads(X):
             grids = [self._grid(X, y, weights, ratio) for ratio in ratios]
-            fold_points = [
-                self._fold_paths(X, y, weights, ratio, grid, folds, len(ratios) > 1)
-                for ratio, grid in zip(ratios, grids, strict=True)
-            ]
+            fold_points = []
+            for ratio, grid in zip(ratios, grids, strict=True):
+                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
+                fold_points.append(
+                    [
+                        self._fold(X, y, weights, ratio, grid, fold, report)
+                        for fold, report in zip(folds, reports, strict=True)
+                    ]
+                )
         choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
         self.alpha_, self.l1_ratio_ = choice.alpha, choice.l1_ratio
         several = self.l1_ratio_ if len(ratios) > 1 else None
@@ -142,24 +148,20 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
             self.alphas, self.eps, 1.0, lambda: self._problem(X, y, weights, ratio).lambda_max()
         )
 
-    def _fold_paths(
+    def _fold(
         self,
         X: Any,
         y: np.ndarray,
         weights: np.ndarray | None,
         ratio: float,
         grid: np.ndarray,
-        folds: list[tuple[np.ndarray, np.ndarray]],
-        named: bool,
-    ) -> list[list[PathPoint]]:
-        """Each fold's warm-started path on its training rows, scored on its held-out rows
-        (the ratio named in the progress report when ``named``)."""
-        paths = []
-        for k, (train, test) in enumerate(folds):
-            w_train = None if weights is None else weights[train]
-            w_test = None if weights is None else weights[test]
-            problem = self._problem(X[train], y[train], w_train, ratio)
-            progress = fold_progress(self, k, len(folds), grid, l1_ratio=ratio if named else None)
-            validation = (X[test], y[test], w_test)
-            paths.append(path(problem, grid, validation=validation, progress=progress))
-        return paths
+        fold: tuple[np.ndarray, np.ndarray],
+        progress: FoldProgress | None,
+    ) -> list[PathPoint]:
+        """The warm-started path on the fold's training rows, scored on its held-out rows,
+        reported to ``progress``."""
+        train, test = fold
+        w_train = None if weights is None else weights[train]
+        w_test = None if weights is None else weights[test]
+        problem = self._problem(X[train], y[train], w_train, ratio)
+        return path(problem, grid, validation=(X[test], y[test], w_test), progress=progress)

@@ -20,7 +20,7 @@ from ._common import (
     COMMON,
     check_penalty_factor,
     fit_threads,
-    fold_progress,
+    fold_reports,
     output_dtype,
     refuse_params,
     report_choice,
@@ -230,6 +230,8 @@ class LogisticRegressionCV(LogisticClassifier):
             scores = np.zeros((len(folds), len(Cs), len(ratios)))
             coefs = np.zeros((len(folds), len(Cs), len(ratios), rows, n_dof))
             n_iter = np.zeros((len(folds), len(Cs), len(ratios)), dtype=int)
+            shown = ratios if len(ratios) > 1 else [None] * len(ratios)
+            reports = [fold_reports(self, Cs[order], len(folds), r, "C") for r in shown]
             for f, (train, test) in enumerate(folds):
                 w_train = None if weights is None else weights[train]
                 w_test = None if score_weights is None else score_weights[test]
@@ -239,10 +241,8 @@ class LogisticRegressionCV(LogisticClassifier):
                         penalty_factor=self._factor,
                     )  # fmt: skip
                     lams = [strength(C, w_train, len(train)) for C in Cs[order]]
-                    named = ratio if len(ratios) > 1 else None
-                    progress = fold_progress(self, f, len(folds), Cs[order], "C", named)
                     validation = (X[test], y_idx[test], w_test)
-                    points = path(problem, lams, validation=validation, progress=progress)
+                    points = path(problem, lams, validation=validation, progress=reports[r][f])
                     for k, point in zip(order, points, strict=True):
                         coefs[f, k, r] = _flat(point, self.fit_intercept)
                         n_iter[f, k, r] = point.n_iter

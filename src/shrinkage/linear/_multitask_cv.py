@@ -24,7 +24,7 @@ from ._common import (
     alpha_grid,
     check_l1_ratios,
     fit_threads,
-    fold_progress,
+    fold_reports,
     output_dtype,
     refuse_params,
     report_choice,
@@ -118,10 +118,14 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         ratios = self._ratios()
         with fit_threads(X):
             grids = [self._grid(X, Y, weights, ratio) for ratio in ratios]
-            tables = [
-                self._table(X, Y, weights, ratio, grid, folds, device, len(ratios) > 1)
-                for ratio, grid in zip(ratios, grids, strict=True)
-            ]
+            tables = []
+            for ratio, grid in zip(ratios, grids, strict=True):
+                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
+                columns = [
+                    self._fold(X, Y, weights, ratio, grid, fold, device, report)
+                    for fold, report in zip(folds, reports, strict=True)
+                ]
+                tables.append(np.column_stack(columns))
             means = [choose(table, grid) for table, grid in zip(tables, grids, strict=True)]
             best = min(range(len(ratios)), key=lambda i: means[i].mean[means[i].best])
             index = means[best].index(self.selection_rule)
@@ -137,26 +141,6 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         self.mse_path_ = tables[0] if single else np.asarray(tables)
         self._set_fitted(fitted, output_dtype(X))
         return self
-
-    def _table(
-        self,
-        X: Any,
-        Y: np.ndarray,
-        weights: np.ndarray | None,
-        l1_ratio: float,
-        grid: np.ndarray,
-        folds: list[tuple[np.ndarray, np.ndarray]],
-        device: Any,
-        named: bool,
-    ) -> np.ndarray:
-        """``[n_alphas, n_folds]``: each fold's held-out errors along the path at
-        ``l1_ratio`` (the ratio named in the progress report when ``named``)."""
-        columns = []
-        for k, fold in enumerate(folds):
-            ratio = l1_ratio if named else None
-            progress = fold_progress(self, k, len(folds), grid, l1_ratio=ratio)
-            columns.append(self._fold(X, Y, weights, l1_ratio, grid, fold, device, progress))
-        return np.column_stack(columns)
 
     def _fold(
         self,
