@@ -159,6 +159,22 @@ def test_prox_with_elementwise_steps_solves_its_problem(
     assert residual <= 1e-8 * (1.0 + float((v / step).abs().max()))
 
 
+@pytest.mark.parametrize("step_shape", [(), (1,), (1, 1)])
+@pytest.mark.parametrize("ids", [[[0]], [[2]]])
+def test_group_prox_with_a_one_element_step_tensor(
+    step_shape: tuple[int, ...], ids: list[list[int]]
+) -> None:
+    """A step tensor of one element, whatever its shape (an element-wise step on a 1 x 1
+    parameter), is the scalar step, also when group ids leave groups empty."""
+    penalty = GroupLasso(lam=1.0, groups=torch.tensor(ids))
+    v = torch.tensor([[1.541]], dtype=torch.float64)
+    step = torch.full(step_shape, 0.3, dtype=torch.float64)
+    x = penalty.prox_(v.clone(), step)
+    assert x.shape == v.shape
+    torch.testing.assert_close(x, torch.tensor([[1.541 - 0.3]], dtype=torch.float64))
+    torch.testing.assert_close(x, penalty.prox_(v.clone(), 0.3))
+
+
 @SETTINGS
 @given(penalty_and_tensor(), steps)
 def test_prox_is_nonexpansive(case: tuple[Penalty, torch.Tensor], step: float) -> None:

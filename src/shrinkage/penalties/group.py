@@ -100,6 +100,8 @@ class GroupLasso(Penalty):
                 tau = self.lam * weights
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
+            if isinstance(step, Tensor):  # one element, of any shape: one number, as [G] needs
+                step = step.reshape(())
             w.mul_(layout.expand(self.scales(layout.sum(w * w), layout.sizes, step).to(w.dtype)))
         return w
 
