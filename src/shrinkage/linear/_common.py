@@ -98,6 +98,11 @@ class Converging(Protocol):
     def criterion(self) -> float: ...
 
 
+def _verbosity(estimator: Any) -> int:
+    """The estimator's ``verbose`` as an int (``False``, ``None`` or no such attribute: 0)."""
+    return int(getattr(estimator, "verbose", 0) or 0)
+
+
 def report(estimator: Any, message: str, level: int = 1) -> None:
     """Write ``"<estimator's class>: <message>"`` on standard error when the estimator's
     ``verbose`` is at least ``level``.
@@ -108,7 +113,7 @@ def report(estimator: Any, message: str, level: int = 1) -> None:
         message: the line, without the name.
         level: the least ``verbose`` that shows it.
     """
-    if int(getattr(estimator, "verbose", 0) or 0) >= level:
+    if _verbosity(estimator) >= level:
         print(f"{type(estimator).__name__}: {message}", file=sys.stderr, flush=True)
 
 
@@ -195,7 +200,7 @@ def fold_reports(
         >>> [r.title for r in fold_reports(LassoCV(verbose=1), [1.0, 0.1], 2, l1_ratio=0.5)]
         ['fold 1 of 2 (l1_ratio=0.5)', 'fold 2 of 2 (l1_ratio=0.5)']
     """
-    if not int(getattr(estimator, "verbose", 0) or 0):
+    if not _verbosity(estimator):
         return [None] * n_folds
     ratio = "" if l1_ratio is None else f" (l1_ratio={l1_ratio:g})"
     return [
