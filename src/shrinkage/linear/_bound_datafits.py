@@ -300,10 +300,22 @@ class SquaredLoss(LinearLoss):
         return Score(mse, 1.0 - mse / var if var > 0 else 0.0, se)
 
 
-def with_ones(X: Any, fit_intercept: bool, device: torch.device) -> Any:
+def with_ones(
+    X: Any, fit_intercept: bool, device: torch.device, center: np.ndarray | None = None
+) -> Any:
     """``X [n, p]`` as the solver's design, with a last column of ones when an intercept is
-    fitted: a dense float64 tensor on ``device``, or a
-    :class:`~shrinkage.linear._design.SparseDesign` for a scipy sparse ``X`` (CPU only).
+    fitted.
+
+    Args:
+        X: the features, dense or scipy sparse.
+        fit_intercept: whether to append the column of ones.
+        device: the torch device of a dense design (a sparse one stays on the CPU).
+        center: ``[p]`` subtracted from every row (a sparse ``X`` is centred in each
+            product, never densified), or ``None``.
+
+    Returns:
+        A dense float64 tensor on ``device``, or a
+        :class:`~shrinkage.linear._design.SparseDesign` for a scipy sparse ``X``.
 
     Raises:
         ValueError: a sparse ``X`` with a device other than the CPU.
@@ -312,8 +324,12 @@ def with_ones(X: Any, fit_intercept: bool, device: torch.device) -> Any:
         if device.type != "cpu":
             raise ValueError(f"a sparse X is solved on the CPU; got device={device}")
         column = np.ones((X.shape[0], 1))
-        return SparseDesign(sparse.hstack([X, column]) if fit_intercept else X)
+        if center is not None and fit_intercept:
+            center = np.append(center, 0.0)
+        return SparseDesign(sparse.hstack([X, column]) if fit_intercept else X, center)
     design = as_tensor(X, device)
+    if center is not None:
+        design = design - as_tensor(center, device)
     if fit_intercept:
         ones = torch.ones(design.shape[0], 1, dtype=torch.float64, device=device)
         design = torch.cat([design, ones], dim=1)

@@ -175,7 +175,7 @@ class Tweedie(PerSampleTerm):
         working = self.X @ w - torch.where(h > 0, g / torch.where(h > 0, h, 1.0), 0.0)
         design: Design
         if isinstance(self.X, SparseDesign):
-            design = SparseDesign(self.X.X, None, scale.numpy())
+            design = SparseDesign(self.X.X, self.X.center, scale.numpy())
         else:
             design = self.X * scale[:, None]
         return Quadratic(design, scale * working)
