@@ -186,3 +186,23 @@ def test_unstandardized_inputs_of_another_scale_are_named() -> None:
     X, y = load_diabetes(return_X_y=True)
     with pytest.warns(UserWarning, match=r"standard deviations run from 0\.047.* to 0\.047"):
         MLPRegressor((8,), penalty="l1", standardize=False, max_epochs=1).fit(X, y)
+
+
+def test_random_state_none_follows_numpys_global_seed() -> None:
+    """As in scikit-learn: with ``random_state=None`` the seed is drawn from NumPy's global
+    generator, so ``np.random.seed`` makes a fit repeatable; an int gives one fit whatever
+    that generator holds."""
+    X, y = load_iris(return_X_y=True)
+
+    def fitted(global_seed: int, random_state: int | None) -> np.ndarray:
+        np.random.seed(global_seed)
+        model = MLPClassifier((8,), max_epochs=3, early_stopping=True, random_state=random_state)
+        return model.fit(X, y).predict_proba(X)
+
+    saved = np.random.get_state()
+    try:
+        np.testing.assert_array_equal(fitted(0, None), fitted(0, None))
+        assert not np.array_equal(fitted(0, None), fitted(1, None))
+        np.testing.assert_array_equal(fitted(0, 7), fitted(1, 7))
+    finally:
+        np.random.set_state(saved)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -165,27 +166,14 @@ class _MLPBase(BaseEstimator):
         )
         X = self._fit_scaling(X)
         y_enc, self._n_outputs = self._encode_targets(y)
-        rng = (
-            np.random.RandomState(self.random_state)
-            if not isinstance(self.random_state, np.random.RandomState)
-            else self.random_state
-        )
-        self._seed = int(rng.randint(0, 2**31 - 1))
+        self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         X_val = y_val = None
         if (self.early_stopping or for_path) and X.shape[0] >= 10:
-            stratify = (
-                y_enc
-                if isinstance(self, ClassifierMixin)
-                and _can_stratify(y_enc, self.validation_fraction)
-                else None
-            )
+            strata = _strata(y_enc, self.validation_fraction, isinstance(self, ClassifierMixin))
             X, X_val, y_enc, y_val = train_test_split(
-                X,
-                y_enc,
-                test_size=self.validation_fraction,
-                random_state=self._seed,
-                stratify=stratify,
-            )
+                X, y_enc, test_size=self.validation_fraction, random_state=self._seed,
+                stratify=strata,
+            )  # fmt: skip
 
         def to_x(a: np.ndarray) -> Tensor:
             return torch.as_tensor(np.require(a, np.float32, ["C", "W"]), device=self._device)
@@ -253,7 +241,15 @@ class _MLPBase(BaseEstimator):
 
     # -- public API ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> Any:
-        """Train at ``alpha`` with early stopping on a validation split; returns ``self``."""
+        """Train at ``alpha``, with early stopping on a validation split.
+
+        Args:
+            X: ``[n_samples, n_features]``.
+            y: ``[n_samples]``, targets or class labels.
+
+        Returns:
+            ``self``.
+        """
         X_tr, y_tr, X_val, y_val = self._prepare(X, y)
         model = self._new_model(X_tr.shape[1])
         patience = self.n_iter_no_change if self.early_stopping else None
@@ -264,14 +260,11 @@ class _MLPBase(BaseEstimator):
                 model, float(self.alpha), float(self.l1_ratio)
             )
         trained = train_point(
-            model,
-            self._objective,
-            (X_tr, y_tr),
-            regularizer,
+            model, self._objective, (X_tr, y_tr), regularizer,
             self._schedule(X_tr.shape[0], self.max_epochs, patience),
             validation=validation if patience is not None else None,
             what=f"alpha={float(self.alpha):g}",
-        )
+        )  # fmt: skip
         self.n_iter_ = trained.epochs
         self.validation_loss_ = (
             evaluate(model, self._objective, *validation).loss if validation else math.nan
@@ -322,13 +315,9 @@ class _MLPBase(BaseEstimator):
             else self._default_grid(problem, dense_point, X_tr.shape[0])
         )
         points = path(
-            problem,
-            grid,
-            validation=(X_val, y_val),
-            initial_state=dense_point.state,
-            stop=lambda point: point.n_nonzero == 0,
-            progress=progress,
-        )
+            problem, grid, validation=(X_val, y_val), initial_state=dense_point.state,
+            stop=lambda point: point.n_nonzero == 0, progress=progress,
+        )  # fmt: skip
         self._keep_path([dense_point, *points], model)
         return self
 
@@ -343,17 +332,11 @@ class _MLPBase(BaseEstimator):
         (dense_point,) = path(dense, [0.0], validation=validation)
         assert dense_point.state is not None
         problem = MLPPathProblem(
-            model,
-            self._objective,
-            train,
-            named_penalty(self.penalty),
-            self._schedule(n, self.path_epochs, None),
-            l1_ratio=float(self.l1_ratio),
-            validation=validation,
-            relax=self.relax,
-            relax_schedule=refit,
+            model, self._objective, train, named_penalty(self.penalty),
+            self._schedule(n, self.path_epochs, None), l1_ratio=float(self.l1_ratio),
+            validation=validation, relax=self.relax, relax_schedule=refit,
             record_optimizer=False,
-        )
+        )  # fmt: skip
         return dense_point, problem
 
     def _keep_path(self, points: list[PathPoint], model: nn.Sequential) -> None:
@@ -417,9 +400,13 @@ class _MLPBase(BaseEstimator):
         return self.model_(Xt)
 
 
-def _can_stratify(y: np.ndarray, fraction: float) -> bool:
+def _strata(y: np.ndarray, fraction: float, classifier: bool) -> np.ndarray | None:
+    """The labels that stratify the validation split: a classifier's, when every class can
+    give that split a sample and keep one; else ``None``."""
+    if not classifier:
+        return None
     counts = np.bincount(y)
-    return bool(counts.min() >= 2 and fraction * len(y) >= len(counts))
+    return y if counts.min() >= 2 and fraction * len(y) >= len(counts) else None
 
 
 class MLPRegressor(RegressorMixin, _MLPBase):
@@ -453,7 +440,14 @@ class MLPRegressor(RegressorMixin, _MLPBase):
         return torch.as_tensor(y, dtype=torch.float32, device=self._device).reshape(-1, 1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions, shape ``[n_samples]``."""
+        """The fitted network's predictions.
+
+        Args:
+            X: ``[n_samples, n_features]``.
+
+        Returns:
+            ``[n_samples]``, in the units of the ``y`` it was fitted on.
+        """
         out = self._forward(X).reshape(-1).cpu().numpy().astype(np.float64)
         return out * self._y_scale + self._y_mean
 
@@ -480,10 +474,24 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         return torch.as_tensor(y, dtype=torch.long, device=self._device)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, ``[n_samples, n_classes]``."""
+        """The class probabilities, the softmax of the network's outputs.
+
+        Args:
+            X: ``[n_samples, n_features]``.
+
+        Returns:
+            ``[n_samples, n_classes]``, in the order of ``classes_``.
+        """
         return torch.softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sample."""
+        """The most probable class of each sample.
+
+        Args:
+            X: ``[n_samples, n_features]``.
+
+        Returns:
+            ``[n_samples]``, labels of ``classes_``.
+        """
         winners = self._forward(X).argmax(1).cpu().numpy()
         return self.classes_[winners]
