@@ -25,7 +25,7 @@ from .trainer import PointTrainer
 
 __all__ = [
     "SEARCHABLE",
-    "Progress",
+    "TrialProgress",
     "TuneConfig",
     "experimental_features_on_purpose",
     "hide_password",
@@ -41,7 +41,7 @@ SEARCHABLE = ("lam", "l1_ratio", "learning_rate")
 """What a study may search; ``lam`` always."""
 _ATTR = "shrinkage"  # the study's user attribute holding what it was created with
 
-Progress = Callable[[int, int], None]
+TrialProgress = Callable[[int, int], None]
 """``progress(finished, total)``: trials finished so far."""
 
 
@@ -302,7 +302,7 @@ def _objective(trainer: PointTrainer, space: dict[str, Any]) -> Callable[[Any], 
 
 
 def run_trials(
-    study: Any, trainer: PointTrainer, n_trials: int, progress: Progress | None = None
+    study: Any, trainer: PointTrainer, n_trials: int, progress: TrialProgress | None = None
 ) -> int:
     """Run ``n_trials`` trials of the open ``study`` in this process; returns how many
     finished."""

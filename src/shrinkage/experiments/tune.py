@@ -33,7 +33,7 @@ from typing import Any
 from .settings import Settings
 from .study import (
     SEARCHABLE,
-    Progress,
+    TrialProgress,
     TuneConfig,
     experimental_features_on_purpose,
     hide_password,
@@ -82,7 +82,7 @@ class Outcome:
     seconds: float = 0.0
 
 
-def tune(config: TuneConfig, progress: Progress | None = None) -> Outcome:
+def tune(config: TuneConfig, progress: TrialProgress | None = None) -> Outcome:
     """Run ``config.trials`` trials of the study (creating it if new) in ``config.workers``
     processes, and return the study's best trial.
 

@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from ..path import PathPoint
-from .study import Progress, TuneConfig, import_optuna, open_study, run_trials, search_space
+from .study import TrialProgress, TuneConfig, import_optuna, open_study, run_trials, search_space
 from .trainer import PointTrainer
 
 __all__ = ["run_workers"]
@@ -68,7 +68,7 @@ def run_workers(
     study: Any,
     storage: Any,
     start: PathPoint | None,
-    progress: Progress | None,
+    progress: TrialProgress | None,
     lost: list[str],
 ) -> int:
     """Run ``config.trials`` trials in ``config.workers`` spawned processes; returns how many
