@@ -36,7 +36,19 @@ class ArgumentError(ValueError):
         super().__init__(self.render())
 
     def render(self, name: Callable[[str], str] = str) -> str:
-        """The message with every argument written as ``name(argument)``."""
+        """The message, with every argument it names written as ``name(argument)``.
+
+        Args:
+            name: how a front end spells a Python argument's name (the identity by default).
+
+        Returns:
+            ``"<name(argument)> <problem>"``.
+
+        Example:
+            >>> error = ArgumentError("lam", "must be >= {eps}; got -1", related=["eps"])
+            >>> error.render(lambda arg: "--" + arg.replace("_", "-"))
+            '--lam must be >= --eps; got -1'
+        """
         text = self.problem
         for other in self.related:
             text = text.replace("{" + other + "}", name(other))

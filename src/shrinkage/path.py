@@ -54,18 +54,28 @@ RULES = ("min", "1se")
 
 @dataclass(frozen=True)
 class FitInfo:
-    """What one fit at one strength reports."""
+    """What one fit at one strength reports.
+
+    Attributes:
+        n_iter: the solver's iterations (or a network's epochs).
+        converged: whether it reached its tolerance.
+        criterion: the stopping criterion reached (duality gap or optimality distance).
+    """
 
     n_iter: int
     converged: bool
     criterion: float
-    """The stopping criterion reached (duality gap or optimality distance)."""
 
 
 @dataclass(frozen=True)
 class Score:
-    """A fitted state scored on held-out data: the mean loss, the score (R^2 or accuracy),
-    and the standard error of the mean loss over the samples when the problem knows it."""
+    """A fitted state scored on held-out data.
+
+    Attributes:
+        loss: the mean loss (squared error, or log-loss).
+        score: R^2 or accuracy, larger is better.
+        loss_se: the standard error of ``loss`` over the samples, when the problem knows it.
+    """
 
     loss: float
     score: float
@@ -134,7 +144,15 @@ class PathPoint:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A problem's view of one fitted state: what its :class:`PathPoint` records."""
+    """A problem's view of one fitted state: what its :class:`PathPoint` records.
+
+    Attributes:
+        coef: the coefficients, or ``None`` for a network.
+        intercept: the intercept(s), or ``None``.
+        train_loss: the data term on the training data.
+        selected: indices of the features with a nonzero coefficient.
+        state: the network's :class:`NetworkState`, or ``None``.
+    """
 
     coef: np.ndarray | None
     intercept: np.ndarray | float | None
@@ -160,15 +178,39 @@ class PathProblem(Protocol):
         ...
 
     def fit(self, lam: float, state: Any) -> tuple[Any, FitInfo]:
-        """Fit at ``lam`` starting from ``state``; return the new state."""
+        """Fit at one strength from a warm start.
+
+        Args:
+            lam: the strength.
+            state: the warm start (the last point's state, or a prediction).
+
+        Returns:
+            ``(the fitted state, what the fit reports)``.
+        """
         ...
 
     def describe(self, state: Any) -> Evaluation:
-        """Coefficients, training loss and selected features of ``state``."""
+        """What a fitted state's :class:`PathPoint` records.
+
+        Args:
+            state: a state that :meth:`fit` returned.
+
+        Returns:
+            Its coefficients, training loss and selected features.
+        """
         ...
 
     def score(self, state: Any, X: Any, y: Any) -> Score:
-        """Loss and score of ``state`` on ``(X, y)``."""
+        """A fitted state on held-out data.
+
+        Args:
+            state: a state that :meth:`fit` returned.
+            X: the held-out inputs (or what the problem summarises them by).
+            y: their targets.
+
+        Returns:
+            The mean loss and the score.
+        """
         ...
 
 
@@ -317,7 +359,17 @@ class Choice:
     one_se: int
 
     def index(self, rule: str) -> int:
-        """The index ``rule`` (``"min"`` or ``"1se"``) picks."""
+        """The index of the point a rule picks.
+
+        Args:
+            rule: ``"min"`` or ``"1se"``.
+
+        Returns:
+            :attr:`best` or :attr:`one_se`.
+
+        Raises:
+            ValueError: another rule, naming the two allowed.
+        """
         return self.best if check_choice("rule", rule, RULES) == "min" else self.one_se
 
 

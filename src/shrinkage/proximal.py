@@ -328,7 +328,15 @@ class Proximal(Optimizer):
         unit_groups.prox_(steps)
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:
-        """The inner optimizer's step, then the proximal step of every penalty."""
+        """The inner optimizer's step, then the proximal step of every penalty.
+
+        Args:
+            closure: re-evaluates the model and returns the loss, passed on to the inner
+                optimizer (for those that need one, such as LBFGS).
+
+        Returns:
+            What the inner optimizer's step returns (the closure's loss, or ``None``).
+        """
         if self.param_groups is not self.optimizer.param_groups:  # the inner one was reloaded
             self._share_inner_state()
         loss = self.optimizer.step() if closure is None else self.optimizer.step(closure)
@@ -336,11 +344,19 @@ class Proximal(Optimizer):
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """The inner optimizer's ``zero_grad``."""
+        """The inner optimizer's ``zero_grad``.
+
+        Args:
+            set_to_none: set the gradients to ``None`` in place of zeroing them.
+        """
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group to the inner optimizer (the penalties follow its ``lr``)."""
+        """Add a parameter group to the inner optimizer; the penalties follow its ``lr``.
+
+        Args:
+            param_group: as torch's ``Optimizer.add_param_group`` takes it.
+        """
         if "optimizer" not in self.__dict__:  # Optimizer.__init__ recording the inner groups
             super().add_param_group(param_group)
             return
@@ -357,7 +373,15 @@ class Proximal(Optimizer):
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override,unused-ignore]
-        """Restore what :meth:`state_dict` saved, into this wrapper's optimizer and regularizer."""
+        """Restore what :meth:`state_dict` saved into this optimizer and regularizer.
+
+        Args:
+            state_dict: a :meth:`state_dict` of a ``Proximal`` built the same way.
+
+        Raises:
+            ValueError: a state of another kind (a plain optimizer's, say), or one saved
+                with the other ``decoupled`` mode.
+        """
         if not isinstance(state_dict, Mapping) or not {"optimizer", "regularizer"} <= set(
             state_dict
         ):

@@ -37,7 +37,13 @@ _LAYER_ATTR = "_shrinkage_layer_penalties"
 
 @dataclass(frozen=True)
 class Target:
-    """One regularized parameter: its name in the model, the tensor and its penalty."""
+    """One regularized parameter.
+
+    Attributes:
+        name: its name in the model, as ``named_parameters`` gives it.
+        parameter: the tensor.
+        penalty: the penalty on it.
+    """
 
     name: str
     parameter: nn.Parameter
@@ -324,7 +330,15 @@ class Regularizer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore the penalties saved by :meth:`state_dict` onto the same parameter names."""
+        """Restore the penalties saved by :meth:`state_dict` onto the same parameter names.
+
+        Args:
+            state: a :meth:`state_dict` of a regularizer over the same parameter names.
+
+        Raises:
+            ValueError: a state of another kind, or one whose parameter names differ (both
+                the missing and the unexpected ones are named).
+        """
         saved = state.get("penalties") if isinstance(state, Mapping) else None
         if not isinstance(saved, Mapping):
             raise ValueError("state must be a Regularizer.state_dict() with a 'penalties' entry")

@@ -30,7 +30,14 @@ class UnitFamily(Protocol):
 
 @dataclass(frozen=True)
 class UnitSparsity:
-    """One layer's units: ``alive[u]`` is whether unit ``u`` has a nonzero entry."""
+    """One layer's units (neurons, channels or heads) and which of them are live.
+
+    Attributes:
+        label: the layer's name, e.g. ``"0.weight units"``.
+        units: how many units the layer has.
+        live: how many of them have a nonzero entry.
+        alive: ``[units]``, whether unit ``u`` has a nonzero entry.
+    """
 
     label: str
     units: int
@@ -45,7 +52,18 @@ class UnitSparsity:
 
 @dataclass(frozen=True)
 class LayerSparsity:
-    """Exact zeros and norms of one parameter tensor."""
+    """Exact zeros and norms of one parameter tensor.
+
+    Attributes:
+        name: the parameter's name in the model.
+        shape: its shape.
+        size: its number of entries, ``prod(shape)``.
+        zeros: entries exactly zero.
+        nonzeros: ``size - zeros``.
+        fraction_zero: ``zeros / size`` (0 for an empty tensor).
+        l1_norm: ``sum |w|``.
+        l2_norm: ``sqrt(sum w^2)``.
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -60,8 +78,22 @@ class LayerSparsity:
     def counted(
         cls, name: str, shape: Sequence[int], zeros: int, l1_norm: float, l2_norm: float
     ) -> LayerSparsity:
-        """The row of a tensor of ``shape`` with ``zeros`` exact zeros and these norms (its
-        size, nonzeros and fraction derived)."""
+        """The row of a tensor, its size, nonzeros and fraction derived from its counts.
+
+        Args:
+            name: the parameter's name.
+            shape: its shape.
+            zeros: its exact zeros.
+            l1_norm: ``sum |w|``.
+            l2_norm: ``sqrt(sum w^2)``.
+
+        Returns:
+            The row.
+
+        Example:
+            >>> LayerSparsity.counted("w", (2, 2), 3, 1.0, 1.0).fraction_zero
+            0.75
+        """
         size = math.prod(shape)
         return cls(
             name=name,
@@ -77,7 +109,18 @@ class LayerSparsity:
 
 @dataclass(frozen=True)
 class SparsityReport:
-    """Per-parameter rows and the totals over them (``l2_norm`` is the norm of all entries)."""
+    """Per-parameter rows and the totals over them.
+
+    Attributes:
+        layers: one row per parameter tensor.
+        size: entries in all of them.
+        zeros: exact zeros in all of them.
+        nonzeros: ``size - zeros``.
+        fraction_zero: ``zeros / size``.
+        l1_norm: the sum of the rows' L1 norms.
+        l2_norm: the norm of all entries, ``sqrt(sum of the rows' l2_norm^2)``.
+        units: per-layer unit rows (neurons, channels, heads), when asked for.
+    """
 
     layers: tuple[LayerSparsity, ...]
     size: int
@@ -92,7 +135,20 @@ class SparsityReport:
     def of_layers(
         cls, rows: Sequence[LayerSparsity], units: Sequence[UnitSparsity] = ()
     ) -> SparsityReport:
-        """The report over ``rows``: their totals (``l2_norm`` the norm of all entries)."""
+        """The report over ``rows``, with their totals.
+
+        Args:
+            rows: the per-parameter rows.
+            units: the per-layer unit rows, if any.
+
+        Returns:
+            The report.
+
+        Example:
+            >>> row = LayerSparsity.counted("w", (4,), 1, 3.0, 2.0)
+            >>> SparsityReport.of_layers([row, row]).fraction_zero
+            0.25
+        """
         size = sum(r.size for r in rows)
         zeros = sum(r.zeros for r in rows)
         return cls(
@@ -162,9 +218,18 @@ class SparsityReport:
         return "\n".join(lines)
 
     def to_html(self, title: str = "sparsity") -> str:
-        """A self-contained HTML page: the per-parameter table and, for ``units``, the heat
-        map of layer x unit (a dark cell: a live unit; a light one: a zero unit; hover for
-        its index)."""
+        """The report as a self-contained HTML page.
+
+        The page holds the per-parameter table and, when the report has ``units``, the heat
+        map of layer x unit. A dark cell is a live unit, a light one a zero unit, and hovering
+        shows its index.
+
+        Args:
+            title: the page's title.
+
+        Returns:
+            The HTML text.
+        """
         esc = html.escape
         rows = self._rows()
         table = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>"

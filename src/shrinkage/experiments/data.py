@@ -56,11 +56,27 @@ class Dataset:
 
 
 def load_dataset(name: str, target: str | None = None, *, seed: int = 0) -> Dataset:
-    """A bundled dataset by name (see :data:`BUNDLED`) or a CSV file with a header row.
+    """A bundled dataset by name, or a CSV file with a header row.
 
-    For a CSV, ``target`` names the target column; every other column must be numeric. The
-    task is classification when the target has non-numeric values, or integer values with at
-    most 20 distinct ones; regression otherwise.
+    The task is classification when the target has non-numeric values, or integer values
+    with at most 20 distinct ones; regression otherwise.
+
+    Args:
+        name: one of :data:`BUNDLED`, or the path of a CSV file.
+        target: the CSV's target column (only for a CSV); every other column must be
+            numeric.
+        seed: the seed of the generated ``friedman1`` data.
+
+    Returns:
+        The dataset: ``X [n, p]``, ``y [n]``, feature names, task and class names.
+
+    Raises:
+        ArgumentError: a ``target`` given for a bundled dataset, or missing for a CSV; a CSV
+            that cannot be read or used, with the file, line and column at fault.
+
+    Example:
+        >>> load_dataset("iris").X.shape
+        (150, 4)
     """
     if name in _LOADERS:
         if target is not None:
@@ -250,9 +266,27 @@ class Fold:
 def make_folds(
     dataset: Dataset, *, seed: int, cv: int | None, test_size: float = 0.2, val_size: float = 0.25
 ) -> tuple[np.ndarray, np.ndarray, list[Fold]]:
-    """``(rest, test, folds)``: a held-out ``test`` part (``test_size`` of the rows), and on
-    the ``rest`` either one train/validation split (``cv=None``; ``val_size`` of the rest) or
-    ``cv`` folds. Stratified on the class for classification; deterministic in ``seed``."""
+    """Split the rows into a held-out test part and training/validation folds.
+
+    The splits are stratified on the class for classification, and deterministic in
+    ``seed``.
+
+    Args:
+        dataset: the data.
+        seed: the seed of the shuffles.
+        cv: ``None`` for one train/validation split of the rest, or a number of folds
+            ``>= 2``.
+        test_size: the share of the rows held out for the test.
+        val_size: with ``cv=None``, the share of the rest kept for validation.
+
+    Returns:
+        ``(rest, test, folds)``: row indices of the rest and of the test part, and the
+        folds, each with ``train`` and ``val`` row indices.
+
+    Raises:
+        ArgumentError: a ``cv`` that is not an integer ``>= 2``, or too few rows (or too
+            few of one class) for these splits.
+    """
     n = len(dataset.y)
     if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
         raise ArgumentError("cv", f"must be an integer >= 2; got {cv!r}")

@@ -114,6 +114,7 @@ class Runner:
 
     @property
     def dataset(self) -> Dataset:
+        """The run's dataset, loaded once."""
         return self.data.dataset
 
     def _rows(self, fold: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -129,8 +130,18 @@ class Runner:
         settings: Settings | None = None,
         on_epoch: Callable[[int, nn.Module], None] | None = None,
     ) -> tuple[Family, np.ndarray, np.ndarray]:
-        """The model family on ``fold``'s training rows (fold ``-1``: all but the test part),
-        under ``settings`` (by default the run's), and the standardized ``X``, ``y``."""
+        """The model family on one fold's training rows.
+
+        Args:
+            penalty: the penalty's name.
+            fold: the fold's index, or ``-1`` for all the rows but the test part.
+            settings: the settings to build it under (by default the run's).
+            on_epoch: called as ``on_epoch(epoch, network)`` as a network trains.
+
+        Returns:
+            ``(family, X, y)``: the family, and every row of the data standardized on the
+            fold's training rows.
+        """
         train, val = self._rows(fold)
         X = _standardize(self.dataset.X, train)
         y = _targets(self.dataset, train)
@@ -145,7 +156,16 @@ class Runner:
         return self.path("none", fold)[0]
 
     def path(self, penalty: str, fold: int, stop_after: int | None = None) -> list[PathPoint]:
-        """The stored prefix of this path, completed (and committed point by point)."""
+        """One fold's path: its stored prefix, completed and committed point by point.
+
+        Args:
+            penalty: the penalty's name.
+            fold: the fold's index, or ``-1`` for the refit on all but the test part.
+            stop_after: the last grid index to fit (the whole grid by default).
+
+        Returns:
+            The path's points, in grid order.
+        """
         grid = self.grid(penalty)
         if stop_after is not None:
             grid = grid[: stop_after + 1]
@@ -190,8 +210,15 @@ class Runner:
         return self._paths[key]
 
     def grid(self, penalty: str) -> np.ndarray:
-        """One grid per penalty, from the first fold (so every fold and the refit share it);
-        the run's ``lams`` where it gives them."""
+        """A penalty's grid, shared by every fold and the refit.
+
+        Args:
+            penalty: the penalty's name.
+
+        Returns:
+            The run's ``lams`` where it gives them, else the grid built on the first fold,
+            extended as :meth:`paths` asked.
+        """
         if penalty != "none" and self.settings.lams is not None:
             return np.asarray(self.settings.lams, dtype=np.float64)
         if penalty not in self._grids:
@@ -205,8 +232,14 @@ class Runner:
         return np.concatenate([grid, grid[-1] * (grid[-1] / grid[-2]) ** np.arange(1, more + 1)])
 
     def paths(self, penalty: str) -> list[list[PathPoint]]:
-        """The path of every fold, on the grid extended while the best validation loss sits
-        at its weakest strength (see the module docstring)."""
+        """Every fold's path, with the grid extended while the best point is its last.
+
+        Args:
+            penalty: the penalty's name.
+
+        Returns:
+            One path per fold (see the module docstring for the extension).
+        """
         while True:
             paths = [self.path(penalty, f) for f in range(len(self.data.folds))]
             if not self._extends(penalty, paths):
@@ -225,11 +258,25 @@ class Runner:
         return choose_from_paths(paths).best == len(grid) - 1
 
     def choice(self, penalty: str) -> Choice:
-        """Both rules on the validation losses of every fold's path."""
+        """Both rules on the validation losses of every fold's path.
+
+        Args:
+            penalty: the penalty's name.
+
+        Returns:
+            The validation curve and the points the rules pick.
+        """
         return choose_from_paths(self.paths(penalty))
 
     def result(self, penalty: str) -> ResultRow:
-        """The penalty's chosen point, evaluated on the training and test parts."""
+        """The penalty's chosen point, evaluated on the training and test parts.
+
+        Args:
+            penalty: the penalty's name.
+
+        Returns:
+            Its row of the results table.
+        """
         paths = self.paths(penalty)
         choice = self.choice(penalty)
         chosen = choice.index(self.settings.rule)
@@ -276,7 +323,16 @@ class Runner:
 
 
 def chosen_point(store: Store, run_id: str, row: ResultRow) -> PathPoint:
-    """The stored point a result row describes (the refit one under cross-validation)."""
+    """The stored point a result row describes.
+
+    Args:
+        store: the store holding the run.
+        run_id: the run.
+        row: one of its result rows.
+
+    Returns:
+        The row's chosen point (under cross-validation, the one refitted on all the folds).
+    """
     settings = Settings.from_dict(store.run(run_id).config)
     fold = -1 if settings.cv is not None else 0
     points = store.points(run_id, row.penalty, fold)
@@ -293,12 +349,25 @@ def run_experiment(
     on_run: Callable[[str], None] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> str:
-    """Run ``settings`` (or, with ``resume=RUN_ID``, continue that stored run with its own
-    settings; ``settings`` is then ignored and may be ``None``); returns the run id.
+    """Run an experiment, or continue a stored one.
 
     Each path point and each finished penalty's result row is committed to ``store`` when
-    it is done. ``on_run(run_id)`` is called once the run exists (before any training).
-    ``meta``: more to record with a new run (what it came from, for instance).
+    it is done, so an interrupted run can be resumed.
+
+    Args:
+        settings: what to run; ignored (and may be ``None``) with ``resume``.
+        store: where the run is recorded.
+        command: the command recorded with a new run.
+        resume: a stored run's id, to continue with its own settings.
+        progress: called as ``progress(task, done, total)`` after each path point.
+        on_run: called as ``on_run(run_id)`` once the run exists, before any training.
+        meta: more to record with a new run (what it came from, for instance).
+
+    Returns:
+        The run id.
+
+    Raises:
+        ValueError: neither ``settings`` nor ``resume``.
     """
     if resume is not None:
         settings = Settings.from_dict(store.run(resume).config)

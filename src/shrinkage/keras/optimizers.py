@@ -74,6 +74,15 @@ class ProximalMixin:
         super().__init__(*args, **kwargs)
 
     def build(self, variables: list[Any]) -> None:
+        """Build the optimizer and note each variable's proximal penalty.
+
+        Args:
+            variables: the variables it will update.
+
+        Warns:
+            UserWarning: none of them has a proximal penalty, so the optimizer will update
+                them exactly as the one it extends.
+        """
         super().build(variables)  # type: ignore[misc]
         # by the optimizer's own variable index: some backends (TensorFlow) hand update_step
         # the backend's variable, which does not carry the Keras variable's regularizer
@@ -88,8 +97,16 @@ class ProximalMixin:
             )
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        """The optimizer's update of ``variable``, then ``w <- prox_{s P}(w)`` with ``P`` its
-        penalty and ``s`` the step of :meth:`update_with_step`."""
+        """The optimizer's update of a variable, then the prox of its penalty.
+
+        The prox is ``w <- prox_{s P}(w)``, with ``P`` the variable's penalty and ``s`` the
+        step :meth:`update_with_step` returns.
+
+        Args:
+            gradient: the loss's gradient, the variable's shape.
+            variable: the variable to update.
+            learning_rate: the current learning rate.
+        """
         # the lookup Keras's Optimizer docstring shows custom optimizers for their slots
         index = self._get_variable_index(variable)  # type: ignore[attr-defined]
         penalty = self._proximal_penalties[index]
@@ -100,9 +117,21 @@ class ProximalMixin:
     def update_with_step(
         self, gradient: Any, variable: Any, learning_rate: Any, need_step: bool
     ) -> Any:
-        """Update ``variable`` as the optimizer does and return the element-wise step its
-        prox takes (``None`` when ``need_step`` is False). Here: the extended optimizer's
-        own ``update_step``, and the step ``lr`` (decoupled)."""
+        """Update a variable as the optimizer does, and return the step its prox takes.
+
+        Here the extended optimizer's own ``update_step``, and the step ``lr``
+        (decoupled); the adaptive optimizers return their element-wise step.
+
+        Args:
+            gradient: the loss's gradient, the variable's shape.
+            variable: the variable to update.
+            learning_rate: the current learning rate.
+            need_step: whether the variable has a penalty to step.
+
+        Returns:
+            The step (a scalar, or a tensor of the variable's shape), or ``None`` when
+            ``need_step`` is false.
+        """
         super().update_step(gradient, variable, learning_rate)  # type: ignore[misc]
         return ops.cast(learning_rate, variable.dtype) if need_step else None
 
@@ -201,7 +230,11 @@ class _Adaptive(ProximalMixin, keras.optimizers.Optimizer):
         self.make_slots(variables)
 
     def make_slots(self, variables: list[Any]) -> None:
-        """Create the optimizer's own variables for ``variables``."""
+        """Create the optimizer's own variables (its moments) once.
+
+        Args:
+            variables: the model variables, each getting slots of its shape.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:

@@ -80,11 +80,18 @@ def _group_prox_diagonal(x: Any, step: Any, tau: float, axes: tuple[int, ...]) -
 
 
 class Penalty(keras.regularizers.Regularizer):
-    """A penalty ``P(w)`` with its proximal operator
-    ``prox_{s P}(w) = argmin_z (1/2)||z - w||^2 + s P(z)``.
+    """A penalty ``P(w)`` with its proximal operator.
 
-    Subclasses define :meth:`value` and :meth:`prox`; ``proximal`` says whether a proximal
-    optimizer applies it (see the module docstring)."""
+    The operator is ``prox_{s P}(w) = argmin_z (1/2) sum (z - w)^2 / s + P(z)``, for a scalar
+    step ``s`` or element-wise steps. Subclasses define :meth:`value` and :meth:`prox`.
+
+    Args:
+        proximal: whether a proximal optimizer applies the penalty (its loss term then only
+            reports), or it is a plain loss term (see the module docstring).
+
+    Raises:
+        ValueError: ``proximal`` not a bool.
+    """
 
     def __init__(self, proximal: bool = True) -> None:
         if not isinstance(proximal, bool):
@@ -92,11 +99,27 @@ class Penalty(keras.regularizers.Regularizer):
         self.proximal = proximal
 
     def value(self, x: Any) -> Any:
-        """``P(x)``, a scalar."""
+        """The penalty's value.
+
+        Args:
+            x: the weights, any shape.
+
+        Returns:
+            ``P(x)``, a scalar tensor.
+        """
         raise NotImplementedError
 
     def prox(self, x: Any, step: Any) -> Any:
-        """``prox_{step * P}(x)``, the shape of ``x``."""
+        """The proximal operator.
+
+        Args:
+            x: the weights, any shape.
+            step: a scalar, or element-wise steps of ``x``'s shape (an adaptive
+                optimizer's ``lr / denominator``).
+
+        Returns:
+            ``prox_{step P}(x)``, the shape of ``x``.
+        """
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:
@@ -128,8 +151,19 @@ def proximal_penalty(variable: Any) -> Penalty | None:
 
 @keras.saving.register_keras_serializable(package="shrinkage")
 class L1(Penalty):
-    """``P(w) = l1 * sum|w_i|`` (Keras's ``l1``); prox: soft-thresholding,
-    ``sign(w) * max(|w| - step * l1, 0)``."""
+    """``P(w) = l1 * sum|w_i|``, Keras's ``l1``, with soft-thresholding as its prox.
+
+    The prox is ``sign(w) * max(|w| - step * l1, 0)``.
+
+    Args:
+        l1: the strength, ``>= 0``.
+        proximal: as in :class:`Penalty`.
+
+    Example:
+        >>> import numpy as np
+        >>> np.asarray(L1(0.5).prox(np.array([1.0, -0.2]), 1.0)).tolist()
+        [0.5, -0.0]
+    """
 
     def __init__(self, l1: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
@@ -147,7 +181,12 @@ class L1(Penalty):
 
 @keras.saving.register_keras_serializable(package="shrinkage")
 class L2(Penalty):
-    """``P(w) = l2 * sum w_i^2`` (Keras's ``l2``); prox: ``w / (1 + 2 * step * l2)``."""
+    """``P(w) = l2 * sum w_i^2``, Keras's ``l2``, with the prox ``w / (1 + 2 * step * l2)``.
+
+    Args:
+        l2: the strength, ``>= 0``.
+        proximal: as in :class:`Penalty`.
+    """
 
     def __init__(self, l2: float = 0.01, proximal: bool = True) -> None:
         super().__init__(proximal)
@@ -165,11 +204,16 @@ class L2(Penalty):
 
 @keras.saving.register_keras_serializable(package="shrinkage")
 class L1L2(Penalty):
-    """``P(w) = l1 * sum|w_i| + l2 * sum w_i^2``, Keras's ``L1L2`` (``l1_l2``) with its two
-    strengths; prox: soft-threshold by ``step * l1``, then divide by ``1 + 2 * step * l2``.
+    """``P(w) = l1 * sum|w_i| + l2 * sum w_i^2``, Keras's ``L1L2`` (``l1_l2``).
 
-    The torch port's :class:`shrinkage.ElasticNet` is the same penalty with one strength and a
+    The prox soft-thresholds by ``step * l1``, then divides by ``1 + 2 * step * l2``. The
+    torch port's :class:`shrinkage.ElasticNet` is the same penalty with one strength and a
     mix: ``ElasticNet(lam, l1_ratio)`` is ``L1L2(lam * l1_ratio, lam * (1 - l1_ratio))``.
+
+    Args:
+        l1: the L1 strength, ``>= 0``.
+        l2: the L2 strength, ``>= 0``.
+        proximal: as in :class:`Penalty`.
 
     Example:
         >>> L1L2(0.01, 0.001).get_config()
@@ -209,13 +253,26 @@ class ElasticNet(L1L2):
 class GroupLasso(Penalty):
     """``P(w) = lam * sum_g sqrt(size_g) * ||w_g||_2`` over the slices of a kernel.
 
-    ``groups="inputs"``: one group per input (the second-to-last axis: a ``Dense`` kernel
-    ``[in, out]``'s rows, a ``Conv2D`` kernel ``[kh, kw, in, out]``'s input channels), for
-    feature selection; ``"outputs"``: one group per output (the last axis: a ``Dense``
-    layer's neurons, a ``Conv2D``'s filters). The words mean the same as in
-    :class:`shrinkage.GroupLasso`; the former ``"rows"`` (inputs here) and ``"columns"``
-    (outputs) still work, with a ``FutureWarning``. The prox scales each group by
-    ``max(1 - step * lam * sqrt(size_g) / ||w_g||, 0)``, so whole groups reach zero."""
+    The prox scales each group by ``max(1 - step * lam * sqrt(size_g) / ||w_g||, 0)``, so
+    whole groups reach zero.
+
+    Args:
+        lam: the strength, ``>= 0``.
+        groups: the slices, with the same meaning as in :class:`shrinkage.GroupLasso`.
+
+            - ``"inputs"``: one group per input, the second-to-last axis (a ``Dense``
+              kernel ``[in, out]``'s rows, a ``Conv2D`` kernel ``[kh, kw, in, out]``'s input
+              channels), for feature selection;
+            - ``"outputs"``: one group per output, the last axis (a ``Dense`` layer's
+              neurons, a ``Conv2D``'s filters).
+
+            The former ``"rows"`` (inputs) and ``"columns"`` (outputs) still work, with a
+            ``FutureWarning``.
+        proximal: as in :class:`Penalty`.
+
+    Raises:
+        ValueError: another ``groups``, or a negative ``lam``.
+    """
 
     def __init__(self, lam: float = 0.01, groups: str = "inputs", proximal: bool = True) -> None:
         super().__init__(proximal)
@@ -253,8 +310,16 @@ class GroupLasso(Penalty):
         return self.lam * math.sqrt(size) * ops.sum(norms)
 
     def prox(self, x: Any, step: Any) -> Any:
-        """The group prox with a scalar ``step``, or with element-wise steps (an adaptive
-        optimizer's) by :func:`_group_prox_diagonal`."""
+        """The group prox, with a scalar step or element-wise ones.
+
+        Args:
+            x: the kernel, two or more axes.
+            step: a scalar, or element-wise steps of ``x``'s shape (solved by
+                :func:`_group_prox_diagonal`).
+
+        Returns:
+            ``prox_{step P}(x)``, the shape of ``x``.
+        """
         x = ops.convert_to_tensor(x)
         if len(getattr(step, "shape", ())) > 0:
             axes, size = self._axes(x)

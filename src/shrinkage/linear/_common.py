@@ -26,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import validate_data
 
 from .._threads import threads_for
 from .._validation import check_factor
@@ -47,6 +48,7 @@ __all__ = [
     "least_squares",
     "output_dtype",
     "refuse_params",
+    "regression_data",
     "report",
     "report_choice",
     "warn_not_converged",
@@ -389,6 +391,31 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if not np.any(weights):
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return weights
+
+
+def regression_data(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    reset: bool = True,
+    multi_output: bool = True,
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """``X`` (dense or CSR/CSC), ``y`` (``[n]``, or ``[n, targets]`` when ``multi_output``)
+    and the sample weights, checked."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse=["csr", "csc"],
+        dtype=[np.float64, np.float32],
+        y_numeric=True,
+        multi_output=multi_output,
+        reset=reset,
+    )
+    check_overflow(X)
+    return X, np.asarray(y, dtype=np.float64), check_sample_weight(sample_weight, X.shape[0])
 
 
 def check_penalty_factor(penalty_factor: Any, n_features: int) -> np.ndarray | None:

@@ -175,7 +175,21 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         ).gradient_at_zero()  # fmt: skip
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> ElasticNetCV:
-        """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit."""
+        """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit on all the data.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]`` (or ``[n_samples, 1]``).
+            sample_weight: ``[n_samples]``, or ``None`` for ones; the held-out folds are
+                scored with their weights.
+            **params: refused with scikit-learn's error (no metadata routing).
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: a ``y`` of several columns (use the multi-task estimator).
+        """
         refuse_params(self, params)
         self._validate_params()
         device = check_device(self.device)

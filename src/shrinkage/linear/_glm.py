@@ -31,10 +31,10 @@ from ._common import (
     check_sample_weight,
     fit_threads,
     output_dtype,
+    regression_data,
     warn_not_converged,
 )
 from ._problem import LinearProblem
-from ._regression import regression_data
 
 __all__ = [
     "TWEEDIE_PARAMS",

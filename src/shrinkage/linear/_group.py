@@ -31,9 +31,8 @@ from ..penalties import L1 as L1Penalty
 from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
 from ._bound_datafits import SquaredLoss
-from ._common import COMMON, fit_threads, output_dtype
+from ._common import COMMON, fit_threads, output_dtype, regression_data
 from ._problem import LinearProblem, as_problem_kwargs
-from ._regression import regression_data
 from ._solver import solve
 
 __all__ = [
@@ -268,11 +267,19 @@ class GroupProblem:
         self.tol = self.linear.loss.optimality_tol(tol)
 
     def penalty(self, alpha: float) -> GroupPenalty:
-        """The penalty at strength ``alpha``."""
+        """The sparse-group penalty at one strength.
+
+        Args:
+            alpha: the strength.
+
+        Returns:
+            The penalty on the state (its intercept left free).
+        """
         ids = torch.as_tensor(self.groups, device=self.linear.free.device)
         return GroupPenalty(alpha, ids, self.linear.free, l1_ratio=self.l1_ratio)
 
     def initial_state(self) -> Tensor:
+        """The state with every coefficient zero (the intercept at its optimum)."""
         return self.linear.initial_state()
 
     def lambda_max(self) -> float:
@@ -287,6 +294,15 @@ class GroupProblem:
         )  # fmt: skip
 
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
+        """Solve at one strength from a warm start.
+
+        Args:
+            lam: ``alpha``, the strength.
+            state: ``[d]``, the warm start.
+
+        Returns:
+            ``(the solution [d], the solver's iterations, convergence and criterion)``.
+        """
         penalty = self.penalty(lam)
         solution = solve(
             self.linear.datafit, lambda idx: penalty, state, free=self.linear.free,
@@ -295,16 +311,34 @@ class GroupProblem:
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
     def describe(self, state: Tensor) -> Evaluation:
+        """As :meth:`shrinkage.linear.LinearProblem.describe`."""
         return self.linear.describe(state)
 
     def score(
         self, state: Tensor, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> Score:
-        """The (weighted) mean squared error and R^2 on ``(X, y)``."""
+        """The (weighted) mean squared error and R^2 on held-out data.
+
+        Args:
+            state: ``[d]``, a state.
+            X: ``[m, p]`` held-out features.
+            y: ``[m]`` targets.
+            sample_weight: ``[m]`` weights, or ``None``.
+
+        Returns:
+            ``(MSE, R^2)``.
+        """
         return self.linear.score(state, X, y, sample_weight)
 
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
-        """``coef [p]`` and ``intercept``."""
+        """A state as scikit-learn's fitted attributes.
+
+        Args:
+            w: ``[d]``, a state.
+
+        Returns:
+            ``(coef [p], intercept)``.
+        """
         return self.linear.coefficients(w)
 
 
@@ -362,8 +396,16 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
         self.device = device
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLasso:
-        """Fit on ``X [n_samples, n_features]`` (dense or sparse), ``y [n_samples]`` and
-        optional ``sample_weight``; returns ``self``."""
+        """Fit the model.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
+
+        Returns:
+            ``self``.
+        """
         self._validate_params()
         check_device(self.device)
         X, y, weights = group_data(self, X, y, sample_weight)

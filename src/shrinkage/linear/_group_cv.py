@@ -102,9 +102,17 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLassoCV:
-        """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
-        [n_samples]`` and optional ``sample_weight``, pick ``alpha_`` (and ``l1_ratio_``),
-        refit; returns ``self``. Held-out folds are scored with their weights."""
+        """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit on all the data.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones; the held-out folds are
+                scored with their weights.
+
+        Returns:
+            ``self``.
+        """
         self._validate_params()
         check_device(self.device)
         X, y, weights = group_data(self, X, y, sample_weight)

@@ -239,20 +239,42 @@ coefficient zero, the intercepts at their optimum)."""
 
 
 class LogisticRegression(LogisticClassifier):
-    """Logistic regression with scikit-learn's objective ``C * sum_i s_i loss_i + r(w)``,
-    ``r(w) = l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2`` (``l1_ratio=0``: L2, the
-    default; ``1``: L1; ``C=np.inf``: no penalty), with sample weights ``s`` (times
-    ``class_weight``).
+    """Logistic regression with scikit-learn's objective, L1, L2 or Elastic-Net penalized.
 
-    Binary targets use the logistic loss (``coef_ [1, n_features]``); more classes the
-    multinomial loss (``coef_ [n_classes, n_features]``, intercepts centred to sum to zero).
-    The intercept is not penalized. ``X`` may be sparse. Solved by proximal gradient with
-    Newton's method on the support, stopping when the optimality distance of the objective
-    divided by ``C sum s`` is at most ``tol``. ``solver``, ``dual``, ``intercept_scaling``,
-    ``random_state``, ``verbose`` and ``n_jobs`` are accepted for scikit-learn's sake: the same
-    problem is solved whatever they say (the intercept is never penalized, as ``liblinear``
-    would). ``penalty_factor`` (``[n_features]``, each ``c_j >= 0``) weighs feature ``j``'s
-    penalty by ``c_j`` (all its classes' coefficients), ``0`` leaving it unpenalized.
+    The objective is ``C * sum_i s_i loss_i + r(w)`` with
+    ``r(w) = l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2`` and sample weights ``s``
+    (times ``class_weight``). Binary targets use the logistic loss, more classes the
+    multinomial loss. The intercept is not penalized, and ``X`` may be sparse. It is solved by
+    proximal gradient with Newton's method on the support.
+
+    Args:
+        C: the inverse strength; ``np.inf`` for no penalty.
+        l1_ratio: ``0`` for L2 (the default), ``1`` for L1, in between for the Elastic Net.
+        tol: stop when the optimality distance of the objective divided by ``C sum s`` is
+            at most this.
+        fit_intercept, class_weight, max_iter, warm_start: as in scikit-learn.
+        penalty_factor: ``[n_features]``, each ``c_j >= 0``: feature ``j``'s penalty (all
+            its classes' coefficients) weighed by ``c_j``, ``0`` leaving it unpenalized.
+        device: the torch device to compute on.
+        penalty: scikit-learn's deprecated spelling (``"l1"``, ``"l2"``, ``"elasticnet"``,
+            ``None``), which decides over ``l1_ratio``, with scikit-learn's warning.
+        solver, dual, intercept_scaling, random_state, verbose, n_jobs: accepted for
+            scikit-learn's sake; the same problem is solved whatever they say (the
+            intercept is never penalized, as ``liblinear`` would).
+
+    Attributes:
+        classes_: ``[n_classes]``, the labels.
+        coef_: ``[1, n_features]`` for two classes, ``[n_classes, n_features]`` for more.
+        intercept_: ``[1]`` or ``[n_classes]`` (centred to sum to zero for more classes).
+        n_iter_: the solver's iterations.
+
+    Example:
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from sklearn.preprocessing import scale
+        >>> X, y = load_breast_cancer(return_X_y=True)
+        >>> model = LogisticRegression(C=0.1, l1_ratio=1.0).fit(scale(X), y)
+        >>> int((model.coef_ != 0).sum()) < X.shape[1]
+        True
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = _LOGISTIC
@@ -295,8 +317,16 @@ class LogisticRegression(LogisticClassifier):
         self.penalty_factor = penalty_factor
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
-        """Fit on ``X [n_samples, n_features]`` (dense or sparse) and class labels
-        ``y [n_samples]``, with optional ``sample_weight``; returns ``self``."""
+        """Fit the model.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]``, the class labels (two or more classes).
+            sample_weight: ``[n_samples]``, or ``None`` for ones (times ``class_weight``).
+
+        Returns:
+            ``self``.
+        """
         self._validate_params()
         check_device(self.device)
         C, l1_ratio = resolve_penalty(self.penalty, self.l1_ratio, self.C, self.n_jobs)

@@ -209,7 +209,17 @@ class LogisticRegressionCV(LogisticClassifier):
         return Cs
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
-        """Cross-validate the ``Cs`` (and ``l1_ratios``), pick ``C_``, refit on all data."""
+        """Cross-validate the ``Cs`` (and ``l1_ratios``), pick ``C_``, refit on all the data.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]``, the class labels.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
+            **params: refused with scikit-learn's error (no metadata routing).
+
+        Returns:
+            ``self``.
+        """
         refuse_params(self, params)
         self._validate_params()
         check_device(self.device)
@@ -353,7 +363,17 @@ class LogisticRegressionCV(LogisticClassifier):
         self.n_iter_ = np.moveaxis(n_iter, 2, 1)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> float:
-        """The ``scoring`` of the refitted model on ``(X, y)`` (accuracy by default)."""
+        """The ``scoring`` of the refitted model (accuracy by default).
+
+        Args:
+            X: ``[n_samples, n_features]``.
+            y: ``[n_samples]``, the true labels.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
+            **params: refused with scikit-learn's error (no metadata routing).
+
+        Returns:
+            The score, larger is better.
+        """
         refuse_params(self, params)
         scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" else self.scoring
         scorer = get_scorer(scoring if scoring is not None else "accuracy")

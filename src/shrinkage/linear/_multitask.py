@@ -225,8 +225,12 @@ class MultiTaskElasticNet(MultiTaskRegressor):
         return float(self.l1_ratio)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
-        """Fit on ``X [n_samples, n_features]`` (dense or sparse), ``y [n_samples, n_tasks]``
-        and optional ``sample_weight [n_samples]``.
+        """Fit the model, all tasks at once.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples, n_tasks]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
 
         Returns:
             ``self``.

@@ -106,10 +106,21 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         return alpha_grid(self.alphas, self.eps, l1_ratio, lambda: self.alpha_max(X, Y, weights))
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
-        """Cross-validate the grid on ``X [n_samples, n_features]`` (dense or sparse), ``y
-        [n_samples, n_tasks]`` and optional ``sample_weight``, pick ``alpha_`` (and
-        ``l1_ratio_``), refit; returns ``self``. Held-out folds are scored with their
-        weights."""
+        """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit on all the data.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples, n_tasks]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones; the held-out folds are
+                scored with their weights.
+            **params: refused with scikit-learn's error (no metadata routing).
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: a 1-D ``y`` (use the single-task estimator).
+        """
         refuse_params(self, params)
         self._validate_params()
         device = check_device(self.device)

@@ -138,8 +138,19 @@ class LinearProblem:
         finish: bool = False,
         penalty_factor: np.ndarray | None = None,
     ) -> LinearProblem:
-        """A squared-loss problem from its Gram statistics (cross-validation downdates the
-        full data's statistics by each held-out fold instead of recomputing them)."""
+        """A squared-loss problem from its Gram statistics in place of its data.
+
+        Cross-validation builds each fold's problem so, from the whole data's statistics less
+        the held-out fold's, without a pass over the training rows.
+
+        Args:
+            stats: the training data's :class:`~shrinkage.linear._design.GramStats`.
+            l1_ratio, fit_intercept, tol, max_iter, positive, finish, penalty_factor: as in
+                the constructor.
+
+        Returns:
+            The problem.
+        """
         loss = SquaredLoss.from_stats(
             stats, fit_intercept=fit_intercept, penalty_factor=penalty_factor
         )
@@ -150,14 +161,17 @@ class LinearProblem:
 
     @property
     def datafit(self) -> Any:
+        """The data term the solver minimizes (its value, gradient and Hessian)."""
         return self.loss.datafit
 
     @property
     def free(self) -> Tensor:
+        """``[d]``, the unpenalized coordinates of the state (the intercepts)."""
         return self.loss.free
 
     # -- the PathProblem protocol --------------------------------------------------------------
     def initial_state(self) -> Tensor:
+        """The state with every coefficient zero (the intercepts at their optimum)."""
         return self.loss.initial_state()
 
     def lambda_max(self) -> float:
@@ -205,6 +219,15 @@ class LinearProblem:
         return float(reach.max())
 
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
+        """Solve at one strength from a warm start.
+
+        Args:
+            lam: ``alpha``, the strength.
+            state: ``[d]``, the warm start.
+
+        Returns:
+            ``(the solution [d], the solver's iterations, convergence and criterion)``.
+        """
         loss = self.loss
         w0 = state.to(loss.device, torch.float64)
 
@@ -260,14 +283,37 @@ class LinearProblem:
         return torch.where(keep, w, 0.0)
 
     def coefficients(self, w: Tensor) -> tuple[np.ndarray, np.ndarray | float]:
-        """``coef`` and ``intercept`` in scikit-learn's shapes."""
+        """A state as scikit-learn's fitted attributes.
+
+        Args:
+            w: ``[d]``, a state.
+
+        Returns:
+            ``(coef_, intercept_)`` in scikit-learn's shapes for this loss.
+        """
         return self.loss.coefficients(w)
 
     def state_from(self, coef: np.ndarray, intercept: np.ndarray | float) -> Tensor:
-        """The inverse of :meth:`coefficients`: a warm start from fitted attributes."""
+        """The inverse of :meth:`coefficients`: a warm start from fitted attributes.
+
+        Args:
+            coef: ``coef_`` in scikit-learn's shape.
+            intercept: ``intercept_``.
+
+        Returns:
+            ``[d]``, the state.
+        """
         return self.loss.state_from(coef, intercept)
 
     def describe(self, state: Tensor) -> Evaluation:
+        """The coefficients, training loss and selected features of a state.
+
+        Args:
+            state: ``[d]``, a state.
+
+        Returns:
+            What its :class:`~shrinkage.path.PathPoint` records.
+        """
         coef, intercept = self.coefficients(state)
         used = np.flatnonzero(np.any(np.atleast_2d(coef) != 0, axis=0))
         return Evaluation(
@@ -281,13 +327,31 @@ class LinearProblem:
         y: np.ndarray | None,
         sample_weight: np.ndarray | None = None,
     ) -> Score:
-        """Squared loss: ``(MSE, R^2)``; classifiers: ``(log-loss, accuracy)``, weighted by
-        ``sample_weight``. For the squared loss the held-out data may be given by its
-        :class:`GramStats` (``y=None``)."""
+        """A state on held-out data.
+
+        Args:
+            state: ``[d]``, a state.
+            X: ``[m, p]`` held-out features, or for the squared loss their
+                :class:`GramStats` (``y`` then ``None``).
+            y: ``[m]`` targets.
+            sample_weight: ``[m]`` weights, or ``None``.
+
+        Returns:
+            ``(MSE, R^2)`` for the squared loss, ``(log-loss, accuracy)`` for a classifier.
+        """
         return self.loss.score(state, X, y, sample_weight)
 
     def per_sample_loss(self, state: Tensor, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``[n]``: squared error ``(y - X w - b)^2`` or the log-loss of each sample."""
+        """Each held-out sample's loss.
+
+        Args:
+            state: ``[d]``, a state.
+            X: ``[m, p]`` features.
+            y: ``[m]`` targets.
+
+        Returns:
+            ``[m]``: the squared error ``(y - X w - b)^2``, or each sample's log-loss.
+        """
         return self.loss.per_sample_loss(state, X, y)
 
 

@@ -16,7 +16,6 @@ import torch
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from .._validation import check_device
 from ..path import PathPoint, path
@@ -24,44 +23,18 @@ from ._base import LinearRegressorMixin
 from ._common import (
     ACCEPTED,
     COMMON,
-    check_overflow,
     check_penalty_factor,
     check_precomputed_gram,
-    check_sample_weight,
     fit_threads,
     least_squares,
     output_dtype,
+    regression_data,
     warn_not_converged,
 )
 from ._design import GramStats, SparseDesign
 from ._problem import LinearProblem, as_problem_kwargs
 
 __all__ = ["ElasticNet", "Lasso", "Ridge"]
-
-
-def regression_data(
-    estimator: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    *,
-    reset: bool = True,
-    multi_output: bool = True,
-) -> tuple[Any, np.ndarray, np.ndarray | None]:
-    """``X`` (dense or CSR/CSC), ``y`` (``[n]``, or ``[n, targets]`` when ``multi_output``)
-    and the sample weights, checked."""
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        accept_sparse=["csr", "csc"],
-        dtype=[np.float64, np.float32],
-        y_numeric=True,
-        multi_output=multi_output,
-        reset=reset,
-    )
-    check_overflow(X)
-    return X, np.asarray(y, dtype=np.float64), check_sample_weight(sample_weight, X.shape[0])
 
 
 GRAM_FEATURES = 64
@@ -91,9 +64,17 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
         raise NotImplementedError
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, check_input: bool = True) -> Any:
-        """Fit on ``X [n_samples, n_features]`` (dense or sparse), ``y [n_samples]`` or
-        ``[n_samples, n_targets]``, with optional ``sample_weight [n_samples]``; returns
-        ``self``."""
+        """Fit the model, one target at a time.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]`` or ``[n_samples, n_targets]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
+            check_input: accepted for scikit-learn's sake; the input is always checked.
+
+        Returns:
+            ``self``.
+        """
         self._validate_params()
         check_device(self.device)
         X, y, weights = regression_data(self, X, y, sample_weight)
@@ -367,8 +348,20 @@ class Ridge(LinearRegressorMixin, BaseEstimator):
         return np.broadcast_to(alphas, (n_targets,)).copy()
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Ridge:
-        """Fit on ``X [n_samples, n_features]``, ``y [n_samples]`` or ``[n_samples,
-        n_targets]``, optional ``sample_weight``; returns ``self``."""
+        """Fit the model, one target at a time.
+
+        Args:
+            X: ``[n_samples, n_features]``, dense or scipy sparse (CSR or CSC).
+            y: ``[n_samples]`` or ``[n_samples, n_targets]``.
+            sample_weight: ``[n_samples]``, or ``None`` for ones.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: an ``alpha`` array whose length is not the number of targets, or
+                ``positive=True`` with a solver other than ``"auto"`` or ``"lbfgs"``.
+        """
         self._validate_params()
         device = check_device(self.device)
         X, y, weights = regression_data(self, X, y, sample_weight)

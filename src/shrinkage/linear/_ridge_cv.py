@@ -31,9 +31,9 @@ from sklearn.utils import check_scalar
 
 from .._threads import threads_for
 from ._base import LinearRegressorMixin
-from ._common import fit_threads, output_dtype
+from ._common import fit_threads, output_dtype, regression_data
 from ._design import gram
-from ._regression import Ridge, regression_data
+from ._regression import Ridge
 
 __all__ = ["RidgeCV"]
 

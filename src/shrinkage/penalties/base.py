@@ -29,22 +29,50 @@ class Penalty(abc.ABC):
 
     @abc.abstractmethod
     def value(self, w: Tensor) -> Tensor:
-        """``P(w)`` as a differentiable scalar tensor; ``w`` may have any shape."""
+        """The penalty's value ``P(w)``.
+
+        Args:
+            w: the parameter, any shape.
+
+        Returns:
+            A differentiable 0-dim tensor.
+
+        Example:
+            >>> from shrinkage import L1
+            >>> L1(0.5).value(torch.tensor([1.0, -2.0]))
+            tensor(1.5000)
+        """
 
     @abc.abstractmethod
     def prox_(self, w: Tensor, step: Step) -> Tensor:
-        """Replace ``w`` by ``argmin_x 1/2 * sum((x - w)^2 / step) + P(x)``; return ``w``.
+        """The proximal step in place: ``w <- argmin_x 1/2 * sum((x - w)^2 / step) + P(x)``.
 
-        ``step``: a non-negative float, or a tensor of positive element-wise steps
-        broadcastable to ``w``. Runs under ``torch.no_grad()``.
+        Args:
+            w: the parameter, any shape; overwritten (under ``torch.no_grad()``).
+            step: a float ``>= 0``, or a tensor of positive element-wise steps broadcastable
+                to ``w``.
+
+        Returns:
+            ``w``.
+
+        Example:
+            >>> from shrinkage import L1
+            >>> L1(1.0).prox_(torch.tensor([0.5, -2.0]), 1.0)
+            tensor([ 0., -1.])
         """
 
     def prox_list_(
         self, ws: Sequence[Tensor], step: Step | list[Tensor], *, foreach: bool = False
     ) -> None:
-        """:meth:`prox_` on every tensor of ``ws`` (one device and dtype), with one scalar step
-        for all or one step tensor per tensor. ``foreach`` picks the kernel tier where the
-        penalty has two (see :mod:`shrinkage._kernels`); the result is the same."""
+        """:meth:`prox_` on every tensor of ``ws``, in place.
+
+        Args:
+            ws: tensors of one device and dtype.
+            step: one float for all, or one step tensor per tensor (each broadcastable to
+                its tensor).
+            foreach: pick the fused kernel tier where the penalty has two (see
+                :mod:`shrinkage._kernels`); the result is the same.
+        """
         if isinstance(step, list):
             for w, s in zip(ws, step, strict=True):
                 self.prox_(w, s)
@@ -60,10 +88,14 @@ class Penalty(abc.ABC):
         *,
         foreach: bool = False,
     ) -> None:
-        """:meth:`prox_list_` with the element-wise steps ``lr / d``:
-        ``w <- prox_{(lr / d) P}(w)`` for each ``w`` of ``ws`` and ``d`` of ``denominators``
-        (an adaptive optimizer's denominator, ``d > 0``, the shape of ``w``), the proximal
-        Adam step. ``denominators`` are scratch: this may overwrite them.
+        """The proximal Adam step: ``w <- prox_{(lr / d) P}(w)`` for each ``w`` and ``d``.
+
+        Args:
+            ws: the tensors, overwritten.
+            lr: the learning rate.
+            denominators: an adaptive optimizer's denominator per tensor, ``d > 0`` and the
+                shape of its ``w``. They are scratch: this may overwrite them.
+            foreach: as in :meth:`prox_list_`.
 
         Example:
             >>> from shrinkage import L1
@@ -77,11 +109,36 @@ class Penalty(abc.ABC):
 
     @abc.abstractmethod
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor:
-        """``dist(-grad, dP(w))`` as a scalar tensor: 0 at a stationary point of ``f + P``."""
+        """The distance ``dist(-grad, dP(w))`` from optimality of ``f + P``.
+
+        Args:
+            w: the parameter.
+            grad: ``∇f(w)``, the shape of ``w``.
+
+        Returns:
+            A 0-dim tensor, 0 exactly at a stationary point of ``f + P``.
+
+        Example:
+            >>> from shrinkage import L1
+            >>> L1(1.0).optimality(torch.tensor([0.0, 2.0]), torch.tensor([0.5, -1.0]))
+            tensor(0.)
+        """
 
     @abc.abstractmethod
     def lambda_max(self, grad_at_zero: Tensor) -> float:
-        """Smallest ``lam`` for which ``0`` is optimal given ``∇f(0) = grad_at_zero``."""
+        """The smallest strength at which ``w = 0`` is optimal.
+
+        Args:
+            grad_at_zero: ``∇f(0)``, the parameter's shape.
+
+        Returns:
+            ``lam_max`` (for L1, ``max |∇f(0)|``).
+
+        Example:
+            >>> from shrinkage import L1
+            >>> L1(1.0).lambda_max(torch.tensor([0.5, -2.0]))
+            2.0
+        """
 
     @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
@@ -94,7 +151,19 @@ class Penalty(abc.ABC):
         return False
 
     def with_lam(self, lam: float) -> Penalty:
-        """The same penalty with another strength ``lam``."""
+        """A copy of this penalty with another strength.
+
+        Args:
+            lam: the new strength.
+
+        Returns:
+            A new penalty of the same type and settings.
+
+        Example:
+            >>> from shrinkage import L1
+            >>> L1(1.0).with_lam(0.1)
+            L1(lam=0.1)
+        """
         return type(self)(**{**self.get_config(), "lam": lam})
 
     def __repr__(self) -> str:
@@ -136,8 +205,12 @@ class MultiTensorPenalty(abc.ABC):
 
     @abc.abstractmethod
     def prox_(self, steps: Sequence[Step]) -> None:
-        """The proximal step in place; ``steps[k]`` is the step of the ``k``-th tensor of
-        :attr:`named_parameters` (a float, or a tensor of its shape for element-wise steps)."""
+        """The proximal step of the penalty on its tensors, in place.
+
+        Args:
+            steps: ``steps[k]`` the step of the ``k``-th tensor of :attr:`named_parameters`,
+                a float or a tensor of its shape for element-wise steps.
+        """
 
     @abc.abstractmethod
     def summary(self) -> tuple[str, str, str]:

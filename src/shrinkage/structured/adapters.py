@@ -66,10 +66,18 @@ class Slot:
 
 @dataclass(frozen=True)
 class HeadLayout:
-    """One attention layer: ``heads`` query heads of size ``head_dim``, ``kv_heads``
-    key/value heads (``heads`` without grouped-query attention); which slices each owns
-    (``query``: query rows; ``keys``, ``values``: key and value rows; ``output``: output
-    columns); ``kind``: the adapter's name."""
+    """One attention layer's heads, and the slices of its tensors each head owns.
+
+    Attributes:
+        kind: the adapter's name.
+        heads: query heads.
+        kv_heads: key/value heads (``heads`` without grouped-query attention).
+        head_dim: a head's size.
+        query: the query rows of each head.
+        keys: the key rows of each key/value head.
+        values: the value rows of each key/value head.
+        output: the output-projection columns of each head.
+    """
 
     kind: str
     heads: int

@@ -96,9 +96,18 @@ class HeadAttention(nn.Module):
 
     @classmethod
     def from_multihead(cls, attention: nn.MultiheadAttention) -> HeadAttention:
-        """A :class:`HeadAttention` equal to ``attention`` (its tensors copied, on their
-        device and dtype). Raises ``ValueError`` for ``add_bias_kv`` or ``add_zero_attn``,
-        which it does not implement."""
+        """A :class:`HeadAttention` that computes what ``attention`` computes.
+
+        Args:
+            attention: the layer; its tensors are copied, on their device and dtype.
+
+        Returns:
+            The new layer, with one projection per head.
+
+        Raises:
+            ValueError: ``attention`` built with ``add_bias_kv`` or ``add_zero_attn``, which
+                this layer does not implement.
+        """
         if attention.bias_k is not None or attention.add_zero_attn:
             raise ValueError(
                 "nn.MultiheadAttention with add_bias_kv or add_zero_attn is not supported"
@@ -177,11 +186,24 @@ class HeadAttention(nn.Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """``(output, weights)`` as ``nn.MultiheadAttention`` returns them: ``output``
-        ``[N, L, E]`` (``[L, N, E]`` unless ``batch_first``; ``[L, E]`` unbatched);
-        ``weights`` ``[N, L, S]`` averaged over heads, ``[N, H, L, S]`` per head, or ``None``
-        when ``need_weights`` is false. ``is_causal`` without ``attn_mask`` masks the
-        future."""
+        """Attention over the kept heads, as ``nn.MultiheadAttention.forward`` computes it.
+
+        Args:
+            query: ``[N, L, E]`` (``[L, N, E]`` unless ``batch_first``; ``[L, E]`` unbatched).
+            key: ``[N, S, E]``, laid out as ``query``.
+            value: ``[N, S, E]``, laid out as ``query``.
+            key_padding_mask: ``[N, S]``, boolean (true: ignore the key) or additive.
+            need_weights: return the attention weights.
+            attn_mask: ``[L, S]``, or ``[N * H, L, S]`` with ``H`` the source layer's heads;
+                boolean (true: masked) or additive.
+            average_attn_weights: average the weights over the heads.
+            is_causal: without ``attn_mask``, mask the future.
+
+        Returns:
+            ``(output, weights)``: ``output`` laid out as ``query``; ``weights`` ``[N, L, S]``
+            averaged over heads, ``[N, H, L, S]`` per head, or ``None`` when
+            ``need_weights`` is false.
+        """
         batched = query.dim() == 3
         if not batched:
             query, key, value = query[None], key[None], value[None]

@@ -46,9 +46,11 @@ _NORM = ("num_features", "eps", "momentum", "affine", "track_running_stats")
 class LayerKind:
     """What structured sparsity knows about one layer class.
 
-    ``role``: "producer", "norm" or "passthrough" (see the module docstring).
-    ``arguments``: the constructor arguments, read back from the layer's attributes of the
-    same names, that rebuild it (with ``bias=`` for producers, from whether it has one).
+    Attributes:
+        role: ``"producer"``, ``"norm"`` or ``"passthrough"`` (see the module docstring).
+        arguments: the constructor arguments, read back from the layer's attributes of the
+            same names, that rebuild it (with ``bias=`` for producers, from whether it has
+            one).
     """
 
     role: str

@@ -154,8 +154,13 @@ class SliceGroups(UnitPenalty):
         return moved if rows is None else moved.index_select(0, rows)
 
     def entries(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
-        """Every unit's entries: ``[units, size]`` when the units are alike, else one vector
-        (``tensors``: one per member, shaped like it; default the members themselves).
+        """Every unit's entries, gathered from the members.
+
+        Args:
+            tensors: one per member, shaped like it; default the members themselves.
+
+        Returns:
+            ``[units, size]`` when the units are alike, else one flat vector.
 
         Example:
             >>> import torch
@@ -179,9 +184,16 @@ class SliceGroups(UnitPenalty):
         return self._sizes.clone()
 
     def lambda_max(self, grads: Sequence[Tensor]) -> float:
-        """``max_u ||grad_u|| / (f_u * sqrt(size_u))``: the smallest ``lam`` at which every
-        zero unit meets its optimality condition ``||grad_u|| <= lam * f_u * sqrt(size_u)``
-        (``grads``: one per member, shaped like it)."""
+        """The smallest strength at which every unit is zero at the optimum.
+
+        Every zero unit then meets ``||grad_u|| <= lam * f_u * sqrt(size_u)``.
+
+        Args:
+            grads: the loss's gradient at zero, one per member, shaped like it.
+
+        Returns:
+            ``max_u ||grad_u|| / (f_u * sqrt(size_u))``.
+        """
         return self.penalty.lambda_max(self.entries(list(grads)))
 
     def norms(self) -> Tensor:
@@ -205,8 +217,12 @@ class SliceGroups(UnitPenalty):
 
     @torch.no_grad()
     def prox_(self, steps: Sequence[Step]) -> None:
-        """The proximal step in place; ``steps[k]`` is member ``k``'s step (a float, or a
-        tensor shaped like its parameter)."""
+        """The proximal step of the group lasso on every unit, in place.
+
+        Args:
+            steps: ``steps[k]`` member ``k``'s step, a float or a tensor shaped like its
+                parameter.
+        """
         step = step_tensors([m.parameter for m in self.members], steps)
         if isinstance(step, float) and self._alike:
             self._scale_(step)
