@@ -21,6 +21,8 @@ keras = pytest.importorskip("keras")
 if keras.backend.backend() != BACKEND:
     pytest.skip("Keras was imported with another backend", allow_module_level=True)
 
+import shrinkage.keras  # noqa: E402
+from docstrings import undocumented  # noqa: E402
 from shrinkage.keras import (  # noqa: E402
     L1,
     L1L2,
@@ -472,3 +474,7 @@ def test_proximal_adam_solves_the_l1_problem_of_keras_l1() -> None:
     torch.nn.functional.binary_cross_entropy_with_logits(logits, target).backward()
     assert w.grad is not None
     assert float(TorchL1(lam).optimality(w.detach(), w.grad)) < 1e-5
+
+
+def test_public_functions_document_their_arguments() -> None:
+    assert undocumented(shrinkage.keras) == []

@@ -52,6 +52,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes (0 for a regression)."""
         return len(self.class_names)
 
 

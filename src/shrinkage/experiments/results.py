@@ -73,7 +73,14 @@ class ResultRow:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ResultRow:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict`.
+
+        Args:
+            d: a :meth:`to_dict` (keys it does not know are ignored).
+
+        Returns:
+            The row.
+        """
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 

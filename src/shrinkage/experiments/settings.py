@@ -158,6 +158,13 @@ class Settings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Settings:
-        """The inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        """The inverse of :meth:`to_dict`.
+
+        Args:
+            d: a :meth:`to_dict` (keys it does not know are ignored).
+
+        Returns:
+            The settings.
+        """
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -147,7 +147,15 @@ class RunInfo:
 
 
 class Store:
-    """One SQLite file of runs. Safe to share between processes (WAL, busy timeout)."""
+    """One SQLite file of runs, safe to share between processes (WAL, busy timeout).
+
+    Args:
+        path: the file (created if missing); ``None`` for :func:`default_store_path`'s.
+        timeout: seconds to wait for another process's lock before giving up.
+
+    Raises:
+        ArgumentError: ``path`` in a folder that does not exist.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0):
         self.path = default_store_path(path)
@@ -175,6 +183,7 @@ class Store:
                 delay = min(2 * delay, 0.5)
 
     def close(self) -> None:
+        """Close the file (also on leaving a ``with`` block)."""
         self._db.close()
 
     def __enter__(self) -> Store:
@@ -196,7 +205,16 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------
     def create_run(self, command: str, config: dict[str, Any], meta: dict[str, Any]) -> str:
-        """A new run; returns its id (8 hex digits)."""
+        """Record a new run.
+
+        Args:
+            command: the command that runs it (``"compare"``, ``"tune"``, ...).
+            config: its settings, as JSON-compatible data.
+            meta: more to record (its dataset, what it came from).
+
+        Returns:
+            The run's id, 8 hex digits.
+        """
         with self._transaction():
             while True:
                 run_id = secrets.token_hex(4)
@@ -210,16 +228,33 @@ class Store:
         return run_id
 
     def run(self, run_id: str) -> RunInfo:
+        """One run's record.
+
+        Args:
+            run_id: its id.
+
+        Returns:
+            Its command, settings, metadata, status and times.
+
+        Raises:
+            ValueError: no such run, naming the id and the file.
+        """
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise ValueError(f"no run {run_id!r} in the store {str(self.path)!r}")
         return RunInfo(row[0], row[1], json.loads(row[2]), json.loads(row[3]), *row[4:])
 
     def runs(self) -> list[RunInfo]:
+        """Every run's record, oldest first."""
         rows = self._db.execute("SELECT id FROM runs ORDER BY created").fetchall()
         return [self.run(r[0]) for r in rows]
 
     def finish_run(self, run_id: str) -> None:
+        """Mark a run done, with its finishing time.
+
+        Args:
+            run_id: its id.
+        """
         with self._transaction():
             self._db.execute(
                 "UPDATE runs SET status = 'done', finished = ? WHERE id = ?", (time.time(), run_id)
@@ -227,7 +262,15 @@ class Store:
 
     # -- path points -------------------------------------------------------------------
     def add_point(self, run_id: str, penalty: str, fold: int, idx: int, point: PathPoint) -> None:
-        """Commit one finished path point (idempotent: a point already there is kept)."""
+        """Commit one finished path point; a point already there is kept.
+
+        Args:
+            run_id: the run.
+            penalty: the penalty's name.
+            fold: the fold's index (``-1`` for the refit).
+            idx: the point's index along the path.
+            point: the point.
+        """
         record = {f.name: getattr(point, f.name) for f in fields(PathPoint)}
         state = record.pop("state")
         arrays = {
@@ -244,7 +287,16 @@ class Store:
             )
 
     def points(self, run_id: str, penalty: str, fold: int) -> list[PathPoint]:
-        """The stored points of one path, in order (a prefix of the path)."""
+        """The stored points of one path.
+
+        Args:
+            run_id: the run.
+            penalty: the penalty's name.
+            fold: the fold's index (``-1`` for the refit).
+
+        Returns:
+            Its points in order: the stored prefix of the path.
+        """
         rows = self._db.execute(
             "SELECT idx, record, arrays FROM points WHERE run_id = ? AND penalty = ? AND fold = ? "
             "ORDER BY idx",
@@ -265,12 +317,26 @@ class Store:
         return out
 
     def count_points(self, run_id: str) -> int:
+        """How many path points a run has stored.
+
+        Args:
+            run_id: the run.
+
+        Returns:
+            The count over all its penalties and folds.
+        """
         row = self._db.execute("SELECT COUNT(*) FROM points WHERE run_id = ?", (run_id,)).fetchone()
         return int(row[0])
 
     # -- result rows -------------------------------------------------------------------
     def add_result(self, run_id: str, position: int, row: ResultRow) -> None:
-        """Commit one penalty's result row (its ``position`` orders the rows)."""
+        """Commit one penalty's result row.
+
+        Args:
+            run_id: the run.
+            position: the row's place in the results table.
+            row: the row.
+        """
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
@@ -278,7 +344,14 @@ class Store:
             )
 
     def results(self, run_id: str) -> list[ResultRow]:
-        """The run's result rows, in order."""
+        """A run's result rows.
+
+        Args:
+            run_id: the run.
+
+        Returns:
+            Its rows, in their positions' order.
+        """
         rows = self._db.execute(
             "SELECT row FROM results WHERE run_id = ? ORDER BY position", (run_id,)
         ).fetchall()

@@ -278,8 +278,8 @@ class ProximalAdam(_Adaptive):
     def update_with_step(
         self, gradient: Any, variable: Any, learning_rate: Any, need_step: bool
     ) -> Any:
-        """Keras's Adam update of ``variable``; its step ``lr * sqrt(1 - beta_2^t) /
-        (sqrt(v) + epsilon)`` on ``m / (1 - beta_1^t)``."""
+        # Keras's Adam update; the step lr * sqrt(1 - beta_2^t) / (sqrt(v) + epsilon) on
+        # m / (1 - beta_1^t) (the arguments: ProximalMixin.update_with_step)
         dtype = variable.dtype
         lr, g = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
         t = ops.cast(self.iterations + 1, dtype)
@@ -345,7 +345,7 @@ class ProximalNadam(_Adaptive):
     def update_with_step(
         self, gradient: Any, variable: Any, learning_rate: Any, need_step: bool
     ) -> Any:
-        """Keras's Nadam update of ``variable``; its step ``lr / (sqrt(v_hat) + epsilon)``."""
+        # Keras's Nadam update; the step lr / (sqrt(v_hat) + epsilon)
         dtype = variable.dtype
         lr, g = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
         t = ops.cast(self.iterations + 1, dtype)
@@ -399,7 +399,7 @@ class ProximalRMSprop(_Adaptive):
     def update_with_step(
         self, gradient: Any, variable: Any, learning_rate: Any, need_step: bool
     ) -> Any:
-        """Keras's RMSprop update of ``variable``; its step ``lr / sqrt(denominator)``."""
+        # Keras's RMSprop update; the step lr / sqrt(denominator)
         dtype = variable.dtype
         lr, g = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
         index = self._get_variable_index(variable)
@@ -448,8 +448,7 @@ class ProximalAdagrad(_Adaptive):
     def update_with_step(
         self, gradient: Any, variable: Any, learning_rate: Any, need_step: bool
     ) -> Any:
-        """Keras's Adagrad update of ``variable``; its step ``lr / sqrt(accumulator +
-        epsilon)``."""
+        # Keras's Adagrad update; the step lr / sqrt(accumulator + epsilon)
         dtype = variable.dtype
         lr, g = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
         accumulator = self.accumulators[self._get_variable_index(variable)]

@@ -311,7 +311,14 @@ class GroupProblem:
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
     def describe(self, state: Tensor) -> Evaluation:
-        """As :meth:`shrinkage.linear.LinearProblem.describe`."""
+        """The coefficients, training loss and selected features of a state.
+
+        Args:
+            state: ``[d]``, a state.
+
+        Returns:
+            What its :class:`~shrinkage.path.PathPoint` records.
+        """
         return self.linear.describe(state)
 
     def score(
