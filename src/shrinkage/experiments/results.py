@@ -5,17 +5,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..path import PathPoint
 
-__all__ = ["ResultRow", "weight_arrays", "weight_norm", "zero_fraction"]
+__all__ = ["ResultRow", "StoredRecord", "weight_arrays", "weight_norm", "zero_fraction"]
+
+
+_Record = TypeVar("_Record", bound="StoredRecord")
+
+
+class StoredRecord:
+    """A dataclass record that the store keeps as a dict (its ``to_dict``)."""
+
+    @classmethod
+    def from_dict(cls: type[_Record], d: dict[str, Any]) -> _Record:
+        """The record back from its stored dict.
+
+        Args:
+            d: the dict; keys that are not fields (written by another version) are left out.
+
+        Returns:
+            The record.
+        """
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # a dataclass subclass
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)
-class ResultRow:
+class ResultRow(StoredRecord):
     """One penalty of a run: the chosen point and how it does on the held-out test part.
 
     Attributes:
@@ -70,18 +90,6 @@ class ResultRow:
             **sizes,
             "seconds": self.seconds,
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ResultRow:
-        """The inverse of :meth:`to_dict`.
-
-        Args:
-            d: a :meth:`to_dict` (keys it does not know are ignored).
-
-        Returns:
-            The row.
-        """
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 def weight_arrays(point: PathPoint) -> dict[str, np.ndarray]:

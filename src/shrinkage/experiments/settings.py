@@ -8,12 +8,13 @@ option names (``--hidden must be ...``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .._validation import ArgumentError
 from ..neural import PENALTIES as NAMED
 from ..path import RULES
+from .results import StoredRecord
 
 __all__ = ["MODELS", "PENALTIES", "Settings"]
 
@@ -39,7 +40,7 @@ def _positive_real(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(StoredRecord):
     """Everything that defines a run (stored with it, so a resumed run needs nothing else).
 
     Attributes:
@@ -155,16 +156,3 @@ class Settings:
         out["hidden"] = None if self.hidden is None else list(self.hidden)
         out["lams"] = None if self.lams is None else list(self.lams)
         return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Settings:
-        """The inverse of :meth:`to_dict`.
-
-        Args:
-            d: a :meth:`to_dict` (keys it does not know are ignored).
-
-        Returns:
-            The settings.
-        """
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})

@@ -354,16 +354,3 @@ class LassoCV(ElasticNetCV):
         super().fit(X, y, sample_weight, **params)
         del self.l1_ratio_
         return self
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's parameters, as scikit-learn's ``get_params``, less ``l1_ratio``.
-
-        Args:
-            deep: also the parameters of contained estimators (there are none).
-
-        Returns:
-            Parameter names mapped to their values.
-        """
-        params = super().get_params(deep=deep)
-        params.pop("l1_ratio", None)
-        return params

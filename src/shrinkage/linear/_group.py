@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .._kernels import Step
 from .._validation import check_device
-from ..path import Evaluation, FitInfo, Score
+from ..path import Evaluation, FitInfo, PathProblem, Score
 from ..penalties import L1 as L1Penalty
 from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
@@ -222,7 +222,7 @@ def _group_weight(ids: np.ndarray, weights: np.ndarray, n_groups: int) -> np.nda
     return out
 
 
-class GroupProblem:
+class GroupProblem(PathProblem):
     """The sparse-group lasso for the squared loss as a :class:`~shrinkage.path.PathProblem`.
 
     ``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * (l1_ratio * ||w||_1 + (1 -
@@ -294,15 +294,6 @@ class GroupProblem:
         )  # fmt: skip
 
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
-        """Solve at one strength from a warm start.
-
-        Args:
-            lam: ``alpha``, the strength.
-            state: ``[d]``, the warm start.
-
-        Returns:
-            ``(the solution [d], the solver's iterations, convergence and criterion)``.
-        """
         penalty = self.penalty(lam)
         solution = solve(
             self.linear.datafit, lambda idx: penalty, state, free=self.linear.free,
@@ -311,14 +302,6 @@ class GroupProblem:
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
     def describe(self, state: Tensor) -> Evaluation:
-        """The coefficients, training loss and selected features of a state.
-
-        Args:
-            state: ``[d]``, a state.
-
-        Returns:
-            What its :class:`~shrinkage.path.PathPoint` records.
-        """
         return self.linear.describe(state)
 
     def score(

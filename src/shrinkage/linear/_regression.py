@@ -279,19 +279,6 @@ class Lasso(ElasticNet):
     def _l1_ratio(self) -> float:
         return 1.0
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's parameters, as scikit-learn's ``get_params``, less ``l1_ratio``.
-
-        Args:
-            deep: also the parameters of contained estimators (there are none).
-
-        Returns:
-            Parameter names mapped to their values.
-        """
-        params = super().get_params(deep=deep)
-        params.pop("l1_ratio", None)
-        return params
-
 
 class Ridge(LinearRegressorMixin, BaseEstimator):
     """Ridge regression, scikit-learn's objective ``sum_i s_i (y_i - x_i^T w - b)^2 + alpha *
