@@ -40,6 +40,7 @@ from scipy import sparse
 from torch import Tensor
 
 from ..path import Score
+from ._common import row_mean
 from ._datafits import Logistic, Multinomial, Quadratic, enet_duality_gap
 from ._design import GramStats, SparseDesign, as_tensor, is_sparse
 from ._tweedie import Tweedie
@@ -186,7 +187,7 @@ class SquaredLoss(LinearLoss):
         y = np.asarray(y, dtype=np.float64)
         y_mean = float(np.average(y, weights=s)) if options.fit_intercept else 0.0
         if is_sparse(X):
-            X_mean = np.asarray(X.T @ s / s.sum()).ravel() if options.fit_intercept else None
+            X_mean = row_mean(X, s) if options.fit_intercept else None
             design: Any = SparseDesign(X, X_mean, np.sqrt(s))
             self.X_mean = torch.as_tensor(np.zeros(p) if X_mean is None else X_mean)
         else:

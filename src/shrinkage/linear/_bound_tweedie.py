@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..path import Score
 from ._bound_datafits import LinearLoss, LossOptions, mean_and_se, with_ones
-from ._common import least_squares
+from ._common import least_squares, row_mean
 from ._design import SparseDesign, as_tensor
 from ._tweedie import Tweedie, derivatives, unit_deviance
 
@@ -100,7 +100,7 @@ class TweedieLoss(LinearLoss):
         self.power, self.link = float(power), link
         self.fit_intercept, self.n_features = options.fit_intercept, X.shape[1]
         weights = options.sample_weight
-        self.x_mean = _row_mean(X, weights) if self.fit_intercept else np.zeros(X.shape[1])
+        self.x_mean = row_mean(X, weights) if self.fit_intercept else np.zeros(X.shape[1])
         self.tweedie = Tweedie(
             with_ones(X, self.fit_intercept, device, self.x_mean if self.fit_intercept else None),
             as_tensor(np.asarray(y, dtype=np.float64), device),
@@ -183,12 +183,6 @@ class TweedieLoss(LinearLoss):
         assert y is not None
         deviance, se = mean_and_se(self.per_sample_loss(w, X, y), sample_weight)
         return Score(deviance, d2(y, self.mean(w, X), self.power, sample_weight), se)
-
-
-def _row_mean(X: Any, weights: np.ndarray | None) -> np.ndarray:
-    """``[p]``: the mean of the rows of ``X`` (dense or sparse), weighted by ``weights``."""
-    s = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    return np.asarray(X.T @ s).ravel() / s.sum()
 
 
 def predicted_mean(

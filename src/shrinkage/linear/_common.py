@@ -51,6 +51,7 @@ __all__ = [
     "regression_data",
     "report",
     "report_choice",
+    "row_mean",
     "warn_not_converged",
 ]
 
@@ -391,6 +392,20 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if not np.any(weights):
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return weights
+
+
+def row_mean(X: Any, weights: np.ndarray | None) -> np.ndarray:
+    """The weighted mean of the rows of ``X`` (dense or scipy sparse), ``sum_i s_i x_i / sum s``.
+
+    Args:
+        X: ``[n, p]``.
+        weights: ``[n]`` weights ``s``, or ``None`` for equal ones.
+
+    Returns:
+        ``[p]``.
+    """
+    s = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    return np.asarray(X.T @ s).ravel() / s.sum()
 
 
 def regression_data(

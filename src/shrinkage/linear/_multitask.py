@@ -31,6 +31,7 @@ from ._common import (
     check_sample_weight,
     fit_threads,
     output_dtype,
+    row_mean,
     warn_not_converged,
 )
 from ._design import SparseDesign, as_tensor, is_sparse
@@ -73,7 +74,7 @@ def _centred(
     stays sparse, centred inside each product."""
     n, p = X.shape
     s = np.ones(n) if weights is None else weights * (n / weights.sum())
-    X_mean = np.asarray(X.T @ s).ravel() / s.sum() if fit_intercept else np.zeros(p)
+    X_mean = row_mean(X, s) if fit_intercept else np.zeros(p)
     Y_mean = s @ Y / s.sum() if fit_intercept else np.zeros(Y.shape[1])
     root = np.sqrt(s)
     design: Any

@@ -29,6 +29,7 @@ from ._common import (
     least_squares,
     output_dtype,
     regression_data,
+    row_mean,
     warn_not_converged,
 )
 from ._design import GramStats, SparseDesign
@@ -419,7 +420,7 @@ def _ridge_solve(
     x_mean = np.zeros(p)
     y_mean = np.zeros(Y.shape[1])
     if fit_intercept:
-        x_mean = np.asarray(X.T @ s).ravel() / s.sum()
+        x_mean = row_mean(X, s)
         y_mean = s @ Y / s.sum()
     root = np.sqrt(s)
     Yc = torch.as_tensor(root[:, None] * (Y - y_mean), device=device)
