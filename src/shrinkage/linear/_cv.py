@@ -22,6 +22,7 @@ from ._base import LinearRegressorMixin
 from ._common import (
     ACCEPTED,
     CV_COMMON,
+    FoldProgress,
     alpha_grid,
     check_l1_ratios,
     check_overflow,
@@ -214,21 +215,9 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             grids, fold_points = [], []
             for ratio in ratios:
                 grid = alpha_grid(self.alphas, self.eps, ratio, alpha_max)
-                per_fold = []
-                used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
                 reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
-                for k, (train, test) in enumerate(folds):
-                    w_test = None if weights is None else weights[test]
-                    validation: tuple[Any, ...] = (X[test], y[test], w_test)
-                    if stats is not None:  # the training part's Gram: the whole minus the fold
-                        validation = (fold_stats[k], None)
-                        problem = self._from_stats(stats - fold_stats[k], ratio)
-                    else:
-                        problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
-                    per_fold.append(path(problem, grid, validation=validation, progress=reports[k]))
-                    for point in per_fold[-1]:
-                        used[list(point.selected)] = True
-                fold_points.append(per_fold)
+                data = (X, y, weights, folds, stats, fold_stats)
+                fold_points.append(self._fold_paths(data, ratio, grid, reports))
                 grids.append(grid)
             choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
             self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
@@ -239,6 +228,42 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             self.alphas_ = np.asarray(grids) if several else np.asarray(grids[0])
             self._refit(X, y, sample_weight, stats)
             return self
+
+    def _fold_paths(
+        self,
+        data: tuple[Any, ...],
+        ratio: float,
+        grid: np.ndarray,
+        reports: list[FoldProgress | None],
+    ) -> list[list[PathPoint]]:
+        """Each fold's path at one ``l1_ratio``.
+
+        Args:
+            data: ``(X, y, weights, folds, stats, fold_stats)`` as :meth:`fit` holds them.
+            ratio: the ``l1_ratio``.
+            grid: the alphas, strongest first.
+            reports: each fold's progress report (:func:`fold_reports`).
+
+        Returns:
+            One path per fold. With Gram statistics a fold's problem is the whole data's
+            less the fold's; otherwise it is built on the fold's rows, expecting the
+            features that earlier folds' paths used.
+        """
+        X, y, weights, folds, stats, fold_stats = data
+        per_fold = []
+        used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
+        for k, (train, test) in enumerate(folds):
+            w_test = None if weights is None else weights[test]
+            validation: tuple[Any, ...] = (X[test], y[test], w_test)
+            if stats is not None:  # the training part's Gram: the whole minus the fold
+                validation = (fold_stats[k], None)
+                problem = self._from_stats(stats - fold_stats[k], ratio)
+            else:
+                problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
+            per_fold.append(path(problem, grid, validation=validation, progress=reports[k]))
+            for point in per_fold[-1]:
+                used[list(point.selected)] = True
+        return per_fold
 
     def _statistics(
         self,

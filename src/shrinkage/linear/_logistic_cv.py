@@ -259,25 +259,51 @@ class LogisticRegressionCV(LogisticClassifier):
                         scores[f, k, r] = self._score(point, scoring, X[test], y_raw[test], w_test)
             self.Cs_ = Cs
             self.l1_ratios_ = np.asarray(ratios_given)
-            if self.refit:
-                c, r = self._best(scores, Cs)
-                report_choice(self, C_=Cs[c], l1_ratio_=ratios[r] if len(ratios) > 1 else None)
-                start = coefs[:, c, r].mean(axis=0)
-                w = self._refit(X, y_idx, weights, Cs[c], ratios[r], start)
-                best_C, best_ratio = float(Cs[c]), ratios_given[r]
-            else:
-                flat = scores.reshape(len(folds), -1).argmax(axis=1)
-                picks = [np.unravel_index(i, scores.shape[1:]) for i in flat]
-                w = np.mean([coefs[f, c, r] for f, (c, r) in enumerate(picks)], axis=0)
-                best_C = float(np.mean([Cs[c] for c, _ in picks]))
-                best_ratio = (
-                    float(np.mean([ratios[r] for _, r in picks])) if name == "elasticnet" else 0.0
-                )
+            grids = (Cs, ratios, ratios_given, name)
+            w, best_C, best_ratio = self._chosen(scores, coefs, grids, (X, y_idx, weights))
             dtype = output_dtype(X)
             self.coef_ = w[:, : X.shape[1]].astype(dtype)
             self.intercept_ = (w[:, -1] if self.fit_intercept else np.zeros(rows)).astype(dtype)
             self._attributes(legacy, name, best_C, best_ratio, scores, coefs, n_iter)
             return self
+
+    def _chosen(
+        self,
+        scores: np.ndarray,
+        coefs: np.ndarray,
+        grids: tuple[np.ndarray, list[float], Any, str],
+        data: tuple[Any, np.ndarray, np.ndarray | None],
+    ) -> tuple[np.ndarray, float, Any]:
+        """The coefficients kept, with their ``C`` and ``l1_ratio``, as scikit-learn keeps them.
+
+        Args:
+            scores: ``[n_folds, n_Cs, n_ratios]`` validation scores.
+            coefs: ``[n_folds, n_Cs, n_ratios, rows, n_dof]`` the folds' coefficients.
+            grids: ``(Cs, ratios, ratios as given, penalty name)``.
+            data: ``(X, class indices, sample weights)`` for the refit.
+
+        Returns:
+            ``(w [rows, n_dof], C, l1_ratio)``: under ``refit``, the refit on all the data at
+            the best mean score; otherwise the average of each fold's best, and of their
+            ``C`` and ``l1_ratio``.
+        """
+        Cs, ratios, ratios_given, name = grids
+        if self.refit:
+            c, r = self._best(scores, Cs)
+            report_choice(self, C_=Cs[c], l1_ratio_=ratios[r] if len(ratios) > 1 else None)
+            start = coefs[:, c, r].mean(axis=0)
+            X, y_idx, weights = data
+            return (
+                self._refit(X, y_idx, weights, Cs[c], ratios[r], start),
+                float(Cs[c]),
+                ratios_given[r],
+            )
+        flat = scores.reshape(len(scores), -1).argmax(axis=1)
+        picks = [np.unravel_index(i, scores.shape[1:]) for i in flat]
+        w = np.mean([coefs[f, c, r] for f, (c, r) in enumerate(picks)], axis=0)
+        best_C = float(np.mean([Cs[c] for c, _ in picks]))
+        mean_ratio = float(np.mean([ratios[r] for _, r in picks]))
+        return w, best_C, mean_ratio if name == "elasticnet" else 0.0
 
     def _score(
         self, point: PathPoint, scoring: Any, X: Any, y: np.ndarray, weights: np.ndarray | None
