@@ -264,6 +264,30 @@ class Fold:
     val: np.ndarray
 
 
+def _check_splittable(dataset: Dataset, cv: int | None) -> None:
+    """Refuse a ``cv`` that is not an integer ``>= 2``, and data with too few rows, or too
+    few of one class, for a test part and ``cv`` folds (see :func:`make_folds`)."""
+    n = len(dataset.y)
+    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
+        raise ArgumentError("cv", f"must be an integer >= 2; got {cv!r}")
+    needed = max(MIN_ROWS, 2 * (cv or 2))
+    if n < needed:
+        raise ArgumentError("data", f"has {n} rows; {needed} are needed for these splits")
+    if dataset.task != "classification":
+        return
+    counts = np.bincount(dataset.y)
+    per_class = 2 + (cv or 2)
+    if counts.min() < per_class:
+        name = dataset.class_names[int(counts.argmin())] if dataset.class_names else ""
+        raise ArgumentError(
+            "data",
+            f"has {int(counts.min())} rows of class {name!r}; every class needs at least "
+            f"{per_class} to be split into test, training and validation parts"
+            + (f" with {{cv}} {cv}" if cv else ""),
+            related=("cv",),
+        )
+
+
 def make_folds(
     dataset: Dataset, *, seed: int, cv: int | None, test_size: float = 0.2, val_size: float = 0.25
 ) -> tuple[np.ndarray, np.ndarray, list[Fold]]:
@@ -288,25 +312,8 @@ def make_folds(
         ArgumentError: a ``cv`` that is not an integer ``>= 2``, or too few rows (or too
             few of one class) for these splits.
     """
-    n = len(dataset.y)
-    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
-        raise ArgumentError("cv", f"must be an integer >= 2; got {cv!r}")
-    needed = max(MIN_ROWS, 2 * (cv or 2))
-    if n < needed:
-        raise ArgumentError("data", f"has {n} rows; {needed} are needed for these splits")
-    if dataset.task == "classification":
-        counts = np.bincount(dataset.y)
-        per_class = 2 + (cv or 2)
-        if counts.min() < per_class:
-            name = dataset.class_names[int(counts.argmin())] if dataset.class_names else ""
-            raise ArgumentError(
-                "data",
-                f"has {int(counts.min())} rows of class {name!r}; every class needs at least "
-                f"{per_class} to be split into test, training and validation parts"
-                + (f" with {{cv}} {cv}" if cv else ""),
-                related=("cv",),
-            )
-    index = np.arange(n)
+    _check_splittable(dataset, cv)
+    index = np.arange(len(dataset.y))
     stratify = dataset.y if dataset.task == "classification" else None
     rest, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=stratify)
     y_rest = dataset.y[rest]
