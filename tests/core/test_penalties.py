@@ -285,6 +285,25 @@ def test_group_lasso_on_conv_kernel_groups_filters() -> None:
     assert int((w.flatten(1).abs().sum(1) == 0).sum()) == 1
 
 
+def test_a_group_lasso_used_on_other_shapes_and_groups_answers_as_a_new_one() -> None:
+    """The layout a penalty keeps between calls is the one of the tensor in hand: other
+    shapes, dtypes and a reassigned ``groups`` give what a new penalty gives."""
+    rng = torch.Generator().manual_seed(0)
+    ids = torch.tensor([[0, 0, 1], [1, 2, 2]])
+    penalty = GroupLasso(0.3, groups=ids)
+    for dtype in (torch.float64, torch.float32):
+        for shape_ids in (ids, torch.tensor([[0, 1, 1], [1, 1, 0]]), ids):
+            penalty.groups = shape_ids
+            w = torch.randn(2, 3, generator=rng, dtype=dtype)
+            fresh = GroupLasso(0.3, groups=shape_ids)
+            assert torch.equal(penalty.value(w), fresh.value(w))
+            assert torch.equal(penalty.prox_(w.clone(), 0.5), fresh.prox_(w.clone(), 0.5))
+    rows = GroupLasso(0.3)
+    for shape in ((4, 3), (2, 5), (4, 3)):
+        w = torch.randn(*shape, generator=rng)
+        assert torch.equal(rows.prox_(w.clone(), 0.5), GroupLasso(0.3).prox_(w.clone(), 0.5))
+
+
 def test_with_lam_and_equality() -> None:
     assert L1(0.1).with_lam(0.5) == L1(0.5)
     assert ElasticNet(0.1, 0.3).with_lam(2.0) == ElasticNet(2.0, 0.3)

@@ -4,15 +4,20 @@ that zeros every group, groups given every way, and the CV class against a brute
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 
 from shrinkage.linear import GroupLasso, GroupLassoCV, Lasso
-from shrinkage.linear._group import GroupProblem, group_ids
+from shrinkage.linear._group import GroupPenalty, GroupProblem, group_ids
+from shrinkage.linear._newton import polish
 
 TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}
 
@@ -183,3 +188,91 @@ def test_a_bad_l1_ratio_is_refused(l1_ratio: float) -> None:
         GroupLasso(l1_ratio=l1_ratio).fit(X, y)
     with pytest.raises(ValueError, match="l1_ratio"):
         GroupLassoCV(l1_ratio=[0.5, l1_ratio]).fit(X, y)
+
+
+def repeated_rows() -> tuple[np.ndarray, np.ndarray]:
+    """15 distinct rows repeated to 45 (scikit-learn's sample-weight equivalence data): a
+    rank-deficient design, with more features than distinct rows."""
+    rng = np.random.RandomState(42)
+    X, y = rng.rand(15, 30), rng.randint(0, 3, size=15).astype(float)
+    counts = rng.randint(0, 5, size=15)
+    return X.repeat(counts, axis=0), y.repeat(counts)
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1.17e-4])
+def test_one_feature_groups_on_a_rank_deficient_design_are_the_lasso(alpha: float) -> None:
+    """Zero is a kink of a one-feature group whatever its sign, as of the lasso, so Newton's
+    method stops there; without that it crossed zero and the fit crept (28690 iterations at
+    1.17e-4, where the lasso takes 90)."""
+    X, y = repeated_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = GroupLasso(alpha=alpha, tol=1e-12, max_iter=2000).fit(X, y)
+    lasso = Lasso(alpha=alpha, tol=1e-12, max_iter=2000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, lasso.coef_, rtol=0, atol=1e-9)
+
+
+def test_a_fit_stopped_at_max_iter_warns() -> None:
+    X, y = repeated_rows()
+    with pytest.warns(ConvergenceWarning, match="GroupLasso at alpha=0.001 stopped at max_iter"):
+        GroupLasso(alpha=1e-3, groups=2, tol=1e-14, max_iter=3).fit(X, y)
+
+
+def test_newton_lands_a_shrinking_group_on_zero() -> None:
+    """From the optimum with one of its zero groups moved off zero, one polish puts that
+    group back on zero exactly: the step stops where the group passes zero, as an L1
+    coordinate's stops at its sign change."""
+    X, y, _ = problem(60, 12)
+    alpha = 0.3
+    model = GroupLasso(alpha=alpha, groups=3, **TIGHT).fit(X, y)
+    zero = np.flatnonzero(model.coef_ == 0)
+    assert zero.size and np.any(model.coef_)
+    group = model.groups_ == model.groups_[zero[0]]
+    problem_ = GroupProblem(X, y, 3)
+    optimum = problem_.linear.state_from(model.coef_, model.intercept_)
+    members = torch.as_tensor(np.flatnonzero(group))
+    moved = optimum.clone()
+    moved[members] = torch.tensor([1e-3, -2e-3, 1.5e-3], dtype=torch.float64)
+    penalty = problem_.penalty(alpha)
+    polished = polish(problem_.linear.datafit, penalty, moved, problem_.linear.free)
+    assert polished is not None
+    assert torch.all(polished[members] == 0)
+    torch.testing.assert_close(polished, optimum, rtol=0, atol=1e-8)
+
+
+def test_the_group_crossing_is_where_the_group_passes_zero() -> None:
+    ids, free = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([False, False, False, False, True])
+    penalty = GroupPenalty(1.0, ids, free)
+    w = torch.tensor([3.0, 4.0, 1.0, 0.0, 5.0])
+    d = torch.tensor([-6.0, -8.0, 1.0, 1.0, -50.0])  # group 0 reaches zero at t = 0.5
+    landing, t = penalty.group_crossing(torch.arange(5), w, d)
+    assert t == pytest.approx(0.5) and landing.tolist() == [True, True, False, False, False]
+    landing, t = penalty.group_crossing(torch.arange(2, 5), w, d[2:])  # none shrinks; free
+    assert t == math.inf and not landing.any()
+    tilted = torch.tensor([-3.0, 0.0])  # w_0^T d_0 = -9, ||w_0||^2 = 25
+    assert penalty.group_crossing(torch.arange(2), w, tilted)[1] == pytest.approx(25 / 9)
+
+
+def test_zero_is_a_kink_of_a_group_alone_whatever_its_sign() -> None:
+    ids, free = torch.tensor([0, 1, 1, 2]), torch.tensor([False, False, False, True])
+    penalty = GroupPenalty(1.0, ids, free)
+    assert penalty.kinked(torch.tensor([2.0, 1.0, 0.0, 1.0])).tolist() == [
+        True, False, False, False,
+    ]  # fmt: skip
+    assert penalty.kinked(torch.tensor([0.0, 0.0, 0.0, 0.0])).tolist() == [
+        True, True, True, False,
+    ]  # fmt: skip
+
+
+def test_the_hessian_of_a_tiny_group_is_finite() -> None:
+    """``lam c (I - u u^T) / ||w_g||`` at a group of norm 1e-120, where ``||w_g||^3``
+    underflows: finite, and the closed form."""
+    ids, free = torch.tensor([0, 0, 1]), torch.zeros(3, dtype=torch.bool)
+    penalty = GroupPenalty(2.0, ids, free)
+    w = torch.tensor([3e-120, -4e-120, 1.0], dtype=torch.float64)
+    block = penalty.hessian_block(torch.arange(3), w)
+    assert torch.isfinite(block).all()
+    u = torch.tensor([0.6, -0.8], dtype=torch.float64)
+    expected = 2.0 * math.sqrt(2) * (torch.eye(2, dtype=torch.float64) - torch.outer(u, u)) / 5e-120
+    torch.testing.assert_close(block[:2, :2], expected, rtol=1e-12, atol=0)
+    assert torch.equal(block[2], torch.zeros(3, dtype=torch.float64))

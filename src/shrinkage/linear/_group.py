@@ -14,6 +14,7 @@ uses). :class:`GroupProblem` is the model as a path problem, which the estimator
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from ..penalties import L1 as L1Penalty
 from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
 from ._bound_datafits import SquaredLoss
-from ._common import COMMON, fit_threads, output_dtype, regression_data
+from ._common import COMMON, fit_threads, output_dtype, regression_data, warn_not_converged
 from ._problem import LinearProblem, as_problem_kwargs
 from ._solver import solve
 
@@ -125,6 +126,8 @@ class GroupPenalty:
         """``[G]``: each group's weight, ``sqrt(p_g)`` (``by_size``) or 1 (0: the free group)."""
         self.weights = self.group_weights[self.ids]
         """Each entry's group weight: ``sqrt(p_g)`` (``by_size``) or 1."""
+        self.alone = torch.bincount(self.ids)[self.ids] == 1
+        """``[d]``: the entries alone in their group."""
 
     def value(self, w: Tensor) -> Tensor:
         group = self.penalty.value(w)
@@ -164,24 +167,48 @@ class GroupPenalty:
 
     def kinked(self, w: Tensor) -> Tensor:
         """``[d]``: where zero is a kink, every penalized entry with an L1 part, else the
-        entries of a zero group (the group penalty is smooth elsewhere)."""
+        entries of a zero group and those alone in their group (where the group norm is the
+        absolute value); the group penalty is smooth elsewhere."""
         if self.l1 is not None:
             return ~self.free
-        return (self._norms(w) == 0) & ~self.free
+        return ((self._norms(w) == 0) | self.alone) & ~self.free
+
+    def group_crossing(self, idx: Tensor, w: Tensor, d: Tensor) -> tuple[Tensor, float]:
+        """Where the direction ``d`` (``[k]``, on the entries ``idx`` of ``w``) first carries a
+        penalized group through zero: the step ``t = -||w_g||^2 / (w_g^T d_g)`` at which the
+        group's component along ``w_g`` vanishes, the smallest over the groups it shrinks.
+
+        Args:
+            idx: ``[k]`` sorted entries, whole groups or every nonzero entry of a group.
+            w: ``[d]`` the point; d: ``[k]`` the direction on ``idx``.
+
+        Returns:
+            ``(landing, t)``: the ``[k]`` entries of the group that gets there first, and
+            its step (``inf``, with no entry, when no group shrinks).
+        """
+        ids, values = self.ids[idx], w[idx]
+        per_group = torch.zeros(self.n_groups, dtype=w.dtype, device=w.device)
+        along = per_group.index_add(0, ids, values * d)
+        squares = per_group.index_add(0, ids, values * values)
+        shrinks = (along < 0) & (squares > 0) & (self.group_weights > 0)
+        if not bool(shrinks.any()):
+            return torch.zeros_like(idx, dtype=torch.bool), math.inf
+        steps = torch.where(shrinks, -squares / torch.where(shrinks, along, -1.0), math.inf)
+        first = int(torch.argmin(steps))
+        return ids == first, float(steps[first])
 
     def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor:
-        """``[k, k]``: the Hessian on ``idx``, ``lam c_g (I / ||w_g|| - w_g w_g^T /
-        ||w_g||^3)`` within each nonzero group, 0 across groups (the L1 part adds none off
-        its kinks)."""
+        """``[k, k]``: the Hessian on ``idx``, ``lam c_g (I - u_g u_g^T) / ||w_g||`` with
+        ``u_g = w_g / ||w_g||`` within each nonzero group, 0 across groups (the L1 part adds
+        none off its kinks)."""
         norms = self._norms(w)[idx]
         safe = torch.where(norms > 0, norms, 1.0)
-        ids, values = self.ids[idx], w[idx]
+        ids, unit = self.ids[idx], w[idx] / safe
         live = ((norms > 0) & ~self.free[idx]).to(w.dtype)
-        scale = self.penalty.lam * self.weights[idx] * live
+        scale = self.penalty.lam * self.weights[idx] * live / safe
         same = (ids[:, None] == ids[None, :]).to(w.dtype)
-        outer = values[:, None] * values[None, :] / (safe**3)[:, None]
         eye = torch.eye(idx.numel(), dtype=w.dtype, device=w.device)
-        return scale[:, None] * same * (eye / safe[:, None] - outer)
+        return scale[:, None] * same * (eye - unit[:, None] * unit[None, :])
 
 
 def sparse_group_alpha_max(
@@ -301,6 +328,23 @@ class GroupProblem(PathProblem):
         )  # fmt: skip
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 
+    def extrapolate(
+        self, lam: float, last: tuple[float, Tensor], before: tuple[float, Tensor]
+    ) -> Tensor:
+        """A warm start at ``lam`` on the line through the last two fits
+        (:meth:`LinearProblem.extrapolate`): a first-order prediction of the group lasso's
+        path, exact for one-feature groups while the support and signs hold.
+
+        Args:
+            lam: the next strength.
+            last: ``(lam1, w1)``, the last fit, ``w1 [d]``.
+            before: ``(lam0, w0)``, the fit before it.
+
+        Returns:
+            ``[d]``, the warm start.
+        """
+        return self.linear.extrapolate(lam, last, before)
+
     def describe(self, state: Tensor) -> Evaluation:
         return self.linear.describe(state)
 
@@ -406,6 +450,7 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
             )  # fmt: skip
             w, info = problem.fit(float(self.alpha), problem.initial_state())
             coef, intercept = problem.coefficients(w)
+        warn_not_converged(info, f"{type(self).__name__} at alpha={self.alpha:g}")
         self.groups_ = problem.groups
         self.coef_ = np.asarray(coef, dtype=output_dtype(X))
         self.intercept_ = float(intercept) if self.fit_intercept else 0.0

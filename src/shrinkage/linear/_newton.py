@@ -63,9 +63,10 @@ class SeparablePenalty(Penalty, Protocol):
 @runtime_checkable
 class CouplingPenalty(Penalty, Protocol):
     """A penalty that couples coordinates (a group penalty): its Hessian on ``idx``, ``[k,
-    k]``."""
+    k]``, and where a direction carries a whole group to its kink at zero."""
 
     def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor: ...
+    def group_crossing(self, idx: Tensor, w: Tensor, d: Tensor) -> tuple[Tensor, float]: ...
 
 
 MAX_NEWTON_SIZE = 1500
@@ -175,6 +176,23 @@ def _longest_step(w: Tensor, d: Tensor, kinked: Tensor) -> tuple[Tensor, float]:
     return crossing, min(1.0, t)
 
 
+def _step_limit(
+    penalty: Penalty, current: Tensor, idx: Tensor, d: Tensor, kinked: Tensor
+) -> tuple[Tensor, float, bool]:
+    """``(landing, t_max, whole)`` of the direction ``d`` on ``idx`` from ``current``: the
+    longest step (at most 1) before an entry crosses its kink (:func:`_longest_step`), or,
+    for a group penalty, before a whole group passes zero (``penalty.group_crossing``),
+    whichever comes first. ``whole``: the limit is a group's, whose entries ``landing`` are
+    set to zero at ``t_max``; otherwise ``landing`` are the entries moving towards their
+    kink, those of them that reach it set to zero there."""
+    crossing, t_max = _longest_step(current[idx], d, kinked)
+    if isinstance(penalty, CouplingPenalty):
+        group, t_group = penalty.group_crossing(idx, current, d)
+        if t_group < t_max:
+            return group, t_group, True
+    return crossing, t_max, False
+
+
 def _to_nearest_kink(w: Tensor, drift: Tensor, kinked: Tensor) -> Tensor | None:
     """``drift`` scaled so that half of it carries the nearest kinked coordinate it moves
     towards zero onto zero (the line search of :func:`polish` then lands it there exactly);
@@ -217,9 +235,12 @@ def polish(
     best = objective(datafit, penalty, current)
     flat = _round_off(datafit, w, best) if final else 0.0
     moved_at_all = False
-    affine = bool(getattr(datafit, "affine_grad", False))  # and the penalty is piecewise quadratic
+    quadratic = bool(getattr(datafit, "affine_grad", False)) and not isinstance(
+        penalty, CouplingPenalty
+    )  # a quadratic datafit and a piecewise-quadratic penalty (a group norm is not)
     known: tuple[Tensor, Tensor] | None = None  # (idx, loss Hessian) after a null-space step
     for _ in range(max_newton):
+        smooth = free | ~penalty.kinked(current)  # a group landed on zero is kinked now
         idx = torch.nonzero((current != 0) | smooth).flatten()
         if idx.numel() == 0:
             break
@@ -232,19 +253,19 @@ def polish(
         known = None
         if to_kink is not None:  # along the null space: the loss Hessian stays as it is
             d, d_min, known = to_kink, None, (idx, loss_hessian)
-        crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
-        if d_min is not None and t_max >= 1.0:  # a long step that no kink cuts
+        limit = _step_limit(penalty, current, idx, d, ~smooth[idx])
+        if d_min is not None and limit[1] >= 1.0:  # a long step that no kink cuts
             d = d_min
-            crossing, t_max = _longest_step(current[idx], d, ~smooth[idx])
-        search = _Search(datafit, penalty, current, idx, d, signs, crossing, t_max, final, flat)
+            limit = _step_limit(penalty, current, idx, d, ~smooth[idx])
+        search = _Search(datafit, penalty, current, idx, d, signs, limit, final, flat)
         accepted, candidate, value, step = search.run(best)
         if not accepted:
             break
         decrease = best - value
         current, best, moved_at_all = candidate, value, True
-        if step == 1.0 and affine:  # a quadratic on a fixed support: one full step solves it
+        if step == 1.0 and quadratic:  # a quadratic on a fixed support: one full step solves it
             break
-        if decrease <= 1e-16 * (1.0 + abs(best)) and t_max >= 1.0:
+        if decrease <= 1e-16 * (1.0 + abs(best)) and limit[1] >= 1.0:
             break
     return current if moved_at_all else None
 
@@ -338,17 +359,18 @@ class _Search:
     idx: Tensor
     d: Tensor
     signs: Tensor
-    crossing: Tensor
-    t_max: float
+    limit: tuple[Tensor, float, bool]
+    """``(landing, t_max, whole)`` of :func:`_step_limit`."""
     final: bool
     flat: float
 
     def candidate(self, step: float) -> Tensor:
         """The point ``step`` along ``d``."""
         idx, out = self.idx, self.current.clone()
+        landing, t_max, whole = self.limit
         out[idx] = self.current[idx] + step * self.d
-        if step == self.t_max and self.t_max < 1.0:  # land exactly on zero where it stops
-            hits = self.crossing & ((out[idx] * self.signs) <= 0)
+        if step == t_max and t_max < 1.0:  # land exactly on zero where it stops
+            hits = landing if whole else landing & ((out[idx] * self.signs) <= 0)
             landed = out[idx]
             landed[hits] = 0.0
             out[idx] = landed
@@ -356,7 +378,7 @@ class _Search:
 
     def run(self, best: float) -> tuple[bool, Tensor, float, float]:
         """``(accepted, candidate, its objective, step)``."""
-        step, t_max = self.t_max, self.t_max
+        step = t_max = self.limit[1]
         candidate, value = self.current, best
         for _ in range(40):
             candidate = self.candidate(step)

@@ -20,6 +20,12 @@ _FORMER = {"rows": "outputs", "columns": "inputs"}
 """The former words for ``groups``, and what they are now."""
 
 
+def _same_key(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two layout keys ``(shape, device, dtype, groups, factor)`` agree: the same
+    shape, device and dtype, and the very same ``groups`` and ``factor`` objects."""
+    return a[:3] == b[:3] and a[3] is b[3] and a[4] is b[4]
+
+
 class GroupLasso(Penalty):
     """Group lasso ``P(w) = lam * sum_g f_g * sqrt(size_g) * ||w_g||_2``.
 
@@ -56,7 +62,7 @@ class GroupLasso(Penalty):
                 )
             if groups.numel() and int(groups.min()) < 0:
                 raise ValueError(f"groups ids must be >= 0, got minimum {int(groups.min())}")
-            groups = groups.detach().long()
+            groups = groups.detach().long().clone()  # the layout formed from it is kept
         elif groups in _FORMER:
             warnings.warn(
                 f"GroupLasso(groups={groups!r}) is now groups={_FORMER[groups]!r} (the same "
@@ -72,19 +78,26 @@ class GroupLasso(Penalty):
             )
         self.groups = groups
         self.factor = check_factor("factor", factor)
+        self._last: tuple[tuple[Any, ...], GroupLayout, Tensor] | None = None
 
     def get_config(self) -> dict[str, Any]:
         return {"lam": self.lam, "groups": self.groups, "factor": self.factor}
 
     def _layout(self, w: Tensor) -> tuple[GroupLayout, Tensor]:
-        """The group layout of ``w`` and the per-group weights ``f_g * sqrt(size_g)``."""
+        """The group layout of ``w`` and the per-group weights ``f_g * sqrt(size_g)``, formed
+        once for the last shape, device and dtype seen (a solver asks thousands of times)."""
+        key = (tuple(w.shape), w.device, w.dtype, self.groups, self.factor)
+        if self._last is not None and _same_key(self._last[0], key):
+            return self._last[1], self._last[2]
         layout = GroupLayout(w.shape, self.groups, w.device)
         if self.factor is not None and self.factor.numel() not in (1, layout.n_groups):
             raise ValueError(
                 f"factor has {self.factor.numel()} entries but the parameter of shape "
                 f"{tuple(w.shape)} has {layout.n_groups} groups"
             )
-        return layout, self._weights(layout.sizes, w)
+        weights = self._weights(layout.sizes, w)
+        self._last = (key, layout, weights)
+        return layout, weights
 
     def value(self, w: Tensor) -> Tensor:
         layout, weights = self._layout(w)
