@@ -276,3 +276,19 @@ def test_the_hessian_of_a_tiny_group_is_finite() -> None:
     expected = 2.0 * math.sqrt(2) * (torch.eye(2, dtype=torch.float64) - torch.outer(u, u)) / 5e-120
     torch.testing.assert_close(block[:2, :2], expected, rtol=1e-12, atol=0)
     assert torch.equal(block[2], torch.zeros(3, dtype=torch.float64))
+
+
+def test_a_working_set_takes_whole_groups_and_keeps_their_weights() -> None:
+    ids = torch.tensor([0, 0, 1, 1, 1, 2, 0])
+    free = torch.tensor([False, False, False, False, False, False, True])
+    penalty = GroupPenalty(0.7, ids, free, l1_ratio=0.3)
+    assert penalty.whole_groups(torch.tensor([3, 6])).tolist() == [2, 3, 4, 6]
+    idx = penalty.whole_groups(torch.tensor([1, 5, 6]))
+    assert idx.tolist() == [0, 1, 5, 6]
+    sub = penalty.restrict(idx)
+    w = torch.tensor([0.5, -1.0, 0.0, 0.0, 0.0, 2.0, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(sub.value(w[idx]), penalty.value(w), rtol=1e-15, atol=0)
+    stepped = penalty.prox_(w.clone(), 0.4)
+    torch.testing.assert_close(sub.prox_(w[idx].clone(), 0.4), stepped[idx], rtol=1e-15, atol=0)
+    with pytest.raises(ValueError, match="whole groups"):
+        penalty.restrict(torch.tensor([0, 5]))

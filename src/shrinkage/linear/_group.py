@@ -111,6 +111,7 @@ class GroupPenalty:
     def __init__(
         self, alpha: float, ids: Tensor, free: Tensor, by_size: bool = True, l1_ratio: float = 0.0
     ) -> None:
+        self.alpha, self.by_size, self.l1_ratio = alpha, by_size, l1_ratio
         self.ids = torch.where(free, ids.max() + 1 if ids.numel() else 0, ids)
         self.free = free
         root_sizes = torch.bincount(self.ids).to(torch.float64).sqrt()
@@ -128,6 +129,39 @@ class GroupPenalty:
         """Each entry's group weight: ``sqrt(p_g)`` (``by_size``) or 1."""
         self.alone = torch.bincount(self.ids)[self.ids] == 1
         """``[d]``: the entries alone in their group."""
+
+    def restrict(self, idx: Tensor) -> GroupPenalty:
+        """The penalty on the entries ``idx``, which hold whole groups (a working set).
+
+        Args:
+            idx: ``[k]`` sorted entries.
+
+        Returns:
+            The same penalty on those entries, their groups renumbered.
+
+        Raises:
+            ValueError: ``idx`` holds part of a group.
+        """
+        ids, free = self.ids[idx], self.free[idx]
+        if not torch.equal(self.whole_groups(idx), idx):
+            raise ValueError("a group penalty is restricted to whole groups only")
+        compact = torch.zeros_like(ids)
+        compact[~free] = torch.unique(ids[~free], return_inverse=True)[1]
+        return GroupPenalty(self.alpha, compact, free, self.by_size, self.l1_ratio)
+
+    def whole_groups(self, idx: Tensor) -> Tensor:
+        """The entries of every group that has an entry in ``idx``, sorted: what a working
+        set of a group penalty takes.
+
+        Args:
+            idx: ``[k]`` entries.
+
+        Returns:
+            ``[m]``, ``m >= k``, sorted entries.
+        """
+        chosen = torch.zeros(self.n_groups, dtype=torch.bool, device=idx.device)
+        chosen[self.ids[idx]] = True
+        return torch.nonzero(chosen[self.ids]).flatten()
 
     def value(self, w: Tensor) -> Tensor:
         group = self.penalty.value(w)
@@ -323,8 +357,9 @@ class GroupProblem(PathProblem):
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
         penalty = self.penalty(lam)
         solution = solve(
-            self.linear.datafit, lambda idx: penalty, state, free=self.linear.free,
-            tol=self.tol, max_iter=self.max_iter, working_set=False,
+            self.linear.datafit,
+            lambda idx: penalty if idx is None else penalty.restrict(idx),
+            state, free=self.linear.free, tol=self.tol, max_iter=self.max_iter,
         )  # fmt: skip
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 

@@ -63,10 +63,12 @@ class SeparablePenalty(Penalty, Protocol):
 @runtime_checkable
 class CouplingPenalty(Penalty, Protocol):
     """A penalty that couples coordinates (a group penalty): its Hessian on ``idx``, ``[k,
-    k]``, and where a direction carries a whole group to its kink at zero."""
+    k]``, where a direction carries a whole group to its kink at zero, and the whole groups
+    of some entries (a working set takes whole groups)."""
 
     def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor: ...
     def group_crossing(self, idx: Tensor, w: Tensor, d: Tensor) -> tuple[Tensor, float]: ...
+    def whole_groups(self, idx: Tensor) -> Tensor: ...
 
 
 MAX_NEWTON_SIZE = 1500

@@ -32,6 +32,7 @@ from torch import Tensor
 from .._threads import threads_for
 from ._newton import (
     FINAL_POLISH_SIZE,
+    CouplingPenalty,
     Datafit,
     Penalty,
     costly_newton,
@@ -314,11 +315,13 @@ class _WorkingSets:
         """The sorted indices of the ``k`` coordinates with the largest proximal-gradient
         step, every nonzero and free one among them. For a zero coordinate that step is a
         monotone function of the optimality violation whatever the step size, so a unit
-        step ranks as well as ``1 / L`` and needs no Lipschitz constant of the full problem."""
+        step ranks as well as ``1 / L`` and needs no Lipschitz constant of the full problem.
+        A group penalty's set is widened to the whole groups of those coordinates."""
         penalty = self.penalty_for(None)
         score = (w - penalty.prox_(w - self.datafit.grad(w), 1.0)).abs()
         score[(w != 0) | self.free] = math.inf
-        return torch.topk(score, k).indices.sort().values
+        best = torch.topk(score, k).indices.sort().values
+        return penalty.whole_groups(best) if isinstance(penalty, CouplingPenalty) else best
 
     def inner(self, w_sub: Tensor, idx: Tensor, budget: int) -> tuple[Tensor, int]:
         """The problem restricted to ``idx``, solved from ``w_sub``: ``(w_sub, iterations)``.
@@ -329,7 +332,8 @@ class _WorkingSets:
         check_every: int | None = None
         if self.criterion is None:
             sub_criterion = kkt(sub, sub_penalty)
-            inner_tol, check_every = max(1e-3 * sub_criterion(w_sub), 1e-14), 10
+            inner_tol = max(1e-3 * sub_criterion(w_sub), INNER_SHARE * self.tol, 1e-14)
+            check_every = 10
         else:
             sub_criterion = functools.partial(self.criterion, sub)
             inner_tol = INNER_SHARE * self.tol
