@@ -162,8 +162,11 @@ def brute_force_cv(
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
-def test_cv_chooses_the_alpha_of_a_brute_force_cv(l1_ratio: float) -> None:
-    X, y, _ = problem(60, 12)
+@pytest.mark.parametrize(("n", "p"), [(60, 12), (40, 48)])
+def test_cv_chooses_the_alpha_of_a_brute_force_cv(l1_ratio: float, n: int, p: int) -> None:
+    """Tall folds are fitted from Gram statistics (the whole data's less the fold's), wide
+    ones from their rows: both against fits from zero scored on the held-out rows."""
+    X, y, _ = problem(n, p)
     folds = list(KFold(4).split(X))
     model = GroupLassoCV(groups=3, l1_ratio=l1_ratio, alphas=12, cv=folds, **TIGHT).fit(X, y)
     errors = brute_force_cv(X, y, model.alphas_, l1_ratio, folds)

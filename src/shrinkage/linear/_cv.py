@@ -39,7 +39,7 @@ from ._design import GramStats
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
-__all__ = ["ElasticNetCV", "FoldChoice", "LassoCV", "choose_on_folds"]
+__all__ = ["ElasticNetCV", "FoldChoice", "LassoCV", "choose_on_folds", "fold_statistics"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,38 @@ def choose_on_folds(
         dtype=float,
     )  # [n_l1_ratio, n_folds, n_alphas]
     return FoldChoice(ratios[best], float(grids[best][index]), np.squeeze(np.moveaxis(mse, 2, 1)))
+
+
+def fold_statistics(
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    device: torch.device,
+) -> tuple[GramStats | None, list[GramStats]]:
+    """With ``n >> p``, the squared loss's Gram statistics for cross-validation: each fold's
+    training part is then the whole data's less the fold's, without a pass over its rows.
+
+    Args:
+        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
+        folds: ``(train, test)`` row indices.
+        device: where the statistics live.
+
+    Returns:
+        ``(whole, per_fold)``: the whole data's statistics (the folds' sum, when they
+        partition the rows) and each held-out fold's; ``(None, [])`` when a training part
+        has fewer rows than features.
+    """
+    if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
+        return None, []
+    fold_stats = [
+        GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
+        for _, test in folds
+    ]
+    tests = np.sort(np.concatenate([test for _, test in folds]))
+    if np.array_equal(tests, np.arange(X.shape[0])):
+        return sum(fold_stats[1:], fold_stats[0]), fold_stats
+    return GramStats.of(X, y, weights, device), fold_stats
 
 
 class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
@@ -209,7 +241,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             ratios = self._l1_ratios()
             rows = np.arange(X.shape[0])  # each fold as index arrays (given so, or as masks)
             folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
-            stats, fold_stats = self._statistics(X, y, weights, folds, device)
+            stats, fold_stats = fold_statistics(X, y, weights, folds, device)
             alpha_max = cache(lambda: self._alpha_max(X, y, weights, stats))
 
             grids, fold_points = [], []
@@ -264,27 +296,6 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
             for point in per_fold[-1]:
                 used[list(point.selected)] = True
         return per_fold
-
-    def _statistics(
-        self,
-        X: Any,
-        y: np.ndarray,
-        weights: np.ndarray | None,
-        folds: list[tuple[np.ndarray, np.ndarray]],
-        device: torch.device,
-    ) -> tuple[GramStats | None, list[GramStats]]:
-        """With ``n >> p``: every fold's Gram statistics, once, and the whole data's (their
-        sum, when the folds partition the data)."""
-        if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
-            return None, []
-        fold_stats = [
-            GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
-            for _, test in folds
-        ]
-        tests = np.sort(np.concatenate([test for _, test in folds]))
-        if np.array_equal(tests, np.arange(X.shape[0])):
-            return sum(fold_stats[1:], fold_stats[0]), fold_stats
-        return GramStats.of(X, y, weights, device), fold_stats
 
     def _problem(
         self,

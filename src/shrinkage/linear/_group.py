@@ -33,6 +33,7 @@ from ..penalties import GroupLasso as GroupLassoPenalty
 from ._base import LinearRegressorMixin
 from ._bound_datafits import SquaredLoss
 from ._common import COMMON, fit_threads, output_dtype, regression_data, warn_not_converged
+from ._design import GramStats
 from ._problem import LinearProblem, as_problem_kwargs
 from ._solver import solve
 
@@ -318,14 +319,47 @@ class GroupProblem(PathProblem):
         max_iter: int = 1000,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.linear = LinearProblem(
+        linear = LinearProblem(
             X, y, loss="squared", l1_ratio=1.0, sample_weight=sample_weight,
             fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, device=device,
         )  # fmt: skip
-        assert isinstance(self.linear.loss, SquaredLoss)
-        self.groups = group_ids(groups, X.shape[1])
+        self._bind(linear, group_ids(groups, X.shape[1]), l1_ratio, tol, max_iter)
+
+    @classmethod
+    def from_stats(
+        cls,
+        stats: GramStats,
+        groups: Any,
+        *,
+        l1_ratio: float = 0.0,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
+        max_iter: int = 1000,
+    ) -> GroupProblem:
+        """The problem from its Gram statistics in place of its data (a CV fold's training
+        part: the whole data's less the fold's).
+
+        Args:
+            stats: the training data's :class:`~shrinkage.linear._design.GramStats`.
+            groups, l1_ratio, fit_intercept, tol, max_iter: as in the constructor.
+
+        Returns:
+            The problem.
+        """
+        linear = LinearProblem.from_stats(
+            stats, l1_ratio=1.0, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter
+        )
+        self = cls.__new__(cls)
+        self._bind(linear, group_ids(groups, stats.x_sum.numel()), l1_ratio, tol, max_iter)
+        return self
+
+    def _bind(
+        self, linear: LinearProblem, ids: np.ndarray, l1_ratio: float, tol: float, max_iter: int
+    ) -> None:
+        assert isinstance(linear.loss, SquaredLoss)
+        self.linear, self.groups = linear, ids
         self.l1_ratio, self.max_iter = float(l1_ratio), max_iter
-        self.tol = self.linear.loss.optimality_tol(tol)
+        self.tol = linear.loss.optimality_tol(tol)
 
     def penalty(self, alpha: float) -> GroupPenalty:
         """The sparse-group penalty at one strength.
@@ -384,13 +418,14 @@ class GroupProblem(PathProblem):
         return self.linear.describe(state)
 
     def score(
-        self, state: Tensor, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+        self, state: Tensor, X: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None
     ) -> Score:
         """The (weighted) mean squared error and R^2 on held-out data.
 
         Args:
             state: ``[d]``, a state.
-            X: ``[m, p]`` held-out features.
+            X: ``[m, p]`` held-out features, or their :class:`GramStats` (``y`` then
+                ``None``).
             y: ``[m]`` targets.
             sample_weight: ``[m]`` weights, or ``None``.
 

@@ -29,7 +29,7 @@ from ._common import (
     fold_reports,
     report_choice,
 )
-from ._cv import choose_on_folds
+from ._cv import choose_on_folds, fold_statistics
 from ._group import GroupLasso, GroupProblem, group_data
 from ._problem import as_problem_kwargs
 
@@ -114,20 +114,23 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
             ``self``.
         """
         self._validate_params()
-        check_device(self.device)
+        device = check_device(self.device)
         X, y, weights = group_data(self, X, y, sample_weight)
         rows = np.arange(X.shape[0])
         folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
         ratios = check_l1_ratios(self.l1_ratio)
         with fit_threads(X):
             grids = [self._grid(X, y, weights, ratio) for ratio in ratios]
+            stats, fold_stats = fold_statistics(X, y, weights, folds, device)
             fold_points = []
             for ratio, grid in zip(ratios, grids, strict=True):
                 reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
                 fold_points.append(
                     [
-                        self._fold(X, y, weights, ratio, grid, fold, report)
-                        for fold, report in zip(folds, reports, strict=True)
+                        self._fold(
+                            (X, y, weights, folds, stats, fold_stats), ratio, grid, k, report
+                        )
+                        for k, report in enumerate(reports)
                     ]
                 )
         choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
@@ -158,17 +161,34 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
 
     def _fold(
         self,
-        X: Any,
-        y: np.ndarray,
-        weights: np.ndarray | None,
+        data: tuple[Any, ...],
         ratio: float,
         grid: np.ndarray,
-        fold: tuple[np.ndarray, np.ndarray],
+        k: int,
         progress: FoldProgress | None,
     ) -> list[PathPoint]:
-        """The warm-started path on the fold's training rows, scored on its held-out rows,
-        reported to ``progress``."""
-        train, test = fold
+        """The warm-started path on fold ``k``'s training part, scored on its held-out rows,
+        reported to ``progress``.
+
+        Args:
+            data: ``(X, y, weights, folds, stats, fold_stats)`` as :meth:`fit` holds them.
+            ratio: the ``l1_ratio``.
+            grid: the alphas, strongest first.
+            k: the fold.
+            progress: its progress report, or ``None``.
+
+        Returns:
+            The path's points. With Gram statistics (:func:`fold_statistics`) the training
+            part is the whole data's less the fold's; otherwise it is built on its rows.
+        """
+        X, y, weights, folds, stats, fold_stats = data
+        train, test = folds[k]
+        if stats is not None:
+            problem = GroupProblem.from_stats(
+                stats - fold_stats[k], self.groups, l1_ratio=ratio,
+                fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+            )  # fmt: skip
+            return path(problem, grid, validation=(fold_stats[k], None), progress=progress)
         w_train = None if weights is None else weights[train]
         w_test = None if weights is None else weights[test]
         problem = self._problem(X[train], y[train], w_train, ratio)
