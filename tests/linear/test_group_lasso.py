@@ -265,6 +265,9 @@ def test_zero_is_a_kink_of_a_group_alone_whatever_its_sign() -> None:
     assert penalty.kinked(torch.tensor([0.0, 0.0, 0.0, 0.0])).tolist() == [
         True, True, True, False,
     ]  # fmt: skip
+    assert not penalty.piecewise_quadratic  # the group {1, 2}'s norm is not
+    assert GroupPenalty(1.0, torch.tensor([0, 1, 2, 3]), free).piecewise_quadratic
+    assert GroupPenalty(1.0, ids, free, l1_ratio=1.0).piecewise_quadratic
 
 
 def test_the_hessian_of_a_tiny_group_is_finite() -> None:

@@ -130,6 +130,9 @@ class GroupPenalty:
         """Each entry's group weight: ``sqrt(p_g)`` (``by_size``) or 1."""
         self.alone = torch.bincount(self.ids)[self.ids] == 1
         """``[d]``: the entries alone in their group."""
+        self.piecewise_quadratic = l1_ratio == 1.0 or bool(self.alone[~free].all())
+        """Whether the penalty is piecewise linear: no group norm of several entries (Newton's
+        polish then solves a quadratic datafit on a fixed support in one step)."""
 
     def restrict(self, idx: Tensor) -> GroupPenalty:
         """The penalty on the entries ``idx``, which hold whole groups (a working set).

@@ -237,8 +237,8 @@ def polish(
     best = objective(datafit, penalty, current)
     flat = _round_off(datafit, w, best) if final else 0.0
     moved_at_all = False
-    quadratic = bool(getattr(datafit, "affine_grad", False)) and not isinstance(
-        penalty, CouplingPenalty
+    quadratic = bool(getattr(datafit, "affine_grad", False)) and bool(
+        getattr(penalty, "piecewise_quadratic", not isinstance(penalty, CouplingPenalty))
     )  # a quadratic datafit and a piecewise-quadratic penalty (a group norm is not)
     known: tuple[Tensor, Tensor] | None = None  # (idx, loss Hessian) after a null-space step
     for _ in range(max_newton):
