@@ -9,7 +9,10 @@ side by side in one run on the same data (centred, no intercept):
   ``--repeats``), the objective above the lower of the two (relative), the largest violation
   of the optimality conditions, and the groups kept;
 * the 30-alpha, 5-fold ``GroupLassoCV`` against ``LassoCV`` on the same grid size, shrinkage
-  both: what grouping costs over the lasso.
+  both: what grouping costs over the lasso;
+* ``MultiTaskLasso`` (the group lasso over the rows of the coefficient matrix) on ``300 x 3000``
+  features and 3 tasks at 0.3, 0.1 and 0.03 ``alpha_max``, and its 3-fold, 20-alpha CV:
+  shrinkage against scikit-learn.
 
 skglm is benchmark-only (``pip install skglm``); its rows are skipped if it is absent, and its
 compilation happens in a warm-up fit outside the timing.
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn import linear_model as sk
 from sklearn.exceptions import ConvergenceWarning
 
 from shrinkage import linear as sh
@@ -133,6 +137,34 @@ def cv_rows(X: np.ndarray, y: np.ndarray) -> None:
         print(f"  {name:<42}{seconds:>9.2f}{seconds / times['shrinkage LassoCV']:>11.2f}x")
 
 
+def multitask_rows(n: int, p: int, tasks: int, repeats: int) -> None:
+    """``MultiTaskLasso`` (the group lasso over the rows of ``W``) and its CV, shrinkage's
+    against scikit-learn's, at ``tol=1e-6`` (the fits) and the default 1e-4 (the CV)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, p))
+    W = np.zeros((p, tasks))
+    W[:10] = rng.normal(size=(10, tasks))
+    Y = X @ W + 0.5 * rng.normal(size=(n, tasks))
+    alpha_max = float(np.linalg.norm(X.T @ (Y - Y.mean(axis=0)) / n, axis=1).max())
+    print(f"\n{n} x {p}, {tasks} tasks")
+    print(f"  {'MultiTaskLasso':<42}{'seconds':>9}{'vs shrinkage':>14}{'max |coef diff|':>17}")
+    for share in (0.3, 0.1, 0.03):
+        alpha = share * alpha_max
+        pair = {
+            name: best_time(lambda cls=cls, a=alpha: cls(alpha=a, tol=1e-6).fit(X, Y), repeats)
+            for name, cls in (("shrinkage", sh.MultiTaskLasso), ("scikit-learn", sk.MultiTaskLasso))
+        }
+        ours, theirs = pair["shrinkage"], pair["scikit-learn"]
+        diff = float(np.abs(ours[1].coef_ - theirs[1].coef_).max())
+        for name, (seconds, _) in pair.items():
+            label = f"{name} at {share:g} alpha_max"
+            print(f"  {label:<42}{seconds:>9.3f}{seconds / ours[0]:>13.2f}x{diff:>17.1e}")
+    for name, cls in (("shrinkage", sh.MultiTaskLassoCV), ("scikit-learn", sk.MultiTaskLassoCV)):
+        seconds, model = best_time(lambda cls=cls: cls(cv=3, alphas=20).fit(X, Y), 1)
+        label = f"{name} CV, 3 folds x 20 alphas"
+        print(f"  {label:<42}{seconds:>9.3f}{'':>14}   alpha_ {model.alpha_:.4g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems (a smoke test)")
@@ -148,6 +180,7 @@ def main() -> None:
         print(f"\n{n} x {p}")
         fit_rows(X, y, args.repeats)
         cv_rows(X, y)
+    multitask_rows(*((100, 400, 3) if args.quick else (300, 3000, 3)), args.repeats)
 
 
 if __name__ == "__main__":

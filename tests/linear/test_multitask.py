@@ -17,6 +17,7 @@ from shrinkage.linear import (
     MultiTaskLasso,
     MultiTaskLassoCV,
 )
+from shrinkage.linear._multitask import MultiTaskData
 from shrinkage.linear._newton import _newton_step
 
 
@@ -145,3 +146,23 @@ def test_a_newton_step_offers_the_minimum_norm_one_on_a_round_off_singular_matri
     _, d_min = _newton_step(H, g)
     assert d_min is not None  # singular to rounding: the minimum-norm step is offered
     torch.testing.assert_close(d_min, expected, rtol=1e-6, atol=1e-6 * float(expected.norm()))
+
+
+@pytest.mark.parametrize(("n", "p"), [(30, 12), (12, 30)])
+def test_a_working_set_of_whole_rows_is_the_problem_on_those_features(n: int, p: int) -> None:
+    """The data term restricted to some rows of ``W`` (every task of some features) equals
+    the whole one at a ``W`` that is zero elsewhere: its value and gradient."""
+    X, Y = _data(n, p)
+    data = MultiTaskData.of(X, Y, fit_intercept=True, device=torch.device("cpu"))
+    datafit = data.datafit.with_l2(0.3)
+    tasks = Y.shape[1]
+    rows = torch.tensor([1, 4, 5, 9])
+    idx = (rows[:, None] * tasks + torch.arange(tasks)).reshape(-1)
+    w = torch.zeros(p * tasks, dtype=torch.float64)
+    w[idx] = torch.linspace(-1.0, 1.0, idx.numel(), dtype=torch.float64)
+    sub = datafit.restrict(idx)
+    torch.testing.assert_close(sub.value(w[idx]), datafit.value(w), rtol=1e-12, atol=0)
+    torch.testing.assert_close(sub.grad(w[idx]), datafit.grad(w)[idx], rtol=1e-10, atol=1e-12)
+    assert sub.lipschitz <= datafit.lipschitz * (1 + 1e-9)
+    with pytest.raises(ValueError, match="whole rows"):
+        datafit.restrict(idx[1:])

@@ -39,7 +39,14 @@ from ._group import GroupPenalty
 from ._multitask_datafit import MultiTaskQuadratic
 from ._solver import Solution, solve
 
-__all__ = ["MultiTaskElasticNet", "MultiTaskFit", "MultiTaskLasso", "fit_multitask", "tasks_data"]
+__all__ = [
+    "MultiTaskData",
+    "MultiTaskElasticNet",
+    "MultiTaskFit",
+    "MultiTaskLasso",
+    "fit_multitask",
+    "tasks_data",
+]
 
 MULTITASK_PARAMS: dict[str, list[Any]] = {
     "copy_X": ["boolean"],
@@ -94,6 +101,84 @@ class MultiTaskFit:
     solution: Solution
 
 
+@dataclass(frozen=True)
+class MultiTaskData:
+    """The centred data of multi-task fits, formed once for a path of them.
+
+    Attributes:
+        datafit: the data term (no ridge part) on the centred, ``sqrt(s)``-scaled data.
+        X_mean: ``[p]``, the features' weighted means (zeros without an intercept).
+        Y_mean: ``[T]``, the targets'.
+    """
+
+    datafit: MultiTaskQuadratic
+    X_mean: np.ndarray
+    Y_mean: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        X: Any,
+        Y: np.ndarray,
+        *,
+        fit_intercept: bool,
+        device: torch.device,
+        weights: np.ndarray | None = None,
+    ) -> MultiTaskData:
+        """Centre ``X [n, p]`` (dense, or scipy sparse: never densified) and ``Y [n, T]``.
+
+        Args:
+            X: the features; Y: the targets.
+            fit_intercept: centre them (the intercept is not penalized).
+            device: the torch device.
+            weights: ``[n]`` sample weights, or ``None``.
+
+        Returns:
+            The data.
+        """
+        design, targets, X_mean, Y_mean = _centred(X, Y, weights, fit_intercept, device)
+        return cls(MultiTaskQuadratic(design, targets), X_mean, Y_mean)
+
+    def fit(
+        self,
+        alpha: float,
+        l1_ratio: float,
+        *,
+        tol: float,
+        max_iter: int,
+        warm: np.ndarray | None = None,
+    ) -> MultiTaskFit:
+        """Minimise the objective of the module docstring.
+
+        Args:
+            alpha, l1_ratio: the penalty.
+            tol: stop at a duality gap of ``tol * ||Y - mean(Y)||_F^2 / n``.
+            max_iter: bound on the solver's iterations.
+            warm: ``[T, p]`` coefficients to start from (``None``: zero).
+
+        Returns:
+            The :class:`MultiTaskFit`.
+        """
+        datafit = self.datafit.with_l2(alpha * (1 - l1_ratio))
+        p, tasks, device = datafit.p, datafit.tasks, datafit.C.device
+        rows = torch.arange(p, device=device).repeat_interleave(tasks)
+        free = torch.zeros(p * tasks, dtype=torch.bool, device=device)
+        penalty = GroupPenalty(alpha * l1_ratio, rows, free, by_size=False)
+        w0 = torch.zeros(p * tasks, dtype=torch.float64, device=device)
+        if warm is not None:
+            w0 = as_tensor(np.ascontiguousarray(warm.T).reshape(-1), device)
+
+        def gap(fit: MultiTaskQuadratic, w: Tensor) -> float:
+            return fit.duality_gap(w, alpha * l1_ratio)
+
+        solution = solve(
+            datafit, lambda idx: penalty if idx is None else penalty.restrict(idx), w0,
+            free=free, tol=tol * datafit.yy, max_iter=max_iter, criterion=gap, finish=True,
+        )  # fmt: skip
+        W = solution.w.view(p, tasks).cpu().numpy()
+        return MultiTaskFit(W.T.copy(), self.Y_mean - self.X_mean @ W, solution)
+
+
 def fit_multitask(
     X: Any,
     Y: np.ndarray,
@@ -107,41 +192,20 @@ def fit_multitask(
     weights: np.ndarray | None = None,
     warm: np.ndarray | None = None,
 ) -> MultiTaskFit:
-    """Minimise the objective of the module docstring on ``X [n, p]``, ``Y [n, T]``.
+    """One fit: :meth:`MultiTaskData.of`, then its :meth:`~MultiTaskData.fit`.
 
     Args:
-        X: dense, or scipy sparse (never densified).
-        Y: the targets.
+        X: ``[n, p]``, dense, or scipy sparse (never densified).
+        Y: ``[n, T]``, the targets.
         alpha, l1_ratio: the penalty.
-        fit_intercept: centre ``X`` and ``Y`` (the intercept is not penalized).
-        tol: stop at a duality gap of ``tol * ||Y - mean(Y)||_F^2 / n``.
-        max_iter: bound on the solver's iterations.
-        device: the torch device.
-        weights: ``[n]`` sample weights, or ``None``.
-        warm: ``[T, p]`` coefficients to start from (``None``: zero).
+        fit_intercept, device, weights: as :meth:`MultiTaskData.of`'s.
+        tol, max_iter, warm: as :meth:`MultiTaskData.fit`'s.
 
     Returns:
         the :class:`MultiTaskFit`.
     """
-    design, targets, X_mean, Y_mean = _centred(X, Y, weights, fit_intercept, device)
-    p, tasks = X.shape[1], Y.shape[1]
-    datafit = MultiTaskQuadratic(design, targets, alpha * (1 - l1_ratio))
-    rows = torch.arange(p, device=device).repeat_interleave(tasks)
-    free = torch.zeros(p * tasks, dtype=torch.bool, device=device)
-    penalty = GroupPenalty(alpha * l1_ratio, rows, free, by_size=False)
-    w0 = torch.zeros(p * tasks, dtype=torch.float64, device=device)
-    if warm is not None:
-        w0 = as_tensor(np.ascontiguousarray(warm.T).reshape(-1), device)
-
-    def gap(fit: MultiTaskQuadratic, w: Tensor) -> float:
-        return fit.duality_gap(w, alpha * l1_ratio)
-
-    solution = solve(
-        datafit, lambda idx: penalty, w0, free=free, tol=tol * datafit.yy, max_iter=max_iter,
-        criterion=gap, working_set=False, finish=True,
-    )  # fmt: skip
-    W = solution.w.view(p, tasks).cpu().numpy()
-    return MultiTaskFit(W.T.copy(), Y_mean - X_mean @ W, solution)
+    data = MultiTaskData.of(X, Y, fit_intercept=fit_intercept, device=device, weights=weights)
+    return data.fit(alpha, l1_ratio, tol=tol, max_iter=max_iter, warm=warm)
 
 
 class MultiTaskRegressor(LinearRegressorMixin, BaseEstimator):

@@ -29,7 +29,13 @@ from ._common import (
     refuse_params,
     report_choice,
 )
-from ._multitask import MULTITASK_PARAMS, MultiTaskRegressor, fit_multitask, tasks_data
+from ._multitask import (
+    MULTITASK_PARAMS,
+    MultiTaskData,
+    MultiTaskRegressor,
+    fit_multitask,
+    tasks_data,
+)
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
@@ -170,12 +176,14 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         w_train = None if weights is None else weights[train]
         w_test = None if weights is None else weights[test]
         warm, errors = None, []
+        data = MultiTaskData.of(
+            X[train], Y[train], fit_intercept=self.fit_intercept, device=device, weights=w_train
+        )
         for i, alpha in enumerate(grid):
             start = time.perf_counter()
-            fitted = fit_multitask(
-                X[train], Y[train], float(alpha), l1_ratio, fit_intercept=self.fit_intercept,
-                tol=self.tol, max_iter=self.max_iter, device=device, weights=w_train, warm=warm,
-            )  # fmt: skip
+            fitted = data.fit(
+                float(alpha), l1_ratio, tol=self.tol, max_iter=self.max_iter, warm=warm
+            )
             warm = fitted.coef
             residual = Y[test] - np.asarray(X[test] @ fitted.coef.T) - fitted.intercept
             errors.append(float(np.average(np.mean(residual**2, axis=1), weights=w_test)))

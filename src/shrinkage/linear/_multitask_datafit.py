@@ -4,6 +4,8 @@ The mathematics only, as :mod:`shrinkage.linear._datafits` holds the single-targ
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
@@ -29,7 +31,7 @@ class MultiTaskQuadratic:
         self.C = transposed_product(X, Y) / self.n
         self.G: Tensor | None = gram(X) / self.n if self.n >= self.p else None
         self.X: Design | None = None if self.G is not None else X
-        self._lipschitz: float | None = None
+        self._top: float | None = None
 
     @property
     def size(self) -> int:
@@ -76,20 +78,59 @@ class MultiTaskQuadratic:
 
     @property
     def lipschitz(self) -> float:
-        if self._lipschitz is None:
+        """The largest eigenvalue of ``X^T X / n`` (formed once per data) plus ``l2``."""
+        if self._top is None:
             if self.G is not None:
-                top = largest_eigenvalue(self.G)
+                self._top = largest_eigenvalue(self.G)
             else:
                 assert self.X is not None
-                top = largest_singular_value_sq(self.X) / self.n
-            self._lipschitz = top + self.l2
-        return self._lipschitz
+                self._top = largest_singular_value_sq(self.X) / self.n
+        return self._top + self.l2
+
+    def with_l2(self, l2: float) -> MultiTaskQuadratic:
+        """The same data term with the ridge strength ``l2`` (a path's next point).
+
+        Args:
+            l2: ``alpha * (1 - l1_ratio)``.
+
+        Returns:
+            A copy sharing the data and its largest eigenvalue.
+        """
+        out = copy.copy(self)
+        out.l2 = float(l2)
+        return out
 
     def restrict(self, idx: Tensor) -> MultiTaskQuadratic:
-        """Only the whole problem (working sets are not used with row groups)."""
-        if idx.numel() != self.size:
-            raise ValueError("a multi-task datafit is solved whole, without working sets")
-        return self
+        """The datafit on the entries ``idx``, which hold whole rows of ``W`` (every task of
+        a feature: a working set of the row groups), in order.
+
+        Args:
+            idx: ``[k]`` sorted entries of the flattened ``W [p, T]``.
+
+        Returns:
+            The same data term on those rows' features.
+
+        Raises:
+            ValueError: ``idx`` holds part of a row.
+        """
+        if idx.numel() == self.size:
+            return self
+        rows = idx[:: self.tasks] // self.tasks
+        if idx.numel() % self.tasks or not torch.equal(
+            idx.view(-1, self.tasks),
+            rows[:, None] * self.tasks + torch.arange(self.tasks, device=idx.device),
+        ):
+            raise ValueError("a multi-task datafit is restricted to whole rows of W only")
+        sub = copy.copy(self)
+        sub.p, sub.C, sub._top = rows.numel(), self.C.index_select(0, rows), None
+        if self.G is not None:
+            sub.G = self.G.index_select(0, rows).index_select(1, rows)
+        else:  # a Gram matrix of the rows' features when its products cost less than X's
+            assert self.X is not None
+            sub.X = columns(self.X, rows)
+            if sub.p <= 2 * self.n:
+                sub.G, sub.X = gram(sub.X) / self.n, None
+        return sub
 
     def duality_gap(self, w: Tensor, l1: float) -> float:
         """The duality gap of ``f + l1 * sum_j ||W_j||_2``, as scikit-learn's multi-task
