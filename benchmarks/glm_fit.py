@@ -21,9 +21,7 @@ each on ``n x p`` standardized features (``shift 0``) and on the same features p
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +30,7 @@ from sklearn import linear_model as sk
 from sklearn.exceptions import ConvergenceWarning
 
 from shrinkage import linear as sh
+from timing import best_time
 
 FAMILIES: dict[str, tuple[type, type, dict[str, Any]]] = {
     "poisson": (sh.PoissonRegressor, sk.PoissonRegressor, {}),
@@ -51,16 +50,6 @@ def data(family: str, n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     if family == "gamma":
         return X, rng.gamma(2.0, mu / 2.0)
     return X, rng.poisson(mu) * rng.gamma(2.0, 0.5, size=n)
-
-
-def best_time(fit: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """The shortest of ``repeats`` wall times of ``fit()``, and its last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fit()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def rows(family: str, n: int, p: int, shift: float, repeats: int) -> list[str]:

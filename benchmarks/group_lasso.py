@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import time
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +34,7 @@ from sklearn import linear_model as sk
 from sklearn.exceptions import ConvergenceWarning
 
 from shrinkage import linear as sh
+from timing import best_time
 
 SIZE = 5
 """Features per group."""
@@ -68,16 +67,6 @@ def violation(X: np.ndarray, y: np.ndarray, coef: np.ndarray, alpha: float) -> f
     on = np.linalg.norm(grad[kept] + t * w[kept] / norms[kept], axis=1)
     off = np.maximum(np.linalg.norm(grad[~kept], axis=1) - t, 0.0)
     return float(max(on.max(initial=0.0), off.max(initial=0.0)))
-
-
-def best_time(fit: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """The shortest of ``repeats`` wall times of ``fit()``, and its last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fit()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def solvers(alpha: float) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:

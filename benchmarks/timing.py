@@ -26,3 +26,14 @@ def interleaved(calls: dict[str, Callable[[], Any]], rounds: int, inner: int) ->
                     call()
                 samples[name].append((time.perf_counter() - start) / inner)
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def best_time(fit: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The shortest of ``repeats`` wall times of ``fit()``, and its last result (for fits
+    that take long enough to be timed one at a time)."""
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fit()
+        times.append(time.perf_counter() - start)
+    return min(times), out

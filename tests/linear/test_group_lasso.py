@@ -16,7 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 
 from shrinkage.linear import GroupLasso, GroupLassoCV, Lasso
-from shrinkage.linear._group import GroupPenalty, GroupProblem, group_ids
+from shrinkage.linear._group import GroupProblem, group_ids
+from shrinkage.linear._group_penalty import GroupPenalty
 from shrinkage.linear._newton import polish
 
 TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}

@@ -35,7 +35,7 @@ from ._common import (
     warn_not_converged,
 )
 from ._design import SparseDesign, as_tensor, is_sparse
-from ._group import GroupPenalty
+from ._group_penalty import GroupPenalty
 from ._multitask_datafit import MultiTaskQuadratic
 from ._solver import Solution, solve
 
