@@ -78,7 +78,7 @@ class MultiTaskQuadratic:
 
     @property
     def lipschitz(self) -> float:
-        """The largest eigenvalue of ``X^T X / n`` (formed once per data) plus ``l2``."""
+        """The largest eigenvalue of ``X^T X / n`` (formed on first use) plus ``l2``."""
         if self._top is None:
             if self.G is not None:
                 self._top = largest_eigenvalue(self.G)
@@ -94,7 +94,7 @@ class MultiTaskQuadratic:
             l2: ``alpha * (1 - l1_ratio)``.
 
         Returns:
-            A copy sharing the data and its largest eigenvalue.
+            A copy sharing the data (and its largest eigenvalue, if formed).
         """
         out = copy.copy(self)
         out.l2 = float(l2)
