@@ -246,3 +246,33 @@ def test_an_l1_multinomial_fit_leaves_no_flat_direction_unfollowed() -> None:
     )
     ours = sh.LogisticRegression(l1_ratio=1.0, C=0.05, solver="saga", max_iter=1000).fit(X, y)
     assert int(ours.n_iter_[0]) <= 400  # below max_iter: the duality gap met tol
+
+
+class _Flat:
+    """A data term whose value at every point is 1 plus rounding noise, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def value(self, w: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.tensor(1.0 + 1e-17 * self.calls, dtype=torch.float64)
+
+
+class _Zero:
+    def value(self, w: torch.Tensor) -> torch.Tensor:
+        return torch.zeros((), dtype=torch.float64)
+
+
+def test_a_line_search_the_objective_cannot_resolve_gives_up() -> None:
+    """Halving a step whose objective stays within round-off of the start cannot find a
+    decrease: the search stops after two such steps in a row, not after 40 halvings."""
+    from shrinkage.linear._newton import _Search
+
+    datafit, w = _Flat(), torch.ones(3, dtype=torch.float64)
+    idx, d = torch.arange(3), -torch.ones(3, dtype=torch.float64)
+    limit = (torch.zeros(3, dtype=torch.bool), 1.0, False)
+    search = _Search(datafit, _Zero(), w, idx, d, torch.sign(w), limit, False, flat=1e-13)
+    accepted, _, _, _ = search.run(best=1.0)
+    assert not accepted
+    assert datafit.calls == 2

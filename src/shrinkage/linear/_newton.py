@@ -235,7 +235,7 @@ def polish(
         return None
     current = w.clone()
     best = objective(datafit, penalty, current)
-    flat = _round_off(datafit, w, best) if final else 0.0
+    flat = _round_off(datafit, w, best)
     moved_at_all = False
     quadratic = bool(getattr(datafit, "affine_grad", False)) and bool(
         getattr(penalty, "piecewise_quadratic", not isinstance(penalty, CouplingPenalty))
@@ -381,7 +381,7 @@ class _Search:
     def run(self, best: float) -> tuple[bool, Tensor, float, float]:
         """``(accepted, candidate, its objective, step)``."""
         step = t_max = self.limit[1]
-        candidate, value = self.current, best
+        candidate, value, was_flat = self.current, best, False
         for _ in range(40):
             candidate = self.candidate(step)
             value = objective(self.datafit, self.penalty, candidate)
@@ -394,5 +394,9 @@ class _Search:
                 and _closer(self.datafit, self.penalty, candidate, self.current)
             ):
                 return True, candidate, min(value, best), step
+            flat = abs(value - best) <= self.flat
+            if flat and was_flat:  # two steps in a row the objective cannot tell from here:
+                break  # shorter ones cannot either
+            was_flat = flat
             step *= 0.5
         return False, candidate, value, step
