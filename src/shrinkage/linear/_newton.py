@@ -242,7 +242,6 @@ def polish(
     )  # a quadratic datafit and a piecewise-quadratic penalty (a group norm is not)
     known: tuple[Tensor, Tensor] | None = None  # (idx, loss Hessian) after a null-space step
     for _ in range(max_newton):
-        smooth = free | ~penalty.kinked(current)  # a group landed on zero is kinked now
         idx = torch.nonzero((current != 0) | smooth).flatten()
         if idx.numel() == 0:
             break
@@ -269,6 +268,7 @@ def polish(
             break
         if decrease <= 1e-16 * (1.0 + abs(best)) and limit[1] >= 1.0:
             break
+        smooth = free | ~penalty.kinked(current)  # a group landed on zero is kinked now
     return current if moved_at_all else None
 
 
@@ -352,8 +352,9 @@ def _penalty_hessian(penalty: Penalty, idx: Tensor, w: Tensor) -> Tensor:
 class _Search:
     """The backtracking line search of one Newton step ``d`` on the coordinates ``idx``:
     from ``t_max`` (the longest step that keeps every kinked coordinate on its side of
-    zero, landing exactly on zero where it stops), halving until the objective decreases
-    (see :func:`_polish` for ``final`` and ``flat``)."""
+    zero, landing exactly on zero where it stops), halving until the objective decreases, or
+    until two steps in a row are within ``flat``, the objective's round-off, of the start
+    (see :func:`polish` for ``final``)."""
 
     datafit: Datafit
     penalty: Penalty
