@@ -220,25 +220,40 @@ class HeadAttention(nn.Module):
         if mask is None and is_causal:
             future = torch.ones(length, source, dtype=torch.bool, device=q.device).triu(1)
             mask = self._mask(future, None, n, q.dtype)
-        p = self.dropout if self.training else 0.0
-        weights = None
-        if need_weights:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(d)
-            weights = torch.softmax(scores if mask is None else scores + mask, dim=-1)
-            weights = F.dropout(weights, p) if p > 0 else weights
-            out = weights @ v
-            if average_attn_weights:
-                weights = weights.mean(dim=1)
-            if not batched:
-                weights = weights[0]
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=p, scale=1.0 / math.sqrt(d)
-            )
+        out, weights = self._attend(q, k, v, mask, need_weights)
+        if weights is not None and average_attn_weights:
+            weights = weights.mean(dim=1)
+        if weights is not None and not batched:
+            weights = weights[0]
         out = self.out_proj(out.transpose(1, 2).reshape(n, length, h * d))
         if not batched:
             return out[0], weights
         return (out if self.batch_first else out.transpose(0, 1)), weights
+
+    def _attend(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Softmax attention of the heads, ``softmax(q k^T / sqrt(D) + mask) v``, with
+        dropout on the weights while training.
+
+        Args:
+            q: ``[N, H, L, D]``; k, v: ``[N, H, S, D]``.
+            mask: additive, broadcastable to ``[N, H, L, S]``, or ``None``.
+            need_weights: form the weights (else torch's fused kernel, which keeps none).
+
+        Returns:
+            ``(out [N, H, L, D], weights [N, H, L, S] or None)``.
+        """
+        p = self.dropout if self.training else 0.0
+        if not need_weights:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p, scale=1.0 / math.sqrt(self.head_dim)
+            )
+            return out, None
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+        weights = torch.softmax(scores if mask is None else scores + mask, dim=-1)
+        weights = F.dropout(weights, p) if p > 0 else weights
+        return weights @ v, weights
 
 
 def settle_encoders(model: nn.Module) -> None:
