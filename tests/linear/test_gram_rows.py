@@ -30,7 +30,7 @@ from shrinkage.linear._design import (
     transposed_product,
 )
 from shrinkage.linear._problem import LinearProblem
-from shrinkage.path import lambda_grid, path
+from shrinkage.path import path
 
 
 def _design(n: int = 30, p: int = 200, seed: int = 0) -> Tensor:
@@ -46,7 +46,7 @@ def _sparse_w(p: int, support: list[int], seed: int = 1) -> Tensor:
 
 def test_kept_rows_give_the_products_of_a_pass_over_x() -> None:
     X = _design()
-    rows = GramRows(X, limit=40, batch=4, expected=[10, 11, 12, 3])
+    rows = GramRows(X, limit=40, batch=4)
     priority = torch.rand(200, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     for support in ([3, 50, 7], [3, 50, 7, 99], [1, 2, 4, 5, 6, 8, 9, 13, 14]):
         w = _sparse_w(200, support)
@@ -56,7 +56,8 @@ def test_kept_rows_give_the_products_of_a_pass_over_x() -> None:
         torch.testing.assert_close(products[1], X.T @ (X @ w), rtol=1e-12, atol=1e-10)
     kept = rows.kept
     assert set(kept[:3].tolist()) == {3, 7, 50}  # the support first,
-    assert set(kept[3:6].tolist()) == {10, 11, 12}  # then the expected ones
+    top = torch.topk(priority.index_fill(0, torch.tensor([3, 7, 50]), -1.0), 1).indices
+    assert kept[3] == top[0]  # then the largest priority
     assert len(set(kept.tolist())) == kept.numel()
     torch.testing.assert_close(rows.columns, X[:, kept], rtol=0, atol=0)
     torch.testing.assert_close(rows.rows, X[:, kept].T @ X, rtol=1e-12, atol=1e-10)
@@ -159,15 +160,15 @@ def test_centring_in_place_gives_the_same_loss() -> None:
         )
 
 
-def test_expected_support_changes_the_work_not_the_path() -> None:
+def test_the_retired_expected_support_hint_warns_and_changes_nothing() -> None:
     X, y = _wide(seed=3)
-    alpha_max = float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max()) / len(y)
-    grid = lambda_grid(alpha_max, 30, 1e-2)
+    alpha = 0.1 * float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max()) / len(y)
     common = dict(loss="squared", l1_ratio=1.0, tol=1e-10, max_iter=100_000)
-    plain = path(LinearProblem(X, y, **common), grid)
-    hinted = path(LinearProblem(X, y, expected_support=np.arange(0, 1500, 7), **common), grid)
-    for a, b in zip(plain, hinted, strict=True):
-        np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * max(1.0, np.abs(a.coef).max()))
+    plain = LinearProblem(X, y, **common)
+    with pytest.warns(FutureWarning, match="expected_support"):
+        hinted = LinearProblem(X, y, expected_support=np.arange(0, 1500, 7), **common)
+    w0 = plain.initial_state()
+    torch.testing.assert_close(hinted.fit(alpha, w0)[0], plain.fit(alpha, w0)[0], rtol=0, atol=0)
 
 
 def test_a_single_fit_keeps_no_rows_and_a_path_does() -> None:

@@ -66,15 +66,13 @@ class LossOptions:
     """How a loss is built: with an unpenalized intercept or not, on which torch device, for
     how many classes (read by the multinomial loss only), with which sample weights (``None``:
     all 1), whether a dense ``X`` may be overwritten (centred in place: the caller's own
-    copy), and which features are likely to be nonzero (see
-    :class:`~shrinkage.linear.LinearProblem`)."""
+    copy), with which penalty factors, and what the squared loss keeps."""
 
     fit_intercept: bool
     device: torch.device
     n_classes: int = 2
     sample_weight: np.ndarray | None = None
     overwrite_X: bool = False
-    expected_support: np.ndarray | None = None
     penalty_factor: np.ndarray | None = None
     gram: bool | None = None
     """Keep the squared loss as its Gram statistics (``None``: when ``n >= p``)."""
@@ -202,10 +200,7 @@ class SquaredLoss(LinearLoss):
                 design.mul_(st.sqrt()[:, None])
         self.y_mean = y_mean
         yt = as_tensor(np.sqrt(s) * (y - y_mean), options.device)
-        self.datafit = Quadratic(
-            design, yt, use_gram=False, expected_support=options.expected_support,
-            gram_rows=options.gram_rows,
-        )  # fmt: skip
+        self.datafit = Quadratic(design, yt, use_gram=False, gram_rows=options.gram_rows)
         self._unpenalized(p, options.device)
         self._weigh(options.penalty_factor, p)
 

@@ -278,12 +278,10 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
 
         Returns:
             One path per fold. With Gram statistics a fold's problem is the whole data's
-            less the fold's; otherwise it is built on the fold's rows, expecting the
-            features that earlier folds' paths used.
+            less the fold's; otherwise it is built on the fold's rows.
         """
         X, y, weights, folds, stats, fold_stats = data
         per_fold = []
-        used = np.zeros(X.shape[1], dtype=bool)  # features the folds' paths have used
         for k, (train, test) in enumerate(folds):
             w_test = None if weights is None else weights[test]
             validation: tuple[Any, ...] = (X[test], y[test], w_test)
@@ -291,28 +289,19 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
                 validation = (fold_stats[k], None)
                 problem = self._from_stats(stats - fold_stats[k], ratio)
             else:
-                problem = self._problem(X, y, weights, train, ratio, np.flatnonzero(used))
+                problem = self._problem(X, y, weights, train, ratio)
             per_fold.append(path(problem, grid, validation=validation, progress=reports[k]))
-            for point in per_fold[-1]:
-                used[list(point.selected)] = True
         return per_fold
 
     def _problem(
-        self,
-        X: Any,
-        y: np.ndarray,
-        weights: np.ndarray | None,
-        train: Any,
-        ratio: float,
-        expected: np.ndarray,
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, train: Any, ratio: float
     ) -> LinearProblem:
         """The squared-loss problem on the rows ``train`` (an index array: ``X[train]`` is a
-        copy, the fold's own, centred in place); ``expected``: the features earlier folds'
-        paths used, likely to be used again."""
+        copy, the fold's own, centred in place)."""
         return LinearProblem(
             X[train], y[train], loss="squared", l1_ratio=ratio,
             sample_weight=None if weights is None else weights[train],
-            positive=bool(self.positive), copy_X=False, expected_support=expected,
+            positive=bool(self.positive), copy_X=False,
             penalty_factor=self._factor, **as_problem_kwargs(self),
         )  # fmt: skip
 

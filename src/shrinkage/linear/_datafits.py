@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -90,8 +90,7 @@ class Quadratic:
     (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
     coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them; none
     with ``gram_rows=False``), and a gradient at a ``w`` whose support they cover costs
-    ``|S| (n + p)``, not ``2 n p``; ``expected_support`` names coordinates whose rows to take
-    at the first need. On a sparse ``X`` it keeps the columns of the last restriction
+    ``|S| (n + p)``, not ``2 n p``. On a sparse ``X`` it keeps the columns of the last restriction
     (:class:`KeptColumns`), which serve ``X w`` for a ``w`` supported on them and the
     restrictions to their subsets.
 
@@ -108,7 +107,6 @@ class Quadratic:
         y: Tensor,
         *,
         use_gram: bool | None = None,
-        expected_support: Any = None,
         gram_rows: bool = True,
     ) -> None:
         self.n = X.shape[0]
@@ -127,7 +125,7 @@ class Quadratic:
         self._rows: GramRows | None = None
         self._columns: KeptColumns | None = None
         if isinstance(self.X, Tensor) and gram_rows:
-            self._rows = GramRows(self.X, limit=self.n // 4, expected=expected_support)
+            self._rows = GramRows(self.X, limit=self.n // 4)
         elif isinstance(self.X, SparseDesign):
             self._columns = KeptColumns(self.X)
 

@@ -397,17 +397,11 @@ CREDIT = 8.0
 class GramRows:
     """``X[:, K]`` (``[n, k]``) and ``X[:, K]^T X`` (``[k, p]``) for a growing set ``K`` of at
     most ``limit`` coordinates of the design ``X [n, p]`` (``limit * (n + p)`` values at most;
-    the buffers grow as rows are added). ``expected``: coordinates (any integer array) to add
-    at the first need, e.g. those that other folds' paths used."""
+    the buffers grow as rows are added)."""
 
-    def __init__(self, X: Tensor, limit: int, batch: int = BATCH, expected: Any = None) -> None:
+    def __init__(self, X: Tensor, limit: int, batch: int = BATCH) -> None:
         n, p = X.shape
         self.X = X
-        self.expected = (
-            torch.empty(0, dtype=torch.long, device=X.device)
-            if expected is None
-            else torch.as_tensor(expected, dtype=torch.long, device=X.device).reshape(-1)
-        )
         self.limit = max(int(limit), 0)
         self.batch = max(int(batch), 1)
         self.credit = CREDIT
@@ -444,9 +438,8 @@ class GramRows:
 
     def include(self, idx: Tensor, priority: Tensor | None) -> bool:
         """Keep the coordinates ``idx``: those not yet kept are added, with, to fill the
-        batch, the expected coordinates and then those of largest ``|priority|`` (``[p]``) not
-        yet kept. ``False`` (nothing added) when they do not fit in ``limit`` rows or the
-        credit cannot pay for them."""
+        batch, those of largest ``|priority|`` (``[p]``) not yet kept. ``False`` (nothing
+        added) when they do not fit in ``limit`` rows or the credit cannot pay for them."""
         missing = idx[self.position[idx] < 0]
         if not missing.numel():
             return True
@@ -466,18 +459,13 @@ class GramRows:
         return self.columns @ wk, wk @ self.rows
 
     def _batch(self, missing: Tensor, priority: Tensor | None) -> Tensor | None:
-        """``missing`` and, up to a batch, the expected coordinates then those of largest
-        ``|priority|``; ``None`` if there is no room or credit for them."""
+        """``missing`` and, up to a batch, the coordinates of largest ``|priority|``; ``None``
+        if there is no room or credit for them."""
         room = self.limit - self.kept.numel()
-        expected = self.expected[self.position[self.expected] < 0]
-        planned = min(room, max(self.batch, missing.numel() + expected.numel()))
-        if 1.0 + planned / self.batch > self.credit:  # without the expected ones
-            expected = expected[:0]
-            planned = min(room, max(self.batch, missing.numel()))
+        planned = min(room, max(self.batch, missing.numel()))
         if missing.numel() > room or 1.0 + planned / self.batch > self.credit:
             return None
         score = priority.abs() if priority is not None else torch.full_like(self.X[0], -torch.inf)
-        score[expected] = torch.inf
         score[self.kept] = -torch.inf
         score[missing] = -torch.inf
         extra = min(planned - missing.numel(), int((score > -torch.inf).sum()))

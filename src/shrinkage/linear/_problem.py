@@ -18,6 +18,7 @@ penalty and the solver.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -81,10 +82,8 @@ class LinearProblem:
             (they pay for themselves over a path's many gradients, not over one fit's few).
         copy_X: as in scikit-learn: ``False`` lets the squared loss centre a dense ``X`` in
             place (cross-validation passes its own copies of the folds).
-        expected_support: feature indices likely to be nonzero along the path (those other
-            folds' paths used): on a wide dense design the squared loss computes their Gram
-            rows together at the first need (:class:`~shrinkage.linear._design.GramRows`).
-            It changes the order of the work, not the problem solved.
+        expected_support: deprecated and ignored (a hint that bought Gram rows early; it
+            made wide cross-validation slower, never faster). Passing it warns.
         penalty_factor: ``[p]`` factors ``c_j >= 0`` of each feature's penalty, ``lam *
             sum_j c_j r(w_j)`` (squared loss; ``0``: unpenalized), as glmnet's
             ``penalty.factor`` without its rescaling to sum ``p``.
@@ -111,6 +110,13 @@ class LinearProblem:
         penalty_factor: np.ndarray | None = None,
         gram: bool | None = None,
     ) -> None:
+        if expected_support is not None:
+            warnings.warn(
+                "LinearProblem(expected_support=...) is deprecated and ignored: the hint made "
+                "wide fits slower, never faster; drop the argument",
+                FutureWarning,
+                stacklevel=2,
+            )
         if isinstance(loss, LinearLoss):
             self.loss = loss
         else:
@@ -119,7 +125,7 @@ class LinearProblem:
             assert X is not None and y is not None
             options = LossOptions(
                 fit_intercept, torch.device(device), n_classes, sample_weight, not copy_X,
-                expected_support, penalty_factor, gram, gram_rows=not finish,
+                penalty_factor, gram, gram_rows=not finish,
             )  # fmt: skip
             self.loss = LOSSES[loss](X, y, options)
         self.l1_ratio, self.tol, self.max_iter = float(l1_ratio), tol, max_iter
