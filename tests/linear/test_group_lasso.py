@@ -18,7 +18,14 @@ from sklearn.model_selection import KFold
 from shrinkage.linear import GroupLasso, GroupLassoCV, Lasso
 from shrinkage.linear._group import GroupProblem, group_ids
 from shrinkage.linear._group_penalty import GroupPenalty
-from shrinkage.linear._newton import polish
+from shrinkage.linear._newton import (
+    CouplingPenalty,
+    SeparablePenalty,
+    couples,
+    polish,
+    separable,
+)
+from shrinkage.linear._problem import enet_penalty
 
 TIGHT: dict[str, Any] = {"tol": 1e-12, "max_iter": 100_000}
 
@@ -269,6 +276,16 @@ def test_zero_is_a_kink_of_a_group_alone_whatever_its_sign() -> None:
     assert not penalty.piecewise_quadratic  # the group {1, 2}'s norm is not
     assert GroupPenalty(1.0, torch.tensor([0, 1, 2, 3]), free).piecewise_quadratic
     assert GroupPenalty(1.0, ids, free, l1_ratio=1.0).piecewise_quadratic
+
+
+def test_the_solver_tells_penalties_apart_as_isinstance_does() -> None:
+    ids, free = torch.tensor([0, 0, 1]), torch.tensor([False, False, False])
+    penalties = [GroupPenalty(1.0, ids, free), enet_penalty(0.5, 0.5, None, False)]
+    for penalty in penalties * 2:  # the second round reads the per-class answers kept
+        assert couples(penalty) == isinstance(penalty, CouplingPenalty)
+        assert separable(penalty) == isinstance(penalty, SeparablePenalty)
+    assert couples(penalties[0]) and not separable(penalties[0])
+    assert separable(penalties[1]) and not couples(penalties[1])
 
 
 def test_the_hessian_of_a_tiny_group_is_finite() -> None:

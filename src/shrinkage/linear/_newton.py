@@ -6,10 +6,11 @@ it, land on the exact optimum. Also what the solver asks of a datafit and a pena
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -22,6 +23,7 @@ __all__ = [
     "Datafit",
     "Penalty",
     "costly_newton",
+    "couples",
     "kkt",
     "newton_limit",
     "newton_support",
@@ -69,6 +71,24 @@ class CouplingPenalty(Penalty, Protocol):
     def hessian_block(self, idx: Tensor, w: Tensor) -> Tensor: ...
     def group_crossing(self, idx: Tensor, w: Tensor, d: Tensor) -> tuple[Tensor, float]: ...
     def whole_groups(self, idx: Tensor) -> Tensor: ...
+
+
+def couples(penalty: Penalty) -> TypeGuard[CouplingPenalty]:
+    """Whether ``penalty`` is a :class:`CouplingPenalty` (see :func:`_implements`)."""
+    return _implements(type(penalty), CouplingPenalty)
+
+
+def separable(penalty: Penalty) -> TypeGuard[SeparablePenalty]:
+    """Whether ``penalty`` is a :class:`SeparablePenalty` (see :func:`_implements`)."""
+    return _implements(type(penalty), SeparablePenalty)
+
+
+@functools.cache
+def _implements(cls: type, protocol: Any) -> bool:
+    """Whether the class ``cls`` has every method of the runtime ``protocol``, decided once
+    per class: ``isinstance`` against a protocol reads every member each time (tens of
+    microseconds), and the solver asks at each working set and Newton step."""
+    return issubclass(cls, protocol)
 
 
 MAX_NEWTON_SIZE = 1500
@@ -188,7 +208,7 @@ def _step_limit(
     set to zero at ``t_max``; otherwise ``landing`` are the entries moving towards their
     kink, those of them that reach it set to zero there."""
     crossing, t_max = _longest_step(current[idx], d, kinked)
-    if isinstance(penalty, CouplingPenalty):
+    if couples(penalty):
         group, t_group = penalty.group_crossing(idx, current, d)
         if t_group < t_max:
             return group, t_group, True
@@ -238,7 +258,7 @@ def polish(
     flat = _round_off(datafit, w, best)
     moved_at_all = False
     quadratic = bool(getattr(datafit, "affine_grad", False)) and bool(
-        getattr(penalty, "piecewise_quadratic", not isinstance(penalty, CouplingPenalty))
+        getattr(penalty, "piecewise_quadratic", not couples(penalty))
     )  # a quadratic datafit and a piecewise-quadratic penalty (a group norm is not)
     known: tuple[Tensor, Tensor] | None = None  # (idx, loss Hessian) after a null-space step
     for _ in range(max_newton):
@@ -341,9 +361,9 @@ def _newton_direction(
 def _penalty_hessian(penalty: Penalty, idx: Tensor, w: Tensor) -> Tensor:
     """``[k, k]``: the penalty's Hessian on ``idx`` at ``w``, from its ``hessian_block`` or
     its ``hessian_diag``."""
-    if isinstance(penalty, CouplingPenalty):
+    if couples(penalty):
         return penalty.hessian_block(idx, w)
-    if not isinstance(penalty, SeparablePenalty):
+    if not separable(penalty):
         raise TypeError(f"{type(penalty).__name__} has neither hessian_diag nor hessian_block")
     return torch.diag(penalty.hessian_diag(w)[idx])
 

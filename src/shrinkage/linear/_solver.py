@@ -32,10 +32,10 @@ from torch import Tensor
 from .._threads import threads_for
 from ._newton import (
     FINAL_POLISH_SIZE,
-    CouplingPenalty,
     Datafit,
     Penalty,
     costly_newton,
+    couples,
     kkt,
     newton_limit,
     newton_support,
@@ -321,7 +321,7 @@ class _WorkingSets:
         score = (w - penalty.prox_(w - self.datafit.grad(w), 1.0)).abs()
         score[(w != 0) | self.free] = math.inf
         best = torch.topk(score, k).indices.sort().values
-        return penalty.whole_groups(best) if isinstance(penalty, CouplingPenalty) else best
+        return penalty.whole_groups(best) if couples(penalty) else best
 
     def inner(self, w_sub: Tensor, idx: Tensor, budget: int) -> tuple[Tensor, int]:
         """The problem restricted to ``idx``, solved from ``w_sub``: ``(w_sub, iterations)``.
