@@ -90,9 +90,9 @@ class Quadratic:
     (:func:`residual_products`); on a dense ``X`` it also keeps the Gram rows of the
     coordinates sparse solutions use (:class:`GramRows`, at most ``n / 4`` of them; none
     with ``gram_rows=False``), and a gradient at a ``w`` whose support they cover costs
-    ``|S| (n + p)``, not ``2 n p``. On a sparse ``X`` it keeps the columns of the last restriction
-    (:class:`KeptColumns`), which serve ``X w`` for a ``w`` supported on them and the
-    restrictions to their subsets.
+    ``|S| (n + p)``, not ``2 n p``. On a sparse ``X`` it keeps the columns of the last
+    restriction (:class:`KeptColumns`), which serve ``X w`` for a ``w`` supported on them
+    and the restrictions to their subsets.
 
     The gradient is affine in ``w`` (``affine_grad``); the products with ``X`` or ``G`` behind
     it are remembered for the last ``w``, so the value, the gradient and the duality gap at

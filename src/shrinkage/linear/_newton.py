@@ -29,6 +29,7 @@ __all__ = [
     "newton_support",
     "objective",
     "polish",
+    "separable",
 ]
 
 
