@@ -316,3 +316,8 @@ def test_a_working_set_takes_whole_groups_and_keeps_their_weights() -> None:
     torch.testing.assert_close(sub.prox_(w[idx].clone(), 0.4), stepped[idx], rtol=1e-15, atol=0)
     with pytest.raises(ValueError, match="whole groups"):
         penalty.restrict(torch.tensor([0, 5]))
+    assert penalty.penalty_for(None) is penalty  # what the solver asks for
+    on_set = penalty.penalty_for(idx)
+    torch.testing.assert_close(on_set.value(w[idx]), sub.value(w[idx]), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="whole groups"):
+        penalty.penalty_for(torch.tensor([0, 5]))

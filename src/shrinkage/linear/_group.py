@@ -181,9 +181,8 @@ class GroupProblem(PathProblem):
     def fit(self, lam: float, state: Tensor) -> tuple[Tensor, FitInfo]:
         penalty = self.penalty(lam)
         solution = solve(
-            self.linear.datafit,
-            lambda idx: penalty if idx is None else penalty.restrict(idx),
-            state, free=self.linear.free, tol=self.tol, max_iter=self.max_iter,
+            self.linear.datafit, penalty.penalty_for, state, free=self.linear.free,
+            tol=self.tol, max_iter=self.max_iter,
         )  # fmt: skip
         return solution.w, FitInfo(solution.n_iter, solution.converged, solution.criterion)
 

@@ -89,6 +89,18 @@ class GroupPenalty:
         compact[~free] = torch.unique(ids[~free], return_inverse=True)[1]
         return GroupPenalty(self.alpha, compact, free, self.by_size, self.l1_ratio)
 
+    def penalty_for(self, idx: Tensor | None) -> GroupPenalty:
+        """The penalty on the entries ``idx`` (``None``: on all of them, ``self``), as the
+        solver asks for it (:data:`~shrinkage.linear._solver.PenaltyFor`).
+
+        Args:
+            idx: ``[k]`` sorted entries holding whole groups, or ``None``.
+
+        Returns:
+            :meth:`restrict` ``(idx)``, or ``self``.
+        """
+        return self if idx is None else self.restrict(idx)
+
     def whole_groups(self, idx: Tensor) -> Tensor:
         """The entries of every group that has an entry in ``idx``, sorted: what a working
         set of a group penalty takes.

@@ -172,8 +172,8 @@ class MultiTaskData:
             return fit.duality_gap(w, alpha * l1_ratio)
 
         solution = solve(
-            datafit, lambda idx: penalty if idx is None else penalty.restrict(idx), w0,
-            free=free, tol=tol * datafit.yy, max_iter=max_iter, criterion=gap, finish=True,
+            datafit, penalty.penalty_for, w0, free=free, tol=tol * datafit.yy,
+            max_iter=max_iter, criterion=gap, finish=True,
         )  # fmt: skip
         W = solution.w.view(p, tasks).cpu().numpy()
         return MultiTaskFit(W.T.copy(), self.Y_mean - self.X_mean @ W, solution)
