@@ -42,7 +42,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -73,24 +72,20 @@ def relative_gaps(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, coefs: np.nd
     )
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def path_rows(X: np.ndarray, y: np.ndarray) -> list[tuple[str, float, float, int]]:
     problem = sh.LinearProblem(
         X, y, loss="squared", l1_ratio=1.0, fit_intercept=False, tol=TOL, max_iter=100_000
     )
     grid = lambda_grid(problem.lambda_max(), 100, 1e-3)
     rows = []
-    t, points = timed(lambda: path(problem, grid))
+    t, points = best_time(lambda: path(problem, grid), 1)
     coefs = np.array([p.coef for p in points])
     rows.append(
         ("shrinkage path", t, relative_gaps(X, y, grid, coefs), int((coefs[-1] != 0).sum()))
     )
-    t, (_, sk_coefs, _) = timed(lambda: sk.lasso_path(X, y, alphas=grid, tol=TOL, max_iter=100_000))
+    t, (_, sk_coefs, _) = best_time(
+        lambda: sk.lasso_path(X, y, alphas=grid, tol=TOL, max_iter=100_000), 1
+    )
     rows.append(
         (
             "scikit-learn lasso_path",
@@ -116,7 +111,7 @@ def path_rows(X: np.ndarray, y: np.ndarray) -> list[tuple[str, float, float, int
                 out.append(model.fit(X, y).coef_.copy())
             return np.array(out)
 
-        t, sg = timed(skglm_path)
+        t, sg = best_time(skglm_path, 1)
         rows.append(
             (
                 "skglm Lasso (warm starts)",
@@ -128,7 +123,9 @@ def path_rows(X: np.ndarray, y: np.ndarray) -> list[tuple[str, float, float, int
     if importlib.util.find_spec("celer"):
         import celer
 
-        t, (_, cel, _) = timed(lambda: celer.celer_path(X, y, pb="lasso", alphas=grid, tol=TOL))
+        t, (_, cel, _) = best_time(
+            lambda: celer.celer_path(X, y, pb="lasso", alphas=grid, tol=TOL), 1
+        )
         rows.append(
             ("celer celer_path", t, relative_gaps(X, y, grid, cel.T), int((cel[:, -1] != 0).sum()))
         )
@@ -178,7 +175,7 @@ def cv_job(data: str, name: str, threads: int) -> dict[str, Any]:
     except TypeError as exc:  # celer's drop-in class predates this scikit-learn's API
         return {"skipped": str(exc)}
     gc.collect()
-    t, fitted = timed(lambda: make().fit(X, y))
+    t, fitted = best_time(lambda: make().fit(X, y), 1)
     if t < QUICK_FIT:  # a short fit is timed again: the best of REPEATS counts
         again, fitted = best_time(lambda: make().fit(X, y), REPEATS - 1)
         t = min(t, again)
@@ -274,7 +271,7 @@ def sparse_job(data: str, library: str, task: str, threads: int) -> dict[str, fl
         def run() -> Any:
             return model.fit(X, y)
 
-    t, fitted = timed(run)
+    t, fitted = best_time(run, 1)
     peak = _memory_mb("VmHWM") - base
     return {"seconds": t, "peak_mb": peak, "nnz": int((fitted.coef_ != 0).sum())}
 
