@@ -11,11 +11,14 @@ Three ingredients, as in the fast Lasso solvers (celer, skglm, glmnet):
 3. **Newton polishing** on the support with the signs fixed (:mod:`._newton`): there ``P``
    is smooth, so a few Newton steps (one, for the quadratic datafit) land on the exact
    optimum; it is accepted only if it keeps the signs and lowers the optimality criterion.
+   On a support too large for a dense Hessian, a quadratic datafit's step is taken by
+   conjugate gradients on its ``hessian_product`` (:mod:`._newton_cg`), from the first
+   proximal-gradient step on.
 
-The solver talks to the datafit through ``value / grad / hessian / lipschitz / restrict`` and
-to the penalty through ``value / prox_ / optimality / kinked / hessian_diag`` (or
-``hessian_block``); it never looks inside either. The caller gives the stopping criterion
-(the duality gap for regression).
+The solver talks to the datafit through ``value / grad / hessian / lipschitz / restrict``
+(and ``hessian_product`` where ``matrix_free_newton`` says it pays) and to the penalty through
+``value / prox_ / optimality / kinked / hessian_diag`` (or ``hessian_block``); it never looks
+inside either. The caller gives the stopping criterion (the duality gap for regression).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ._newton import (
     objective,
     polish,
 )
+from ._newton_cg import matrix_free, newton_cg_step
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,16 @@ def _trypolish(
 ) -> tuple[tuple[Tensor, float] | None, Tensor]:
     """A Newton polish of FISTA's iterate ``w``: ``((polished, its criterion), support)``
     when it lowers the criterion ``crit``, else ``(None, support)``; skipped while the
-    support still moves and a Newton step on it would be costly."""
+    support still moves and a Newton step on it would be costly. A support beyond the dense
+    limit takes the matrix-free step (:func:`._newton_cg.matrix_free`), whose cost is a few
+    gradients whatever the support."""
     support = w != 0
     moved = not torch.equal(support, last_support)
-    if moved and costly_newton(datafit, int(support.sum())):
+    size = int(support.sum())
+    cg = matrix_free(datafit, penalty, size)  # a step of a few gradients' cost, not m^3
+    if moved and costly_newton(datafit, size) and not cg:
         return None, support  # the support still moves: a costly Newton step would be wasted
-    polished = polish(datafit, penalty, w, free)
+    polished = (newton_cg_step if cg else polish)(datafit, penalty, w, free)
     if polished is None:
         return None, support
     crit_polished = criterion(polished)
@@ -134,10 +142,16 @@ def _fista(
     wants; a working set's inner solve is better left to run on to the next check (its
     tolerance is a loose fraction of where it started, and a more accurate inner solution
     saves outer rounds over the whole problem).
+
+    A Newton polish is tried every ``polish_every`` iterations, and also after the first
+    iteration when the warm start's support takes the matrix-free step: that first
+    proximal-gradient step brings in the coordinates that violate optimality, and on a path
+    the rest of the warm start is already near the optimum.
     """
     affine = bool(getattr(datafit, "affine_grad", False))
     if check_every is None:
         check_every = 1 if affine else polish_every
+    first_polish = 1 if matrix_free(datafit, penalty, int((w != 0).sum())) else polish_every
     state = _Momentum.start(datafit, penalty, w, affine)
     iters = 0
     crit = criterion(state.w)
@@ -149,7 +163,7 @@ def _fista(
         if iters % check_every and iters < max_iter:
             continue
         crit = criterion(state.w)
-        if crit <= tol or iters % polish_every:
+        if crit <= tol or (iters % polish_every and iters != first_polish):
             continue
         if crit < 0.1 * crit_at_polish:  # first-order steps are converging fast: no Newton
             crit_at_polish = crit
