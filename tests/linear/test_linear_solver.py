@@ -276,3 +276,26 @@ def test_a_line_search_the_objective_cannot_resolve_gives_up() -> None:
     accepted, _, _, _ = search.run(best=1.0)
     assert not accepted
     assert datafit.calls == 2
+
+
+def test_restrictions_kept_as_columns_take_the_designs_lipschitz_bound_once_it_pays() -> None:
+    """A restriction to more columns than rows computes its own constant until the
+    restrictions have read as many columns as the design has; then, and whenever the
+    design's constant is known, it takes that one, which bounds its own (a column subset's
+    largest singular value is at most the design's)."""
+    X, y, _ = _data(40, 400, seed=5)
+    datafit = Quadratic(X, y, use_gram=False, gram_rows=False)
+    gen = torch.Generator().manual_seed(6)
+    bounds, own = [], []
+    for _ in range(8):  # 8 restrictions of 60 columns: the seventh passes 400
+        idx = torch.randperm(400, generator=gen)[:60].sort().values
+        bounds.append(datafit.restrict(idx)._lipschitz)
+        own.append(float(torch.linalg.matrix_norm(X[:, idx], 2)) ** 2 / 40)
+    assert bounds[:6] == [None] * 6
+    assert bounds[6] == bounds[7] == datafit.lipschitz
+    assert min(bounds[6], bounds[7]) >= max(own[6], own[7])
+    design = float(torch.linalg.matrix_norm(X, 2)) ** 2 / 40
+    assert datafit.lipschitz == pytest.approx(design, rel=0.05)
+    fresh = Quadratic(X, y, use_gram=False, gram_rows=False)
+    known = fresh.lipschitz  # known: the first restriction takes it
+    assert fresh.restrict(torch.arange(60))._lipschitz == known
