@@ -234,12 +234,9 @@ class Quadratic:
 
     @property
     def matrix_free_newton(self) -> bool:
-        """Whether Newton steps by Hessian products (:mod:`._newton_cg`) pay on this datafit:
-        on a kept Gram matrix or a dense design. On a sparse one they did not: on the sparse
-        path of ``benchmarks/linear_path.py`` (20000 x 100000, 0.1 %), three runs alternated
-        with and without, 3.28 - 3.54 s against 3.13 - 3.30 s, and a peak 40 - 43 MB against
-        37 - 40 MB (each product's vectors as long as ``w``, beside a design of a few values
-        per row)."""
+        """Whether Newton steps by Hessian products (:mod:`._newton_cg`) pay here: on a kept
+        Gram matrix or a dense design; on the sparse path of ``docs/benchmarks.md`` they saved
+        no time and raised the peak memory."""
         return not isinstance(self.X, SparseDesign)
 
     def hessian_product(self, v: Tensor) -> Tensor:
@@ -287,16 +284,12 @@ class Quadratic:
         return Quadratic.from_gram(gram(Xs) / self.n, self.c[idx], self.yy, self.n)
 
     def _column_bound(self, m: int) -> float | None:
-        """A Lipschitz constant for a restriction to ``m`` columns kept as columns, or
-        ``None`` for the restriction to compute its own.
-
-        ``X_S`` is a column subset of ``X``, so ``sigma_max(X_S) <= sigma_max(X)``: this
-        datafit's constant bounds every restriction's. It is used once known, or once the
-        restrictions' own power iterations have read as many columns as ``X`` has (then it is
-        computed, at most once, for about what they cost). On the wide Elastic Net path of
-        ``docs/benchmarks.md`` the working sets' constants cost 1.4 s of 12 s, where their
-        inner solves took one to three proximal-gradient steps: the shorter step costs little.
-        """
+        """A Lipschitz constant for a restriction to ``m`` columns kept as such, or ``None``
+        for it to compute its own. ``sigma_max(X_S) <= sigma_max(X)``: this datafit's constant
+        bounds them all. It is used once known, or once the restrictions' power iterations
+        have read as many columns as ``X`` has (it is then computed, once, for about what they
+        cost); the working sets' inner solves, a few steps each, lose little to the shorter
+        step (``docs/benchmarks.md``, the wide Elastic Net path)."""
         if self._lipschitz is None:
             self._columns_bounded += m
             if self._columns_bounded < self.size:
