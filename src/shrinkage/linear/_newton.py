@@ -28,6 +28,7 @@ __all__ = [
     "newton_limit",
     "newton_support",
     "objective",
+    "objective_gradient",
     "polish",
     "separable",
 ]
@@ -151,6 +152,14 @@ def kkt(datafit: Datafit, penalty: Penalty) -> Callable[[Tensor], float]:
 
 def objective(datafit: Datafit, penalty: Penalty, w: Tensor) -> float:
     return float(datafit.value(w) + penalty.value(w))
+
+
+def objective_gradient(datafit: Datafit, penalty: Penalty, w: Tensor, idx: Tensor) -> Tensor:
+    """``[k]``: the gradient of ``datafit + penalty`` at ``w`` on ``idx``, where ``w`` is off
+    the penalty's kinks (the penalty's part by autograd of its value)."""
+    probe = w.detach().clone().requires_grad_(True)
+    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
+    return datafit.grad(w)[idx] + pen_grad[idx]
 
 
 def _closer(datafit: Datafit, penalty: Penalty, candidate: Tensor, current: Tensor) -> bool:
@@ -345,9 +354,7 @@ def _newton_direction(
         loss is flat and an L1 term falls linearly), else ``None``; and the datafit's
         Hessian on ``idx``. ``None`` when the gradient is already zero to round-off.
     """
-    probe = current.detach().clone().requires_grad_(True)
-    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
-    g = datafit.grad(current)[idx] + pen_grad[idx]
+    g = objective_gradient(datafit, penalty, current, idx)
     if float(g.abs().max()) <= 1e-15 * (1.0 + float(current.abs().max())):
         return None
     if loss_hessian is None:

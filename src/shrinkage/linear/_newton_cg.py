@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._newton import Datafit, Penalty, newton_limit, objective, separable
+from ._newton import Datafit, Penalty, newton_limit, objective, objective_gradient, separable
 
 __all__ = ["CG_STEPS", "matrix_free", "newton_cg_step"]
 
@@ -83,7 +83,7 @@ def newton_cg_step(
     smooth = free | ~penalty.kinked(w)
     idx = torch.nonzero((w != 0) | smooth).flatten()
     hessian = _hessian_on(datafit, penalty, w, idx)
-    d = _conjugate_gradients(hessian, -_gradient_on(datafit, penalty, w, idx), steps)
+    d = _conjugate_gradients(hessian, -objective_gradient(datafit, penalty, w, idx), steps)
     best = objective(datafit, penalty, w)
     start, signs, kinked = w[idx], torch.sign(w[idx]), ~smooth[idx]
     t = 1.0
@@ -95,13 +95,6 @@ def newton_cg_step(
             return candidate
         t *= 0.5
     return None
-
-
-def _gradient_on(datafit: Datafit, penalty: Penalty, w: Tensor, idx: Tensor) -> Tensor:
-    """``[k]``: the objective's gradient on ``idx``, where ``w`` is off the penalty's kinks."""
-    probe = w.detach().clone().requires_grad_(True)
-    (pen_grad,) = torch.autograd.grad(penalty.value(probe), probe)
-    return (datafit.grad(w) + pen_grad)[idx]
 
 
 def _hessian_on(
