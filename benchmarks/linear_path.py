@@ -55,7 +55,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from shrinkage import linear as sh
 from shrinkage.linear._datafits import Quadratic
-from shrinkage.linear._problem import enet_duality_gap
+from shrinkage.linear._duality import enet_duality_gap
 from shrinkage.path import lambda_grid, path
 from timing import best_time
 

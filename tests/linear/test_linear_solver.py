@@ -15,7 +15,8 @@ from torch import Tensor
 from shrinkage import linear as sh
 from shrinkage.linear._datafits import Quadratic, residual_products
 from shrinkage.linear._design import SparseDesign
-from shrinkage.linear._problem import enet_duality_gap, enet_penalty
+from shrinkage.linear._duality import enet_duality_gap
+from shrinkage.linear._problem import enet_penalty
 from shrinkage.linear._solver import _fista
 
 

@@ -15,8 +15,9 @@ from torch import Tensor
 
 from shrinkage import linear as sh
 from shrinkage.linear._datafits import Quadratic
+from shrinkage.linear._duality import enet_duality_gap
 from shrinkage.linear._lipschitz import EXACT_EIGEN_SIZE, largest_eigenvalue
-from shrinkage.linear._problem import enet_duality_gap, enet_penalty
+from shrinkage.linear._problem import enet_penalty
 from shrinkage.linear._solver import INNER_SHARE, SMALL_GRAM_FLOPS, solve
 
 
@@ -107,7 +108,7 @@ def test_the_gram_product_from_the_support_rows_is_the_plain_one(nonzero: int) -
 @pytest.mark.parametrize("m", [1, 5, 20, EXACT_EIGEN_SIZE])
 def test_a_small_matrix_has_its_exact_largest_eigenvalue(m: int) -> None:
     """A Gram matrix of nearly uncorrelated columns has its eigenvalues close together, where
-    power iteration from a positive vector stops early, below the largest: a small one is
+    iterations from a positive vector stop near the largest, not at it: a small one is
     computed exactly (a step ``1 / L`` then never exceeds ``1 / lambda_max``)."""
     gen = torch.Generator().manual_seed(m)
     X = torch.randn(2000, m, dtype=torch.float64, generator=gen)

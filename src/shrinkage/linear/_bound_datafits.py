@@ -41,8 +41,9 @@ from torch import Tensor
 
 from ..path import Score
 from ._common import row_mean
-from ._datafits import Logistic, Multinomial, Quadratic, enet_duality_gap
+from ._datafits import Logistic, Multinomial, Quadratic
 from ._design import GramStats, SparseDesign, as_tensor, is_sparse
+from ._duality import enet_duality_gap
 from ._tweedie import Tweedie
 
 __all__ = [

@@ -9,7 +9,6 @@ working-set solvers. The solver never looks inside one.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
@@ -443,56 +442,3 @@ class Multinomial:
 
     def restrict(self, idx: Tensor) -> Multinomial:
         raise NotImplementedError("the multinomial datafit is solved on all coordinates")
-
-
-def enet_duality_gap(
-    datafit: Quadratic, w: Tensor, l1: float, l2: float, positive: bool = False
-) -> float:
-    """Duality gap of ``||R||^2 / (2n) + l1 * ||w||_1 + l2 / 2 * ||w||^2``, ``R = y - Xw``
-    (under ``w >= 0`` when ``positive``).
-
-    The dual point is the residual scaled into the dual-feasible set
-    ``||X^T theta - n * l2 * w||_inf <= n * l1`` (``max(X^T theta - n l2 w) <= n l1`` under
-    ``w >= 0``; Lagrangian dual of the Elastic Net with the ridge part folded into the design).
-    """
-    n = datafit.n
-    XtR, r_norm2, r_y = datafit.residual_terms(w)
-    if l1 == 0 and l2 > 0:  # the ridge: the residual itself is dual feasible
-        reach = XtR.clamp_min(0.0) if positive else XtR
-        primal = r_norm2 / (2 * n) + 0.5 * l2 * float(w @ w)
-        dual = r_y / n - r_norm2 / (2 * n) - float(reach @ reach) / (2 * l2 * n * n)
-        return primal - dual
-    XtA = torch.add(XtR, w, alpha=-n * l2) if l2 else XtR
-    reach = XtA if positive else XtA.abs()
-    dual_norm = float(reach.max()) if XtA.numel() else 0.0
-    l1_norm = float(torch.linalg.vector_norm(w, 1))
-    terms = ResidualTerms(r_norm2, r_y, dual_norm, l1_norm, float(w @ w))
-    return scaled_residual_gap(n, l1, l2, terms)
-
-
-@dataclass(frozen=True)
-class ResidualTerms:
-    """What the Elastic Net's duality gap needs of a point ``w`` with residual ``R``:
-    ``||R||^2``, ``R^T y``, the dual norm of ``X^T R - n l2 w`` (the largest entry's size, or
-    the largest row norm for a penalty on rows), the penalty's norm of ``w`` (``||w||_1``, or
-    the sum of row norms) and ``||w||^2``."""
-
-    r_norm2: float
-    r_y: float
-    dual_norm: float
-    l1_norm: float
-    w_norm2: float
-
-
-def scaled_residual_gap(n: float, l1: float, l2: float, t: ResidualTerms) -> float:
-    """The duality gap of ``||R||^2 / (2n) + l1 * N(w) + l2 / 2 * ||w||^2`` (``N`` the L1 norm
-    or the sum of row norms) at the dual point ``R`` scaled by ``c = min(1, n l1 /
-    dual_norm)`` into the dual-feasible set, divided by ``n``:
-    ``(||R||^2 (1 + c^2) / 2 + n l1 N(w) - c R^T y + n l2 (1 + c^2) ||w||^2 / 2) / n`` when
-    scaled, ``||R||^2`` in place of the first term otherwise (scikit-learn's coordinate
-    descent computes the same)."""
-    scaled = t.dual_norm > n * l1
-    const = n * l1 / t.dual_norm if scaled else 1.0
-    gap = 0.5 * t.r_norm2 * (1.0 + const**2) if scaled else t.r_norm2
-    gap += n * l1 * t.l1_norm - const * t.r_y + 0.5 * n * l2 * (1.0 + const**2) * t.w_norm2
-    return gap / n

@@ -440,6 +440,8 @@ class GramRows:
         """Keep the coordinates ``idx``: those not yet kept are added, with, to fill the
         batch, those of largest ``|priority|`` (``[p]``) not yet kept. ``False`` (nothing
         added) when they do not fit in ``limit`` rows or the credit cannot pay for them."""
+        if idx.numel() > self.limit:
+            return False
         missing = idx[self.position[idx] < 0]
         if not missing.numel():
             return True

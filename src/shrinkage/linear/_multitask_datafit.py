@@ -9,8 +9,9 @@ import copy
 import torch
 from torch import Tensor
 
-from ._datafits import Design, ResidualTerms, scaled_residual_gap
+from ._datafits import Design
 from ._design import columns, gram, transposed_product
+from ._duality import ResidualTerms, fenchel_gap, scaled_residual_gap
 from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
 
 __all__ = ["MultiTaskQuadratic"]
@@ -133,15 +134,21 @@ class MultiTaskQuadratic:
         return sub
 
     def duality_gap(self, w: Tensor, l1: float) -> float:
-        """The duality gap of ``f + l1 * sum_j ||W_j||_2``, as scikit-learn's multi-task
-        coordinate descent computes it, divided by ``n``: the residual ``R = Y - X W`` scaled
-        into the dual-feasible set ``max_j ||X_j^T R - n l2 W_j|| <= n l1``."""
+        """The smaller duality gap of ``f + l1 * sum_j ||W_j||_2``: the one scikit-learn's
+        multi-task coordinate descent computes (the residual ``R = Y - X W`` scaled into the
+        dual-feasible set ``max_j ||X_j^T R - n l2 W_j|| <= n l1``), divided by ``n``, and for
+        ``l2 > 0`` the Fenchel dual's at ``R / n`` (:mod:`shrinkage.linear._duality`)."""
         n, W = self.n, w.view(self.p, self.tasks)
         GW, quadratic = self._products(w)
         cross = float((W * self.C).sum())
         r_norm2 = n * (self.yy - 2 * cross + quadratic)
-        XtA = n * (self.C - GW) - n * self.l2 * W
-        dual_norm = float(torch.linalg.vector_norm(XtA, dim=1).max()) if self.p else 0.0
+        Z = self.C - GW  # X^T R / n
         row_norms = float(torch.linalg.vector_norm(W, dim=1).sum())
+        smooth = float("inf")
+        if self.l2 > 0:
+            reach = torch.linalg.vector_norm(Z, dim=1)
+            smooth = fenchel_gap(W, Z, reach, row_norms, l1, self.l2)
+        XtA = n * Z - n * self.l2 * W
+        dual_norm = float(torch.linalg.vector_norm(XtA, dim=1).max()) if self.p else 0.0
         terms = ResidualTerms(r_norm2, n * (self.yy - cross), dual_norm, row_norms, float(w @ w))
-        return scaled_residual_gap(n, l1, self.l2, terms)
+        return min(smooth, scaled_residual_gap(n, l1, self.l2, terms))

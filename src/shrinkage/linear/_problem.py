@@ -28,7 +28,6 @@ from torch import Tensor
 from ..path import Evaluation, FitInfo, Score
 from ..penalties import ElasticNet as ElasticNetPenalty
 from ._bound_datafits import LOSSES, LinearLoss, LossOptions, SquaredLoss
-from ._datafits import enet_duality_gap
 from ._design import GramStats, as_tensor
 from ._solver import solve
 
@@ -37,7 +36,6 @@ __all__ = [
     "LinearProblem",
     "as_problem_kwargs",
     "as_tensor",
-    "enet_duality_gap",
     "enet_penalty",
 ]
 
