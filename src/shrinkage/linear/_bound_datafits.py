@@ -42,7 +42,7 @@ from torch import Tensor
 from ..path import Score
 from ._common import row_mean
 from ._datafits import Logistic, Multinomial, Quadratic
-from ._design import GramStats, SparseDesign, as_tensor, is_sparse
+from ._design import GramStats, SparseDesign, as_tensor, held_out_product, is_sparse
 from ._duality import enet_duality_gap
 from ._tweedie import Tweedie
 
@@ -275,9 +275,7 @@ class SquaredLoss(LinearLoss):
     def per_sample_loss(self, w: Tensor, X: Any, y: np.ndarray) -> np.ndarray:
         """``(y - X w - b)^2``."""
         coef, intercept = self.coefficients(w)
-        nz = np.flatnonzero(coef)
-        pred = (X[:, nz] @ coef[nz] if nz.size < coef.size // 4 else X @ coef) + intercept
-        return np.asarray((y - np.asarray(pred).ravel()) ** 2)
+        return np.asarray((y - held_out_product(X, coef).ravel() - intercept) ** 2)
 
     def score(
         self, w: Tensor, X: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None
@@ -419,7 +417,7 @@ class LogisticLoss(_Classification):
 
     def log_prob(self, w: Tensor, X: Any) -> np.ndarray:
         coef, intercept = self.coefficients(w)
-        logits = np.asarray(X @ coef.T).reshape(-1, 1) + intercept
+        logits = held_out_product(X, coef.T).reshape(-1, 1) + intercept
         return _log_softmax(np.concatenate([np.zeros_like(logits), logits], axis=1))
 
 
@@ -469,7 +467,7 @@ class MultinomialLoss(_Classification):
 
     def log_prob(self, w: Tensor, X: Any) -> np.ndarray:
         coef, intercept = self.coefficients(w)
-        return _log_softmax(np.asarray(X @ np.atleast_2d(coef).T) + intercept)
+        return _log_softmax(held_out_product(X, np.atleast_2d(coef).T) + intercept)
 
 
 LOSSES: dict[str, type[LinearLoss]] = {

@@ -29,7 +29,7 @@ from torch import Tensor
 from ..path import Score
 from ._bound_datafits import LinearLoss, LossOptions, mean_and_se, with_ones
 from ._common import least_squares, row_mean
-from ._design import SparseDesign, as_tensor
+from ._design import SparseDesign, as_tensor, held_out_product
 from ._tweedie import Tweedie, derivatives, unit_deviance
 
 __all__ = [
@@ -190,7 +190,7 @@ def predicted_mean(
 ) -> np.ndarray:
     """``[n]``: ``mu = exp(X coef + intercept + offset)`` (log link) or the linear
     predictor itself (identity link); ``X`` dense or scipy sparse."""
-    eta = np.asarray(X @ coef).ravel() + intercept
+    eta = held_out_product(X, coef).ravel() + intercept
     if offset is not None:
         eta = eta + offset
     return np.exp(eta) if link == "log" else eta

@@ -29,6 +29,7 @@ from ._common import (
     refuse_params,
     report_choice,
 )
+from ._design import held_out_product
 from ._multitask import (
     MULTITASK_PARAMS,
     MultiTaskData,
@@ -185,7 +186,7 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
                 float(alpha), l1_ratio, tol=self.tol, max_iter=self.max_iter, warm=warm
             )
             warm = fitted.coef
-            residual = Y[test] - np.asarray(X[test] @ fitted.coef.T) - fitted.intercept
+            residual = Y[test] - held_out_product(X[test], fitted.coef.T) - fitted.intercept
             errors.append(float(np.average(np.mean(residual**2, axis=1), weights=w_test)))
             if progress is not None:
                 used = int(np.any(fitted.coef != 0, axis=0).sum())
