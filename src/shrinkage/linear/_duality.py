@@ -59,21 +59,22 @@ def scaled_residual_gap(n: float, l1: float, l2: float, t: ResidualTerms) -> flo
     return gap / n
 
 
-def fenchel_gap(w: Tensor, z: Tensor, reach: Tensor, norm: float, l1: float, l2: float) -> float:
+def fenchel_gap(w: Tensor, z: Tensor, reach: Tensor, norms: Tensor, l1: float, l2: float) -> float:
     """The duality gap of ``||R||^2 / (2n) + l1 * N(w) + l2 / 2 * ||w||^2`` at the dual point
     ``R / n``, for ``l2 > 0``.
 
     With ``g = l1 N + l2 ||.||^2 / 2`` and its conjugate
     ``g*(z) = sum_j (reach_j - l1)_+^2 / (2 l2)``, the gap ``P(w) - D(R / n)`` is
-    ``g(w) + g*(z) - w^T z`` with ``z = X^T R / n``: a sum of Fenchel-Young terms, zero exactly
-    at the solution.
+    ``g(w) + g*(z) - w^T z`` with ``z = X^T R / n``: a sum of Fenchel-Young terms, one per
+    coordinate (or row), each non-negative and zero exactly at that coordinate's optimum. Each
+    is computed on its own and kept non-negative, so no rounding makes the sum negative.
 
     Args:
-        w: the point, ``[d]`` (or ``[p, T]``).
+        w: the point, ``[d]``, or ``[p, T]`` for a penalty on rows.
         z: ``X^T R / n``, shaped as ``w``.
-        reach: what ``l1`` bounds at the solution, ``[d]``: ``|z|`` for the L1 norm, ``z``
-            under ``w >= 0``, the row norms of ``z`` ``[p]`` for a penalty on rows.
-        norm: ``N(w)``.
+        reach: what ``l1`` bounds at the solution, ``[d]`` or ``[p]``: ``|z|`` for the L1
+            norm, ``z`` under ``w >= 0``, the row norms of ``z`` for a penalty on rows.
+        norms: ``|w|``, or the row norms of ``w``, shaped as ``reach``.
         l1: the L1 (or row-norm) strength.
         l2: the L2 strength, positive.
 
@@ -82,12 +83,13 @@ def fenchel_gap(w: Tensor, z: Tensor, reach: Tensor, norm: float, l1: float, l2:
 
     Example:
         >>> w, z = torch.tensor([0.5, 0.0]), torch.tensor([1.5, 0.5])
-        >>> fenchel_gap(w, z, z.abs(), 0.5, l1=1.0, l2=1.0)  # both coordinates optimal
+        >>> fenchel_gap(w, z, z.abs(), w.abs(), l1=1.0, l2=1.0)  # both coordinates optimal
         0.0
     """
-    over = (reach - l1).clamp_min(0.0)
-    conjugate = float(over @ over) / (2 * l2)
-    return l1 * norm + 0.5 * l2 * float((w * w).sum()) + conjugate - float((w * z).sum())
+    inner = w * z if w.dim() == 1 else (w * z).sum(dim=1)
+    over = (reach - l1).clamp_min_(0.0)
+    terms = (l1 + 0.5 * l2 * norms) * norms + over * over / (2 * l2) - inner
+    return float(terms.clamp_min_(0.0).sum())
 
 
 def enet_duality_gap(
@@ -112,15 +114,12 @@ def enet_duality_gap(
     smooth = float("inf")
     if l2 > 0:
         z = XtR / n
-        smooth = fenchel_gap(w, z, z if positive else z.abs(), _l1_norm(w), l1, l2)
+        smooth = fenchel_gap(w, z, z if positive else z.abs(), w.abs(), l1, l2)
         if l1 == 0:
             return smooth
     XtA = torch.add(XtR, w, alpha=-n * l2) if l2 else XtR
     reach = XtA if positive else XtA.abs()
     dual_norm = float(reach.max()) if XtA.numel() else 0.0
-    terms = ResidualTerms(r_norm2, r_y, dual_norm, _l1_norm(w), float(w @ w))
+    l1_norm = float(torch.linalg.vector_norm(w, 1))
+    terms = ResidualTerms(r_norm2, r_y, dual_norm, l1_norm, float(w @ w))
     return min(smooth, scaled_residual_gap(n, l1, l2, terms))
-
-
-def _l1_norm(w: Tensor) -> float:
-    return float(torch.linalg.vector_norm(w, 1))

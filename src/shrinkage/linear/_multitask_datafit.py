@@ -143,11 +143,12 @@ class MultiTaskQuadratic:
         cross = float((W * self.C).sum())
         r_norm2 = n * (self.yy - 2 * cross + quadratic)
         Z = self.C - GW  # X^T R / n
-        row_norms = float(torch.linalg.vector_norm(W, dim=1).sum())
+        norms = torch.linalg.vector_norm(W, dim=1)
+        row_norms = float(norms.sum())
         smooth = float("inf")
         if self.l2 > 0:
             reach = torch.linalg.vector_norm(Z, dim=1)
-            smooth = fenchel_gap(W, Z, reach, row_norms, l1, self.l2)
+            smooth = fenchel_gap(W, Z, reach, norms, l1, self.l2)
         XtA = n * Z - n * self.l2 * W
         dual_norm = float(torch.linalg.vector_norm(XtA, dim=1).max()) if self.p else 0.0
         terms = ResidualTerms(r_norm2, n * (self.yy - cross), dual_norm, row_norms, float(w @ w))
