@@ -195,12 +195,12 @@ def test_after_a_step_along_the_null_space_the_hessian_is_kept(
     direction = _newton._newton_direction
 
     def checked(
-        datafit: Any, penalty: Any, current: Tensor, idx: Tensor, loss_hessian: Any = None
+        datafit: Any, penalty: Any, current: Tensor, idx: Tensor, loss_hessian: Any, final: bool
     ) -> Any:
         if loss_hessian is not None:
             fresh = datafit.hessian(idx, current)
             errors.append(float((loss_hessian - fresh).abs().max() / fresh.abs().max()))
-        return direction(datafit, penalty, current, idx, loss_hessian)
+        return direction(datafit, penalty, current, idx, loss_hessian, final)
 
     monkeypatch.setattr(_newton, "_newton_direction", checked)
     ours = sh.LogisticRegression(l1_ratio=1.0, C=1.0, solver="saga", max_iter=1000).fit(X, y)

@@ -166,3 +166,19 @@ def test_a_working_set_of_whole_rows_is_the_problem_on_those_features(n: int, p:
     assert sub.lipschitz <= datafit.lipschitz * (1 + 1e-9)
     with pytest.raises(ValueError, match="whole rows"):
         datafit.restrict(idx[1:])
+
+
+@pytest.mark.parametrize("seed", [42, 0])
+def test_a_ridge_on_a_nearly_singular_design_is_solved_to_its_last_digits(seed: int) -> None:
+    """``l1_ratio=0`` at ``l2 = 3e-9`` on a rank-10 design: the Fenchel gap meets a ``tol`` of
+    1e-16 while near-null directions are still 5e-10 off; the final Newton step, taken on a
+    gradient that small, lands on the SVD's solution (scikit-learn's consistency check)."""
+    from sklearn.datasets import make_regression
+
+    rng = np.random.RandomState(seed)
+    X, Y = make_regression(n_samples=300, n_features=100, n_targets=3, effective_rank=10,
+                           n_informative=50, random_state=rng)  # fmt: skip
+    ridge = sk.Ridge(alpha=1e-6, solver="svd").fit(X, Y)
+    enet = MultiTaskElasticNet(alpha=1e-6 / 300, l1_ratio=0, tol=1e-16).fit(X, Y)
+    np.testing.assert_allclose(enet.coef_, ridge.coef_, rtol=5e-7, atol=3e-11)
+    assert enet.dual_gap_ <= 1e-16 * ((Y - Y.mean(0)) ** 2).sum() / 300

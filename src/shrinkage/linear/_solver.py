@@ -358,6 +358,10 @@ class _WorkingSets:
         return w_sub, used
 
 
+FINISH_ROUNDS = 3
+"""Newton polishes :func:`_finish` takes at most, each checked by a proximal-gradient step."""
+
+
 def _finish(
     datafit: Datafit,
     penalty_for: PenaltyFor,
@@ -368,31 +372,48 @@ def _finish(
     criterion: Callable[[Tensor], float],
     restrict: bool,
 ) -> tuple[Tensor, float]:
-    """Once ``tol`` is met on a small support, Newton's method on it: an exact answer when
-    the support is right (kept only if it still meets ``tol``). With ``restrict``, it works
-    on the datafit restricted to the support (``datafit.restrict``), where each evaluation
-    costs a product with the support's columns, not with all of them."""
+    """Once ``tol`` is met on a small support, Newton's method on it (kept if it still meets
+    ``tol``): exact when the support is right. A point within ``tol`` can miss a coordinate
+    whose violation the gap does not notice, so a proximal-gradient step follows each polish:
+    a support it changes was wrong, and its point is polished in turn, at most
+    :data:`FINISH_ROUNDS` times (with ``restrict``, on the datafit restricted to the support)."""
+    best = (w, crit)
+    if crit > tol:
+        return best
+    penalty = penalty_for(None)
+    for _ in range(FINISH_ROUNDS):
+        polished = _polish_support(datafit, penalty_for, w, free, restrict)
+        if polished is None:
+            break
+        polished_crit = criterion(polished)
+        if polished_crit > tol:
+            break
+        best = (polished, polished_crit)
+        state = _Momentum.start(datafit, penalty, polished, affine=False)
+        state.advance()
+        w = state.w
+        if torch.equal(w != 0, polished != 0):
+            break
+    return best
+
+
+def _polish_support(
+    datafit: Datafit, penalty_for: PenaltyFor, w: Tensor, free: Tensor, restrict: bool
+) -> Tensor | None:
+    """:func:`polish` of ``w`` (``final``) on a small enough support, restricted to it with
+    ``restrict``, where an evaluation costs a product with its columns; else ``None``."""
     penalty = penalty_for(None)
     support = newton_support(penalty, w, free)
     largest = (
         newton_limit(datafit) if getattr(datafit, "hessian_is_cheap", False) else FINAL_POLISH_SIZE
     )
-    if crit > tol or not 0 < int(support.sum()) <= largest:
-        return w, crit
-    polished: Tensor | None
-    if restrict and bool((~support).any()):
-        idx = torch.nonzero(support).flatten()
-        sub = polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
-        polished = None
-        if sub is not None:
-            polished = w.clone()
-            polished[idx] = sub
-    else:
-        polished = polish(datafit, penalty, w, free, final=True)
-    if polished is None:
-        return w, crit
-    polished_crit = criterion(polished)
-    return (polished, polished_crit) if polished_crit <= tol else (w, crit)
+    if not 0 < int(support.sum()) <= largest:
+        return None
+    if not (restrict and bool((~support).any())):
+        return polish(datafit, penalty, w, free, final=True)
+    idx = torch.nonzero(support).flatten()
+    sub = polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
+    return None if sub is None else w.index_copy(0, idx, sub)
 
 
 INNER_INCOMPLETE = 0.01
