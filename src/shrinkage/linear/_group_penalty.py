@@ -91,7 +91,7 @@ class GroupPenalty:
 
     def penalty_for(self, idx: Tensor | None) -> GroupPenalty:
         """The penalty on the entries ``idx`` (``None``: on all of them, ``self``), as the
-        solver asks for it (:data:`~shrinkage.linear._solver.PenaltyFor`).
+        solver asks for it (:data:`~shrinkage.linear._newton.PenaltyFor`).
 
         Args:
             idx: ``[k]`` sorted entries holding whole groups, or ``None``.

@@ -22,6 +22,7 @@ __all__ = [
     "FINAL_POLISH_SIZE",
     "Datafit",
     "Penalty",
+    "PenaltyFor",
     "costly_newton",
     "couples",
     "kkt",
@@ -55,6 +56,10 @@ class Penalty(Protocol):
     def prox_(self, w: Tensor, step: Step) -> Tensor: ...
     def optimality(self, w: Tensor, grad: Tensor) -> Tensor: ...
     def kinked(self, w: Tensor) -> Tensor: ...
+
+
+PenaltyFor = Callable[[Tensor | None], Penalty]
+"""``penalty_for(idx)``: the penalty on coordinates ``idx`` (``None``: all of them)."""
 
 
 @runtime_checkable

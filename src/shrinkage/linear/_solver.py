@@ -33,15 +33,14 @@ import torch
 from torch import Tensor
 
 from .._threads import threads_for
+from ._finish import finish_polish
 from ._newton import (
-    FINAL_POLISH_SIZE,
     Datafit,
     Penalty,
+    PenaltyFor,
     costly_newton,
     couples,
     kkt,
-    newton_limit,
-    newton_support,
     objective,
     polish,
 )
@@ -70,10 +69,6 @@ whole, in place of working sets, to ``INNER_SHARE * tol`` as a working set's inn
 gradient costs less than a working set's round of small calls (ranking, restriction, a
 Lipschitz constant): on tall designs with p from 100 to 1000, paths solved whole took 0.6 -
 1.0x the time; at p = 2000, a Lasso path took 3.4x."""
-
-PenaltyFor = Callable[[Tensor | None], Penalty]
-"""``penalty_for(idx)``: the penalty on coordinates ``idx`` (``None``: all of them)."""
-
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -253,9 +248,10 @@ def solve(
         working_set: restrict the inner solves to working sets (needs ``datafit.restrict``);
             ignored for a small Gram matrix (:data:`SMALL_GRAM_FLOPS`).
         finish: once ``tol`` is met, polish the solution on its support by Newton's method
-            when the support is small (:func:`_finish`): an easy problem's answer is then
-            exact, not merely within ``tol``. A single fit wants it; the points of a path,
-            where it would cost more than the warm-started solves, do without.
+            when the support is small (:func:`~shrinkage.linear._finish.finish_polish`): an
+            easy problem's answer is then exact, not merely within ``tol``. A single fit wants
+            it; the points of a path, where it would cost more than the warm-started solves,
+            do without.
 
     A datafit with no Lipschitz constant that offers ``local_model(w)`` (a quadratic model of
     itself at ``w``: the GLMs of :mod:`._tweedie`) is minimised by a proximal Newton method
@@ -279,7 +275,9 @@ def solve(
         stop_at = INNER_SHARE * tol if whole else tol
         w, iters, crit = _fista(datafit, penalty, w0, free, stop_at, max_iter, full_criterion)
     if finish:
-        w, crit = _finish(datafit, penalty_for, w, free, crit, tol, full_criterion, working_set)
+        w, crit = finish_polish(
+            datafit, penalty_for, w, free, crit, tol, full_criterion, working_set
+        )
     return Solution(w, iters, crit, crit <= tol)
 
 
@@ -356,64 +354,6 @@ class _WorkingSets:
             check_every=check_every,
         )  # fmt: skip
         return w_sub, used
-
-
-FINISH_ROUNDS = 3
-"""Newton polishes :func:`_finish` takes at most, each checked by a proximal-gradient step."""
-
-
-def _finish(
-    datafit: Datafit,
-    penalty_for: PenaltyFor,
-    w: Tensor,
-    free: Tensor,
-    crit: float,
-    tol: float,
-    criterion: Callable[[Tensor], float],
-    restrict: bool,
-) -> tuple[Tensor, float]:
-    """Once ``tol`` is met on a small support, Newton's method on it (kept if it still meets
-    ``tol``): exact when the support is right. A point within ``tol`` can miss a coordinate
-    whose violation the gap does not notice, so a proximal-gradient step follows each polish:
-    a support it changes was wrong, and its point is polished in turn, at most
-    :data:`FINISH_ROUNDS` times (with ``restrict``, on the datafit restricted to the support)."""
-    best = (w, crit)
-    if crit > tol:
-        return best
-    penalty = penalty_for(None)
-    for _ in range(FINISH_ROUNDS):
-        polished = _polish_support(datafit, penalty_for, w, free, restrict)
-        if polished is None:
-            break
-        polished_crit = criterion(polished)
-        if polished_crit > tol:
-            break
-        best = (polished, polished_crit)
-        state = _Momentum.start(datafit, penalty, polished, affine=False)
-        state.advance()
-        w = state.w
-        if torch.equal(w != 0, polished != 0):
-            break
-    return best
-
-
-def _polish_support(
-    datafit: Datafit, penalty_for: PenaltyFor, w: Tensor, free: Tensor, restrict: bool
-) -> Tensor | None:
-    """:func:`polish` of ``w`` (``final``) on a small enough support, restricted to it with
-    ``restrict``, where an evaluation costs a product with its columns; else ``None``."""
-    penalty = penalty_for(None)
-    support = newton_support(penalty, w, free)
-    largest = (
-        newton_limit(datafit) if getattr(datafit, "hessian_is_cheap", False) else FINAL_POLISH_SIZE
-    )
-    if not 0 < int(support.sum()) <= largest:
-        return None
-    if not (restrict and bool((~support).any())):
-        return polish(datafit, penalty, w, free, final=True)
-    idx = torch.nonzero(support).flatten()
-    sub = polish(datafit.restrict(idx), penalty_for(idx), w[idx], free[idx], final=True)
-    return None if sub is None else w.index_copy(0, idx, sub)
 
 
 INNER_INCOMPLETE = 0.01
