@@ -292,7 +292,7 @@ def held_out_product(X: Any, coef: np.ndarray) -> np.ndarray:
 
     A dense ``X`` is multiplied in torch, on the solver's threads: numpy's BLAS leaves threads
     of its own spinning after a product, which then take turns with the solver's for the
-    cores (on 2 cores a wide cross-validation ran 15 % longer, ``docs/benchmarks.md``)."""
+    cores (on 2 cores a wide cross-validation ran a fifth longer, ``docs/benchmarks.md``)."""
     if is_sparse(X):
         return np.asarray(X @ coef)
     c = torch.as_tensor(np.asarray(coef, dtype=np.float64))
