@@ -380,8 +380,9 @@ def _proximal_newton(
     ``F`` cannot tell the points apart in float64, the full step is taken if it lowers the
     optimality distance. Stops when that distance is at most ``tol``; ``max_iter`` bounds the
     Newton steps. With ``finish`` (a single fit), up to :data:`FINISH_ROUNDS` more steps
-    follow while each still halves the distance: Newton's convergence is quadratic there, so
-    an easy problem's answer is exact, as the quadratic datafit's last polish makes it.
+    follow while each still halves the distance: Newton's convergence is quadratic there (the
+    inner solves' own last polish makes each model's solution exact), so an easy problem's
+    answer is exact, as the quadratic datafit's last polish makes it.
     """
     penalty = penalty_for(None)
     here = _At.of(datafit, penalty, w)
@@ -389,11 +390,11 @@ def _proximal_newton(
     while steps < max_iter and (here.crit > tol or (finish and extra < FINISH_ROUNDS)):
         finishing = here.crit <= tol
         extra += finishing
-        floor = 0.0 if finishing else 0.1 * tol
         model = datafit.local_model(here.w)
         inner = solve(
-            model, penalty_for, here.w, free=free, tol=max(INNER_INCOMPLETE * here.crit, floor),
-            max_iter=10_000, working_set=working_set, finish=True,
+            model, penalty_for, here.w, free=free,
+            tol=max(INNER_INCOMPLETE * here.crit, 0.1 * tol), max_iter=10_000,
+            working_set=working_set, finish=True,
         )  # fmt: skip
         moved = _armijo(datafit, penalty, here, inner.w - here.w)
         steps += 1
