@@ -26,7 +26,9 @@ from shrinkage.linear._design import (
     GramRows,
     GramStats,
     SparseDesign,
+    principal,
     symmetric_product,
+    take_columns,
     transposed_product,
 )
 from shrinkage.linear._problem import LinearProblem
@@ -267,3 +269,17 @@ def test_the_transposed_product_is_x_transposed_times_m(k: int | None) -> None:
     Z = torch.from_numpy(np.sqrt(s)[:, None] * (X.numpy() - m))
     design = SparseDesign(sparse.csr_matrix(X.numpy()), center=m, row_scale=np.sqrt(s))
     torch.testing.assert_close(transposed_product(design, M), Z.T @ M, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("picked", [[], [3], [0, 7, 2, 7], list(range(9))])
+def test_taken_columns_and_principal_blocks_are_index_selects(picked: list[int]) -> None:
+    """Any order, repeats and none; from a contiguous matrix and from a transposed view: the
+    very values of ``index_select``, contiguous."""
+    idx = torch.tensor(picked, dtype=torch.long)
+    X = _design(n=5, p=9, seed=6)
+    G = X.T @ X
+    for M in (X, G, X.T.contiguous().T, torch.cat([G, G], dim=1)[:, ::2]):
+        out = take_columns(M, idx)
+        assert torch.equal(out, M.index_select(1, idx))
+        assert out.is_contiguous() and out.shape == (M.shape[0], len(picked))
+    assert torch.equal(principal(G, idx), G.index_select(0, idx).index_select(1, idx))

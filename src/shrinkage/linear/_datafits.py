@@ -20,6 +20,7 @@ from ._design import (
     SparseDesign,
     columns,
     gram,
+    principal,
     stored_values,
     symmetric_product,
     transposed_product,
@@ -225,7 +226,7 @@ class Quadratic:
         if self.G is not None:
             if idx.numel() == self.size:
                 return self.G
-            return self.G.index_select(0, idx).index_select(1, idx)
+            return principal(self.G, idx)
         assert self.X is not None
         if self._rows is not None and self._rows.covers(idx):
             return self._rows.gram(idx) / self.n
@@ -266,7 +267,7 @@ class Quadratic:
         if self.G is not None:
             if idx.numel() == self.size:
                 return self
-            G = self.G.index_select(0, idx).index_select(1, idx)
+            G = principal(self.G, idx)
             return Quadratic.from_gram(G, self.c[idx], self.yy, self.n)
         assert self.X is not None
         if idx.numel() == self.size:

@@ -1,43 +1,40 @@
 """The design matrix as the solvers see it: dense or sparse, Gram statistics, kept Gram rows.
 
-**Sparse designs.** A scipy sparse ``X`` used by the solvers without ever being densified.
-
-:class:`SparseDesign` is the operator ``Z = diag(s) (X - 1 m^T)``: ``X [n, p]`` sparse (CSR
-or CSC as given, never copied; other formats as CSC), ``m [p]`` the centering (column means,
-for an intercept fitted on centered data; zeros otherwise) and ``s [n]`` a row scaling
-(square roots of sample weights; ones otherwise).
-The centering and the scaling are applied in each product, never to ``X`` itself:
+**Sparse designs**, never densified. :class:`SparseDesign` is the operator
+``Z = diag(s) (X - 1 m^T)``: ``X [n, p]`` sparse (CSR or CSC as given, never copied; other
+formats as CSC), ``m [p]`` the centering (column means, for an intercept fitted on centered
+data; zeros otherwise) and ``s [n]`` a row scaling (square roots of sample weights; ones
+otherwise), applied in each product, never to ``X`` itself:
 
 * ``Z @ v = s * (X v - (m . v))``;
 * ``Z.T @ r = X^T (s * r) - m * (s . r)``;
 * ``Z[:, J]^T Z[:, J] = X_J^T S^2 X_J - m_J t^T - t m_J^T + (s . s) m_J m_J^T``, with
   ``t = X_J^T s^2``.
 
-The datafits call it where they would call a dense tensor: ``@``, ``.T @``, ``.shape``,
-and :func:`columns` / :func:`gram` for subsets of columns. Products run in NumPy / SciPy on
-the CPU, on float64 tensors shared with torch without copies.
+The datafits call it as a dense tensor: ``@``, ``.T @``, ``.shape``, :func:`columns`,
+:func:`gram`. Its products run in SciPy, on float64 tensors shared with torch without copies.
 
-**Gram statistics.** Sufficient statistics of weighted least squares (:class:`GramStats`),
-which cross-validation downdates fold by fold when ``n >> p``, and the float64 tensor the
-linear models compute on (:func:`as_tensor`).
+**Gram statistics** of weighted least squares (:class:`GramStats`), which cross-validation
+downdates fold by fold when ``n >> p``; the float64 tensors the models compute on
+(:func:`as_tensor`); dense products (:func:`transposed_product`, :func:`symmetric_product`,
+:func:`take_columns`).
 
-**Kept Gram rows.** Rows of ``X^T X`` kept for the coordinates a sparse solution uses
-(glmnet's "covariance updates"). On a wide design a gradient ``X^T (y - X w)`` reads all of
-``X`` (``2 n p`` multiply-accumulates); with ``w`` supported on ``S`` it is
+**Kept Gram rows** of ``X^T X`` for the coordinates a sparse solution uses (glmnet's
+"covariance updates"). On a wide design a gradient ``X^T (y - X w)`` reads all of ``X``
+(``2 n p`` multiply-accumulates); with ``w`` supported on ``S`` it is
 ``X^T y - (X_S^T X)^T w_S``, which costs ``|S| (n + p)`` once the rows ``X_S^T X`` are kept.
 Rows are added in batches (one product reading ``X`` once): the coordinates that just entered
-the support, plus those most likely to enter next (the largest ``|x_j^T r|``). A support that
-outgrows the budget falls back to the plain products.
-
-Rows are bought with what they saved: each gradient they serve earns the plain pass it
-replaced, a batch of ``m`` rows costs about ``1 + m / BATCH`` passes, and no batch is added
-that the savings (plus a starting ``CREDIT``) cannot pay for: where supports grow faster than
-rows get reused, the kept rows cost at most ``CREDIT`` passes more than the plain products. A
-single fit keeps none: paths and cross-validation folds do.
+the support, and those most likely to enter next (the largest ``|x_j^T r|``). A support that
+outgrows the budget falls back to the plain products. Rows are bought with what they saved:
+each gradient they serve earns the plain pass it replaced, a batch of ``m`` rows costs about
+``1 + m / BATCH`` passes, and no batch is added that the savings (plus a starting ``CREDIT``)
+cannot pay for, so the kept rows cost at most ``CREDIT`` passes more than the plain products.
+A single fit keeps none: paths and cross-validation folds do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,7 +54,9 @@ __all__ = [
     "gram",
     "held_out_product",
     "is_sparse",
+    "principal",
     "stored_values",
+    "take_columns",
 ]
 
 
@@ -67,9 +66,8 @@ def is_sparse(X: Any) -> bool:
 
 
 def stored_values(X: Any) -> int:
-    """The values a product ``X v`` reads, i.e. its multiply-accumulates: ``nnz`` of a sparse
-    ``X`` (scipy, or a :class:`SparseDesign`), ``n * p`` of a dense ``X [n, p]`` (array or
-    tensor)."""
+    """The values a product ``X v`` reads (its multiply-accumulates): ``nnz`` of a sparse ``X``
+    (scipy or :class:`SparseDesign`), ``n * p`` of a dense ``X [n, p]``."""
     if isinstance(X, SparseDesign) or is_sparse(X):
         return int(X.nnz)
     return int(X.shape[0]) * int(X.shape[1])
@@ -201,11 +199,11 @@ class KeptColumns:
         return self._cols @ w[self._idx]
 
 
+@dataclass(frozen=True)
 class _Transposed:
     """``Z.T``: what ``Z.T @ r`` needs."""
 
-    def __init__(self, design: SparseDesign) -> None:
-        self.design = design
+    design: SparseDesign
 
     def __matmul__(self, r: Tensor) -> Tensor:
         return self.design.rmatvec(r)
@@ -213,7 +211,24 @@ class _Transposed:
 
 def columns(X: Tensor | SparseDesign, idx: Tensor) -> Tensor | SparseDesign:
     """``X[:, idx]`` of a dense tensor or a sparse design."""
-    return X.columns(idx) if isinstance(X, SparseDesign) else X.index_select(1, idx)
+    return X.columns(idx) if isinstance(X, SparseDesign) else take_columns(X, idx)
+
+
+def take_columns(M: Tensor, idx: Tensor) -> Tensor:
+    """``M[:, idx]`` (``[r, m]``) of ``M [r, c]``, ``idx [m]``: ``M.index_select(1, idx)``,
+    which takes 1.2 to 12 times longer on the CPU (``benchmarks/column_take.py``).
+
+    Example:
+        >>> take_columns(torch.arange(6.0).reshape(2, 3), torch.tensor([2, 0]))
+        tensor([[2., 0.],
+                [5., 3.]])
+    """
+    return torch.gather(M, 1, idx.expand(M.shape[0], idx.numel()))
+
+
+def principal(M: Tensor, idx: Tensor) -> Tensor:
+    """``M[idx][:, idx]`` (``[m, m]``) of a square ``M [c, c]``: rows, then columns."""
+    return take_columns(M.index_select(0, idx), idx)
 
 
 def gram(X: Tensor | SparseDesign) -> Tensor:
@@ -299,28 +314,24 @@ def held_out_product(X: Any, coef: np.ndarray) -> np.ndarray:
     Xt = as_tensor(np.asarray(X), "cpu")
     used = torch.nonzero(c.reshape(c.shape[0], -1).abs().sum(dim=1)).reshape(-1)
     if 4 * used.numel() < c.shape[0]:
-        return (Xt.index_select(1, used) @ c.index_select(0, used)).numpy()
+        return (take_columns(Xt, used) @ c.index_select(0, used)).numpy()
     return (Xt @ c).numpy()
 
 
+@dataclass(eq=False)
 class GramStats:
     """Sufficient statistics of weighted least squares on ``(X [n, p], y [n])`` with sample
     weights ``s``: ``X^T S X``, ``X^T S y``, ``y^T S y``, ``X^T s``, ``y^T s``, ``n = sum s``
     and the number of ``rows``. Subtracting a fold's statistics from the whole data's gives
     the statistics of the rest."""
 
-    def __init__(
-        self,
-        XtX: Tensor,
-        Xty: Tensor,
-        yy: float,
-        x_sum: Tensor,
-        y_sum: float,
-        n: float,
-        rows: int,
-    ) -> None:
-        self.XtX, self.Xty, self.yy = XtX, Xty, yy
-        self.x_sum, self.y_sum, self.n, self.rows = x_sum, y_sum, n, rows
+    XtX: Tensor
+    Xty: Tensor
+    yy: float
+    x_sum: Tensor
+    y_sum: float
+    n: float
+    rows: int
 
     @classmethod
     def of(
@@ -342,25 +353,16 @@ class GramStats:
                 float(st @ yt), float(st.sum()), int(X.shape[0]),
             )  # fmt: skip
         return cls(
-            as_tensor(XtX, device),
-            as_tensor(Xty, device),
-            float(s @ (y * y)),
-            as_tensor(x_sum, device),
-            float(s @ y),
-            float(s.sum()),
-            int(X.shape[0]),
-        )
+            as_tensor(XtX, device), as_tensor(Xty, device), float(s @ (y * y)),
+            as_tensor(x_sum, device), float(s @ y), float(s.sum()), int(X.shape[0]),
+        )  # fmt: skip
 
     def _combine(self, other: GramStats, sign: float) -> GramStats:
         return GramStats(
-            self.XtX + sign * other.XtX,
-            self.Xty + sign * other.Xty,
-            self.yy + sign * other.yy,
-            self.x_sum + sign * other.x_sum,
-            self.y_sum + sign * other.y_sum,
-            self.n + sign * other.n,
-            self.rows + int(sign) * other.rows,
-        )
+            self.XtX + sign * other.XtX, self.Xty + sign * other.Xty, self.yy + sign * other.yy,
+            self.x_sum + sign * other.x_sum, self.y_sum + sign * other.y_sum,
+            self.n + sign * other.n, self.rows + int(sign) * other.rows,
+        )  # fmt: skip
 
     def __add__(self, other: GramStats) -> GramStats:
         return self._combine(other, 1.0)
@@ -391,7 +393,7 @@ class GramStats:
             quadratic = float(coef @ (self.XtX @ coef))
         else:
             c = coef[used]
-            quadratic = float(c @ (self.XtX.index_select(0, used).index_select(1, used) @ c))
+            quadratic = float(c @ (principal(self.XtX, used) @ c))
         return yb - 2 * cross + quadratic
 
 
@@ -435,7 +437,7 @@ class GramRows:
 
     def gram(self, idx: Tensor) -> Tensor:
         """``X[:, idx]^T X[:, idx]`` (``[m, m]``) from kept rows (``idx`` must be kept)."""
-        return self.rows.index_select(0, self.position[idx]).index_select(1, idx)
+        return take_columns(self.rows.index_select(0, self.position[idx]), idx)
 
     def fit(self, w: Tensor) -> Tensor | None:
         """``X w`` (``[n]``) from the kept columns, or ``None`` if ``w``'s support is not
@@ -492,7 +494,7 @@ class GramRows:
             self._rows = torch.cat([self.rows, self.X.new_empty(capacity - k, p)])
         self.credit -= 1.0 + m / self.batch
         columns = self._columns[k : k + m]
-        torch.index_select(self.X, 1, new, out=columns.T)
+        columns.copy_(take_columns(self.X, new).T)
         torch.matmul(columns, self.X, out=self._rows[k : k + m])
         self.position[new] = torch.arange(k, k + m, device=new.device)
         self.kept = torch.cat([self.kept, new])

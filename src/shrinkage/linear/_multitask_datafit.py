@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ._datafits import Design
-from ._design import columns, gram, transposed_product
+from ._design import columns, gram, principal, transposed_product
 from ._duality import ResidualTerms, fenchel_gap, scaled_residual_gap
 from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
 
@@ -66,7 +66,7 @@ class MultiTaskQuadratic:
         """``[k, k]``: ``G[j_a, j_b]`` where entries ``a, b`` share a task, plus ``l2 I``."""
         rows, tasks = idx // self.tasks, idx % self.tasks
         if self.G is not None:
-            G = self.G.index_select(0, rows).index_select(1, rows)
+            G = principal(self.G, rows)
         else:
             assert self.X is not None
             G = gram(columns(self.X, rows)) / self.n
@@ -125,7 +125,7 @@ class MultiTaskQuadratic:
         sub = copy.copy(self)
         sub.p, sub.C, sub._top = rows.numel(), self.C.index_select(0, rows), None
         if self.G is not None:
-            sub.G = self.G.index_select(0, rows).index_select(1, rows)
+            sub.G = principal(self.G, rows)
         else:  # a Gram matrix of the rows' features when its products cost less than X's
             assert self.X is not None
             sub.X = columns(self.X, rows)

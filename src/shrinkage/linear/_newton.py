@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .._kernels import Step
 from ._common import least_squares
+from ._design import principal
 
 __all__ = [
     "FINAL_POLISH_SIZE",
@@ -329,7 +330,7 @@ def _principal(known: tuple[Tensor, Tensor] | None, idx: Tensor) -> Tensor | Non
     at = torch.searchsorted(kept, idx).clamp(max=kept.numel() - 1)
     if not torch.equal(kept[at], idx):
         return None
-    return H.index_select(0, at).index_select(1, at)
+    return principal(H, at)
 
 
 def _newton_direction(
