@@ -17,9 +17,9 @@ applies the same penalty by its proximal step with Adam's own element-wise step.
   process of its own, as Keras picks its backend at import), three seeds each.
 
 Printed for each run: the objective the user wrote down (mean cross-entropy on the training
-set plus the penalty, in float64), the hidden kernel's exact zeros and entries below 1e-3,
-test accuracy, and dead inputs (features whose every weight is zero) and dead neurons
-(hidden units whose every incoming weight is zero); then, for each recipe and seed, the
+set plus the penalty, in float64) after the last epoch, the hidden kernel's exact zeros and
+entries below 1e-3, test accuracy, and dead inputs (features whose every weight is zero) and
+dead neurons (hidden units whose every incoming weight is zero); then, for each recipe and seed, the
 checks against its textbook twin: objective at most 1.02x, at least half of the weights the
 textbook leaves below 1e-3 exactly zero (L1: an L2 penalty has no exact zeros at its optimum
 but for inputs that carry no gradient), test accuracy at most one point lower.
@@ -28,10 +28,12 @@ With the hidden kernel alone penalized the objective has no minimizer. ReLU is p
 homogeneous, so scaling the hidden layer (kernel and bias) by ``c < 1`` and the output kernel
 by ``1 / c`` leaves every prediction as it was and scales the penalty by ``c`` (L1) or ``c^2``
 (L2): the infimum lies at a hidden kernel of zero, and the objective after a fixed number of
-epochs also measures how far a run has drifted towards it. For L2 on the wide problem in
-Keras that drift is the whole difference: every run ends at a cross-entropy of 0.008 - 0.017
-and a penalty of 0.08 - 0.25, either side ahead by seed. ``--penalize both`` compares at a
-problem with a minimizer: the rescaling then changes the penalty both ways.
+epochs also measures how far a run has drifted towards it, and Adam's steps keep it moving:
+the report gives, for each pair, how much each twin's objective moved over the last
+``--late`` checkpoints (every 10th epoch) and the ratio at each (``docs/benchmarks.md``: for
+L2 on the wide problem one run's objective moves by up to 1.8x over epochs 80 - 100).
+``--penalize both`` compares at a problem with a minimizer: the rescaling then changes the
+penalty both ways.
 
     python benchmarks/seed_recipes.py                       # everything (about 20 minutes)
     python benchmarks/seed_recipes.py --epochs 20 --seeds 1 --parts torch
@@ -72,6 +74,7 @@ class Run:
     dead_inputs: int
     dead_neurons: int
     small_zeroed: float  # of the textbook twin's entries below 1e-3, the fraction zero here
+    late: tuple[float, ...] = ()  # the objective at the checkpoints (last: ``objective``)
 
 
 def datasets() -> dict[str, tuple[np.ndarray, ...]]:
@@ -119,8 +122,16 @@ def figures(
     }
 
 
+def checkpoints(args: Any) -> list[int]:
+    """The epochs after which the objective is recorded: every 10th of the last ``--late``
+    tens, the last epoch among them (one run's objective moves from epoch to epoch; these show
+    by how much)."""
+    return sorted({max(1, args.epochs - 10 * k) for k in range(max(1, args.late))})
+
+
 def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, args: Any) -> Any:
-    """Train the PyTorch recipe; returns its figures and kernel."""
+    """Train the PyTorch recipe; returns ``(kernels, training logits)`` at each checkpoint and
+    the test accuracy."""
     import torch
     from torch import nn
 
@@ -136,8 +147,8 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
     opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     if how == "shrinkage":
         opt = shrinkage.Proximal(opt, reg)
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(args.epochs):
+    order, snapshots, marks = torch.Generator().manual_seed(seed), [], checkpoints(args)
+    for epoch in range(1, args.epochs + 1):
         for idx in torch.randperm(len(x_tr), generator=order).split(BATCH):
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(x_tr[idx]), y_tr[idx])
@@ -145,15 +156,18 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
                 loss = loss + reg.penalty()
             loss.backward()
             opt.step()
+        if epoch in marks:
+            with torch.no_grad():
+                kernels = [model[i].weight.T.numpy().copy() for i in penalized]
+                snapshots.append((kernels, model(x_tr).numpy()))
     with torch.no_grad():
-        kernels = [model[i].weight.T.numpy().copy() for i in penalized]
-        logits = model(x_tr).numpy()
         accuracy = float((model(x_te).argmax(1) == y_te).float().mean())
-    return kernels, logits, accuracy
+    return snapshots, accuracy
 
 
 def keras_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, args: Any) -> Any:
-    """Train the Keras recipe on the backend this process imported; returns its figures."""
+    """Train the Keras recipe on the backend this process imported; returns what
+    :func:`torch_run` returns."""
     import keras
 
     import shrinkage.keras as sk
@@ -179,14 +193,17 @@ def keras_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
         ]
     )
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(True))
-    model.fit(x_tr, y_tr, epochs=args.epochs, batch_size=BATCH, verbose=0)
     layers = model.layers if args.penalize == "both" else model.layers[:1]
-    kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in layers]
-    logits = keras.ops.convert_to_numpy(model.predict(x_tr, verbose=0))
+    snapshots, done = [], 0
+    for mark in checkpoints(args):
+        model.fit(x_tr, y_tr, initial_epoch=done, epochs=mark, batch_size=BATCH, verbose=0)
+        kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in layers]
+        snapshots.append((kernels, keras.ops.convert_to_numpy(model.predict(x_tr, verbose=0))))
+        done = mark
     accuracy = float(
         (keras.ops.convert_to_numpy(model.predict(x_te, verbose=0)).argmax(1) == y_te).mean()
     )
-    return kernels, logits, accuracy
+    return snapshots, accuracy
 
 
 def runs_of(framework: str, args: Any) -> list[Run]:
@@ -199,17 +216,15 @@ def runs_of(framework: str, args: Any) -> list[Run]:
             for seed in range(args.seeds):
                 pair = {}
                 for how in ("textbook", "shrinkage"):
-                    kernels, logits, accuracy = train(data, penalty, how, seed, args)
-                    pair[how] = (
-                        kernels[0],
-                        figures(kernels, logits, data[2], penalty, args.lam),
-                        accuracy,
-                    )
+                    snapshots, accuracy = train(data, penalty, how, seed, args)
+                    figs = [figures(k, z, data[2], penalty, args.lam) for k, z in snapshots]
+                    pair[how] = (snapshots[-1][0][0], figs, accuracy)
                 small = np.abs(pair["textbook"][0]) < 1e-3
-                for how, (kernel, fig, accuracy) in pair.items():
+                for how, (kernel, figs, accuracy) in pair.items():
                     zeroed = float((kernel[small] == 0).mean()) if small.any() else float("nan")
+                    late = tuple(f["objective"] for f in figs)
                     out.append(Run(label, name, penalty, how, seed, accuracy=accuracy,
-                                   small_zeroed=zeroed, **fig))  # fmt: skip
+                                   small_zeroed=zeroed, late=late, **figs[-1]))  # fmt: skip
                     print(f"  {label} {name} {penalty} {how} seed {seed}: done", file=sys.stderr)
     return out
 
@@ -217,11 +232,11 @@ def runs_of(framework: str, args: Any) -> list[Run]:
 def keras_in_subprocess(backend: str, args: Any) -> list[Run]:
     """The Keras recipes in a process that imports Keras with ``backend``."""
     command = [sys.executable, __file__, "--keras-worker", "--epochs", str(args.epochs),
-               "--seeds", str(args.seeds), "--lam", str(args.lam),
+               "--seeds", str(args.seeds), "--lam", str(args.lam), "--late", str(args.late),
                "--penalize", args.penalize]  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": backend}
     done = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True)
-    return [Run(**row) for row in json.loads(done.stdout)]
+    return [Run(**{**row, "late": tuple(row["late"])}) for row in json.loads(done.stdout)]
 
 
 def report(runs: list[Run]) -> bool:
@@ -251,7 +266,22 @@ def report(runs: list[Run]) -> bool:
             f"{'':34} objective {ratio:.3f}x textbook; "
             f"{'all checks hold' if not failed else 'FAILED: ' + ', '.join(failed)}"
         )
+        print(f"{'':34} {_spread(r, t)}")
     return held
+
+
+def _spread(r: Run, t: Run) -> str:
+    """How far each twin's objective moved over the checkpoints, and how the two compare at
+    each, as a line of the report."""
+    marks = len(t.late)
+    if marks < 2:
+        return "(one checkpoint: --late 1)"
+    spans = [f"{min(x.late) / x.late[-1]:.2f} - {max(x.late) / x.late[-1]:.2f}x" for x in (t, r)]
+    ratios = ", ".join(f"{a / b:.2f}" for a, b in zip(r.late, t.late, strict=True))
+    return (
+        f"over the last {marks} checkpoints the textbook's objective spans {spans[0]} its last, "
+        f"shrinkage's {spans[1]}; shrinkage / textbook at each: {ratios}"
+    )
 
 
 def main() -> None:
@@ -260,6 +290,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--lam", type=float, default=0.01)
     parser.add_argument("--penalize", choices=["hidden", "both"], default="hidden")
+    parser.add_argument(
+        "--late", type=int, default=3, help="checkpoints: every 10th of the last epochs"
+    )
     parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
     parser.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the runs to this file")
