@@ -216,7 +216,7 @@ def columns(X: Tensor | SparseDesign, idx: Tensor) -> Tensor | SparseDesign:
 
 def take_columns(M: Tensor, idx: Tensor) -> Tensor:
     """``M[:, idx]`` (``[r, m]``) of ``M [r, c]``, ``idx [m]``: ``M.index_select(1, idx)``,
-    which takes 1.2 to 12 times longer on the CPU (``benchmarks/column_take.py``).
+    which took 1.2 to 12 times longer on a 2-core CPU (``benchmarks/column_take.py``).
 
     Example:
         >>> take_columns(torch.arange(6.0).reshape(2, 3), torch.tensor([2, 0]))
