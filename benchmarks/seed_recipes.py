@@ -35,7 +35,7 @@ L2 on the wide problem one run's objective moves by up to 1.8x over epochs 80 - 
 ``--penalize both`` compares at a problem with a minimizer: the rescaling then changes the
 penalty both ways.
 
-    python benchmarks/seed_recipes.py                       # everything (about 20 minutes)
+    python benchmarks/seed_recipes.py                       # everything (8 - 20 minutes)
     python benchmarks/seed_recipes.py --epochs 20 --seeds 1 --parts torch
 """
 
