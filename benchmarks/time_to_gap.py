@@ -305,7 +305,8 @@ def main() -> None:
 
 
 def plot(results: dict[Any, Any], solvers: list[str], path: str) -> None:
-    """Relative gap against time, one panel per datafit and problem at 0.1 lambda_max."""
+    """Relative gap (log scale) against time (linear: each panel's times span less than a
+    decade), one panel per datafit and problem at 0.1 lambda_max."""
     import matplotlib.figure
 
     keys = sorted({(d, p) for d, p, f, _ in results if f == 0.1})
@@ -316,7 +317,7 @@ def plot(results: dict[Any, Any], solvers: list[str], path: str) -> None:
             runs = results.get((datafit, problem, 0.1, solver)) or []
             if runs:
                 points = sorted((s, max(g, 1e-16)) for _, s, g in runs)
-                ax.loglog(*zip(*points, strict=True), marker="o", label=solver)
+                ax.semilogy(*zip(*points, strict=True), marker="o", label=solver)
             else:
                 ax.plot([], [], label=f"{solver} (no run ended)")
         ax.set_title(f"{datafit}, {problem}, 0.1 lambda_max", fontsize=9)
