@@ -25,7 +25,7 @@ skglm, celer and glum are benchmark-only (``pip install skglm celer glum``); a m
 skipped and said so.
 
     python benchmarks/time_to_gap.py --scale 0.2 --budget 10
-    python benchmarks/time_to_gap.py --plot docs/_static/time_to_gap.png
+    python benchmarks/time_to_gap.py --plot docs/figures/time_to_gap.png
 """
 
 from __future__ import annotations
