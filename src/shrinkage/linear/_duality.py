@@ -111,15 +111,15 @@ def enet_duality_gap(
     """
     n = datafit.n
     XtR, r_norm2, r_y = datafit.residual_terms(w)
+    norms = w.abs()
     smooth = float("inf")
     if l2 > 0:
         z = XtR / n
-        smooth = fenchel_gap(w, z, z if positive else z.abs(), w.abs(), l1, l2)
+        smooth = fenchel_gap(w, z, z if positive else z.abs(), norms, l1, l2)
         if l1 == 0:
             return smooth
     XtA = torch.add(XtR, w, alpha=-n * l2) if l2 else XtR
     reach = XtA if positive else XtA.abs()
     dual_norm = float(reach.max()) if XtA.numel() else 0.0
-    l1_norm = float(torch.linalg.vector_norm(w, 1))
-    terms = ResidualTerms(r_norm2, r_y, dual_norm, l1_norm, float(w @ w))
+    terms = ResidualTerms(r_norm2, r_y, dual_norm, float(norms.sum()), float(w @ w))
     return min(smooth, scaled_residual_gap(n, l1, l2, terms))
