@@ -25,7 +25,7 @@ from ._design import (
     symmetric_product,
     transposed_product,
 )
-from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
+from ._lipschitz import largest_singular_value_sq, least_squares_lipschitz
 
 Design = Tensor | SparseDesign
 """A design matrix: a dense float64 tensor, or a sparse one used as an operator."""
@@ -256,11 +256,7 @@ class Quadratic:
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            if self.G is not None:
-                self._lipschitz = largest_eigenvalue(self.G)
-            else:
-                assert self.X is not None
-                self._lipschitz = largest_singular_value_sq(self.X) / self.n
+            self._lipschitz = least_squares_lipschitz(self.G, self.X, self.n)
         return self._lipschitz
 
     def restrict(self, idx: Tensor) -> Quadratic:

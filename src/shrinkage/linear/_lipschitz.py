@@ -12,7 +12,12 @@ from torch import Tensor
 
 from ._design import SparseDesign
 
-__all__ = ["EXACT_EIGEN_SIZE", "largest_eigenvalue", "largest_singular_value_sq"]
+__all__ = [
+    "EXACT_EIGEN_SIZE",
+    "largest_eigenvalue",
+    "largest_singular_value_sq",
+    "least_squares_lipschitz",
+]
 
 EXACT_EIGEN_SIZE = 80
 """On the CPU, a symmetric matrix up to this size has its largest eigenvalue computed exactly
@@ -38,6 +43,21 @@ def largest_eigenvalue(G: Tensor, n_iter: int = 100, rtol: float = 1e-3) -> floa
     if G.device.type == "cpu" and 0 < G.shape[0] <= EXACT_EIGEN_SIZE:
         return max(float(torch.linalg.eigvalsh(G)[-1]), 0.0)
     return _lanczos(lambda v: G @ v, G, n_iter, rtol)
+
+
+def least_squares_lipschitz(G: Tensor | None, X: Tensor | SparseDesign | None, n: float) -> float:
+    """``lambda_max(X^T X) / n``, the gradient's Lipschitz constant of ``||y - X w||^2 / (2 n)``:
+    from the Gram matrix ``G = X^T X / n [p, p]`` when one is kept, else from ``X [n, p]``.
+
+    Example:
+        >>> G = torch.diag(torch.tensor([1.0, 3.0], dtype=torch.float64))
+        >>> least_squares_lipschitz(G, None, 2.0)
+        3.0
+    """
+    if G is not None:
+        return largest_eigenvalue(G)
+    assert X is not None, "a least-squares datafit keeps its Gram matrix or its design"
+    return largest_singular_value_sq(X) / n
 
 
 def _lanczos(apply: Callable[[Tensor], Tensor], A: Any, n_iter: int, rtol: float) -> float:

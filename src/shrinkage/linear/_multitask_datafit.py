@@ -12,7 +12,7 @@ from torch import Tensor
 from ._datafits import Design
 from ._design import columns, gram, principal, transposed_product
 from ._duality import ResidualTerms, fenchel_gap, scaled_residual_gap
-from ._lipschitz import largest_eigenvalue, largest_singular_value_sq
+from ._lipschitz import least_squares_lipschitz
 
 __all__ = ["MultiTaskQuadratic"]
 
@@ -81,11 +81,7 @@ class MultiTaskQuadratic:
     def lipschitz(self) -> float:
         """The largest eigenvalue of ``X^T X / n`` (formed on first use) plus ``l2``."""
         if self._top is None:
-            if self.G is not None:
-                self._top = largest_eigenvalue(self.G)
-            else:
-                assert self.X is not None
-                self._top = largest_singular_value_sq(self.X) / self.n
+            self._top = least_squares_lipschitz(self.G, self.X, self.n)
         return self._top + self.l2
 
     def with_l2(self, l2: float) -> MultiTaskQuadratic:
