@@ -18,7 +18,7 @@ from shrinkage.linear import (
     MultiTaskLassoCV,
     PoissonRegressorCV,
 )
-from shrinkage.linear._common import fold_reports
+from shrinkage.linear._folds import fold_reports
 
 FOLDS, POINTS = 3, 4
 

@@ -1,76 +1,45 @@
-"""What every linear estimator shares: parameter constraints, input checks (data, sample
-weights, class weights, overflow), the convergence warning, the exact least-squares solve, the
-thread scope of a fit, and the settings passed on to :class:`~shrinkage.linear.LinearProblem`.
+"""What every linear estimator's ``fit`` shares: input checks (data, sample weights, class
+weights, penalty factors, overflow), the convergence warning, the exact least-squares solve,
+and the thread scope of a fit.
 
 The estimators accept scikit-learn's solver parameters (``solver``, ``precompute``,
 ``selection``, ``random_state``, ``n_jobs``, ``copy_X``, ``dual``, ``intercept_scaling``,
 ``verbose``) so that code written for scikit-learn runs unchanged; they do not change the
-problem solved, and shrinkage's own solver is used whatever they say. ``verbose`` of the
-cross-validated estimators reports their progress (:func:`fold_reports`).
+problem solved (:mod:`shrinkage.linear._params`). ``verbose`` of the cross-validated
+estimators reports their progress (:mod:`shrinkage.linear._folds`).
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
-from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_scalar
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import validate_data
 
 from .._threads import threads_for
 from .._validation import check_factor
-from ..path import RULES, PathPoint, lambda_grid
 from ._design import stored_values
 
 __all__ = [
-    "ACCEPTED",
-    "COMMON",
-    "CV_COMMON",
-    "alpha_grid",
-    "check_l1_ratios",
     "check_overflow",
     "check_precomputed_gram",
     "check_sample_weight",
     "class_sample_weight",
     "fit_threads",
-    "fold_reports",
     "least_squares",
     "output_dtype",
     "refuse_params",
     "regression_data",
-    "report",
-    "report_choice",
     "row_mean",
     "warn_not_converged",
 ]
-
-COMMON: dict[str, list[Any]] = {
-    "fit_intercept": ["boolean"],
-    "tol": [Interval(Real, 0, None, closed="left")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
-    "device": [str, torch.device],
-}
-
-ACCEPTED: dict[str, list[Any]] = {
-    "precompute": ["boolean", StrOptions({"auto"}), "array-like"],
-    "copy_X": ["boolean"],
-    "random_state": ["random_state"],
-    "selection": [StrOptions({"cyclic", "random"})],
-    "n_jobs": [Integral, None],
-    "verbose": ["verbose"],
-}
-"""scikit-learn's solver parameters, accepted and not used (see the module docstring)."""
 
 
 def fit_threads(X: Any) -> AbstractContextManager[int]:
@@ -99,129 +68,6 @@ class Converging(Protocol):
 
     @property
     def criterion(self) -> float: ...
-
-
-def _verbosity(estimator: Any) -> int:
-    """The estimator's ``verbose`` as an int (``False``, ``None`` or no such attribute: 0)."""
-    return int(getattr(estimator, "verbose", 0) or 0)
-
-
-def report(estimator: Any, message: str, level: int = 1) -> None:
-    """Write ``"<estimator's class>: <message>"`` on standard error when the estimator's
-    ``verbose`` is at least ``level``.
-
-    Args:
-        estimator: read for its ``verbose`` (``False``, ``True`` or an int ``>= 0``) and its
-            class name.
-        message: the line, without the name.
-        level: the least ``verbose`` that shows it.
-    """
-    if _verbosity(estimator) >= level:
-        print(f"{type(estimator).__name__}: {message}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class FoldProgress:
-    """What a cross-validated estimator reports of one fold's path (see
-    :func:`fold_reports`); called as a path's ``progress(i, n, point)``.
-
-    Attributes:
-        estimator: whose ``verbose`` and name the lines carry (see :func:`report`).
-        title: the fold, e.g. ``"fold 2 of 5 (l1_ratio=0.5)"``.
-        grid: the points' values in the estimator's own terms, in path order, ``[n]``.
-        name: what ``grid`` holds (``"alpha"``, ``"C"``).
-        seconds: the fold's fitting time so far.
-    """
-
-    estimator: Any
-    title: str
-    grid: Sequence[float] | np.ndarray
-    name: str
-    seconds: float = 0.0
-
-    def __call__(self, i: int, n: int, point: PathPoint) -> None:
-        self.step(i, n, point.n_nonzero, point.n_iter, point.seconds, point.val_loss)
-
-    def step(
-        self,
-        i: int,
-        n: int,
-        n_nonzero: int,
-        n_iter: int,
-        seconds: float,
-        held_out: float | None = None,
-    ) -> None:
-        """Point ``i`` of ``n`` is fitted: a line for it at ``verbose >= 2``, and at
-        ``verbose >= 1`` one for the fold once its last point is.
-
-        Args:
-            i: the point's position on the path, from 0; n: the path's length.
-            n_nonzero: features with a nonzero coefficient.
-            n_iter: the solver's iterations.
-            seconds: the point's fitting time.
-            held_out: its held-out loss, where scored.
-        """
-        self.seconds += seconds
-        loss = "" if held_out is None else f", held-out loss {held_out:.6g}"
-        report(
-            self.estimator,
-            f"{self.title}, {self.name} {i + 1} of {n} = {self.grid[i]:.4g}: "
-            f"nonzero {n_nonzero}, n_iter {n_iter}{loss}",
-            level=2,
-        )
-        if i + 1 == n:
-            report(self.estimator, f"{self.title}: {n} {self.name}s in {self.seconds:.2f} s")
-
-
-def fold_reports(
-    estimator: Any,
-    grid: Sequence[float] | np.ndarray,
-    n_folds: int,
-    l1_ratio: float | None = None,
-    name: str = "alpha",
-) -> list[FoldProgress | None]:
-    """The progress reports of the folds' paths along ``grid``, as scikit-learn's ``verbose``
-    asks: nothing at 0; from 1, a line on standard error as each fold's path ends; from 2, a
-    line per point as well (its value, nonzero coefficients, solver iterations and held-out
-    loss).
-
-    Args:
-        estimator: the cross-validated estimator.
-        grid: the points' values in the estimator's terms, in path order, ``[n]``.
-        n_folds: how many folds.
-        l1_ratio: the paths' ratio, named in the lines (``None``: not named).
-        name: what ``grid`` holds.
-
-    Returns:
-        ``[n_folds]``: each fold's report, or ``None`` each when ``verbose`` is 0 (nothing to
-        call).
-
-    Example:
-        >>> from shrinkage.linear import LassoCV
-        >>> fold_reports(LassoCV(), [1.0, 0.1], 2)
-        [None, None]
-        >>> [r.title for r in fold_reports(LassoCV(verbose=1), [1.0, 0.1], 2, l1_ratio=0.5)]
-        ['fold 1 of 2 (l1_ratio=0.5)', 'fold 2 of 2 (l1_ratio=0.5)']
-    """
-    if not _verbosity(estimator):
-        return [None] * n_folds
-    ratio = "" if l1_ratio is None else f" (l1_ratio={l1_ratio:g})"
-    return [
-        FoldProgress(estimator, f"fold {k + 1} of {n_folds}{ratio}", grid, name)
-        for k in range(n_folds)
-    ]
-
-
-def report_choice(estimator: Any, **chosen: float | None) -> None:
-    """At ``verbose >= 1``, the line of a cross-validated estimator's choice before its
-    refit, e.g. ``"chose alpha_=0.01, l1_ratio_=0.5; refitting on all the data"``.
-
-    Args:
-        estimator: the cross-validated estimator (see :func:`report`).
-        chosen: the chosen values by attribute name; those that are ``None`` are left out.
-    """
-    named = ", ".join(f"{key}={value:.4g}" for key, value in chosen.items() if value is not None)
-    report(estimator, f"chose {named}; refitting on all the data")
 
 
 def warn_not_converged(point: Converging, what: str, kind: str = "regression") -> None:
@@ -288,69 +134,6 @@ def output_dtype(X: Any) -> type[np.floating[Any]]:
     """The dtype of the fitted attributes: float32 for float32 input (computed in float64
     all the same), float64 otherwise."""
     return np.float32 if X.dtype == np.float32 else np.float64
-
-
-_RESOLUTION = float(np.finfo(np.float64).resolution)
-
-
-def check_l1_ratios(l1_ratio: Any) -> list[float]:
-    """``l1_ratio`` (a number or a list) as a list of floats in ``[0, 1]``.
-
-    Raises:
-        ValueError: empty, outside ``[0, 1]``, or not finite, naming ``l1_ratio``.
-    """
-    ratios = np.atleast_1d(np.asarray(l1_ratio, dtype=float))
-    if ratios.size == 0 or np.any((ratios < 0) | (ratios > 1)) or not np.all(np.isfinite(ratios)):
-        raise ValueError(f"l1_ratio must be in [0, 1] (a number or a list), got {l1_ratio!r}")
-    return [float(r) for r in ratios]
-
-
-def alpha_grid(
-    alphas: Any, eps: float, l1_ratio: float, alpha_max: Callable[[], float]
-) -> np.ndarray:
-    """The strengths a CV class tries, decreasing, as scikit-learn builds them.
-
-    Args:
-        alphas: an array (the grid itself, each value checked finite and ``>= 0``), or an
-            int: that many log-spaced from ``alpha_max() / l1_ratio`` down to ``eps`` times it
-            (the float resolution when the data leave nothing to fit).
-        eps: the grid's ratio.
-        l1_ratio: the L1 share of the penalty.
-        alpha_max: the smallest ``alpha * l1_ratio`` that zeros every coefficient, called
-            only for an int ``alphas``.
-
-    Returns:
-        ``[n_alphas]``, largest first.
-
-    Raises:
-        ValueError: a negative or non-finite given alpha, or an int ``alphas`` with
-            ``l1_ratio=0`` (a pure ridge never zeros every coefficient), in scikit-learn's
-            words.
-    """
-    if not isinstance(alphas, Integral):
-        for index, alpha in enumerate(alphas):
-            check_scalar(alpha, f"alphas[{index}]", Real, min_val=0.0, include_boundaries="left")
-            if not np.isfinite(alpha):
-                raise ValueError(f"alphas[{index}] must be finite; got {alpha!r}")
-        return np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
-    if l1_ratio == 0:
-        raise ValueError(
-            "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
-            "supply a grid by providing your estimator with the appropriate `alphas=` "
-            "argument."
-        )
-    top = alpha_max() / l1_ratio
-    if top <= _RESOLUTION:
-        return np.full(int(alphas), _RESOLUTION)
-    return lambda_grid(top, int(alphas), eps)
-
-
-CV_COMMON: dict[str, list[Any]] = {
-    "eps": [Interval(Real, 0, None, closed="neither")],
-    "cv": ["cv_object"],
-    "selection_rule": [StrOptions(set(RULES))],
-    **COMMON,
-}
 
 
 def check_overflow(X: Any) -> None:

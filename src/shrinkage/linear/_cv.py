@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -20,22 +20,17 @@ from .._validation import check_device
 from ..path import PathPoint, choose_from_paths, path
 from ._base import LinearRegressorMixin
 from ._common import (
-    ACCEPTED,
-    CV_COMMON,
-    FoldProgress,
-    alpha_grid,
-    check_l1_ratios,
     check_overflow,
     check_penalty_factor,
     check_sample_weight,
     fit_threads,
-    fold_reports,
     output_dtype,
     refuse_params,
-    report_choice,
     warn_not_converged,
 )
 from ._design import GramStats
+from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
+from ._params import ACCEPTED, CV_COMMON, CoordinateDescentParams, PathCVParams, SolverParams
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
@@ -116,7 +111,10 @@ def fold_statistics(
     return GramStats.of(X, y, weights, device), fold_stats
 
 
-class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
+@dataclass(eq=False, repr=False, kw_only=True)
+class ElasticNetCV(
+    LinearRegressorMixin, BaseEstimator, SolverParams, CoordinateDescentParams, PathCVParams
+):
     """Elastic Net with ``alpha`` (and ``l1_ratio``, given a list) chosen by K-fold CV.
 
     The ``alphas`` grid (an int: that many log-spaced from ``alpha_max`` down to
@@ -150,44 +148,11 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         **ACCEPTED,
     }
 
-    def __init__(
-        self,
-        *,
-        l1_ratio: float | list[float] = 0.5,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        precompute: Any = "auto",
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        cv: Any = None,
-        copy_X: bool = True,
-        verbose: Any = 0,
-        n_jobs: int | None = None,
-        positive: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        selection_rule: str = "min",
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        self.l1_ratio = l1_ratio
-        self.eps = eps
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.precompute = precompute
-        self.max_iter = max_iter
-        self.tol = tol
-        self.cv = cv
-        self.copy_X = copy_X
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-        self.positive = positive
-        self.random_state = random_state
-        self.selection = selection
-        self.selection_rule = selection_rule
-        self.device = device
-        self.penalty_factor = penalty_factor
+    l1_ratio: float | list[float] = 0.5
+    precompute: Any = "auto"
+    n_jobs: int | None = None
+    positive: bool = False
+    penalty_factor: Any = None
 
     def _l1_ratios(self) -> list[float]:
         return check_l1_ratios(self.l1_ratio)
@@ -336,6 +301,7 @@ class ElasticNetCV(LinearRegressorMixin, BaseEstimator):
         self.path_ = model.path_
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class LassoCV(ElasticNetCV):
     """Lasso with ``alpha`` chosen by K-fold CV (:class:`ElasticNetCV` with ``l1_ratio=1``;
     no ``l1_ratio_`` attribute, as in scikit-learn)."""
@@ -344,36 +310,8 @@ class LassoCV(ElasticNetCV):
         k: v for k, v in ElasticNetCV._parameter_constraints.items() if k != "l1_ratio"
     }
 
-    def __init__(
-        self,
-        *,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        precompute: Any = "auto",
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        copy_X: bool = True,
-        cv: Any = None,
-        verbose: Any = False,
-        n_jobs: int | None = None,
-        positive: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        selection_rule: str = "min",
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        super().__init__(
-            l1_ratio=1.0, eps=eps, alphas=alphas, fit_intercept=fit_intercept,
-            precompute=precompute, max_iter=max_iter, tol=tol, cv=cv, copy_X=copy_X,
-            verbose=verbose, n_jobs=n_jobs, positive=positive, random_state=random_state,
-            selection=selection, selection_rule=selection_rule, device=device,
-            penalty_factor=penalty_factor,
-        )  # fmt: skip
-
-    def _l1_ratios(self) -> list[float]:
-        return [1.0]
+    l1_ratio: float | list[float] = field(default=1.0, init=False)
+    verbose: Any = False
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> LassoCV:
         super().fit(X, y, sample_weight, **params)

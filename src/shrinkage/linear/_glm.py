@@ -12,6 +12,7 @@ Newton steps (:func:`shrinkage.linear._solver.solve`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -26,7 +27,6 @@ from ._base import LinearRegressorMixin
 from ._bound_datafits import LossOptions
 from ._bound_tweedie import TweedieLoss, check_family, check_target, d2, predicted_mean
 from ._common import (
-    COMMON,
     check_penalty_factor,
     check_sample_weight,
     fit_threads,
@@ -34,6 +34,7 @@ from ._common import (
     regression_data,
     warn_not_converged,
 )
+from ._params import COMMON, SolverParams
 from ._problem import LinearProblem
 
 __all__ = [
@@ -94,38 +95,12 @@ def glm_data(
     return X, y, weights, check_offset(offset, X.shape[0])
 
 
-class _GLMRegressor(LinearRegressorMixin, BaseEstimator):
-    """What the three regressors share: ``fit`` as a one-point path of
-    :class:`~shrinkage.linear.LinearProblem` on a :class:`TweedieLoss`, the mean as the
-    prediction, and ``D^2`` as the score."""
+class _GLMModel(LinearRegressorMixin, BaseEstimator):
+    """What the plain and cross-validated GLMs share: the family, its
+    :class:`TweedieLoss` on checked data, the mean as the prediction, and ``D^2`` as the
+    score."""
 
     multi_output: ClassVar[bool] = False
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = GLM_PARAMS
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 1.0,
-        fit_intercept: bool = True,
-        solver: str = "lbfgs",
-        max_iter: int = 100,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        verbose: int = 0,
-        l1_ratio: float = 0.0,
-        penalty_factor: Any = None,
-        device: str = "cpu",
-    ) -> None:
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.l1_ratio = l1_ratio
-        self.penalty_factor = penalty_factor
-        self.device = device
 
     def _family(self) -> tuple[float, str]:
         """``(power, link)``."""
@@ -142,42 +117,6 @@ class _GLMRegressor(LinearRegressorMixin, BaseEstimator):
             penalty_factor=factor,
         )  # fmt: skip
         return TweedieLoss(X, y, options, power=power, link=link, offset=offset)
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, offset: Any = None) -> Any:
-        """Fit on ``X [n_samples, n_features]`` (dense or sparse) and ``y [n_samples]``.
-
-        Args:
-            X: the features; y: the targets, in the family's range (Poisson: ``>= 0``,
-                Gamma: ``> 0``).
-            sample_weight: ``[n_samples]`` weights, or ``None``.
-            offset: ``[n_samples]`` (or a number) added to the linear predictor, such as
-                ``log(exposure)``; ``None``: none.
-
-        Returns:
-            ``self``.
-
-        Example:
-            >>> import numpy as np
-            >>> from shrinkage.linear import PoissonRegressor
-            >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-            >>> model = PoissonRegressor(alpha=0.0).fit(X, [1, 2, 4, 8])
-            >>> float(model.coef_[0].round(3))
-            0.693
-        """
-        self._validate_params()
-        X, y, weights, offset = glm_data(self, X, y, sample_weight, offset)
-        with fit_threads(X):
-            problem = LinearProblem(
-                None, None, loss=self._loss(X, y, weights, offset), l1_ratio=self.l1_ratio,
-                tol=self.tol, max_iter=self.max_iter, finish=True,
-            )  # fmt: skip
-            warm = None
-            if self.warm_start and hasattr(self, "coef_"):
-                warm = problem.state_from(self.coef_, self.intercept_)
-            (point,) = path(problem, [self.alpha], initial_state=warm)
-        warn_not_converged(point, f"{type(self).__name__} at alpha={self.alpha:g}")
-        self._set_fitted(point, output_dtype(X))
-        return self
 
     def _set_fitted(self, point: PathPoint, dtype: Any) -> None:
         assert point.coef is not None
@@ -231,6 +170,58 @@ class _GLMRegressor(LinearRegressorMixin, BaseEstimator):
         return tags
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
+class _GLMRegressor(_GLMModel, SolverParams):
+    """What the three regressors share: ``fit`` as a one-point path of
+    :class:`~shrinkage.linear.LinearProblem` on the family's loss."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = GLM_PARAMS
+
+    alpha: float = 1.0
+    solver: str = "lbfgs"
+    max_iter: int = 100
+    warm_start: bool = False
+    verbose: int = 0
+    l1_ratio: float = 0.0
+    penalty_factor: Any = None
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, offset: Any = None) -> Any:
+        """Fit on ``X [n_samples, n_features]`` (dense or sparse) and ``y [n_samples]``.
+
+        Args:
+            X: the features; y: the targets, in the family's range (Poisson: ``>= 0``,
+                Gamma: ``> 0``).
+            sample_weight: ``[n_samples]`` weights, or ``None``.
+            offset: ``[n_samples]`` (or a number) added to the linear predictor, such as
+                ``log(exposure)``; ``None``: none.
+
+        Returns:
+            ``self``.
+
+        Example:
+            >>> import numpy as np
+            >>> from shrinkage.linear import PoissonRegressor
+            >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+            >>> model = PoissonRegressor(alpha=0.0).fit(X, [1, 2, 4, 8])
+            >>> float(model.coef_[0].round(3))
+            0.693
+        """
+        self._validate_params()
+        X, y, weights, offset = glm_data(self, X, y, sample_weight, offset)
+        with fit_threads(X):
+            problem = LinearProblem(
+                None, None, loss=self._loss(X, y, weights, offset), l1_ratio=self.l1_ratio,
+                tol=self.tol, max_iter=self.max_iter, finish=True,
+            )  # fmt: skip
+            warm = None
+            if self.warm_start and hasattr(self, "coef_"):
+                warm = problem.state_from(self.coef_, self.intercept_)
+            (point,) = path(problem, [self.alpha], initial_state=warm)
+        warn_not_converged(point, f"{type(self).__name__} at alpha={self.alpha:g}")
+        self._set_fitted(point, output_dtype(X))
+        return self
+
+
 class PoissonRegressor(_GLMRegressor):
     """Poisson regression (log link) with an Elastic-Net penalty: counts and rates.
 
@@ -274,6 +265,7 @@ class GammaRegressor(_GLMRegressor):
         return 2.0, "log"
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class TweedieRegressor(_GLMRegressor):
     """Tweedie regression with an Elastic-Net penalty.
 
@@ -287,29 +279,8 @@ class TweedieRegressor(_GLMRegressor):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**GLM_PARAMS, **TWEEDIE_PARAMS}
 
-    def __init__(
-        self,
-        *,
-        power: float = 0.0,
-        alpha: float = 1.0,
-        fit_intercept: bool = True,
-        link: str = "auto",
-        solver: str = "lbfgs",
-        max_iter: int = 100,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        verbose: int = 0,
-        l1_ratio: float = 0.0,
-        penalty_factor: Any = None,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(
-            alpha=alpha, fit_intercept=fit_intercept, solver=solver, max_iter=max_iter,
-            tol=tol, warm_start=warm_start, verbose=verbose, l1_ratio=l1_ratio,
-            penalty_factor=penalty_factor, device=device,
-        )  # fmt: skip
-        self.power = power
-        self.link = link
+    power: float = 0.0
+    link: str = "auto"
 
     def _family(self) -> tuple[float, str]:
         return float(self.power), check_family(float(self.power), self.link)

@@ -8,6 +8,7 @@ the plain estimator would fit it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -17,17 +18,10 @@ from sklearn.utils._param_validation import Interval
 
 from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
-from ._common import (
-    CV_COMMON,
-    FoldProgress,
-    alpha_grid,
-    fit_threads,
-    fold_reports,
-    output_dtype,
-    report_choice,
-    warn_not_converged,
-)
-from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMRegressor, glm_data
+from ._common import fit_threads, output_dtype, warn_not_converged
+from ._folds import FoldProgress, alpha_grid, fold_reports, report_choice
+from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMModel, glm_data
+from ._params import CV_COMMON, PathCVParams, SolverParams
 from ._problem import LinearProblem
 
 __all__ = ["GammaRegressorCV", "PoissonRegressorCV", "TweedieRegressorCV"]
@@ -41,38 +35,16 @@ GLM_CV_PARAMS: dict[str, list[Any]] = {
 }
 
 
-class _GLMRegressorCV(_GLMRegressor):
+@dataclass(eq=False, repr=False, kw_only=True)
+class _GLMRegressorCV(_GLMModel, SolverParams, PathCVParams):
     """``fit`` by cross-validation over ``alphas``; prediction and score as the plain
     estimator's."""
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = GLM_CV_PARAMS
 
-    def __init__(
-        self,
-        *,
-        l1_ratio: float = 0.5,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        max_iter: int = 100,
-        tol: float = 1e-4,
-        cv: Any = None,
-        selection_rule: str = "min",
-        verbose: int = 0,
-        penalty_factor: Any = None,
-        device: str = "cpu",
-    ) -> None:
-        self.l1_ratio = l1_ratio
-        self.eps = eps
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.cv = cv
-        self.selection_rule = selection_rule
-        self.verbose = verbose
-        self.penalty_factor = penalty_factor
-        self.device = device
+    max_iter: int = 100
+    l1_ratio: float = 0.5
+    penalty_factor: Any = None
 
     def _problem(self, loss: Any, finish: bool = False) -> LinearProblem:
         return LinearProblem(
@@ -190,36 +162,15 @@ class GammaRegressorCV(_GLMRegressorCV):
         return 2.0, "log"
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class TweedieRegressorCV(_GLMRegressorCV):
     """:class:`~shrinkage.linear.TweedieRegressor` with ``alpha`` chosen by cross-validation;
     ``power`` and ``link`` as there, the others as :class:`PoissonRegressorCV`."""
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**GLM_CV_PARAMS, **TWEEDIE_PARAMS}
 
-    def __init__(
-        self,
-        *,
-        power: float = 0.0,
-        link: str = "auto",
-        l1_ratio: float = 0.5,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        max_iter: int = 100,
-        tol: float = 1e-4,
-        cv: Any = None,
-        selection_rule: str = "min",
-        verbose: int = 0,
-        penalty_factor: Any = None,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(
-            l1_ratio=l1_ratio, eps=eps, alphas=alphas, fit_intercept=fit_intercept,
-            max_iter=max_iter, tol=tol, cv=cv, selection_rule=selection_rule, verbose=verbose,
-            penalty_factor=penalty_factor, device=device,
-        )  # fmt: skip
-        self.power = power
-        self.link = link
+    power: float = 0.0
+    link: str = "auto"
 
     def _family(self) -> tuple[float, str]:
         return float(self.power), check_family(float(self.power), self.link)

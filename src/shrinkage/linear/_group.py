@@ -11,6 +11,7 @@ path problem, which the estimators and :func:`shrinkage.path` fit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -25,9 +26,10 @@ from .._validation import check_device
 from ..path import Evaluation, FitInfo, PathProblem, Score
 from ._base import LinearRegressorMixin
 from ._bound_datafits import SquaredLoss
-from ._common import COMMON, fit_threads, output_dtype, regression_data, warn_not_converged
+from ._common import fit_threads, output_dtype, regression_data, warn_not_converged
 from ._design import GramStats
 from ._group_penalty import GroupPenalty, sparse_group_alpha_max
+from ._params import COMMON, SolverParams
 from ._problem import LinearProblem, as_problem_kwargs
 from ._solver import solve
 
@@ -233,7 +235,8 @@ class GroupProblem(PathProblem):
         return self.linear.coefficients(w)
 
 
-class GroupLasso(LinearRegressorMixin, BaseEstimator):
+@dataclass(eq=False, repr=False, kw_only=True)
+class GroupLasso(LinearRegressorMixin, BaseEstimator, SolverParams):
     """Linear regression with the group lasso, or the sparse-group lasso given ``l1_ratio``
     (see :class:`GroupProblem`); the estimator, where :class:`shrinkage.GroupLasso` is the
     penalty.
@@ -267,24 +270,9 @@ class GroupLasso(LinearRegressorMixin, BaseEstimator):
         **COMMON,
     }
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        groups: Any = None,
-        l1_ratio: float = 0.0,
-        fit_intercept: bool = True,
-        tol: float = 1e-4,
-        max_iter: int = 1000,
-        device: str = "cpu",
-    ) -> None:
-        self.alpha = alpha
-        self.groups = groups
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.device = device
+    alpha: float = field(default=1.0, kw_only=False)
+    groups: Any = None
+    l1_ratio: float = 0.0
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLasso:
         """Fit the model.

@@ -9,6 +9,7 @@ error on its held-out part; the chosen strength is refitted on all the data exac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -20,23 +21,18 @@ from sklearn.utils._param_validation import Interval
 from .._validation import check_device
 from ..path import PathPoint, path
 from ._base import LinearRegressorMixin
-from ._common import (
-    CV_COMMON,
-    FoldProgress,
-    alpha_grid,
-    check_l1_ratios,
-    fit_threads,
-    fold_reports,
-    report_choice,
-)
+from ._common import fit_threads
 from ._cv import choose_on_folds, fold_statistics
+from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
 from ._group import GroupLasso, GroupProblem, group_data
+from ._params import CV_COMMON, PathCVParams, SolverParams
 from ._problem import as_problem_kwargs
 
 __all__ = ["GroupLassoCV"]
 
 
-class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
+@dataclass(eq=False, repr=False, kw_only=True)
+class GroupLassoCV(LinearRegressorMixin, BaseEstimator, SolverParams, PathCVParams):
     """:class:`~shrinkage.linear.GroupLasso` with ``alpha`` chosen by K-fold CV.
 
     Args:
@@ -74,32 +70,8 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator):
         **CV_COMMON,
     }
 
-    def __init__(
-        self,
-        *,
-        groups: Any = None,
-        l1_ratio: float | list[float] = 0.0,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        cv: Any = None,
-        selection_rule: str = "min",
-        device: str = "cpu",
-        verbose: int = 0,
-    ) -> None:
-        self.groups = groups
-        self.l1_ratio = l1_ratio
-        self.eps = eps
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.cv = cv
-        self.selection_rule = selection_rule
-        self.device = device
-        self.verbose = verbose
+    groups: Any = None
+    l1_ratio: float | list[float] = 0.0
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GroupLassoCV:
         """Cross-validate the grid, pick ``alpha_`` (and ``l1_ratio_``), refit on all the data.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -24,7 +25,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_device
 from ..path import path
 from ._common import (
-    COMMON,
     check_overflow,
     check_penalty_factor,
     check_sample_weight,
@@ -33,6 +33,7 @@ from ._common import (
     output_dtype,
     warn_not_converged,
 )
+from ._params import COMMON, LogisticParams
 from ._problem import LinearProblem, as_problem_kwargs
 
 __all__ = ["LogisticRegression", "logistic_problem", "resolve_penalty"]
@@ -238,7 +239,8 @@ _LOGISTIC: dict[str, list[Any]] = {
 coefficient zero, the intercepts at their optimum)."""
 
 
-class LogisticRegression(LogisticClassifier):
+@dataclass(eq=False, repr=False, kw_only=True)
+class LogisticRegression(LogisticClassifier, LogisticParams):
     """Logistic regression with scikit-learn's objective, L1, L2 or Elastic-Net penalized.
 
     The objective is ``C * sum_i s_i loss_i + r(w)`` with
@@ -279,42 +281,11 @@ class LogisticRegression(LogisticClassifier):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = _LOGISTIC
 
-    def __init__(
-        self,
-        penalty: Any = "deprecated",
-        *,
-        C: float = 1.0,
-        l1_ratio: float | None = 0.0,
-        dual: bool = False,
-        tol: float = 1e-4,
-        fit_intercept: bool = True,
-        intercept_scaling: float = 1,
-        class_weight: Any = None,
-        random_state: Any = None,
-        solver: str = "lbfgs",
-        max_iter: int = 100,
-        verbose: Any = 0,
-        warm_start: bool = False,
-        n_jobs: int | None = None,
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        self.penalty = penalty
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.dual = dual
-        self.tol = tol
-        self.fit_intercept = fit_intercept
-        self.intercept_scaling = intercept_scaling
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.solver = solver
-        self.max_iter = max_iter
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.device = device
-        self.penalty_factor = penalty_factor
+    penalty: Any = field(default="deprecated", kw_only=False)
+    C: float = 1.0
+    l1_ratio: float | None = 0.0
+    intercept_scaling: float = 1
+    warm_start: bool = False
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
         """Fit the model.

@@ -5,6 +5,7 @@ attributes (``use_legacy_attributes``)."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -17,15 +18,13 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from .._validation import check_device
 from ..path import RULES, PathPoint, choose, path
 from ._common import (
-    COMMON,
     check_penalty_factor,
     fit_threads,
-    fold_reports,
     output_dtype,
     refuse_params,
-    report_choice,
     warn_not_converged,
 )
+from ._folds import fold_reports, report_choice
 from ._logistic import (
     _DEPRECATED_PENALTY,
     SOLVERS,
@@ -35,6 +34,7 @@ from ._logistic import (
     logistic_problem,
     strength,
 )
+from ._params import COMMON, LogisticParams
 
 __all__ = ["LogisticRegressionCV"]
 
@@ -86,7 +86,8 @@ def _resolve(penalty: Any, l1_ratios: Any) -> tuple[str, list[float | None]]:
     return name, [None] if l1_ratios is None else [float(r) for r in l1_ratios]
 
 
-class LogisticRegressionCV(LogisticClassifier):
+@dataclass(eq=False, repr=False, kw_only=True)
+class LogisticRegressionCV(LogisticClassifier, LogisticParams):
     """Logistic regression with ``C`` (and ``l1_ratio``) chosen by K-fold CV.
 
     ``Cs`` is an int (that many values log-spaced in ``[1e-4, 1e4]``, as scikit-learn) or a
@@ -127,50 +128,14 @@ class LogisticRegressionCV(LogisticClassifier):
         **COMMON,
     }
 
-    def __init__(
-        self,
-        *,
-        Cs: int | Any = 10,
-        l1_ratios: Any = "warn",
-        fit_intercept: bool = True,
-        cv: Any = None,
-        dual: bool = False,
-        penalty: Any = "deprecated",
-        scoring: Any = "warn",
-        solver: str = "lbfgs",
-        tol: float = 1e-4,
-        max_iter: int = 100,
-        class_weight: Any = None,
-        n_jobs: int | None = None,
-        verbose: Any = 0,
-        refit: bool = True,
-        intercept_scaling: float = 1.0,
-        random_state: Any = None,
-        use_legacy_attributes: Any = "warn",
-        selection_rule: str = "min",
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        self.Cs = Cs
-        self.l1_ratios = l1_ratios
-        self.fit_intercept = fit_intercept
-        self.cv = cv
-        self.dual = dual
-        self.penalty = penalty
-        self.scoring = scoring
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-        self.refit = refit
-        self.intercept_scaling = intercept_scaling
-        self.random_state = random_state
-        self.use_legacy_attributes = use_legacy_attributes
-        self.selection_rule = selection_rule
-        self.device = device
-        self.penalty_factor = penalty_factor
+    Cs: int | Any = 10
+    l1_ratios: Any = "warn"
+    cv: Any = None
+    penalty: Any = "deprecated"
+    scoring: Any = "warn"
+    refit: bool = True
+    use_legacy_attributes: Any = "warn"
+    selection_rule: str = "min"
 
     def _scoring(self) -> Any:
         if isinstance(self.scoring, str) and self.scoring == "warn":

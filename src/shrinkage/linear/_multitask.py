@@ -12,7 +12,7 @@ at ``tol * ||Y||_F^2 / n`` as scikit-learn's coordinate descent does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -26,7 +26,6 @@ from torch import Tensor
 from .._validation import check_device
 from ._base import LinearRegressorMixin
 from ._common import (
-    COMMON,
     check_overflow,
     check_sample_weight,
     fit_threads,
@@ -37,6 +36,7 @@ from ._common import (
 from ._design import SparseDesign, as_tensor, is_sparse
 from ._group_penalty import GroupPenalty
 from ._multitask_datafit import MultiTaskQuadratic
+from ._params import COMMON, CoordinateDescentParams, SolverParams
 from ._solver import Solution, solve
 
 __all__ = [
@@ -226,7 +226,8 @@ class MultiTaskRegressor(LinearRegressorMixin, BaseEstimator):
         return tags
 
 
-class MultiTaskElasticNet(MultiTaskRegressor):
+@dataclass(eq=False, repr=False, kw_only=True)
+class MultiTaskElasticNet(MultiTaskRegressor, SolverParams, CoordinateDescentParams):
     """Multi-task Elastic Net (see the module docstring), scikit-learn's estimator of the
     name, solved in torch.
 
@@ -261,30 +262,9 @@ class MultiTaskElasticNet(MultiTaskRegressor):
         **MULTITASK_PARAMS,
     }
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        l1_ratio: float = 0.5,
-        fit_intercept: bool = True,
-        copy_X: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        device: str = "cpu",
-    ) -> None:
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.copy_X = copy_X
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.selection = selection
-        self.device = device
+    alpha: float = field(default=1.0, kw_only=False)
+    l1_ratio: float = 0.5
+    warm_start: bool = False
 
     def _l1_ratio(self) -> float:
         return float(self.l1_ratio)
@@ -319,6 +299,7 @@ class MultiTaskElasticNet(MultiTaskRegressor):
         return self
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class MultiTaskLasso(MultiTaskElasticNet):
     """Multi-task Lasso: :class:`MultiTaskElasticNet` with ``l1_ratio=1``; the same
     parameters but ``l1_ratio``, and the same attributes."""
@@ -329,28 +310,4 @@ class MultiTaskLasso(MultiTaskElasticNet):
         **MULTITASK_PARAMS,
     }
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        fit_intercept: bool = True,
-        copy_X: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        device: str = "cpu",
-    ) -> None:
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.copy_X = copy_X
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.selection = selection
-        self.device = device
-
-    def _l1_ratio(self) -> float:
-        return 1.0
+    l1_ratio: float = field(default=1.0, init=False)

@@ -9,6 +9,7 @@ data exactly as :class:`~shrinkage.linear.MultiTaskElasticNet` would fit it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -18,18 +19,9 @@ from sklearn.utils._param_validation import Interval
 
 from .._validation import check_device
 from ..path import choose
-from ._common import (
-    CV_COMMON,
-    FoldProgress,
-    alpha_grid,
-    check_l1_ratios,
-    fit_threads,
-    fold_reports,
-    output_dtype,
-    refuse_params,
-    report_choice,
-)
+from ._common import fit_threads, output_dtype, refuse_params
 from ._design import held_out_product
+from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
 from ._multitask import (
     MULTITASK_PARAMS,
     MultiTaskData,
@@ -37,11 +29,15 @@ from ._multitask import (
     fit_multitask,
     tasks_data,
 )
+from ._params import CV_COMMON, CoordinateDescentParams, PathCVParams, SolverParams
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
 
-class MultiTaskElasticNetCV(MultiTaskRegressor):
+@dataclass(eq=False, repr=False, kw_only=True)
+class MultiTaskElasticNetCV(
+    MultiTaskRegressor, SolverParams, CoordinateDescentParams, PathCVParams
+):
     """:class:`~shrinkage.linear.MultiTaskElasticNet` with ``alpha`` chosen by K-fold CV.
 
     Args:
@@ -71,38 +67,8 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         **MULTITASK_PARAMS,
     }
 
-    def __init__(
-        self,
-        *,
-        l1_ratio: float | list[float] = 0.5,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        cv: Any = None,
-        copy_X: bool = True,
-        verbose: Any = 0,
-        n_jobs: int | None = None,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        selection_rule: str = "min",
-        device: str = "cpu",
-    ) -> None:
-        self.l1_ratio = l1_ratio
-        self.eps = eps
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.cv = cv
-        self.copy_X = copy_X
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.selection = selection
-        self.selection_rule = selection_rule
-        self.device = device
+    l1_ratio: float | list[float] = 0.5
+    n_jobs: int | None = None
 
     def _ratios(self) -> list[float]:
         return check_l1_ratios(self.l1_ratio)
@@ -195,6 +161,7 @@ class MultiTaskElasticNetCV(MultiTaskRegressor):
         return np.asarray(errors)
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class MultiTaskLassoCV(MultiTaskElasticNetCV):
     """:class:`~shrinkage.linear.MultiTaskLasso` with ``alpha`` chosen by K-fold CV;
     :class:`MultiTaskElasticNetCV` with ``l1_ratio=1`` and the same attributes."""
@@ -205,36 +172,5 @@ class MultiTaskLassoCV(MultiTaskElasticNetCV):
         if key != "l1_ratio"
     }
 
-    def __init__(
-        self,
-        *,
-        eps: float = 1e-3,
-        alphas: int | Any = 100,
-        fit_intercept: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        copy_X: bool = True,
-        cv: Any = None,
-        verbose: Any = False,
-        n_jobs: int | None = None,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        selection_rule: str = "min",
-        device: str = "cpu",
-    ) -> None:
-        self.eps = eps
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.copy_X = copy_X
-        self.cv = cv
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.selection = selection
-        self.selection_rule = selection_rule
-        self.device = device
-
-    def _ratios(self) -> list[float]:
-        return [1.0]
+    l1_ratio: float | list[float] = field(default=1.0, init=False)
+    verbose: Any = False

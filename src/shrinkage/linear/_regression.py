@@ -8,6 +8,7 @@ constrains the coefficients to be ``>= 0``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -21,8 +22,6 @@ from .._validation import check_device
 from ..path import PathPoint, path
 from ._base import LinearRegressorMixin
 from ._common import (
-    ACCEPTED,
-    COMMON,
     check_penalty_factor,
     check_precomputed_gram,
     fit_threads,
@@ -33,6 +32,7 @@ from ._common import (
     warn_not_converged,
 )
 from ._design import GramStats, SparseDesign
+from ._params import ACCEPTED, COMMON, CoordinateDescentParams, SolverParams
 from ._problem import LinearProblem, as_problem_kwargs
 
 __all__ = ["ElasticNet", "Lasso", "Ridge"]
@@ -179,7 +179,8 @@ _ENET: dict[str, list[Any]] = {
 }
 
 
-class ElasticNet(_LinearRegressorBase):
+@dataclass(eq=False, repr=False, kw_only=True)
+class ElasticNet(_LinearRegressorBase, SolverParams, CoordinateDescentParams):
     """Linear regression with the Elastic-Net penalty (scikit-learn's objective)::
 
         sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * l1_ratio * ||w||_1
@@ -211,41 +212,18 @@ class ElasticNet(_LinearRegressorBase):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = _ENET
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        l1_ratio: float = 0.5,
-        fit_intercept: bool = True,
-        precompute: Any = False,
-        max_iter: int = 1000,
-        copy_X: bool = True,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        positive: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.precompute = precompute
-        self.max_iter = max_iter
-        self.copy_X = copy_X
-        self.tol = tol
-        self.warm_start = warm_start
-        self.positive = positive
-        self.random_state = random_state
-        self.selection = selection
-        self.device = device
-        self.penalty_factor = penalty_factor
+    alpha: float = field(default=1.0, kw_only=False)
+    l1_ratio: float = 0.5
+    precompute: Any = False
+    warm_start: bool = False
+    positive: bool = False
+    penalty_factor: Any = None
 
     def _l1_ratio(self) -> float:
         return float(self.l1_ratio)
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class Lasso(ElasticNet):
     """Lasso: ``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * ||w||_1`` (ElasticNet
     with ``l1_ratio=1``). Same parameters and attributes as :class:`ElasticNet`."""
@@ -254,34 +232,11 @@ class Lasso(ElasticNet):
         k: v for k, v in _ENET.items() if k != "l1_ratio"
     }
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        fit_intercept: bool = True,
-        precompute: Any = False,
-        copy_X: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-4,
-        warm_start: bool = False,
-        positive: bool = False,
-        random_state: Any = None,
-        selection: str = "cyclic",
-        device: str = "cpu",
-        penalty_factor: Any = None,
-    ) -> None:
-        super().__init__(
-            alpha, l1_ratio=1.0, fit_intercept=fit_intercept, precompute=precompute,
-            copy_X=copy_X, max_iter=max_iter, tol=tol, warm_start=warm_start,
-            positive=positive, random_state=random_state, selection=selection, device=device,
-            penalty_factor=penalty_factor,
-        )  # fmt: skip
-
-    def _l1_ratio(self) -> float:
-        return 1.0
+    l1_ratio: float = field(default=1.0, init=False)
 
 
-class Ridge(LinearRegressorMixin, BaseEstimator):
+@dataclass(eq=False, repr=False, kw_only=True)
+class Ridge(LinearRegressorMixin, BaseEstimator, SolverParams):
     """Ridge regression, scikit-learn's objective ``sum_i s_i (y_i - x_i^T w - b)^2 + alpha *
     ||w||_2^2`` with sample weights ``s``, solved exactly in torch: a Cholesky factorisation
     of ``X^T S X + alpha I`` (``n >= p``) or of ``X X^T + alpha I`` (``p > n``), the
@@ -309,28 +264,12 @@ class Ridge(LinearRegressorMixin, BaseEstimator):
         "device": [str, torch.device],
     }
 
-    def __init__(
-        self,
-        alpha: Any = 1.0,
-        *,
-        fit_intercept: bool = True,
-        copy_X: bool = True,
-        max_iter: int | None = None,
-        tol: float = 1e-4,
-        solver: str = "auto",
-        positive: bool = False,
-        random_state: Any = None,
-        device: str = "cpu",
-    ) -> None:
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.copy_X = copy_X
-        self.max_iter = max_iter
-        self.tol = tol
-        self.solver = solver
-        self.positive = positive
-        self.random_state = random_state
-        self.device = device
+    alpha: Any = field(default=1.0, kw_only=False)
+    copy_X: bool = True
+    max_iter: int | None = None  # type: ignore[assignment]  # scikit-learn: None, unused
+    solver: str = "auto"
+    positive: bool = False
+    random_state: Any = None
 
     def _alphas(self, n_targets: int) -> np.ndarray:
         alphas = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))

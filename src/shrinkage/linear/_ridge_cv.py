@@ -18,6 +18,7 @@ which its ``"auto"`` picks there), several times faster than the SVD of a wide m
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -52,6 +53,7 @@ class _Identity(BaseEstimator):
         return True
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class RidgeCV(LinearRegressorMixin, BaseEstimator):
     """Ridge regression with ``alpha`` chosen from ``alphas`` by cross-validation.
 
@@ -86,10 +88,6 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         0.1
     """
 
-    alpha_: Any
-    best_score_: Any
-    cv_results_: np.ndarray
-
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alphas": ["array-like", Real],
         "fit_intercept": ["boolean"],
@@ -100,24 +98,13 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         "alpha_per_target": ["boolean"],
     }
 
-    def __init__(
-        self,
-        alphas: Any = (0.1, 1.0, 10.0),
-        *,
-        fit_intercept: bool = True,
-        scoring: Any = None,
-        cv: Any = None,
-        gcv_mode: str | None = None,
-        store_cv_results: bool = False,
-        alpha_per_target: bool = False,
-    ) -> None:
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-        self.scoring = scoring
-        self.cv = cv
-        self.gcv_mode = gcv_mode
-        self.store_cv_results = store_cv_results
-        self.alpha_per_target = alpha_per_target
+    alphas: Any = field(default=(0.1, 1.0, 10.0), kw_only=False)
+    fit_intercept: bool = True
+    scoring: Any = None
+    cv: Any = None
+    gcv_mode: str | None = None
+    store_cv_results: bool = False
+    alpha_per_target: bool = False
 
     def _grid(self) -> np.ndarray:
         """``alphas`` checked as scikit-learn checks them: each a real number, ``> 0`` for
@@ -176,8 +163,8 @@ class RidgeCV(LinearRegressorMixin, BaseEstimator):
         )  # fmt: skip
         search.fit(X, y, sample_weight=sample_weight)
         best = search.best_estimator_
-        self.alpha_ = float(search.best_params_["alpha"])
-        self.best_score_ = search.best_score_
+        self.alpha_: Any = float(search.best_params_["alpha"])
+        self.best_score_: Any = search.best_score_
         self.coef_, self.intercept_ = best.coef_, best.intercept_
         self.n_features_in_ = best.n_features_in_
         if hasattr(best, "feature_names_in_"):

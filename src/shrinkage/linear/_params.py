@@ -1,0 +1,120 @@
+"""The parameters the linear estimators share, each declared once with its type, default and
+constraint.
+
+scikit-learn reads an estimator's parameters from the signature of its ``__init__``, and that
+``__init__`` must only store them. Each estimator of :mod:`shrinkage.linear` is therefore a
+dataclass (``eq=False``, ``repr=False``: scikit-learn's identity and ``__repr__`` stay), built
+from the groups below and its own fields: its ``__init__`` is that store by construction, and
+a parameter two estimators share is written once.
+
+* :class:`SolverParams`: what every solver-backed estimator takes;
+* :class:`CoordinateDescentParams`: scikit-learn's coordinate-descent options, accepted and
+  not used;
+* :class:`PathCVParams`: the strength grid of the cross-validated estimators and its choice;
+* :class:`LogisticParams`: what the plain and cross-validated logistic models share.
+
+A subclass that fixes a parameter (``Lasso`` fixes ``l1_ratio = 1``) redeclares it with
+``field(default=..., init=False)``: out of the signature, read from the class.
+
+Example:
+    >>> from shrinkage.linear import Lasso
+    >>> sorted(Lasso(0.1).get_params())[:4]
+    ['alpha', 'copy_X', 'device', 'fit_intercept']
+    >>> Lasso.l1_ratio
+    1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..path import RULES
+
+__all__ = [
+    "ACCEPTED",
+    "COMMON",
+    "CV_COMMON",
+    "CoordinateDescentParams",
+    "LogisticParams",
+    "PathCVParams",
+    "SolverParams",
+]
+
+COMMON: dict[str, list[Any]] = {
+    "fit_intercept": ["boolean"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+}
+"""The constraints of :class:`SolverParams` (scikit-learn's ``_parameter_constraints``)."""
+
+ACCEPTED: dict[str, list[Any]] = {
+    "precompute": ["boolean", StrOptions({"auto"}), "array-like"],
+    "copy_X": ["boolean"],
+    "random_state": ["random_state"],
+    "selection": [StrOptions({"cyclic", "random"})],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
+}
+"""scikit-learn's solver parameters: accepted, and they do not change the answer."""
+
+CV_COMMON: dict[str, list[Any]] = {
+    "eps": [Interval(Real, 0, None, closed="neither")],
+    "cv": ["cv_object"],
+    "selection_rule": [StrOptions(set(RULES))],
+    **COMMON,
+}
+"""The constraints of :class:`PathCVParams` and :class:`SolverParams`."""
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class SolverParams:
+    """The intercept, the solver's budget and tolerance, and the torch device it runs on."""
+
+    fit_intercept: bool = True
+    max_iter: int = 1000
+    tol: float = 1e-4
+    device: str = "cpu"
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class CoordinateDescentParams:
+    """scikit-learn's coordinate-descent options: accepted, and they do not change the answer."""
+
+    copy_X: bool = True
+    random_state: Any = None
+    selection: str = "cyclic"
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class PathCVParams:
+    """The grid of strengths (``alphas`` of them, down to ``eps`` times the largest, or the
+    values given), the folds ``cv``, the rule that picks one, and how much is printed."""
+
+    eps: float = 1e-3
+    alphas: int | Any = 100
+    cv: Any = None
+    selection_rule: str = "min"
+    verbose: Any = 0
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class LogisticParams(SolverParams):
+    """scikit-learn's logistic-regression options (``dual``, ``intercept_scaling``, ``solver``,
+    ``random_state``, ``verbose``, ``n_jobs`` accepted, the same problem solved whatever they
+    say), ``class_weight``, and glmnet's ``penalty_factor``."""
+
+    max_iter: int = 100
+    dual: bool = False
+    intercept_scaling: float = 1.0
+    class_weight: Any = None
+    random_state: Any = None
+    solver: str = "lbfgs"
+    verbose: Any = 0
+    n_jobs: int | None = None
+    penalty_factor: Any = None
