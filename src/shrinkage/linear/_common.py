@@ -192,13 +192,7 @@ def row_mean(X: Any, weights: np.ndarray | None) -> np.ndarray:
 
 
 def regression_data(
-    estimator: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    *,
-    reset: bool = True,
-    multi_output: bool = True,
+    estimator: Any, X: Any, y: Any, sample_weight: Any, *, multi_output: bool = True
 ) -> tuple[Any, np.ndarray, np.ndarray | None]:
     """``X`` (dense or CSR/CSC), ``y`` (``[n]``, or ``[n, targets]`` when ``multi_output``)
     and the sample weights, checked."""
@@ -210,7 +204,6 @@ def regression_data(
         dtype=[np.float64, np.float32],
         y_numeric=True,
         multi_output=multi_output,
-        reset=reset,
     )
     check_overflow(X)
     return X, np.asarray(y, dtype=np.float64), check_sample_weight(sample_weight, X.shape[0])

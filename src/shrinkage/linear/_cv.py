@@ -14,18 +14,17 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from .._validation import check_device
 from ..path import PathPoint, choose_from_paths, path
 from ._base import LinearRegressorMixin
 from ._common import (
-    check_overflow,
     check_penalty_factor,
-    check_sample_weight,
     fit_threads,
     output_dtype,
     refuse_params,
+    regression_data,
     warn_not_converged,
 )
 from ._design import GramStats
@@ -191,18 +190,12 @@ class ElasticNetCV(
         refuse_params(self, params)
         self._validate_params()
         device = check_device(self.device)
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
-            y_numeric=True,
-            multi_output=True,
-        )  # fmt: skip
+        X, y, weights = regression_data(self, X, y, sample_weight)
         if y.ndim > 1 and y.shape[1] > 1:
             raise ValueError(f"For multi-task outputs, use MultiTask{type(self).__name__}")
-        y = column_or_1d(y, warn=True).astype(np.float64)
-        check_overflow(X)
+        y = column_or_1d(y, warn=True)
         self._factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         with fit_threads(X):  # on the threads the data are worth
-            weights = check_sample_weight(sample_weight, X.shape[0])
             ratios = self._l1_ratios()
             rows = np.arange(X.shape[0])  # each fold as index arrays (given so, or as masks)
             folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
