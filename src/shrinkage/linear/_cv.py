@@ -10,14 +10,12 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import column_or_1d
 
 from .._validation import check_device
-from ..path import PathPoint, choose_from_paths, path
+from ..path import path
 from ._base import LinearRegressorMixin
 from ._common import (
     check_penalty_factor,
@@ -28,91 +26,22 @@ from ._common import (
     warn_not_converged,
 )
 from ._design import GramStats
-from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
+from ._folds import FoldData, FoldPaths, alpha_grid
 from ._params import ACCEPTED, CV_COMMON, CoordinateDescentParams, PathCVParams, SolverParams
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
-__all__ = ["ElasticNetCV", "FoldChoice", "LassoCV", "choose_on_folds", "fold_statistics"]
-
-
-@dataclass(frozen=True)
-class FoldChoice:
-    """What cross-validation over ``l1_ratio`` and ``alpha`` chose.
-
-    Attributes:
-        l1_ratio: the chosen ratio; alpha: the chosen strength.
-        mse_path: the held-out errors, ``[n_alphas, n_folds]`` (one ratio) or ``[n_l1_ratio,
-            n_alphas, n_folds]``.
-    """
-
-    l1_ratio: float
-    alpha: float
-    mse_path: np.ndarray
-
-
-def choose_on_folds(
-    ratios: list[float],
-    grids: list[np.ndarray],
-    fold_points: list[list[list[PathPoint]]],
-    rule: str,
-) -> FoldChoice:
-    """The best ``l1_ratio`` by its lowest mean held-out error (the first on ties), then
-    ``alpha`` on its grid by ``rule`` (``"min"`` or ``"1se"``).
-
-    Args:
-        ratios: ``[n_l1_ratio]``; grids: each ratio's ``[n_alphas]`` strengths.
-        fold_points: per ratio, per fold, the path's points scored on the held-out rows.
-        rule: the selection rule.
-
-    Returns:
-        The :class:`FoldChoice`.
-    """
-    choices = [choose_from_paths(per_fold) for per_fold in fold_points]
-    best = int(np.argmin([float(np.nanmin(c.mean)) for c in choices]))
-    index = choices[best].index(rule)
-    mse = np.array(
-        [[[p.val_loss for p in points] for points in per_fold] for per_fold in fold_points],
-        dtype=float,
-    )  # [n_l1_ratio, n_folds, n_alphas]
-    return FoldChoice(ratios[best], float(grids[best][index]), np.squeeze(np.moveaxis(mse, 2, 1)))
-
-
-def fold_statistics(
-    X: Any,
-    y: np.ndarray,
-    weights: np.ndarray | None,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    device: torch.device,
-) -> tuple[GramStats | None, list[GramStats]]:
-    """With ``n >> p``, the squared loss's Gram statistics for cross-validation: each fold's
-    training part is then the whole data's less the fold's, without a pass over its rows.
-
-    Args:
-        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
-        folds: ``(train, test)`` row indices.
-        device: where the statistics live.
-
-    Returns:
-        ``(whole, per_fold)``: the whole data's statistics (the folds' sum, when they
-        partition the rows) and each held-out fold's; ``(None, [])`` when a training part
-        has fewer rows than features.
-    """
-    if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
-        return None, []
-    fold_stats = [
-        GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
-        for _, test in folds
-    ]
-    tests = np.sort(np.concatenate([test for _, test in folds]))
-    if np.array_equal(tests, np.arange(X.shape[0])):
-        return sum(fold_stats[1:], fold_stats[0]), fold_stats
-    return GramStats.of(X, y, weights, device), fold_stats
+__all__ = ["ElasticNetCV", "LassoCV"]
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
 class ElasticNetCV(
-    LinearRegressorMixin, BaseEstimator, SolverParams, CoordinateDescentParams, PathCVParams
+    FoldPaths,
+    LinearRegressorMixin,
+    BaseEstimator,
+    SolverParams,
+    CoordinateDescentParams,
+    PathCVParams,
 ):
     """Elastic Net with ``alpha`` (and ``l1_ratio``, given a list) chosen by K-fold CV.
 
@@ -152,9 +81,6 @@ class ElasticNetCV(
     n_jobs: int | None = None
     positive: bool = False
     penalty_factor: Any = None
-
-    def _l1_ratios(self) -> list[float]:
-        return check_l1_ratios(self.l1_ratio)
 
     def _alpha_max(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None, stats: GramStats | None
@@ -196,69 +122,29 @@ class ElasticNetCV(
         y = column_or_1d(y, warn=True)
         self._factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         with fit_threads(X):  # on the threads the data are worth
-            ratios = self._l1_ratios()
-            rows = np.arange(X.shape[0])  # each fold as index arrays (given so, or as masks)
-            folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
-            stats, fold_stats = fold_statistics(X, y, weights, folds, device)
-            alpha_max = cache(lambda: self._alpha_max(X, y, weights, stats))
-
-            grids, fold_points = [], []
-            for ratio in ratios:
-                grid = alpha_grid(self.alphas, self.eps, ratio, alpha_max)
-                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
-                data = (X, y, weights, folds, stats, fold_stats)
-                fold_points.append(self._fold_paths(data, ratio, grid, reports))
-                grids.append(grid)
-            choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
+            data = FoldData.split(X, y, weights, self.cv, device)
+            choice, grids = self._choose_on_folds(data)
             self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
             self.mse_path_ = choice.mse_path
-            shown_ratio = choice.l1_ratio if len(ratios) > 1 else None
-            report_choice(self, alpha_=choice.alpha, l1_ratio_=shown_ratio)
-            several = isinstance(self.alphas, Integral) and len(ratios) > 1
+            several = isinstance(self.alphas, Integral) and len(grids) > 1
             self.alphas_ = np.asarray(grids) if several else np.asarray(grids[0])
-            self._refit(X, y, sample_weight, stats)
+            self._refit(X, y, sample_weight, data.stats)
             return self
 
-    def _fold_paths(
-        self,
-        data: tuple[Any, ...],
-        ratio: float,
-        grid: np.ndarray,
-        reports: list[FoldProgress | None],
-    ) -> list[list[PathPoint]]:
-        """Each fold's path at one ``l1_ratio``.
+    def _grids(self, data: FoldData, ratios: list[float]) -> list[np.ndarray]:
+        """Each ratio's ``alphas``: given, or down from ``alpha_max / ratio``, ``alpha_max``
+        computed once on the whole data (:meth:`_alpha_max`)."""
+        alpha_max = cache(lambda: self._alpha_max(data.X, data.y, data.weights, data.stats))
+        return [alpha_grid(self.alphas, self.eps, ratio, alpha_max) for ratio in ratios]
 
-        Args:
-            data: ``(X, y, weights, folds, stats, fold_stats)`` as :meth:`fit` holds them.
-            ratio: the ``l1_ratio``.
-            grid: the alphas, strongest first.
-            reports: each fold's progress report (:func:`fold_reports`).
-
-        Returns:
-            One path per fold. With Gram statistics a fold's problem is the whole data's
-            less the fold's; otherwise it is built on the fold's rows.
-        """
-        X, y, weights, folds, stats, fold_stats = data
-        per_fold = []
-        for k, (train, test) in enumerate(folds):
-            w_test = None if weights is None else weights[test]
-            validation: tuple[Any, ...] = (X[test], y[test], w_test)
-            if stats is not None:  # the training part's Gram: the whole minus the fold
-                validation = (fold_stats[k], None)
-                problem = self._from_stats(stats - fold_stats[k], ratio)
-            else:
-                problem = self._problem(X, y, weights, train, ratio)
-            per_fold.append(path(problem, grid, validation=validation, progress=reports[k]))
-        return per_fold
-
-    def _problem(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, train: Any, ratio: float
+    def _on_rows(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
     ) -> LinearProblem:
-        """The squared-loss problem on the rows ``train`` (an index array: ``X[train]`` is a
+        """The squared-loss problem on the rows ``rows`` (an index array: ``X[rows]`` is a
         copy, the fold's own, centred in place)."""
         return LinearProblem(
-            X[train], y[train], loss="squared", l1_ratio=ratio,
-            sample_weight=None if weights is None else weights[train],
+            X[rows], y[rows], loss="squared", l1_ratio=ratio,
+            sample_weight=None if weights is None else weights[rows],
             positive=bool(self.positive), copy_X=False,
             penalty_factor=self._factor, **as_problem_kwargs(self),
         )  # fmt: skip

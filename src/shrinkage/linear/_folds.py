@@ -1,5 +1,6 @@
 """What the cross-validated estimators share: the grid of strengths and the ``l1_ratio`` values
-they try, and the progress lines their ``verbose`` asks for.
+they try, the folds' Gram statistics, the choice on the held-out errors, and the progress
+lines their ``verbose`` asks for.
 
 ``verbose=1`` writes a line on standard error as each fold's path ends and one for the choice
 before the refit; ``verbose=2`` a line per point too (:func:`fold_reports`).
@@ -14,15 +15,23 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import torch
+from sklearn.model_selection import check_cv
 from sklearn.utils import check_scalar
 
-from ..path import PathPoint, lambda_grid
+from ..path import PathPoint, PathProblem, choose_from_paths, lambda_grid, path
+from ._design import GramStats
 
 __all__ = [
+    "FoldChoice",
+    "FoldData",
+    "FoldPaths",
     "FoldProgress",
     "alpha_grid",
     "check_l1_ratios",
+    "choose_on_folds",
     "fold_reports",
+    "fold_statistics",
     "report",
     "report_choice",
 ]
@@ -204,3 +213,171 @@ def alpha_grid(
     if top <= _RESOLUTION:
         return np.full(int(alphas), _RESOLUTION)
     return lambda_grid(top, int(alphas), eps)
+
+
+@dataclass(frozen=True)
+class FoldChoice:
+    """What cross-validation over ``l1_ratio`` and ``alpha`` chose.
+
+    Attributes:
+        l1_ratio: the chosen ratio; alpha: the chosen strength.
+        mse_path: the held-out errors, ``[n_alphas, n_folds]`` (one ratio) or ``[n_l1_ratio,
+            n_alphas, n_folds]``.
+    """
+
+    l1_ratio: float
+    alpha: float
+    mse_path: np.ndarray
+
+
+def choose_on_folds(
+    ratios: list[float],
+    grids: list[np.ndarray],
+    fold_points: list[list[list[PathPoint]]],
+    rule: str,
+) -> FoldChoice:
+    """The best ``l1_ratio`` by its lowest mean held-out error (the first on ties), then
+    ``alpha`` on its grid by ``rule`` (``"min"`` or ``"1se"``).
+
+    Args:
+        ratios: ``[n_l1_ratio]``; grids: each ratio's ``[n_alphas]`` strengths.
+        fold_points: per ratio, per fold, the path's points scored on the held-out rows.
+        rule: the selection rule.
+
+    Returns:
+        The :class:`FoldChoice`.
+    """
+    choices = [choose_from_paths(per_fold) for per_fold in fold_points]
+    best = int(np.argmin([float(np.nanmin(c.mean)) for c in choices]))
+    index = choices[best].index(rule)
+    mse = np.array(
+        [[[p.val_loss for p in points] for points in per_fold] for per_fold in fold_points],
+        dtype=float,
+    )  # [n_l1_ratio, n_folds, n_alphas]
+    return FoldChoice(ratios[best], float(grids[best][index]), np.squeeze(np.moveaxis(mse, 2, 1)))
+
+
+def fold_statistics(
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    device: torch.device,
+) -> tuple[GramStats | None, list[GramStats]]:
+    """With ``n >> p``, the squared loss's Gram statistics for cross-validation: each fold's
+    training part is then the whole data's less the fold's, without a pass over its rows.
+
+    Args:
+        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
+        folds: ``(train, test)`` row indices.
+        device: where the statistics live.
+
+    Returns:
+        ``(whole, per_fold)``: the whole data's statistics (the folds' sum, when they
+        partition the rows) and each held-out fold's; ``(None, [])`` when a training part
+        has fewer rows than features.
+    """
+    if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
+        return None, []
+    fold_stats = [
+        GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
+        for _, test in folds
+    ]
+    tests = np.sort(np.concatenate([test for _, test in folds]))
+    if np.array_equal(tests, np.arange(X.shape[0])):
+        return sum(fold_stats[1:], fold_stats[0]), fold_stats
+    return GramStats.of(X, y, weights, device), fold_stats
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """The checked data of a cross-validated fit, its folds, and (with ``n >> p``) the Gram
+    statistics of the whole data and of each held-out fold (:func:`fold_statistics`).
+
+    Attributes:
+        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
+        folds: ``(train, test)`` row indices.
+        stats: the whole data's statistics, or ``None``; fold_stats: each fold's.
+    """
+
+    X: Any
+    y: np.ndarray
+    weights: np.ndarray | None
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    stats: GramStats | None
+    fold_stats: list[GramStats]
+
+    @classmethod
+    def split(
+        cls, X: Any, y: np.ndarray, weights: np.ndarray | None, cv: Any, device: torch.device
+    ) -> FoldData:
+        """The folds of scikit-learn's ``cv`` as index arrays, and their statistics."""
+        rows = np.arange(X.shape[0])
+        folds = [(rows[train], rows[test]) for train, test in check_cv(cv).split(X, y)]
+        stats, fold_stats = fold_statistics(X, y, weights, folds, device)
+        return cls(X, y, weights, folds, stats, fold_stats)
+
+
+class FoldPaths:
+    """The K-fold engine of the single-target path estimators (``ElasticNetCV``,
+    ``GroupLassoCV``): each ``l1_ratio``'s grid fitted along a warm-started path on every
+    fold's training part, scored on its held-out rows, and one ``(l1_ratio, alpha)`` chosen.
+
+    A fold's training problem is the whole data's Gram statistics less the fold's when
+    :class:`FoldData` holds them, and is built on the fold's rows otherwise. A subclass
+    supplies the grids and the two ways of building a problem.
+    """
+
+    l1_ratio: Any
+    selection_rule: str
+
+    def _grids(self, data: FoldData, ratios: list[float]) -> list[np.ndarray]:
+        """Each ratio's strengths, largest first."""
+        raise NotImplementedError
+
+    def _from_stats(self, stats: GramStats, ratio: float) -> PathProblem:
+        """The problem whose data are the Gram statistics ``stats``."""
+        raise NotImplementedError
+
+    def _on_rows(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
+    ) -> PathProblem:
+        """The problem on ``X[rows]``, ``y[rows]`` and their weights."""
+        raise NotImplementedError
+
+    def _choose_on_folds(self, data: FoldData) -> tuple[FoldChoice, list[np.ndarray]]:
+        """Cross-validate every ratio's grid and choose.
+
+        Args:
+            data: the data and its folds.
+
+        Returns:
+            ``(choice, grids)``: the :class:`FoldChoice` and each ratio's ``[n_alphas]`` grid.
+        """
+        ratios = check_l1_ratios(self.l1_ratio)
+        grids = self._grids(data, ratios)
+        fold_points = []
+        for ratio, grid in zip(ratios, grids, strict=True):
+            n = len(data.folds)
+            reports = fold_reports(self, grid, n, ratio if len(ratios) > 1 else None)
+            fold_points.append(
+                [self._fold_path(data, k, ratio, grid, reports[k]) for k in range(n)]
+            )
+        choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
+        shown = choice.l1_ratio if len(ratios) > 1 else None
+        report_choice(self, alpha_=choice.alpha, l1_ratio_=shown)
+        return choice, grids
+
+    def _fold_path(
+        self, data: FoldData, k: int, ratio: float, grid: np.ndarray, progress: Any
+    ) -> list[PathPoint]:
+        """Fold ``k``'s warm-started path along ``grid``, scored on its held-out rows."""
+        train, test = data.folds[k]
+        if data.stats is not None:
+            problem = self._from_stats(data.stats - data.fold_stats[k], ratio)
+            validation: tuple[Any, ...] = (data.fold_stats[k], None)
+        else:
+            problem = self._on_rows(data.X, data.y, data.weights, train, ratio)
+            w_test = None if data.weights is None else data.weights[test]
+            validation = (data.X[test], data.y[test], w_test)
+        return path(problem, grid, validation=validation, progress=progress)

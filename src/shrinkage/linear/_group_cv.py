@@ -15,15 +15,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 
 from .._validation import check_device
-from ..path import PathPoint, path
 from ._base import LinearRegressorMixin
 from ._common import fit_threads
-from ._cv import choose_on_folds, fold_statistics
-from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
+from ._design import GramStats
+from ._folds import FoldData, FoldPaths, alpha_grid
 from ._group import GroupLasso, GroupProblem, group_data
 from ._params import CV_COMMON, PathCVParams, SolverParams
 from ._problem import as_problem_kwargs
@@ -32,7 +30,7 @@ __all__ = ["GroupLassoCV"]
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class GroupLassoCV(LinearRegressorMixin, BaseEstimator, SolverParams, PathCVParams):
+class GroupLassoCV(FoldPaths, LinearRegressorMixin, BaseEstimator, SolverParams, PathCVParams):
     """:class:`~shrinkage.linear.GroupLasso` with ``alpha`` chosen by K-fold CV.
 
     Args:
@@ -88,29 +86,11 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator, SolverParams, PathCVPara
         self._validate_params()
         device = check_device(self.device)
         X, y, weights = group_data(self, X, y, sample_weight)
-        rows = np.arange(X.shape[0])
-        folds = [(rows[train], rows[test]) for train, test in check_cv(self.cv).split(X, y)]
-        ratios = check_l1_ratios(self.l1_ratio)
         with fit_threads(X):
-            grids = [self._grid(X, y, weights, ratio) for ratio in ratios]
-            stats, fold_stats = fold_statistics(X, y, weights, folds, device)
-            fold_points = []
-            for ratio, grid in zip(ratios, grids, strict=True):
-                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
-                fold_points.append(
-                    [
-                        self._fold(
-                            (X, y, weights, folds, stats, fold_stats), ratio, grid, k, report
-                        )
-                        for k, report in enumerate(reports)
-                    ]
-                )
-        choice = choose_on_folds(ratios, grids, fold_points, self.selection_rule)
+            choice, grids = self._choose_on_folds(FoldData.split(X, y, weights, self.cv, device))
         self.alpha_, self.l1_ratio_ = choice.alpha, choice.l1_ratio
-        several = self.l1_ratio_ if len(ratios) > 1 else None
-        report_choice(self, alpha_=self.alpha_, l1_ratio_=several)
         self.mse_path_ = choice.mse_path
-        self.alphas_ = grids[0] if len(ratios) == 1 else np.asarray(grids)
+        self.alphas_ = grids[0] if len(grids) == 1 else np.asarray(grids)
         model = GroupLasso(
             self.alpha_, groups=self.groups, l1_ratio=self.l1_ratio_, **as_problem_kwargs(self)
         ).fit(X, y, sample_weight)
@@ -125,43 +105,27 @@ class GroupLassoCV(LinearRegressorMixin, BaseEstimator, SolverParams, PathCVPara
             X, y, self.groups, l1_ratio=ratio, sample_weight=weights, **as_problem_kwargs(self)
         )
 
-    def _grid(self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float) -> np.ndarray:
-        """The strengths, decreasing (the largest zeros every group on all the data)."""
+    def _on_rows(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
+    ) -> GroupProblem:
+        w_rows = None if weights is None else weights[rows]
+        return self._problem(X[rows], y[rows], w_rows, ratio)
+
+    def _from_stats(self, stats: GramStats, ratio: float) -> GroupProblem:
+        return GroupProblem.from_stats(
+            stats, self.groups, l1_ratio=ratio, fit_intercept=self.fit_intercept, tol=self.tol,
+            max_iter=self.max_iter,
+        )  # fmt: skip
+
+    def _grids(self, data: FoldData, ratios: list[float]) -> list[np.ndarray]:
+        """Each ratio's strengths, decreasing (the largest zeros every group on all the
+        data)."""
+        return [self._grid(data, ratio) for ratio in ratios]
+
+    def _grid(self, data: FoldData, ratio: float) -> np.ndarray:
         return alpha_grid(
-            self.alphas, self.eps, 1.0, lambda: self._problem(X, y, weights, ratio).lambda_max()
+            self.alphas,
+            self.eps,
+            1.0,
+            lambda: self._problem(data.X, data.y, data.weights, ratio).lambda_max(),
         )
-
-    def _fold(
-        self,
-        data: tuple[Any, ...],
-        ratio: float,
-        grid: np.ndarray,
-        k: int,
-        progress: FoldProgress | None,
-    ) -> list[PathPoint]:
-        """The warm-started path on fold ``k``'s training part, scored on its held-out rows,
-        reported to ``progress``.
-
-        Args:
-            data: ``(X, y, weights, folds, stats, fold_stats)`` as :meth:`fit` holds them.
-            ratio: the ``l1_ratio``.
-            grid: the alphas, strongest first.
-            k: the fold.
-            progress: its progress report, or ``None``.
-
-        Returns:
-            The path's points. With Gram statistics (:func:`fold_statistics`) the training
-            part is the whole data's less the fold's; otherwise it is built on its rows.
-        """
-        X, y, weights, folds, stats, fold_stats = data
-        train, test = folds[k]
-        if stats is not None:
-            problem = GroupProblem.from_stats(
-                stats - fold_stats[k], self.groups, l1_ratio=ratio,
-                fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-            )  # fmt: skip
-            return path(problem, grid, validation=(fold_stats[k], None), progress=progress)
-        w_train = None if weights is None else weights[train]
-        w_test = None if weights is None else weights[test]
-        problem = self._problem(X[train], y[train], w_train, ratio)
-        return path(problem, grid, validation=(X[test], y[test], w_test), progress=progress)
