@@ -1,6 +1,6 @@
 """Elastic Net and Lasso with ``alpha`` chosen by cross-validation: scikit-learn's
-``ElasticNetCV`` and ``LassoCV``, on :func:`shrinkage.path` and
-:func:`shrinkage.path.choose_from_paths`."""
+``ElasticNetCV`` and ``LassoCV``, on the K-fold engine of :mod:`shrinkage.linear._folds`
+(:func:`shrinkage.path` along each fold, :func:`shrinkage.path.choose_from_paths`)."""
 
 from __future__ import annotations
 

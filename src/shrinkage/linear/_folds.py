@@ -369,7 +369,7 @@ class FoldPaths:
         return choice, grids
 
     def _fold_path(
-        self, data: FoldData, k: int, ratio: float, grid: np.ndarray, progress: Any
+        self, data: FoldData, k: int, ratio: float, grid: np.ndarray, progress: FoldProgress | None
     ) -> list[PathPoint]:
         """Fold ``k``'s warm-started path along ``grid``, scored on its held-out rows."""
         train, test = data.folds[k]
