@@ -122,7 +122,7 @@ class ElasticNetCV(
         y = column_or_1d(y, warn=True)
         self._factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         with fit_threads(X):  # on the threads the data are worth
-            data = FoldData.split(X, y, weights, self.cv, device)
+            data = FoldData.split(X, y, weights, self.cv).with_statistics(device)
             choice, grids = self._choose_on_folds(data)
             self.l1_ratio_, self.alpha_ = np.float64(choice.l1_ratio), np.float64(choice.alpha)
             self.mse_path_ = choice.mse_path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -291,31 +291,62 @@ def fold_statistics(
 
 @dataclass(frozen=True)
 class FoldData:
-    """The checked data of a cross-validated fit, its folds, and (with ``n >> p``) the Gram
-    statistics of the whole data and of each held-out fold (:func:`fold_statistics`).
+    """The checked data of a cross-validated fit and its folds, and, for the squared loss with
+    ``n >> p``, the Gram statistics of the whole data and of each held-out fold
+    (:meth:`with_statistics`).
 
     Attributes:
-        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
+        X: ``[n, p]``, dense or scipy sparse; y: ``[n]`` or ``[n, T]``.
+        weights: ``[n]`` sample weights, or ``None``; offset: ``[n]`` (GLMs), or ``None``.
         folds: ``(train, test)`` row indices.
         stats: the whole data's statistics, or ``None``; fold_stats: each fold's.
+
+    Example:
+        >>> import numpy as np
+        >>> data = FoldData.split(np.eye(4), np.arange(4.0), None, cv=2)
+        >>> [test.tolist() for _, test in data.folds]
+        [[0, 1], [2, 3]]
+        >>> data.rows(data.folds[0][1])[1].tolist()
+        [0.0, 1.0]
     """
 
     X: Any
     y: np.ndarray
     weights: np.ndarray | None
     folds: list[tuple[np.ndarray, np.ndarray]]
-    stats: GramStats | None
-    fold_stats: list[GramStats]
+    offset: np.ndarray | None = None
+    stats: GramStats | None = None
+    fold_stats: tuple[GramStats, ...] = ()
 
     @classmethod
     def split(
-        cls, X: Any, y: np.ndarray, weights: np.ndarray | None, cv: Any, device: torch.device
+        cls,
+        X: Any,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        cv: Any,
+        offset: np.ndarray | None = None,
     ) -> FoldData:
-        """The folds of scikit-learn's ``cv`` as index arrays, and their statistics."""
+        """The folds of scikit-learn's ``cv`` on ``X`` and ``y``, as index arrays (also
+        where ``cv`` gives boolean masks)."""
         rows = np.arange(X.shape[0])
         folds = [(rows[train], rows[test]) for train, test in check_cv(cv).split(X, y)]
-        stats, fold_stats = fold_statistics(X, y, weights, folds, device)
-        return cls(X, y, weights, folds, stats, fold_stats)
+        return cls(X, y, weights, folds, offset)
+
+    def with_statistics(self, device: torch.device) -> FoldData:
+        """The same folds with their Gram statistics (:func:`fold_statistics`)."""
+        stats, fold_stats = fold_statistics(self.X, self.y, self.weights, self.folds, device)
+        return replace(self, stats=stats, fold_stats=tuple(fold_stats))
+
+    def rows(
+        self, index: np.ndarray
+    ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(X, y, weights, offset)`` of the rows ``index`` (``None`` stays ``None``)."""
+        return self.X[index], self.y[index], _take(self.weights, index), _take(self.offset, index)
+
+
+def _take(values: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[index]
 
 
 class FoldPaths:
@@ -378,6 +409,5 @@ class FoldPaths:
             validation: tuple[Any, ...] = (data.fold_stats[k], None)
         else:
             problem = self._on_rows(data.X, data.y, data.weights, train, ratio)
-            w_test = None if data.weights is None else data.weights[test]
-            validation = (data.X[test], data.y[test], w_test)
+            validation = data.rows(test)[:3]
         return path(problem, grid, validation=validation, progress=progress)

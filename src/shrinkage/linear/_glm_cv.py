@@ -13,13 +13,12 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 
 from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
 from ._common import fit_threads, output_dtype, warn_not_converged
-from ._folds import FoldProgress, alpha_grid, fold_reports, report_choice
+from ._folds import FoldData, FoldProgress, alpha_grid, fold_reports, report_choice
 from ._glm import GLM_PARAMS, TWEEDIE_PARAMS, _GLMModel, glm_data
 from ._params import CV_COMMON, PathCVParams, SolverParams
 from ._problem import LinearProblem
@@ -89,13 +88,10 @@ class _GLMRegressorCV(_GLMModel, SolverParams, PathCVParams):
         with fit_threads(X):
             whole = self._problem(self._loss(X, y, weights, offset), finish=True)
             grid = self._grid(whole)
-            folds = list(check_cv(self.cv).split(X, y))
-            reports = fold_reports(self, grid, len(folds))
+            data = FoldData.split(X, y, weights, self.cv, offset)
+            reports = fold_reports(self, grid, len(data.folds))
             table = np.column_stack(
-                [
-                    self._fold(X, y, weights, offset, fold, grid, report)
-                    for fold, report in zip(folds, reports, strict=True)
-                ]
+                [self._fold(data, k, grid, report) for k, report in enumerate(reports)]
             )
             choice = choose(table, grid)
             self.alpha_ = float(grid[choice.index(self.selection_rule)])
@@ -107,30 +103,19 @@ class _GLMRegressorCV(_GLMModel, SolverParams, PathCVParams):
         return self
 
     def _fold(
-        self,
-        X: Any,
-        y: np.ndarray,
-        weights: np.ndarray | None,
-        offset: np.ndarray | None,
-        fold: tuple[np.ndarray, np.ndarray],
-        grid: np.ndarray,
-        progress: FoldProgress | None,
+        self, data: FoldData, k: int, grid: np.ndarray, progress: FoldProgress | None
     ) -> np.ndarray:
-        """``[n_alphas]``: the held-out mean deviance of the path fitted on the training rows
-        of ``fold``, reported to ``progress``."""
-        train, test = fold
-
-        def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-            return None if values is None else values[rows]
-
-        loss = self._loss(X[train], y[train], part(weights, train), part(offset, train))
+        """``[n_alphas]``: the held-out mean deviance of the path fitted on fold ``k``'s
+        training rows, reported to ``progress``."""
+        train, test = data.folds[k]
+        X_test, y_test, w_test, o_test = data.rows(test)
         power, link = self._family()
         deviances = []
-        for point in path(self._problem(loss), grid, progress=progress):
+        for point in path(self._problem(self._loss(*data.rows(train))), grid, progress=progress):
             assert point.coef is not None
             intercept = float(np.asarray(point.intercept))
-            mu = predicted_mean(X[test], point.coef, intercept, link, part(offset, test))
-            deviances.append(mean_deviance(y[test], mu, power, part(weights, test)))
+            mu = predicted_mean(X_test, point.coef, intercept, link, o_test)
+            deviances.append(mean_deviance(y_test, mu, power, w_test))
         return np.asarray(deviances)
 
 

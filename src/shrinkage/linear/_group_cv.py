@@ -87,7 +87,8 @@ class GroupLassoCV(FoldPaths, LinearRegressorMixin, BaseEstimator, SolverParams,
         device = check_device(self.device)
         X, y, weights = group_data(self, X, y, sample_weight)
         with fit_threads(X):
-            choice, grids = self._choose_on_folds(FoldData.split(X, y, weights, self.cv, device))
+            data = FoldData.split(X, y, weights, self.cv).with_statistics(device)
+            choice, grids = self._choose_on_folds(data)
         self.alpha_, self.l1_ratio_ = choice.alpha, choice.l1_ratio
         self.mse_path_ = choice.mse_path
         self.alphas_ = grids[0] if len(grids) == 1 else np.asarray(grids)

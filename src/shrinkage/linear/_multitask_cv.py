@@ -14,14 +14,13 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval
 
 from .._validation import check_device
 from ..path import choose
 from ._common import fit_threads, output_dtype, refuse_params
 from ._design import held_out_product
-from ._folds import FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
+from ._folds import FoldData, FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
 from ._multitask import (
     MULTITASK_PARAMS,
     MultiTaskData,
@@ -98,17 +97,15 @@ class MultiTaskElasticNetCV(
         self._validate_params()
         device = check_device(self.device)
         X, Y, weights = tasks_data(self, X, y, sample_weight)
-        folds = list(check_cv(self.cv).split(X, Y))
+        data = FoldData.split(X, Y, weights, self.cv)
         ratios = self._ratios()
         with fit_threads(X):
             grids = [self._grid(X, Y, weights, ratio) for ratio in ratios]
             tables = []
             for ratio, grid in zip(ratios, grids, strict=True):
-                reports = fold_reports(self, grid, len(folds), ratio if len(ratios) > 1 else None)
-                columns = [
-                    self._fold(X, Y, weights, ratio, grid, fold, device, report)
-                    for fold, report in zip(folds, reports, strict=True)
-                ]
+                n = len(data.folds)
+                reports = fold_reports(self, grid, n, ratio if len(ratios) > 1 else None)
+                columns = [self._fold(data, k, ratio, grid, reports[k]) for k in range(n)]
                 tables.append(np.column_stack(columns))
             means = [choose(table, grid) for table, grid in zip(tables, grids, strict=True)]
             best = min(range(len(ratios)), key=lambda i: means[i].mean[means[i].best])
@@ -127,32 +124,25 @@ class MultiTaskElasticNetCV(
         return self
 
     def _fold(
-        self,
-        X: Any,
-        Y: np.ndarray,
-        weights: np.ndarray | None,
-        l1_ratio: float,
-        grid: np.ndarray,
-        fold: tuple[np.ndarray, np.ndarray],
-        device: Any,
-        progress: FoldProgress | None,
+        self, data: FoldData, k: int, ratio: float, grid: np.ndarray, progress: FoldProgress | None
     ) -> np.ndarray:
-        """``[n_alphas]``: the held-out mean squared error along the warm-started path,
-        reported to ``progress``."""
-        train, test = fold
-        w_train = None if weights is None else weights[train]
-        w_test = None if weights is None else weights[test]
-        warm, errors = None, []
-        data = MultiTaskData.of(
-            X[train], Y[train], fit_intercept=self.fit_intercept, device=device, weights=w_train
+        """``[n_alphas]``: the held-out mean squared error along the warm-started path on fold
+        ``k``'s training rows, reported to ``progress``."""
+        train, test = data.folds[k]
+        X, Y, w_train, _ = data.rows(train)
+        X_test, Y_test, w_test, _ = data.rows(test)
+        device = check_device(self.device)
+        training = MultiTaskData.of(
+            X, Y, fit_intercept=self.fit_intercept, device=device, weights=w_train
         )
+        warm, errors = None, []
         for i, alpha in enumerate(grid):
             start = time.perf_counter()
-            fitted = data.fit(
-                float(alpha), l1_ratio, tol=self.tol, max_iter=self.max_iter, warm=warm
+            fitted = training.fit(
+                float(alpha), ratio, tol=self.tol, max_iter=self.max_iter, warm=warm
             )
             warm = fitted.coef
-            residual = Y[test] - held_out_product(X[test], fitted.coef.T) - fitted.intercept
+            residual = Y_test - held_out_product(X_test, fitted.coef.T) - fitted.intercept
             errors.append(float(np.average(np.mean(residual**2, axis=1), weights=w_test)))
             if progress is not None:
                 used = int(np.any(fitted.coef != 0, axis=0).sum())
