@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from torch import Tensor
 
@@ -36,7 +36,7 @@ from ._common import (
 from ._design import SparseDesign, as_tensor, is_sparse
 from ._group_penalty import GroupPenalty
 from ._multitask_datafit import MultiTaskQuadratic
-from ._params import COMMON, CoordinateDescentParams, SolverParams
+from ._params import COMMON, COORDINATE_DESCENT, CoordinateDescentParams, SolverParams
 from ._solver import Solution, solve
 
 __all__ = [
@@ -47,13 +47,6 @@ __all__ = [
     "fit_multitask",
     "tasks_data",
 ]
-
-MULTITASK_PARAMS: dict[str, list[Any]] = {
-    "copy_X": ["boolean"],
-    "random_state": ["random_state"],
-    "selection": [StrOptions({"cyclic", "random"})],
-    **COMMON,
-}
 
 
 def tasks_data(
@@ -259,7 +252,8 @@ class MultiTaskElasticNet(MultiTaskRegressor, SolverParams, CoordinateDescentPar
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "warm_start": ["boolean"],
-        **MULTITASK_PARAMS,
+        **COMMON,
+        **COORDINATE_DESCENT,
     }
 
     alpha: float = field(default=1.0, kw_only=False)
@@ -307,7 +301,8 @@ class MultiTaskLasso(MultiTaskElasticNet):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
-        **MULTITASK_PARAMS,
+        **COMMON,
+        **COORDINATE_DESCENT,
     }
 
     l1_ratio: float = field(default=1.0, init=False)

@@ -21,14 +21,14 @@ from ..path import choose
 from ._common import fit_threads, output_dtype, refuse_params
 from ._design import held_out_product
 from ._folds import FoldData, FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
-from ._multitask import (
-    MULTITASK_PARAMS,
-    MultiTaskData,
-    MultiTaskRegressor,
-    fit_multitask,
-    tasks_data,
+from ._multitask import MultiTaskData, MultiTaskRegressor, fit_multitask, tasks_data
+from ._params import (
+    COORDINATE_DESCENT,
+    CV_COMMON,
+    CoordinateDescentParams,
+    PathCVParams,
+    SolverParams,
 )
-from ._params import CV_COMMON, CoordinateDescentParams, PathCVParams, SolverParams
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
@@ -63,7 +63,7 @@ class MultiTaskElasticNetCV(
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
         **CV_COMMON,
-        **MULTITASK_PARAMS,
+        **COORDINATE_DESCENT,
     }
 
     l1_ratio: float | list[float] = 0.5

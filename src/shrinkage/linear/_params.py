@@ -38,6 +38,7 @@ from ..path import RULES
 __all__ = [
     "ACCEPTED",
     "COMMON",
+    "COORDINATE_DESCENT",
     "CV_COMMON",
     "CoordinateDescentParams",
     "LogisticParams",
@@ -62,6 +63,11 @@ ACCEPTED: dict[str, list[Any]] = {
     "verbose": ["verbose"],
 }
 """scikit-learn's solver parameters: accepted, and they do not change the answer."""
+
+COORDINATE_DESCENT: dict[str, list[Any]] = {
+    key: ACCEPTED[key] for key in ("copy_X", "random_state", "selection")
+}
+"""The constraints of :class:`CoordinateDescentParams`."""
 
 CV_COMMON: dict[str, list[Any]] = {
     "eps": [Interval(Real, 0, None, closed="neither")],
