@@ -101,6 +101,8 @@ class _GLMModel(LinearRegressorMixin, BaseEstimator):
     score."""
 
     multi_output: ClassVar[bool] = False
+    penalty_factor: Any  # the parameters the loss reads, declared by each estimator
+    device: str
 
     def _family(self) -> tuple[float, str]:
         """``(power, link)``."""
