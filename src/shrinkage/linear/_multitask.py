@@ -260,9 +260,6 @@ class MultiTaskElasticNet(MultiTaskRegressor, SolverParams, CoordinateDescentPar
     l1_ratio: float = 0.5
     warm_start: bool = False
 
-    def _l1_ratio(self) -> float:
-        return float(self.l1_ratio)
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Fit the model, all tasks at once.
 
@@ -286,7 +283,7 @@ class MultiTaskElasticNet(MultiTaskRegressor, SolverParams, CoordinateDescentPar
             warm = warm if warm.shape == (Y.shape[1], X.shape[1]) else None
         with fit_threads(X):
             fitted = fit_multitask(
-                X, Y, float(self.alpha), self._l1_ratio(), fit_intercept=self.fit_intercept,
+                X, Y, float(self.alpha), float(self.l1_ratio), fit_intercept=self.fit_intercept,
                 tol=self.tol, max_iter=self.max_iter, device=device, weights=weights, warm=warm,
             )  # fmt: skip
         self._set_fitted(fitted, output_dtype(X))

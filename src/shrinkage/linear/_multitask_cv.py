@@ -69,9 +69,6 @@ class MultiTaskElasticNetCV(
     l1_ratio: float | list[float] = 0.5
     n_jobs: int | None = None
 
-    def _ratios(self) -> list[float]:
-        return check_l1_ratios(self.l1_ratio)
-
     def _grid(
         self, X: Any, Y: np.ndarray, weights: np.ndarray | None, l1_ratio: float
     ) -> np.ndarray:
@@ -98,7 +95,7 @@ class MultiTaskElasticNetCV(
         device = check_device(self.device)
         X, Y, weights = tasks_data(self, X, y, sample_weight)
         data = FoldData.split(X, Y, weights, self.cv)
-        ratios = self._ratios()
+        ratios = check_l1_ratios(self.l1_ratio)
         with fit_threads(X):
             grids = [self._grid(X, Y, weights, ratio) for ratio in ratios]
             tables = []

@@ -61,8 +61,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
     """Shared by Lasso and ElasticNet: a one-point path of the squared-loss problem per
     target."""
 
-    def _l1_ratio(self) -> float:
-        raise NotImplementedError
+    l1_ratio: float  # a parameter of ElasticNet, fixed at 1 by Lasso
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, check_input: bool = True) -> Any:
         """Fit the model, one target at a time.
@@ -124,7 +123,7 @@ class _LinearRegressorBase(LinearRegressorMixin, BaseEstimator):
         stats: GramStats | None,
         factor: np.ndarray | None = None,
     ) -> LinearProblem:
-        l1_ratio, positive = self._l1_ratio(), bool(self.positive)
+        l1_ratio, positive = float(self.l1_ratio), bool(self.positive)
         if stats is not None:
             return LinearProblem.from_stats(
                 stats, l1_ratio=l1_ratio, fit_intercept=self.fit_intercept, tol=self.tol,
@@ -218,9 +217,6 @@ class ElasticNet(_LinearRegressorBase, SolverParams, CoordinateDescentParams):
     warm_start: bool = False
     positive: bool = False
     penalty_factor: Any = None
-
-    def _l1_ratio(self) -> float:
-        return float(self.l1_ratio)
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
