@@ -138,13 +138,12 @@ class ElasticNetCV(
         return [alpha_grid(self.alphas, self.eps, ratio, alpha_max) for ratio in ratios]
 
     def _on_rows(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
     ) -> LinearProblem:
-        """The squared-loss problem on the rows ``rows`` (an index array: ``X[rows]`` is a
-        copy, the fold's own, centred in place)."""
+        """The squared-loss problem on a fold's training rows, ``X`` centred in place (it is
+        the fold's own copy)."""
         return LinearProblem(
-            X[rows], y[rows], loss="squared", l1_ratio=ratio,
-            sample_weight=None if weights is None else weights[rows],
+            X, y, loss="squared", l1_ratio=ratio, sample_weight=weights,
             positive=bool(self.positive), copy_X=False,
             penalty_factor=self._factor, **as_problem_kwargs(self),
         )  # fmt: skip

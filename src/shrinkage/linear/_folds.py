@@ -31,7 +31,6 @@ __all__ = [
     "check_l1_ratios",
     "choose_on_folds",
     "fold_reports",
-    "fold_statistics",
     "report",
     "report_choice",
 ]
@@ -257,38 +256,6 @@ def choose_on_folds(
     return FoldChoice(ratios[best], float(grids[best][index]), np.squeeze(np.moveaxis(mse, 2, 1)))
 
 
-def fold_statistics(
-    X: Any,
-    y: np.ndarray,
-    weights: np.ndarray | None,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    device: torch.device,
-) -> tuple[GramStats | None, list[GramStats]]:
-    """With ``n >> p``, the squared loss's Gram statistics for cross-validation: each fold's
-    training part is then the whole data's less the fold's, without a pass over its rows.
-
-    Args:
-        X: ``[n, p]``, dense or scipy sparse; y: ``[n]``; weights: ``[n]`` or ``None``.
-        folds: ``(train, test)`` row indices.
-        device: where the statistics live.
-
-    Returns:
-        ``(whole, per_fold)``: the whole data's statistics (the folds' sum, when they
-        partition the rows) and each held-out fold's; ``(None, [])`` when a training part
-        has fewer rows than features.
-    """
-    if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
-        return None, []
-    fold_stats = [
-        GramStats.of(X[test], y[test], None if weights is None else weights[test], device)
-        for _, test in folds
-    ]
-    tests = np.sort(np.concatenate([test for _, test in folds]))
-    if np.array_equal(tests, np.arange(X.shape[0])):
-        return sum(fold_stats[1:], fold_stats[0]), fold_stats
-    return GramStats.of(X, y, weights, device), fold_stats
-
-
 @dataclass(frozen=True)
 class FoldData:
     """The checked data of a cross-validated fit and its folds, and, for the squared loss with
@@ -334,9 +301,27 @@ class FoldData:
         return cls(X, y, weights, folds, offset)
 
     def with_statistics(self, device: torch.device) -> FoldData:
-        """The same folds with their Gram statistics (:func:`fold_statistics`)."""
-        stats, fold_stats = fold_statistics(self.X, self.y, self.weights, self.folds, device)
-        return replace(self, stats=stats, fold_stats=tuple(fold_stats))
+        """The same folds with the squared loss's Gram statistics, when every training part has
+        at least as many rows as features (``self`` as it is otherwise): each fold's training
+        problem is then the whole data's less the fold's, without a pass over its rows.
+
+        Args:
+            device: where the statistics live.
+
+        Returns:
+            A :class:`FoldData` with ``stats``, the whole data's statistics (the folds' sum
+            when they partition the rows), and ``fold_stats``, each held-out fold's.
+        """
+        X, folds = self.X, self.folds
+        if X.shape[0] - max(len(test) for _, test in folds) < X.shape[1]:
+            return self
+        fold_stats = tuple(GramStats.of(*self.rows(test)[:3], device) for _, test in folds)
+        tests = np.sort(np.concatenate([test for _, test in folds]))
+        if np.array_equal(tests, np.arange(X.shape[0])):
+            stats = sum(fold_stats[1:], fold_stats[0])
+        else:
+            stats = GramStats.of(X, self.y, self.weights, device)
+        return replace(self, stats=stats, fold_stats=fold_stats)
 
     def rows(
         self, index: np.ndarray
@@ -371,9 +356,10 @@ class FoldPaths:
         raise NotImplementedError
 
     def _on_rows(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
     ) -> PathProblem:
-        """The problem on ``X[rows]``, ``y[rows]`` and their weights."""
+        """The problem on a fold's training rows (:meth:`FoldData.rows`: ``X`` is a copy, the
+        fold's own, which the problem may centre in place)."""
         raise NotImplementedError
 
     def _choose_on_folds(self, data: FoldData) -> tuple[FoldChoice, list[np.ndarray]]:
@@ -408,6 +394,6 @@ class FoldPaths:
             problem = self._from_stats(data.stats - data.fold_stats[k], ratio)
             validation: tuple[Any, ...] = (data.fold_stats[k], None)
         else:
-            problem = self._on_rows(data.X, data.y, data.weights, train, ratio)
+            problem = self._on_rows(*data.rows(train)[:3], ratio)
             validation = data.rows(test)[:3]
         return path(problem, grid, validation=validation, progress=progress)

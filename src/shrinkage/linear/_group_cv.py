@@ -99,18 +99,14 @@ class GroupLassoCV(FoldPaths, LinearRegressorMixin, BaseEstimator, SolverParams,
         self.n_iter_, self.groups_ = model.n_iter_, model.groups_
         return self
 
-    def _problem(
+    def _on_rows(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None, ratio: float
     ) -> GroupProblem:
+        """The group problem on ``X``, ``y`` and ``weights``: a fold's rows, or all of them
+        (:meth:`_grid`)."""
         return GroupProblem(
             X, y, self.groups, l1_ratio=ratio, sample_weight=weights, **as_problem_kwargs(self)
         )
-
-    def _on_rows(
-        self, X: Any, y: np.ndarray, weights: np.ndarray | None, rows: np.ndarray, ratio: float
-    ) -> GroupProblem:
-        w_rows = None if weights is None else weights[rows]
-        return self._problem(X[rows], y[rows], w_rows, ratio)
 
     def _from_stats(self, stats: GramStats, ratio: float) -> GroupProblem:
         return GroupProblem.from_stats(
@@ -128,5 +124,5 @@ class GroupLassoCV(FoldPaths, LinearRegressorMixin, BaseEstimator, SolverParams,
             self.alphas,
             self.eps,
             1.0,
-            lambda: self._problem(data.X, data.y, data.weights, ratio).lambda_max(),
+            lambda: self._on_rows(data.X, data.y, data.weights, ratio).lambda_max(),
         )
