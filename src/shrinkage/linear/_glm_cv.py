@@ -54,7 +54,7 @@ class _GLMRegressorCV(_GLMModel, SolverParams, PathCVParams):
     def _grid(self, whole: LinearProblem) -> np.ndarray:
         """The ``alphas`` to try, largest first: given, or ``alphas`` log-spaced from the
         whole data's ``alpha_max`` down to ``eps`` times it
-        (:func:`~shrinkage.linear._common.alpha_grid`)."""
+        (:func:`~shrinkage.linear._folds.alpha_grid`)."""
         if isinstance(self.alphas, Integral) and self.l1_ratio == 0:
             raise ValueError(
                 "alphas=<int> needs l1_ratio > 0 (a ridge penalty zeros no coefficient, so "
