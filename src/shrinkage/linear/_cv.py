@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import column_or_1d
 
 from .._validation import check_device
@@ -27,7 +26,7 @@ from ._common import (
 )
 from ._design import GramStats
 from ._folds import FoldData, FoldPaths, alpha_grid
-from ._params import ACCEPTED, CV_COMMON, CoordinateDescentParams, PathCVParams, SolverParams
+from ._params import ACCEPTED, ELASTIC_NET_CV, ElasticNetCVParams
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
@@ -35,14 +34,7 @@ __all__ = ["ElasticNetCV", "LassoCV"]
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class ElasticNetCV(
-    FoldPaths,
-    LinearRegressorMixin,
-    BaseEstimator,
-    SolverParams,
-    CoordinateDescentParams,
-    PathCVParams,
-):
+class ElasticNetCV(FoldPaths, LinearRegressorMixin, BaseEstimator, ElasticNetCVParams):
     """Elastic Net with ``alpha`` (and ``l1_ratio``, given a list) chosen by K-fold CV.
 
     The ``alphas`` grid (an int: that many log-spaced from ``alpha_max`` down to
@@ -68,17 +60,13 @@ class ElasticNetCV(
     multi_output: ClassVar[bool] = False  # one target, as scikit-learn's
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
-        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "precompute": ACCEPTED["precompute"],
         "positive": ["boolean"],
         "penalty_factor": ["array-like", None],
-        **CV_COMMON,
-        **ACCEPTED,
+        **ELASTIC_NET_CV,
     }
 
-    l1_ratio: float | list[float] = 0.5
     precompute: Any = "auto"
-    n_jobs: int | None = None
     positive: bool = False
     penalty_factor: Any = None
 

@@ -13,7 +13,6 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from ..path import choose, path
 from ._bound_tweedie import check_family, mean_deviance, predicted_mean
@@ -27,9 +26,7 @@ __all__ = ["GammaRegressorCV", "PoissonRegressorCV", "TweedieRegressorCV"]
 
 GLM_CV_PARAMS: dict[str, list[Any]] = {
     "l1_ratio": GLM_PARAMS["l1_ratio"],
-    "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
     "penalty_factor": GLM_PARAMS["penalty_factor"],
-    "verbose": ["verbose"],
     **CV_COMMON,
 }
 

@@ -10,7 +10,7 @@ error on its held-out part; the chosen strength is refitted on all the data exac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,7 +23,7 @@ from ._common import fit_threads
 from ._design import GramStats
 from ._folds import FoldData, FoldPaths, alpha_grid
 from ._group import GroupLasso, GroupProblem, group_data
-from ._params import CV_COMMON, PathCVParams, SolverParams
+from ._params import CV_COMMON, L1_RATIOS, PathCVParams, SolverParams
 from ._problem import as_problem_kwargs
 
 __all__ = ["GroupLassoCV"]
@@ -62,9 +62,7 @@ class GroupLassoCV(FoldPaths, LinearRegressorMixin, BaseEstimator, SolverParams,
     multi_output: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "groups": [None, "array-like", Interval(Integral, 1, None, closed="left")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
-        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "verbose": ["verbose"],
+        "l1_ratio": L1_RATIOS,
         **CV_COMMON,
     }
 

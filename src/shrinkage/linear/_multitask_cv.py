@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from .._validation import check_device
 from ..path import choose
@@ -22,21 +20,13 @@ from ._common import fit_threads, output_dtype, refuse_params
 from ._design import held_out_product
 from ._folds import FoldData, FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
 from ._multitask import MultiTaskData, MultiTaskRegressor, fit_multitask, tasks_data
-from ._params import (
-    COORDINATE_DESCENT,
-    CV_COMMON,
-    CoordinateDescentParams,
-    PathCVParams,
-    SolverParams,
-)
+from ._params import ELASTIC_NET_CV, ElasticNetCVParams
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class MultiTaskElasticNetCV(
-    MultiTaskRegressor, SolverParams, CoordinateDescentParams, PathCVParams
-):
+class MultiTaskElasticNetCV(MultiTaskRegressor, ElasticNetCVParams):
     """:class:`~shrinkage.linear.MultiTaskElasticNet` with ``alpha`` chosen by K-fold CV.
 
     Args:
@@ -57,17 +47,7 @@ class MultiTaskElasticNetCV(
     n_folds]``), ``coef_``, ``intercept_``, ``n_iter_``, ``dual_gap_``.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
-        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
-        **CV_COMMON,
-        **COORDINATE_DESCENT,
-    }
-
-    l1_ratio: float | list[float] = 0.5
-    n_jobs: int | None = None
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**ELASTIC_NET_CV}
 
     def _grid(
         self, X: Any, Y: np.ndarray, weights: np.ndarray | None, l1_ratio: float

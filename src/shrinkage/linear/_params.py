@@ -11,6 +11,8 @@ a parameter two estimators share is written once.
 * :class:`CoordinateDescentParams`: scikit-learn's coordinate-descent options, accepted and
   not used;
 * :class:`PathCVParams`: the strength grid of the cross-validated estimators and its choice;
+* :class:`ElasticNetCVParams`: the three groups above, as scikit-learn's ``ElasticNetCV``
+  and ``MultiTaskElasticNetCV`` share them, with ``l1_ratio`` (one or a list) and ``n_jobs``;
 * :class:`LogisticParams`: what the plain and cross-validated logistic models share.
 
 A subclass that fixes a parameter (``Lasso`` fixes ``l1_ratio = 1``) redeclares it with
@@ -40,7 +42,10 @@ __all__ = [
     "COMMON",
     "COORDINATE_DESCENT",
     "CV_COMMON",
+    "ELASTIC_NET_CV",
+    "L1_RATIOS",
     "CoordinateDescentParams",
+    "ElasticNetCVParams",
     "LogisticParams",
     "PathCVParams",
     "SolverParams",
@@ -71,11 +76,17 @@ COORDINATE_DESCENT: dict[str, list[Any]] = {
 
 CV_COMMON: dict[str, list[Any]] = {
     "eps": [Interval(Real, 0, None, closed="neither")],
+    "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
     "cv": ["cv_object"],
     "selection_rule": [StrOptions(set(RULES))],
+    "verbose": ["verbose"],
     **COMMON,
 }
 """The constraints of :class:`PathCVParams` and :class:`SolverParams`."""
+
+L1_RATIOS: list[Any] = [Interval(Real, 0, 1, closed="both"), "array-like"]
+"""The constraint of a cross-validated ``l1_ratio``: one ratio in [0, 1], or a list to choose
+from."""
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -107,6 +118,24 @@ class PathCVParams:
     cv: Any = None
     selection_rule: str = "min"
     verbose: Any = 0
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class ElasticNetCVParams(SolverParams, CoordinateDescentParams, PathCVParams):
+    """The cross-validated Elastic Nets' parameters: the three groups, the ratio ``l1_ratio``
+    (a list: chosen by the folds too), and ``n_jobs`` (accepted, one process does the work)."""
+
+    l1_ratio: float | list[float] = 0.5
+    n_jobs: int | None = None
+
+
+ELASTIC_NET_CV: dict[str, list[Any]] = {
+    "l1_ratio": L1_RATIOS,
+    "n_jobs": [Integral, None],
+    **CV_COMMON,
+    **COORDINATE_DESCENT,
+}
+"""The constraints of :class:`ElasticNetCVParams`."""
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
