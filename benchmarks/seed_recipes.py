@@ -33,7 +33,10 @@ the report gives, for each pair, how much each twin's objective moved over the l
 ``--late`` checkpoints (every 10th epoch) and the ratio at each (``docs/benchmarks.md``: for
 L2 on the wide problem one run's objective moves by up to 1.8x over epochs 80 - 100).
 ``--penalize both`` compares at a problem with a minimizer: the rescaling then changes the
-penalty both ways.
+penalty both ways. ``--null`` also trains each textbook recipe a second time from initial
+weights one float32 ulp away (``nextafter`` towards +inf) and prints the ratio of the two: what
+the recipe's own figures move by when nothing but rounding changes, the floor under any
+comparison of two different runs.
 
     python benchmarks/seed_recipes.py                       # everything (8 - 20 minutes)
     python benchmarks/seed_recipes.py --epochs 20 --seeds 1 --parts torch
@@ -65,7 +68,7 @@ class Run:
     framework: str
     data: str
     penalty: str
-    how: str  # "textbook" or "shrinkage"
+    how: str  # "textbook", "shrinkage", or "nudged" (the textbook's, one ulp away)
     seed: int
     objective: float
     zeros: float
@@ -144,6 +147,10 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
     penalty_obj = shrinkage.L1(args.lam) if penalty == "l1" else shrinkage.L2(args.lam)
     penalized = [0, 2] if args.penalize == "both" else [0]  # the Linear layers' indices
     reg = shrinkage.Regularizer(model, {f"{i}.weight": penalty_obj for i in penalized})
+    if how == "nudged":
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.nextafter(p, torch.full_like(p, float("inf"))))
     opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     if how == "shrinkage":
         opt = shrinkage.Proximal(opt, reg)
@@ -152,7 +159,7 @@ def torch_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
         for idx in torch.randperm(len(x_tr), generator=order).split(BATCH):
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(x_tr[idx]), y_tr[idx])
-            if how == "textbook":
+            if how != "shrinkage":
                 loss = loss + reg.penalty()
             loss.backward()
             opt.step()
@@ -173,7 +180,7 @@ def keras_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
     import shrinkage.keras as sk
 
     x_tr, x_te, y_tr, y_te = data
-    if how == "textbook":
+    if how != "shrinkage":
         regularizer = (keras.regularizers.l1 if penalty == "l1" else keras.regularizers.l2)(
             args.lam
         )
@@ -192,6 +199,10 @@ def keras_run(data: tuple[np.ndarray, ...], penalty: str, how: str, seed: int, a
             ),
         ]
     )
+    if how == "nudged":
+        for weight in model.weights:
+            value = keras.ops.convert_to_numpy(weight)
+            weight.assign(np.nextafter(value, np.asarray(np.inf, value.dtype)))
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(True))
     layers = model.layers if args.penalize == "both" else model.layers[:1]
     snapshots, done = [], 0
@@ -215,7 +226,7 @@ def runs_of(framework: str, args: Any) -> list[Run]:
         for penalty in ("l1", "l2"):
             for seed in range(args.seeds):
                 pair = {}
-                for how in ("textbook", "shrinkage"):
+                for how in ("textbook", "shrinkage", "nudged")[: 3 if args.null else 2]:
                     snapshots, accuracy = train(data, penalty, how, seed, args)
                     figs = [figures(k, z, data[2], penalty, args.lam) for k, z in snapshots]
                     pair[how] = (snapshots[-1][0][0], figs, accuracy)
@@ -233,7 +244,7 @@ def keras_in_subprocess(backend: str, args: Any) -> list[Run]:
     """The Keras recipes in a process that imports Keras with ``backend``."""
     command = [sys.executable, __file__, "--keras-worker", "--epochs", str(args.epochs),
                "--seeds", str(args.seeds), "--lam", str(args.lam), "--late", str(args.late),
-               "--penalize", args.penalize]  # fmt: skip
+               "--penalize", args.penalize] + (["--null"] if args.null else [])  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": backend}
     done = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True)
     return [Run(**{**row, "late": tuple(row["late"])}) for row in json.loads(done.stdout)]
@@ -250,9 +261,13 @@ def report(runs: list[Run]) -> bool:
         print(f"{name:34} {r.seed:>4} {r.objective:>10.4f} {r.zeros:>7.1%} {r.small:>9.1%} "
               f"{r.small_zeroed:>10.1%} {r.accuracy:>8.2%} {r.dead_inputs:>7} "
               f"{r.dead_neurons:>8}")  # fmt: skip
+        t = twins[(r.framework, r.data, r.penalty, r.seed)]
+        if r.how == "nudged":
+            ratio, gap = r.objective / t.objective, r.accuracy - t.accuracy
+            print(f"{'':34} the textbook against itself one ulp away: objective {ratio:.3f}x, "
+                  f"accuracy {gap:+.2%}")  # fmt: skip
         if r.how != "shrinkage":
             continue
-        t = twins[(r.framework, r.data, r.penalty, r.seed)]
         checks = {
             "objective <= 1.02x": r.objective <= 1.02 * t.objective,
             "accuracy at most 1 point lower": r.accuracy >= t.accuracy - 0.01,
@@ -293,6 +308,7 @@ def main() -> None:
     parser.add_argument(
         "--late", type=int, default=3, help="checkpoints: every 10th of the last epochs"
     )
+    parser.add_argument("--null", action="store_true", help="also the textbook, one ulp away")
     parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
     parser.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the runs to this file")
