@@ -34,12 +34,14 @@ the report gives, for each pair, how much each twin's objective moved over the l
 L2 on the wide problem one run's objective moves by up to 1.8x over epochs 80 - 100).
 ``--penalize both`` compares at a problem with a minimizer: the rescaling then changes the
 penalty both ways. ``--null`` also trains each textbook recipe a second time from initial
-weights one float32 ulp away (``nextafter`` towards +inf) and prints the ratio of the two: what
-the recipe's own figures move by when nothing but rounding changes, the floor under any
-comparison of two different runs.
+weights one float32 ulp away (``nextafter`` towards +inf) and puts it through the same
+objective and accuracy checks: what the recipe's own figures move by when nothing but rounding
+changes, the floor under any comparison of two different runs.
 
     python benchmarks/seed_recipes.py                       # everything (8 - 20 minutes)
     python benchmarks/seed_recipes.py --epochs 20 --seeds 1 --parts torch
+    python benchmarks/seed_recipes.py --null --json runs.json   # and the one-ulp twins
+    python benchmarks/seed_recipes.py --report runs.json        # that run's report again
 """
 
 from __future__ import annotations
