@@ -27,6 +27,29 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 import shrinkage
 
 
+def train(epochs: int, lam: float, rank: int, world: int) -> nn.Module:
+    """The model after ``epochs`` epochs on this rank's shard; the DDP wrapper that trained
+    it is gone when this returns, before the process group is torn down."""
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(0)) / (X.std(0) + 1e-8)
+    data = TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=0)
+    loader = DataLoader(data, batch_size=32, sampler=sampler)
+
+    torch.manual_seed(0)  # the same initial parameters on every rank
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    ddp = DistributedDataParallel(model)
+    reg = shrinkage.Regularizer(model, shrinkage.L1(lam))
+    opt = shrinkage.Proximal(torch.optim.Adam(ddp.parameters(), lr=1e-3), reg)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for xb, yb in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(ddp(xb), yb).backward()
+            opt.step()
+    return model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -39,23 +62,7 @@ def main() -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
-    X, y = load_digits(return_X_y=True)
-    X = (X - X.mean(0)) / (X.std(0) + 1e-8)
-    data = TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=0)
-    loader = DataLoader(data, batch_size=32, sampler=sampler)
-
-    torch.manual_seed(0)  # the same initial parameters on every rank
-    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-    ddp = DistributedDataParallel(model)
-    reg = shrinkage.Regularizer(model, shrinkage.L1(args.lam))
-    opt = shrinkage.Proximal(torch.optim.Adam(ddp.parameters(), lr=1e-3), reg)
-    for epoch in range(args.epochs):
-        sampler.set_epoch(epoch)
-        for xb, yb in loader:
-            opt.zero_grad()
-            nn.functional.cross_entropy(ddp(xb), yb).backward()
-            opt.step()
+    model = train(args.epochs, args.lam, rank, world)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / f"rank{rank}.pt")
