@@ -159,6 +159,33 @@ def test_prox_with_elementwise_steps_solves_its_problem(
     assert residual <= 1e-8 * (1.0 + float((v / step).abs().max()))
 
 
+@pytest.mark.parametrize("groups", ["outputs", "inputs", "ids"])
+def test_group_prox_in_blocks_is_the_prox_at_once(
+    groups: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Element-wise steps on groups along dim 0 are solved a block of whole groups at a time
+    (``_group_layout.BLOCK`` entries): the same answer, bit for bit, as all groups at once,
+    each group with its own weight, some groups zero and some not, the last block short.
+    Other layouts are solved at once whatever ``BLOCK``."""
+    from shrinkage import _group_layout
+
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(37, 5, 3, generator=gen) * torch.linspace(0.01, 2.0, 37).view(-1, 1, 1)
+    step = 0.05 + torch.rand(v.shape, generator=gen)
+    ids = torch.randint(0, 6, v.shape, generator=gen) if groups == "ids" else None
+    layout = groups if ids is None else ids
+    factor = torch.linspace(0.5, 2.0, {"outputs": 37, "inputs": 5, "ids": 6}[groups])
+    penalty = GroupLasso(lam=0.3, groups=layout, factor=factor)
+    at_once = penalty.prox_(v.clone(), step)
+    monkeypatch.setattr(_group_layout, "BLOCK", 40)  # 2 groups of 15 entries a block
+    blocked = penalty.prox_(v.clone(), step)
+    assert torch.equal(blocked, at_once)
+    if groups == "outputs":
+        norms = _group_layout.GroupLayout(v.shape, layout, v.device).norms(blocked)
+        assert 0 < int((norms == 0).sum()) < norms.numel()
+    assert penalty.optimality(blocked, (blocked - v) / step).item() <= 1e-9
+
+
 @pytest.mark.parametrize("step_shape", [(), (1,), (1, 1)])
 @pytest.mark.parametrize("ids", [[[0]], [[2]]])
 def test_group_prox_with_a_one_element_step_tensor(
