@@ -26,7 +26,7 @@ from ._common import (
 )
 from ._design import GramStats
 from ._folds import FoldData, FoldPaths, alpha_grid
-from ._params import ACCEPTED, ELASTIC_NET_CV, ElasticNetCVParams
+from ._params import ACCEPTED, ELASTIC_NET_CV, ElasticNetCVParams, lasso_constraints
 from ._problem import LinearProblem, as_problem_kwargs
 from ._regression import ElasticNet
 
@@ -172,9 +172,9 @@ class LassoCV(ElasticNetCV):
     """Lasso with ``alpha`` chosen by K-fold CV (:class:`ElasticNetCV` with ``l1_ratio=1``;
     no ``l1_ratio_`` attribute, as in scikit-learn)."""
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        k: v for k, v in ElasticNetCV._parameter_constraints.items() if k != "l1_ratio"
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = lasso_constraints(
+        ElasticNetCV._parameter_constraints
+    )
 
     l1_ratio: float | list[float] = field(default=1.0, init=False)
     verbose: Any = False

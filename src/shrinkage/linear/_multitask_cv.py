@@ -20,7 +20,7 @@ from ._common import fit_threads, output_dtype, refuse_params
 from ._design import held_out_product
 from ._folds import FoldData, FoldProgress, alpha_grid, check_l1_ratios, fold_reports, report_choice
 from ._multitask import MultiTaskData, MultiTaskRegressor, fit_multitask, tasks_data
-from ._params import ELASTIC_NET_CV, ElasticNetCVParams
+from ._params import ELASTIC_NET_CV, ElasticNetCVParams, lasso_constraints
 
 __all__ = ["MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
@@ -133,11 +133,9 @@ class MultiTaskLassoCV(MultiTaskElasticNetCV):
     """:class:`~shrinkage.linear.MultiTaskLasso` with ``alpha`` chosen by K-fold CV;
     :class:`MultiTaskElasticNetCV` with ``l1_ratio=1`` and the same attributes."""
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        key: value
-        for key, value in MultiTaskElasticNetCV._parameter_constraints.items()
-        if key != "l1_ratio"
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = lasso_constraints(
+        MultiTaskElasticNetCV._parameter_constraints
+    )
 
     l1_ratio: float | list[float] = field(default=1.0, init=False)
     verbose: Any = False

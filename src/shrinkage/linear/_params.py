@@ -153,3 +153,19 @@ class LogisticParams(SolverParams):
     verbose: Any = 0
     n_jobs: int | None = None
     penalty_factor: Any = None
+
+
+def lasso_constraints(elastic_net: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """An Elastic Net's constraints less ``l1_ratio``, which its Lasso fixes at 1.
+
+    Args:
+        elastic_net: the Elastic Net's ``_parameter_constraints``.
+
+    Returns:
+        A new dict: every other key, with its constraints.
+
+    Example:
+        >>> sorted(lasso_constraints({"alpha": [float], "l1_ratio": [float]}))
+        ['alpha']
+    """
+    return {key: value for key, value in elastic_net.items() if key != "l1_ratio"}

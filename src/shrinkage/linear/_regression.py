@@ -32,7 +32,7 @@ from ._common import (
     warn_not_converged,
 )
 from ._design import GramStats, SparseDesign
-from ._params import ACCEPTED, COMMON, CoordinateDescentParams, SolverParams
+from ._params import ACCEPTED, COMMON, CoordinateDescentParams, SolverParams, lasso_constraints
 from ._problem import LinearProblem, as_problem_kwargs
 
 __all__ = ["ElasticNet", "Lasso", "Ridge"]
@@ -224,9 +224,7 @@ class Lasso(ElasticNet):
     """Lasso: ``sum_i s_i (y_i - x_i^T w - b)^2 / (2 sum s) + alpha * ||w||_1`` (ElasticNet
     with ``l1_ratio=1``). Same parameters and attributes as :class:`ElasticNet`."""
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        k: v for k, v in _ENET.items() if k != "l1_ratio"
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = lasso_constraints(_ENET)
 
     l1_ratio: float = field(default=1.0, init=False)
 
