@@ -15,8 +15,8 @@ from torch import Tensor
 __all__ = ["BLOCK", "GroupLayout", "group_prox_diagonal"]
 
 BLOCK = 1 << 18
-"""Entries of whole groups that :func:`group_prox_diagonal` solves at a time when the groups
-lie along dim 0 (2 MB per float64 buffer: Newton's passes then run in the cache)."""
+"""Entries of whole groups that :func:`group_prox_diagonal` solves at a time on the CPU when
+the groups lie along dim 0 (2 MB per float64 buffer: Newton's passes then run in the cache)."""
 
 
 class GroupLayout:
@@ -104,10 +104,11 @@ def group_prox_diagonal(v: Tensor, step: Tensor, tau: Tensor, layout: GroupLayou
     Minimises ``sum_i d_i / 2 * (x_i - v_i)^2 + sum_g tau_g * ||x_g||`` with ``d = 1 / step``.
     A group is zero iff ``||d * v||_g <= tau_g``; otherwise ``x_i = d_i v_i r / (d_i r +
     tau_g)``, where ``r = ||x_g||`` is the root of ``h(r) = phi(r)^(-1/2) - 1`` with ``phi(r)
-    = sum_i (d_i v_i / (d_i r + tau_g))^2`` (see :func:`_group_radii`). In float64. Groups
-    along dim 0 (``"outputs"``) are solved :data:`BLOCK` entries of whole groups at a time:
-    each group's answer depends on its own entries only, and a block's float64 work stays in
-    the cache through Newton's iterations instead of passing over memory at each.
+    = sum_i (d_i v_i / (d_i r + tau_g))^2`` (see :func:`_group_radii`). In float64. On the
+    CPU, groups along dim 0 (``"outputs"``) are solved :data:`BLOCK` entries of whole groups
+    at a time: each group's answer depends on its own entries only, and a block's float64
+    work stays in the cache through Newton's iterations instead of passing over memory at
+    each. Elsewhere (a GPU: no such cache, and a kernel launch per operation) all at once.
 
     Args:
         v: the point, the parameter's shape.
@@ -125,7 +126,7 @@ def group_prox_diagonal(v: Tensor, step: Tensor, tau: Tensor, layout: GroupLayou
         tensor([[2.4000, 3.2000],
                 [0.0000, 0.0000]])
     """
-    rows = layout.blocks(BLOCK)
+    rows = layout.blocks(BLOCK) if v.device.type == "cpu" else [(slice(None), layout)]
     if len(rows) == 1:
         return _prox(v, step, tau, layout)
     out = torch.empty_like(v)
