@@ -172,17 +172,18 @@ def _group_radii(
     lo = torch.zeros_like(tau)
     mean_d = layout.sum(torch.mul(d, dv2, out=t)).div_(torch.where(active, norm.square(), 1.0))
     r = torch.where(active, (norm - tau) / mean_d, 0.0).clamp_(lo, hi)
+    inactive = ~active
     for _ in range(100):
         torch.addcmul(tau_e, d, layout.expand(r), out=t).reciprocal_()  # 1 / (d r + tau)
         phi = layout.sum(torch.mul(dv2, t, out=q).mul_(t))
         h = phi.rsqrt() - 1.0
+        converged = (h.abs() < 1e-14) | inactive
+        if bool(converged.all()):  # before the slope: the last pass only checks
+            break
         slope = phi.pow(-1.5) * layout.sum(q.mul_(t).mul_(d))  # dh/dr
         lo = torch.where(h < 0, r, lo)
         hi = torch.where(h > 0, r, hi)
         newton = r - h / slope
         inside = (newton > lo) & (newton < hi) & torch.isfinite(newton)
-        converged = (h.abs() < 1e-14) | ~active
         r = torch.where(converged, r, torch.where(inside, newton, 0.5 * (lo + hi)))
-        if bool(converged.all()):
-            break
     return r
