@@ -6,7 +6,9 @@ memory sampled every 5 ms:
 
 * ``group``: ``head_groups(model, lam, residual=True)`` (heads and residual width) and
   ``neuron_groups(model, lam, example_input=...)`` (MLP neurons, through the traced graph);
-* ``prox steps``: three steps of ``Proximal(SGD)`` on the next-token loss of one batch;
+* ``prox steps``: three steps of ``Proximal(SGD)`` (``--optimizer adamw``: of
+  ``Proximal(AdamW)``, whose prox takes AdamW's element-wise steps) on the next-token loss of
+  one batch;
 * ``compact``: a quarter of the residual channels, of the query heads and of the MLP neurons
   set to zero (what a long enough path would do), then ``compact`` (outputs checked);
 * ``save``: ``save_sparse`` of the compact model;
@@ -21,6 +23,7 @@ throughout).
 
     python benchmarks/llm_scale.py                       # 10M, 100M, 300M and 1B
     python benchmarks/llm_scale.py --sizes 10M 100M
+    python benchmarks/llm_scale.py --sizes 100M 300M --optimizer adamw
 """
 
 from __future__ import annotations
@@ -116,8 +119,11 @@ def zero_quarter(groups: list[shrinkage.SliceGroups]) -> None:
                 m.parameter.index_fill_(m.dim, rows, 0.0)
 
 
-def recipe(size: str) -> dict[str, Any]:
-    """The stages on one size, in this process."""
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+
+
+def recipe(size: str, optimizer: str = "sgd") -> dict[str, Any]:
+    """The stages on one size, in this process, the prox steps with ``optimizer``."""
     torch.manual_seed(0)
     base = resident()
     rows: dict[str, Any] = {}
@@ -130,7 +136,7 @@ def recipe(size: str) -> dict[str, Any]:
         groups += shrinkage.neuron_groups(model, 1e-4, example_input=x)
     with stage(rows, "prox steps", base):
         reg = shrinkage.Regularizer(model, None, groups=groups)
-        opt = shrinkage.Proximal(torch.optim.SGD(model.parameters(), lr=1e-3), reg)
+        opt = shrinkage.Proximal(OPTIMIZERS[optimizer](model.parameters(), lr=1e-3), reg)
         for _ in range(3):
             opt.zero_grad()
             model(x, labels=x).loss.backward()
@@ -195,10 +201,12 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(sizes: list[str], launch: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+def run(
+    sizes: list[str], optimizer: str, launch: Callable[[str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
     results = []
     for size in sizes:
-        result = launch(size)
+        result = launch(size, optimizer)
         results.append(result)
         print(table([result]).splitlines()[-1], flush=True)
     return results
@@ -212,24 +220,25 @@ def fresh_process(*args: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def in_fresh_process(size: str) -> dict[str, Any]:
-    return json.loads(fresh_process("--one", size))
+def in_fresh_process(size: str, optimizer: str) -> dict[str, Any]:
+    return json.loads(fresh_process("--one", size, "--optimizer", optimizer))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
     parser.add_argument("--one", choices=list(SIZES), help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=2, metavar=("SIZE", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(recipe(args.one)))
+        print(json.dumps(recipe(args.one, args.optimizer)))
         return
     if args.load:
         print(json.dumps(load(*args.load)))
         return
-    print(f"torch threads: {torch.get_num_threads()}, {TOKENS} tokens, float32")
-    results = run(args.sizes, in_fresh_process)
+    print(f"torch threads: {torch.get_num_threads()}, {TOKENS} tokens, float32, {args.optimizer}")
+    results = run(args.sizes, args.optimizer, in_fresh_process)
     print(table(results))
     for r in results:
         print(f"{r['size']}: parameters {r['parameters']:,} -> {r['parameters_after']:,}, "
