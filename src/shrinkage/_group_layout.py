@@ -75,18 +75,22 @@ class GroupLayout:
             return v[self.index].reshape(self.shape)
         return v.view(self._view)
 
-    def blocks(self, entries: int) -> list[tuple[slice, GroupLayout]]:
-        """Consecutive runs of whole groups of about ``entries`` entries, each with its own
-        layout: ``[(slice(None), self)]`` unless the groups lie along dim 0 and span more.
+    def blocks(self, entries: int | None = None) -> list[tuple[slice, GroupLayout]]:
+        """Consecutive runs of whole groups of about ``entries`` entries (default
+        :data:`BLOCK`), each with its own layout: one run of every group (``self``) unless
+        the groups lie along dim 0 on the CPU and span more entries.
 
         Example:
             >>> layout = GroupLayout(torch.Size([5, 4]), "outputs", torch.device("cpu"))
             >>> [(b.start, b.stop, part.n_groups) for b, part in layout.blocks(8)]
             [(0, 2, 2), (2, 4, 2), (4, 5, 1)]
         """
+        entries = BLOCK if entries is None else entries
         numel = math.prod(self.shape)
-        if self.index is not None or self.dim != 0 or numel <= entries:
+        if self.index is not None or self.dim != 0:
             return [(slice(None), self)]
+        if numel <= entries or self.sizes.device.type != "cpu":
+            return [(slice(0, self.n_groups), self)]
         rows = max(1, entries // max(numel // self.n_groups, 1))
         out, parts = [], {}
         for start in range(0, self.n_groups, rows):
@@ -126,7 +130,7 @@ def group_prox_diagonal(v: Tensor, step: Tensor, tau: Tensor, layout: GroupLayou
         tensor([[2.4000, 3.2000],
                 [0.0000, 0.0000]])
     """
-    rows = layout.blocks(BLOCK) if v.device.type == "cpu" else [(slice(None), layout)]
+    rows = layout.blocks()
     if len(rows) == 1:
         return _prox(v, step, tau, layout)
     out = torch.empty_like(v)

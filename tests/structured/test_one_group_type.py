@@ -3,6 +3,7 @@ traced graph gives, and both layouts of SliceGroups compute the same prox."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -62,3 +63,47 @@ def test_row_and_entry_layouts_give_the_same_prox() -> None:
             scale = torch.clamp(1 - tau / norm, min=0)
             torch.testing.assert_close(p[rows], w[rows] * scale)
         torch.testing.assert_close(p[unit < 0], w[unit < 0])
+
+
+def test_alike_units_under_elementwise_steps_are_solved_block_by_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Element-wise steps on alike units whose slices lie in scrambled order, along dim 0
+    and dim 1, with a slice in no unit: solved a block of units at a time (a unit a block
+    here: ``BLOCK`` entries per member), the members end bit for bit as when every unit is solved at once; each unit
+    meets the optimality condition of its prox, one is zero, and the free slice is kept."""
+    from shrinkage import _group_layout
+
+    gen = torch.Generator().manual_seed(0)
+    shapes_units = [
+        ((6, 3, 2), 0, [1, 0, 2, 1, 0, 2]),
+        ((3,), 0, [0, 1, 2]),
+        ((5, 3), 1, [2, 0, 1]),
+        ((4, 7), 1, [0, 0, 1, -1, 1, 2, 2]),
+    ]
+    start = [torch.randn(shape, generator=gen, dtype=torch.float64) for shape, _, _ in shapes_units]
+    steps = [0.05 + torch.rand(t.shape, generator=gen, dtype=torch.float64) for t in start]
+
+    def solved(block: int) -> tuple[SliceGroups, list[torch.Tensor]]:
+        monkeypatch.setattr(_group_layout, "BLOCK", block)
+        params = [t.clone() for t in start]
+        for p, (_, dim, unit) in zip(params, shapes_units, strict=True):
+            p.movedim(dim, 0)[torch.tensor(unit) == 0] *= 0.01  # unit 0: small
+        members = [
+            SliceMember(f"m{k}", p, dim, torch.tensor(unit))
+            for k, (p, (_, dim, unit)) in enumerate(zip(params, shapes_units, strict=True))
+        ]
+        g = SliceGroups(0.4, members, 3, "units", factor=torch.tensor([3.0, 1.0, 0.5]))
+        before = g.entries()
+        g.prox_(steps)
+        residual = g.penalty.optimality(g.entries(), (g.entries() - before) / g.entries(steps))
+        assert residual.item() <= 1e-9
+        return g, params
+
+    at_once, whole = solved(1 << 20)
+    _, blocked = solved(6)  # 26 entries a unit, 4 members: a unit a block
+    assert all(torch.equal(a, b) for a, b in zip(whole, blocked, strict=True))
+    norms = at_once.norms()
+    assert norms[0] == 0 and bool((norms[1:] > 0).all())
+    assert torch.equal(blocked[3][:, 3], start[3][:, 3])  # the slice in no unit
+    assert not torch.equal(blocked[0], start[0])

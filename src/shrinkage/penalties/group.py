@@ -110,7 +110,7 @@ class GroupLasso(Penalty):
         with torch.no_grad():
             layout, weights = self._layout(w)
             if isinstance(step, Tensor) and step.numel() > 1:
-                tau = self.lam * weights
+                tau = self.thresholds(layout.sizes, w)
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
             if isinstance(step, Tensor):  # one element, of any shape: one number, as [G] needs
@@ -136,6 +136,23 @@ class GroupLasso(Penalty):
         t = step * (self.lam * self._weights(sizes, squares))
         keep = norms > t
         return torch.where(keep, 1.0 - t / torch.where(keep, norms, 1.0), 0.0)
+
+    def thresholds(self, sizes: Tensor, like: Tensor) -> Tensor:
+        """Each group's threshold ``tau_g = lam * f_g * sqrt(size_g)``, what the prox under
+        element-wise steps weighs the group's norm against.
+
+        Args:
+            sizes: ``[G]``, the groups' entry counts.
+            like: a tensor of the entries' dtype and device.
+
+        Returns:
+            ``[G]``, in ``like``'s dtype and on its device.
+
+        Example:
+            >>> GroupLasso(0.5).thresholds(torch.tensor([4, 9]), torch.zeros(1))
+            tensor([1.0000, 1.5000])
+        """
+        return self.lam * self._weights(sizes, like)
 
     def _weights(self, sizes: Tensor, like: Tensor) -> Tensor:
         """``[G]``: ``f_g * sqrt(size_g)`` in ``like``'s dtype and device."""

@@ -13,6 +13,7 @@ on the vector of all those entries:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import _group_layout
+from .._group_layout import GroupLayout, group_prox_diagonal
 from .._kernels import Step
 from ..penalties import GroupLasso, MultiTensorPenalty
 from ..penalties.base import check_lam
@@ -134,6 +137,7 @@ class SliceGroups(UnitPenalty):
             self._sizes += counts[-1] * per_slice
             indexed.append((m.unit[rows], per_slice))
         self._alike = self.units > 0 and all(bool((c == c[0]).all()) for c in counts)
+        self._per_unit = [int(c[0]) for c in counts] if self._alike else []  # slices a unit
         # one group id per entry, only for the vector layout (the rows need none)
         self._ids = None if self._alike else torch.cat([u.repeat_interleave(s) for u, s in indexed])
         if factor is not None and tuple(factor.shape) != (self.units,):
@@ -147,17 +151,33 @@ class SliceGroups(UnitPenalty):
         factor = self.penalty.factor
         return root if factor is None else root * factor.double().reshape(-1)
 
-    def _taken(self, k: int, t: Tensor) -> Tensor:
-        """Member ``k``'s slices of ``t`` that belong to units, ``[slices, ...]`` by unit."""
-        moved = t.movedim(self.members[k].dim, 0)
+    def _where(self, k: int, units: slice | None) -> slice | Tensor:
+        """Where member ``k``'s slices of all units (``units=None``), or of the alike units
+        ``units``, lie along its dim: a range, or their indices in unit order."""
         rows = self._rows[k]
-        return moved if rows is None else moved.index_select(0, rows)
+        if units is None:
+            every = self.members[k].parameter.shape[self.members[k].dim]
+            return slice(0, every) if rows is None else rows
+        per = self._per_unit[k]
+        span = slice(units.start * per, units.stop * per)
+        return span if rows is None else rows[span]
 
-    def entries(self, tensors: Sequence[Tensor] | None = None) -> Tensor:
+    def _taken(self, k: int, t: Tensor, units: slice | None = None) -> Tensor:
+        """Member ``k``'s slices of ``t`` that belong to units (all, or the alike units
+        ``units``), ``[slices, ...]`` by unit."""
+        moved = t.movedim(self.members[k].dim, 0)
+        where = self._where(k, units)
+        return moved[where] if isinstance(where, slice) else moved.index_select(0, where)
+
+    def entries(
+        self, tensors: Sequence[Tensor] | None = None, units: slice | None = None
+    ) -> Tensor:
         """Every unit's entries, gathered from the members.
 
         Args:
             tensors: one per member, shaped like it; default the members themselves.
+            units: alike units only: the consecutive units ``units.start`` to
+                ``units.stop`` (default every unit).
 
         Returns:
             ``[units, size]`` when the units are alike, else one flat vector.
@@ -171,7 +191,8 @@ class SliceGroups(UnitPenalty):
         """
         ts = tensors if tensors is not None else [m.parameter for m in self.members]
         if self._alike:
-            parts = [self._taken(k, t).reshape(self.units, -1) for k, t in enumerate(ts)]
+            count = self.units if units is None else units.stop - units.start
+            parts = [self._taken(k, t, units).reshape(count, -1) for k, t in enumerate(ts)]
             return torch.cat(parts, 1)
         return torch.cat([self._taken(k, t).reshape(-1) for k, t in enumerate(ts)])
 
@@ -219,17 +240,37 @@ class SliceGroups(UnitPenalty):
     def prox_(self, steps: Sequence[Step]) -> None:
         """The proximal step of the group lasso on every unit, in place.
 
+        Alike units under element-wise steps are gathered, solved and written back a block of
+        units at a time, so that no copy of all the entries is made.
+
         Args:
             steps: ``steps[k]`` member ``k``'s step, a float or a tensor shaped like its
                 parameter.
         """
         step = step_tensors([m.parameter for m in self.members], steps)
+        params = [m.parameter.detach() for m in self.members]
         if isinstance(step, float) and self._alike:
             self._scale_(step)
-            return
-        e = self.entries([m.parameter.detach() for m in self.members])
-        self.penalty.prox_(e, step if isinstance(step, float) else self.entries(step))
-        self._write(e)
+        elif isinstance(step, float) or not self._alike:
+            e = self.entries(params)
+            self.penalty.prox_(e, step if isinstance(step, float) else self.entries(step))
+            self._write(e)
+        elif self.penalty.lam != 0:
+            self._blocks_(params, step)
+
+    def _blocks_(self, params: list[Tensor], steps: list[Tensor]) -> None:
+        """The prox of alike units under element-wise ``steps``, block by block: a block
+        holds :data:`~shrinkage._group_layout.BLOCK` entries per member (its gathers and
+        writes, one per member, then weigh little against its prox), which the prox solves
+        in cache-sized blocks of its own."""
+        size = int(self._sizes[0]) if self.units else 0
+        like = params[0]
+        whole = GroupLayout(torch.Size([self.units, size]), "outputs", like.device)
+        tau = self.penalty.thresholds(whole.sizes, like)
+        for units, layout in whole.blocks(_group_layout.BLOCK * len(self.members)):
+            e = self.entries(params, units)
+            x = group_prox_diagonal(e, self.entries(steps, units), tau[units], layout)
+            self._write(x, units)
 
     def _scale_(self, step: float) -> None:
         """The prox with one scalar step on alike units: each unit scaled by
@@ -248,23 +289,25 @@ class SliceGroups(UnitPenalty):
             else:
                 moved.index_copy_(0, rows, moved.index_select(0, rows) * per_slice.view(shape))
 
-    def _write(self, e: Tensor) -> None:
-        """The entries ``e`` (laid out as :meth:`entries` gives them) back into the members."""
+    def _write(self, e: Tensor, units: slice | None = None) -> None:
+        """The entries ``e`` (laid out as :meth:`entries` gives them, for the same
+        ``units``) back into the members."""
         offset = 0
-        for m, rows in zip(self.members, self._rows, strict=True):
+        for k, m in enumerate(self.members):
             moved = m.parameter.movedim(m.dim, 0)
-            slices = moved.shape[0] if rows is None else rows.numel()
-            size = slices * (moved[0].numel() if moved.shape[0] else 0)
+            where = self._where(k, units)
+            slices = where.stop - where.start if isinstance(where, slice) else where.numel()
+            size = slices * math.prod(moved.shape[1:])
             if self._alike:
-                size //= self.units
+                size //= max(e.shape[0], 1)
                 part = e[:, offset : offset + size]
             else:
                 part = e[offset : offset + size]
             values = part.reshape(-1, *moved.shape[1:])
-            if rows is None:
-                moved.copy_(values)
+            if isinstance(where, slice):
+                moved[where] = values
             else:
-                moved.index_copy_(0, rows, values)
+                moved.index_copy_(0, where, values)
             offset += size
 
     def __repr__(self) -> str:
