@@ -125,7 +125,8 @@ class Proximal(Optimizer):
     can wrap either object, and hooks registered on this wrapper (``register_step_pre_hook`` /
     ``_post_hook``) run around the whole step, prox included. The parameters are only ever
     updated in place: their storage never moves. For ``d`` the default mode keeps one scratch
-    tensor per regularized parameter on the foreach tier, and one buffer of at most
+    tensor per regularized parameter on the foreach tier and for the tensors of unit groups
+    (a unit's prox needs the steps of all its tensors at once), and one buffer of at most
     :data:`CHUNK` entries (or of the largest non-contiguous parameter) on the per-tensor tier.
 
     Args:
