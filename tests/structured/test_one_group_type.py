@@ -69,9 +69,10 @@ def test_alike_units_under_elementwise_steps_are_solved_block_by_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Element-wise steps on alike units whose slices lie in scrambled order, along dim 0
-    and dim 1, with a slice in no unit: solved a block of units at a time (a unit a block
-    here: ``BLOCK`` entries per member), the members end bit for bit as when every unit is solved at once; each unit
-    meets the optimality condition of its prox, one is zero, and the free slice is kept."""
+    and dim 1, with a slice in no unit, solved a block of units at a time (here a unit a
+    block: ``BLOCK`` entries per member): the members end bit for bit as when every unit is
+    solved at once; each unit meets the optimality condition of its prox, one is zero, and
+    the free slice is kept."""
     from shrinkage import _group_layout
 
     gen = torch.Generator().manual_seed(0)

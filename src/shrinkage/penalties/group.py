@@ -108,7 +108,7 @@ class GroupLasso(Penalty):
         if self.lam == 0:
             return w
         with torch.no_grad():
-            layout, weights = self._layout(w)
+            layout, _ = self._layout(w)
             if isinstance(step, Tensor) and step.numel() > 1:
                 tau = self.thresholds(layout.sizes, w)
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
