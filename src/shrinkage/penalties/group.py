@@ -108,9 +108,9 @@ class GroupLasso(Penalty):
         if self.lam == 0:
             return w
         with torch.no_grad():
-            layout, _ = self._layout(w)
+            layout, weights = self._layout(w)
             if isinstance(step, Tensor) and step.numel() > 1:
-                tau = self.thresholds(layout.sizes, w)
+                tau = self.lam * weights  # thresholds(), from the layout's cached weights
                 w.copy_(group_prox_diagonal(w, step.expand_as(w), tau, layout))
                 return w
             if isinstance(step, Tensor):  # one element, of any shape: one number, as [G] needs

@@ -248,21 +248,21 @@ class SliceGroups(UnitPenalty):
                 parameter.
         """
         step = step_tensors([m.parameter for m in self.members], steps)
-        params = [m.parameter.detach() for m in self.members]
         if isinstance(step, float) and self._alike:
             self._scale_(step)
         elif isinstance(step, float) or not self._alike:
-            e = self.entries(params)
+            e = self.entries([m.parameter.detach() for m in self.members])
             self.penalty.prox_(e, step if isinstance(step, float) else self.entries(step))
             self._write(e)
         elif self.penalty.lam != 0:
-            self._blocks_(params, step)
+            self._blocks_(step)
 
-    def _blocks_(self, params: list[Tensor], steps: list[Tensor]) -> None:
+    def _blocks_(self, steps: list[Tensor]) -> None:
         """The prox of alike units under element-wise ``steps``, block by block: a block
         holds :data:`~shrinkage._group_layout.BLOCK` entries per member (its gathers and
         writes, one per member, then weigh little against its prox), which the prox solves
         in cache-sized blocks of its own."""
+        params = [m.parameter.detach() for m in self.members]
         size = int(self._sizes[0]) if self.units else 0
         like = params[0]
         whole = GroupLayout(torch.Size([self.units, size]), "outputs", like.device)
@@ -278,11 +278,9 @@ class SliceGroups(UnitPenalty):
         if self.penalty.lam == 0:
             return
         scale = self.penalty.scales(self._squares(), self._sizes, step)
-        for m, rows in zip(self.members, self._rows, strict=True):
+        for m, rows, per in zip(self.members, self._rows, self._per_unit, strict=True):
             moved = m.parameter.detach().movedim(m.dim, 0)
-            per_slice = scale.to(m.parameter.dtype).repeat_interleave(
-                (moved.shape[0] if rows is None else rows.numel()) // self.units
-            )
+            per_slice = scale.to(m.parameter.dtype).repeat_interleave(per)
             shape = (-1, *([1] * (moved.dim() - 1)))
             if rows is None:
                 moved.mul_(per_slice.view(shape))
